@@ -1,0 +1,101 @@
+//! Errors an operation can end with. Variant order is wire format: append only.
+//!
+//! Messages are lower-case, carry the values involved and have no trailing
+//! period. [`OpError::code`] is the stable machine-readable name (JS `code`).
+
+use crate::ids::{RequestId, SessionId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum OpError {
+    /// The session expired (missed heartbeats) or was closed; what it held is
+    /// released. Outcomes of its unanswered requests are unknown.
+    #[error("session {session} is expired or closed")]
+    SessionExpired { session: SessionId },
+    /// Unlock, release or get_fence by a handle that does not hold the object.
+    #[error("{kind} \"{name}\" is not held by this handle")]
+    NotOwner { kind: String, name: String },
+    /// A handle lost a lock it held because its session ended. Produced by the
+    /// client, which knows what the handle held.
+    #[error("lock \"{name}\" was lost: the session holding it expired")]
+    LockOwnershipLost { name: String },
+    #[error("semaphore \"{name}\": release of {requested} permits but this handle holds {held}")]
+    NotEnoughPermits { name: String, held: u32, requested: u32 },
+    #[error("lock \"{name}\" is already held {limit} times by this handle (the reentrancy limit)")]
+    LockAcquireLimitReached { name: String, limit: u32 },
+    #[error("invalid name: {reason}")]
+    InvalidName { reason: String },
+    #[error("invalid argument: {reason}")]
+    InvalidArgument { reason: String },
+    #[error("value is {bytes} bytes encoded: at most {max} allowed")]
+    ValueTooLarge { bytes: u64, max: u64 },
+    #[error("\"{name}\" already has {max} waiters")]
+    TooManyWaiters { name: String, max: u64 },
+    #[error("the group already holds {max} objects")]
+    TooManyObjects { max: u64 },
+    #[error("the group already has {max} sessions")]
+    TooManySessions { max: u64 },
+    #[error("session {session} has {max} unacknowledged responses: acknowledge before sending more")]
+    TooManyUnacknowledged { session: SessionId, max: u64 },
+    /// A request id below the session's acknowledgement watermark: its
+    /// response was already acknowledged, so a retry cannot be answered.
+    #[error("request {request} was already acknowledged (watermark {acked_below})")]
+    RequestAcknowledged { request: RequestId, acked_below: RequestId },
+    /// A waiting operation cancelled by its client.
+    #[error("the wait was cancelled")]
+    Cancelled,
+    #[error("unknown group \"{group}\"")]
+    UnknownGroup { group: String },
+    /// This member cannot serve the request; data for the client engine,
+    /// which retries on the hinted leader.
+    #[error("this member is not the leader (leader: {})", leader_hint.as_deref().unwrap_or("unknown"))]
+    NotLeader { leader_hint: Option<String> },
+    /// The cluster cannot answer now (no quorum, shutting down); retryable.
+    #[error("unavailable: {reason}")]
+    Unavailable { reason: String },
+}
+
+impl OpError {
+    /// Stable machine-readable code, shared with the JS package.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpError::SessionExpired { .. } => "SESSION_EXPIRED",
+            OpError::NotOwner { .. } => "NOT_OWNER",
+            OpError::LockOwnershipLost { .. } => "LOCK_OWNERSHIP_LOST",
+            OpError::NotEnoughPermits { .. } => "NOT_ENOUGH_PERMITS",
+            OpError::LockAcquireLimitReached { .. } => "LOCK_ACQUIRE_LIMIT_REACHED",
+            OpError::InvalidName { .. } => "INVALID_NAME",
+            OpError::InvalidArgument { .. } => "INVALID_ARGUMENT",
+            OpError::ValueTooLarge { .. } => "VALUE_TOO_LARGE",
+            OpError::TooManyWaiters { .. } => "TOO_MANY_WAITERS",
+            OpError::TooManyObjects { .. } => "TOO_MANY_OBJECTS",
+            OpError::TooManySessions { .. } => "TOO_MANY_SESSIONS",
+            OpError::TooManyUnacknowledged { .. } => "TOO_MANY_UNACKNOWLEDGED",
+            OpError::RequestAcknowledged { .. } => "REQUEST_ACKNOWLEDGED",
+            OpError::Cancelled => "CANCELLED",
+            OpError::UnknownGroup { .. } => "UNKNOWN_GROUP",
+            OpError::NotLeader { .. } => "NOT_LEADER",
+            OpError::Unavailable { .. } => "UNAVAILABLE",
+        }
+    }
+
+    /// Whether the client engine may retry the same request (same id) on
+    /// another member without the user seeing the error.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, OpError::NotLeader { .. } | OpError::Unavailable { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_values() {
+        let e = OpError::NotEnoughPermits { name: "pool".into(), held: 1, requested: 3 };
+        assert_eq!(e.to_string(), "semaphore \"pool\": release of 3 permits but this handle holds 1");
+        let e = OpError::NotLeader { leader_hint: None };
+        assert_eq!(e.to_string(), "this member is not the leader (leader: unknown)");
+        assert_eq!(OpError::Cancelled.code(), "CANCELLED");
+    }
+}

@@ -1,0 +1,100 @@
+//! Client link frames: one enum per direction. One binary WebSocket message
+//! carries exactly one frame. Variant order is wire format: append only.
+
+use crate::error::OpError;
+use crate::ids::{RequestId, SessionId};
+use crate::name::GroupName;
+use crate::op::Op;
+use crate::reply::Reply;
+use serde::{Deserialize, Serialize};
+
+/// Client to server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ClientFrame {
+    /// First frame on every connection; nothing else is accepted before it.
+    Hello(Hello),
+    /// An operation. Mutations are applied once per `(session, id)`, however
+    /// often they are sent.
+    Request(Request),
+    /// Sent when the caller abandons a waiting request (dropped future, JS
+    /// AbortSignal): the server cancels its waiter, once.
+    Cancel { id: RequestId },
+    /// Sent every `heartbeat_ms` while the connection is otherwise idle; keeps
+    /// the session and the connection alive.
+    Heartbeat,
+    /// Sent by `close()`: ends the session and releases what it holds.
+    CloseSession,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Must equal the server's [`crate::PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// Free text shown in server logs and metrics.
+    pub client_name: String,
+    /// A session from an earlier connection to resume (any member).
+    pub resume_session: Option<SessionId>,
+    /// Reserved for authentication tokens.
+    pub auth: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Unique within the session; reused unchanged by retries.
+    pub id: RequestId,
+    pub group: GroupName,
+    /// Every request below this id has had its response delivered, so the
+    /// server may forget those responses.
+    pub acked_below: RequestId,
+    pub op: Op,
+}
+
+/// Server to client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ServerFrame {
+    /// Answer to a valid `Hello`.
+    Welcome(Welcome),
+    /// Answer to a `Hello` that cannot be served (version mismatch, unknown or
+    /// expired resumed session); the server closes the connection after it.
+    Refused { reason: String },
+    /// The result of a request, sent once per delivery of its request.
+    Response(Response),
+    /// Something the client did not ask about.
+    Event(Event),
+    /// The frame the client sent could not be decoded or was not allowed at
+    /// this point; the connection is closed after it.
+    ProtocolError { reason: String },
+    /// Answer to `Heartbeat`.
+    HeartbeatAck,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub session: SessionId,
+    pub ttl_ms: u64,
+    pub heartbeat_ms: u64,
+    /// WebSocket URL of the current leader, when known.
+    pub leader_hint: Option<String>,
+    pub members: Vec<Member>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub node_id: u64,
+    /// WebSocket URL of the member's client endpoint.
+    pub url: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub id: RequestId,
+    pub result: Result<Reply, OpError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// The session ended; every handle of it has lost what it held.
+    SessionExpired { session: SessionId },
+    /// The leader moved; smart clients reconnect there.
+    LeaderChanged { leader_hint: Option<String> },
+}

@@ -1,0 +1,42 @@
+//! Identifier newtypes. All are `u64` on the wire (postcard varints).
+
+use core::fmt;
+use serde::{Deserialize, Serialize};
+
+/// A client session. Its value is the Raft log index of the entry that opened
+/// it, so ids are unique for the life of a group and never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SessionId(pub u64);
+
+/// A request within a session. Mutating requests are deduplicated by
+/// `(SessionId, RequestId)`, so a retry reuses the id of the first attempt.
+/// Ids grow by one per request; gaps are allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
+/// An ownership handle inside a session: each `get_fenced_lock` or
+/// `get_semaphore` call gets its own, so two handles in one process exclude
+/// each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct HandleId(pub u64);
+
+/// A fencing token: the Raft log index of the entry that granted a lock.
+/// Strictly increasing across grants of one lock; [`Fence::INVALID`] is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Fence(pub u64);
+
+impl Fence {
+    /// No lock is held (Hazelcast's `INVALID_FENCE`).
+    pub const INVALID: Fence = Fence(0);
+}
+
+macro_rules! display_inner {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+    )*};
+}
+display_inner!(SessionId, RequestId, HandleId, Fence);

@@ -1,0 +1,44 @@
+//! Wire types of raftcp: what clients and servers say to each other, and the
+//! operations the Raft log carries. No I/O, no async; compiles to wasm32.
+//!
+//! # Postcard evolution rules
+//!
+//! Postcard has no schema: an enum variant is its index, a struct is its fields
+//! in order. Every type here is therefore frozen once released:
+//!
+//! 1. Append enum variants at the end only; never reorder, rename-by-moving or
+//!    remove one (retire it by documenting it as unused).
+//! 2. Never add, remove or reorder struct fields. A new field means a new
+//!    variant or a new protocol version ([`PROTOCOL_VERSION`]).
+//! 3. No `usize`/`isize` (width differs between wasm32 and x86_64), no serde
+//!    `flatten`, `untagged` or `skip_serializing_if`: postcard cannot decode them.
+//! 4. Decoding is strict ([`codec::decode`]): oversize input, trailing bytes and
+//!    unknown variants are errors, never panics.
+//!
+//! The golden-byte tests in `tests/golden.rs` pin one encoding of every variant,
+//! so breaking a rule fails CI.
+
+pub mod codec;
+pub mod error;
+pub mod frame;
+pub mod ids;
+pub mod limits;
+pub mod name;
+pub mod op;
+pub mod reply;
+pub mod value;
+
+pub use codec::{CodecError, decode, encode};
+pub use error::OpError;
+pub use frame::{ClientFrame, Event, Hello, Member, Request, Response, ServerFrame, Welcome};
+pub use ids::{Fence, HandleId, RequestId, SessionId};
+pub use name::GroupName;
+pub use op::{LatchOp, LockOp, LongOp, Op, RefOp, SemaphoreOp};
+pub use reply::Reply;
+pub use value::Value;
+
+/// Version carried in [`Hello`]; the WebSocket subprotocol is [`SUBPROTOCOL`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// WebSocket subprotocol name negotiated on `/v1/client` and `/v1/raft`.
+pub const SUBPROTOCOL: &str = "raftcp.v1";

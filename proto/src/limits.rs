@@ -1,0 +1,33 @@
+//! Named limits. Servers enforce them and reject with a typed error; clients
+//! check the frame limit before sending.
+
+/// Largest encoded frame in either direction.
+pub const FRAME_BYTES_MAX: usize = 1024 * 1024;
+
+/// Largest object or group name, in UTF-8 bytes.
+pub const NAME_BYTES_MAX: usize = 256;
+
+/// Largest AtomicReference value, canonically encoded.
+pub const VALUE_BYTES_MAX: usize = 256 * 1024;
+
+/// Deepest nesting of lists and maps inside a [`crate::Value`].
+pub const VALUE_DEPTH_MAX: u32 = 32;
+
+/// Largest client name sent in `Hello`, in UTF-8 bytes.
+pub const CLIENT_NAME_BYTES_MAX: usize = 128;
+
+/// Most waiters queued on one lock, semaphore or latch.
+pub const WAITERS_PER_OBJECT_MAX: usize = 10_000;
+
+/// Most objects (of all kinds together) in one group.
+pub const OBJECTS_MAX: usize = 4_000_000;
+
+/// Most live sessions in one group.
+pub const SESSIONS_MAX: usize = 1_000_000;
+
+/// Most responses a session may leave unacknowledged; a client keeps at most
+/// this many mutating requests in flight.
+pub const UNACKNOWLEDGED_RESPONSES_MAX: usize = 4096;
+
+/// Most sessions named in one batched heartbeat.
+pub const HEARTBEAT_SESSIONS_MAX: usize = 100_000;

@@ -1,0 +1,133 @@
+//! Operations of the five primitives, as a client sends them and as the Raft
+//! log carries them. Variant order is wire format: append only.
+
+use crate::ids::HandleId;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+
+/// One operation on one named object. Objects are created on first use; the
+/// same name in two kinds names two different objects.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    AtomicLong { name: String, op: LongOp },
+    AtomicReference { name: String, op: RefOp },
+    /// `handle` is the owner identity inside the session (see [`HandleId`]).
+    Lock { name: String, handle: HandleId, op: LockOp },
+    Semaphore { name: String, handle: HandleId, op: SemaphoreOp },
+    Latch { name: String, op: LatchOp },
+}
+
+/// AtomicLong. Arithmetic wraps on overflow, as Java's `AtomicLong` does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LongOp {
+    /// -> `Reply::Long(value)`.
+    Get,
+    /// -> `Reply::Unit`.
+    Set(i64),
+    /// -> `Reply::Long(new value)`; increment is `AddAndGet(1)`.
+    AddAndGet(i64),
+    /// -> `Reply::Long(previous value)`.
+    GetAndAdd(i64),
+    /// -> `Reply::Bool(swapped)`.
+    CompareAndSet { expect: i64, update: i64 },
+    /// -> `Reply::Long(previous value)`.
+    GetAndSet(i64),
+}
+
+/// AtomicReference. `None` is the absent (null) value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RefOp {
+    /// -> `Reply::Value(current)`.
+    Get,
+    /// -> `Reply::Unit`; `Set(None)` is `clear`.
+    Set(Option<Value>),
+    /// -> `Reply::Value(previous)`.
+    GetAndSet(Option<Value>),
+    /// -> `Reply::Bool(swapped)`; `set_if_absent(v)` is `CompareAndSet { None, Some(v) }`.
+    CompareAndSet { expect: Option<Value>, update: Option<Value> },
+    /// -> `Reply::Bool(current is None)`.
+    IsNull,
+    /// -> `Reply::Bool(current equals the argument)`.
+    Contains(Option<Value>),
+}
+
+/// FencedLock, owned by `(session, handle)`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LockOp {
+    /// Acquire or re-enter. `timeout_ms`: `None` waits for ever, `Some(0)` is
+    /// `try_lock`. `reentrancy_limit` 0 means unlimited, 1 non-reentrant.
+    /// -> `Reply::Fence(Some(fence))`, or `Reply::Fence(None)` on timeout.
+    Lock { timeout_ms: Option<u64>, reentrancy_limit: u32 },
+    /// Leave one level of reentrancy. -> `Reply::Unit`.
+    Unlock,
+    /// -> `Reply::Bool`.
+    IsLocked,
+    /// -> `Reply::Bool`.
+    IsLockedByMe,
+    /// Reentrancy count of the current holder, whoever it is. -> `Reply::Count`.
+    LockCount,
+    /// The fence of this handle's hold. -> `Reply::Fence(Some(fence))`.
+    GetFence,
+}
+
+/// Semaphore with session-aware permits: what a session holds returns to the
+/// pool when the session ends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SemaphoreOp {
+    /// Sets the permits if the semaphore was never initialized. -> `Reply::Bool`.
+    Init { permits: u32 },
+    /// `timeout_ms`: `None` waits for ever, `Some(0)` is `try_acquire`.
+    /// -> `Reply::Bool(acquired)`.
+    Acquire { permits: u32, timeout_ms: Option<u64> },
+    /// Return permits this handle holds. -> `Reply::Unit`.
+    Release { permits: u32 },
+    /// -> `Reply::Count`.
+    AvailablePermits,
+    /// Acquire every available permit. -> `Reply::Count(drained)`.
+    Drain,
+    /// Shrink the available permits (not below zero). -> `Reply::Unit`.
+    Reduce { permits: u32 },
+    /// Grow the available permits. -> `Reply::Unit`.
+    Increase { permits: u32 },
+}
+
+/// CountDownLatch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LatchOp {
+    /// Start a round; succeeds only when the count is 0. -> `Reply::Bool`.
+    TrySetCount { count: u32 },
+    /// -> `Reply::Unit`.
+    CountDown,
+    /// -> `Reply::Count`.
+    GetCount,
+    /// `timeout_ms`: `None` waits for ever. -> `Reply::Bool(reached zero)`.
+    Await { timeout_ms: Option<u64> },
+}
+
+impl Op {
+    /// Whether the operation changes state, so it must go through the Raft
+    /// log and be deduplicated. Reads are answered after a ReadIndex barrier.
+    pub fn is_mutating(&self) -> bool {
+        match self {
+            Op::AtomicLong { op, .. } => !matches!(op, LongOp::Get),
+            Op::AtomicReference { op, .. } => {
+                !matches!(op, RefOp::Get | RefOp::IsNull | RefOp::Contains(_))
+            }
+            Op::Lock { op, .. } => matches!(op, LockOp::Lock { .. } | LockOp::Unlock),
+            Op::Semaphore { op, .. } => !matches!(op, SemaphoreOp::AvailablePermits),
+            // Await registers a waiter, which is replicated state.
+            Op::Latch { op, .. } => !matches!(op, LatchOp::GetCount),
+        }
+    }
+
+    /// The object name the operation addresses.
+    pub fn name(&self) -> &str {
+        match self {
+            Op::AtomicLong { name, .. }
+            | Op::AtomicReference { name, .. }
+            | Op::Lock { name, .. }
+            | Op::Semaphore { name, .. }
+            | Op::Latch { name, .. } => name,
+        }
+    }
+}

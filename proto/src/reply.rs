@@ -1,0 +1,17 @@
+//! Successful results. Which variant an operation returns is documented on
+//! the operation. Variant order is wire format: append only.
+
+use crate::ids::Fence;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    Unit,
+    Bool(bool),
+    Long(i64),
+    Value(Option<Value>),
+    /// `None`: a timed lock attempt gave up.
+    Fence(Option<Fence>),
+    Count(u32),
+}

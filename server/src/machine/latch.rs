@@ -1,0 +1,80 @@
+//! CountDownLatch: a count set per round, counted down to zero, releasing
+//! every waiter when it gets there.
+
+use super::owner::Grant;
+use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
+use raftcp_proto::{OpError, RequestId, SessionId};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Latch {
+    pub count: u32,
+    /// Incremented by every successful `try_set_count`.
+    pub round: u32,
+    pub queue: VecDeque<LatchWaiter>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatchWaiter {
+    pub session: SessionId,
+    pub request: RequestId,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum AwaitAttempt {
+    Open,
+    Closed,
+    Queued,
+    Refused(OpError),
+}
+
+impl Latch {
+    /// Starts a round with `count`; only allowed at zero.
+    pub fn try_set_count(&mut self, count: u32) -> bool {
+        if self.count != 0 {
+            return false;
+        }
+        self.count = count;
+        self.round = self.round.wrapping_add(1);
+        true
+    }
+
+    /// One count down; at zero every waiter is released. A count down at
+    /// zero does nothing. (Each request counts once: the session's response
+    /// cache answers retries.)
+    pub fn count_down(&mut self) -> Vec<Grant<bool>> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        self.count -= 1;
+        if self.count > 0 {
+            return Vec::new();
+        }
+        self.queue
+            .drain(..)
+            .map(|w| Grant { session: w.session, request: w.request, reply: true })
+            .collect()
+    }
+
+    pub fn await_zero(&mut self, name: &str, waiter: LatchWaiter, waits: bool) -> AwaitAttempt {
+        if self.count == 0 {
+            AwaitAttempt::Open
+        } else if !waits {
+            AwaitAttempt::Closed
+        } else if self.queue.len() >= WAITERS_PER_OBJECT_MAX {
+            AwaitAttempt::Refused(OpError::TooManyWaiters {
+                name: name.to_owned(),
+                max: WAITERS_PER_OBJECT_MAX as u64,
+            })
+        } else {
+            self.queue.push_back(waiter);
+            AwaitAttempt::Queued
+        }
+    }
+
+    pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
+        let position = self.queue.iter().position(|w| w.session == session && w.request == request);
+        position.map(|at| self.queue.remove(at)).is_some()
+    }
+}

@@ -1,0 +1,154 @@
+//! FencedLock: one holder (a handle), reentrant up to a per-request limit,
+//! FIFO waiters. The fence of a grant is the log index of the granting entry.
+
+use super::owner::{Grant, Owner};
+use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
+use raftcp_proto::{Fence, OpError, RequestId, SessionId};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lock {
+    pub holder: Option<Holder>,
+    pub queue: VecDeque<LockWaiter>,
+    /// The fence of the latest grant; new grants must exceed it.
+    pub last_fence: Fence,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    pub owner: Owner,
+    pub count: u32,
+    pub fence: Fence,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LockWaiter {
+    pub owner: Owner,
+    pub request: RequestId,
+    pub reentrancy_limit: u32,
+}
+
+/// What a lock request did.
+#[derive(Debug, PartialEq)]
+pub enum LockAttempt {
+    Acquired(Fence),
+    /// The lock is held elsewhere and the caller does not wait.
+    NotAcquired,
+    Queued,
+    Refused(OpError),
+}
+
+impl Lock {
+    /// `lock` / `try_lock`: re-enter, acquire, queue or give up.
+    pub fn lock(
+        &mut self,
+        name: &str,
+        waiter: LockWaiter,
+        waits: bool,
+        index: u64,
+    ) -> LockAttempt {
+        match &mut self.holder {
+            Some(holder) if holder.owner == waiter.owner => {
+                let limit = waiter.reentrancy_limit;
+                if limit != 0 && holder.count >= limit {
+                    return if waits {
+                        LockAttempt::Refused(OpError::LockAcquireLimitReached {
+                            name: name.to_owned(),
+                            limit,
+                        })
+                    } else {
+                        LockAttempt::NotAcquired
+                    };
+                }
+                holder.count += 1;
+                LockAttempt::Acquired(holder.fence)
+            }
+            Some(_) if !waits => LockAttempt::NotAcquired,
+            Some(_) if self.queue.len() >= WAITERS_PER_OBJECT_MAX => {
+                LockAttempt::Refused(OpError::TooManyWaiters {
+                    name: name.to_owned(),
+                    max: WAITERS_PER_OBJECT_MAX as u64,
+                })
+            }
+            Some(_) => {
+                self.queue.push_back(waiter);
+                LockAttempt::Queued
+            }
+            None => LockAttempt::Acquired(self.grant(waiter.owner, index)),
+        }
+    }
+
+    /// Leaves one level of reentrancy; hands the lock on when it is free.
+    pub fn unlock(
+        &mut self,
+        name: &str,
+        owner: Owner,
+        index: u64,
+    ) -> Result<Vec<Grant<Fence>>, OpError> {
+        match &mut self.holder {
+            Some(holder) if holder.owner == owner => {
+                holder.count -= 1;
+                if holder.count > 0 {
+                    return Ok(Vec::new());
+                }
+                self.holder = None;
+                Ok(self.grant_next(index))
+            }
+            _ => Err(OpError::NotOwner { kind: "lock".into(), name: name.to_owned() }),
+        }
+    }
+
+    /// Drops every hold of `session` (its session ended) and hands on.
+    pub fn release_session(&mut self, session: SessionId, index: u64) -> Vec<Grant<Fence>> {
+        match &self.holder {
+            Some(holder) if holder.owner.session == session => {
+                self.holder = None;
+                self.grant_next(index)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Removes a queued waiter; true if it was queued.
+    pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
+        let position =
+            self.queue.iter().position(|w| w.owner.session == session && w.request == request);
+        position.map(|at| self.queue.remove(at)).is_some()
+    }
+
+    pub fn held_by(&self, owner: Owner) -> Option<&Holder> {
+        self.holder.as_ref().filter(|holder| holder.owner == owner)
+    }
+
+    fn grant(&mut self, owner: Owner, index: u64) -> Fence {
+        let fence = Fence(index);
+        assert!(fence > self.last_fence, "fence {fence} must exceed {}", self.last_fence);
+        self.last_fence = fence;
+        self.holder = Some(Holder { owner, count: 1, fence });
+        fence
+    }
+
+    /// Grants the head waiter, then lets the new holder's other queued
+    /// requests re-enter (a handle never deadlocks on itself).
+    fn grant_next(&mut self, index: u64) -> Vec<Grant<Fence>> {
+        let Some(head) = self.queue.pop_front() else {
+            return Vec::new();
+        };
+        let fence = self.grant(head.owner, index);
+        let mut grants = vec![Grant { session: head.owner.session, request: head.request, reply: fence }];
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for waiter in self.queue.drain(..) {
+            let holder = self.holder.as_mut().expect("granted above");
+            let within_limit = waiter.reentrancy_limit == 0 || holder.count < waiter.reentrancy_limit;
+            if waiter.owner == holder.owner && within_limit {
+                holder.count += 1;
+                grants.push(Grant { session: waiter.owner.session, request: waiter.request, reply: fence });
+            } else {
+                kept.push_back(waiter);
+            }
+        }
+        self.queue = kept;
+        grants
+    }
+}

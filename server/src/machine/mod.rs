@@ -1,0 +1,180 @@
+//! The deterministic CP state machine of one group: sessions, exactly-once
+//! responses, FIFO waiters and the five primitives.
+//!
+//! Pure and sans-IO: it never reads a clock, a random source or the network.
+//! Time enters only in [`Command::time_ms`]. Every replica that applies the
+//! same entries in the same order reaches the same state and produces the
+//! same responses and effects.
+//!
+//! A driver uses it like this:
+//! 1. Propose a [`Command`] stamped with the leader's wall clock.
+//! 2. When the entry at index `i` commits, call [`Machine::apply`]`(i, command)`
+//!    exactly once, in log order.
+//! 3. Deliver [`Applied::response`] to the proposer, and each
+//!    [`Effect::Completed`] to the connection that holds that session
+//!    (a response leaves only after its entry is applied).
+//! 4. Whenever [`Machine::next_deadline_ms`] has passed on the leader's clock,
+//!    propose `ExpireSessions` / `ExpireWaits`; the machine re-checks against
+//!    its own `now`, so a late or duplicate proposal is harmless.
+//! 5. A new leader proposes `RenewAllSessions` before anything else.
+//! 6. Reads that need no log entry go through [`Machine::query`] after a
+//!    ReadIndex barrier.
+
+mod command;
+mod execute;
+mod invariants;
+mod latch;
+mod lifecycle;
+mod lock;
+mod objects;
+mod owner;
+mod query;
+mod semaphore;
+mod sessions;
+mod snapshot;
+mod validate;
+mod waits;
+
+pub use command::{Applied, Command, CommandKind, CommandResponse, Completion, Effect, Outcome};
+pub use invariants::InvariantViolation;
+pub use snapshot::RestoreError;
+
+use objects::Objects;
+use raftcp_proto::limits::{CLIENT_NAME_BYTES_MAX, SESSIONS_MAX};
+use raftcp_proto::{OpError, SessionId};
+use serde::{Deserialize, Serialize};
+use sessions::Sessions;
+use waits::Waits;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Machine {
+    /// Machine time: the largest `time_ms` applied so far.
+    now_ms: u64,
+    last_applied: u64,
+    sessions: Sessions,
+    objects: Objects,
+    waits: Waits,
+}
+
+/// Sizes for metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    pub sessions: usize,
+    pub objects: usize,
+    pub waiters: usize,
+}
+
+impl Machine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies the entry at `index`. Indexes must strictly increase.
+    pub fn apply(&mut self, index: u64, command: Command) -> Applied {
+        assert!(index > self.last_applied, "index {index} applied after {}", self.last_applied);
+        self.last_applied = index;
+        self.now_ms = self.now_ms.max(command.time_ms);
+        let mut effects = Vec::new();
+        let response = match command.kind {
+            CommandKind::OpenSession { client_name, ttl_ms } => {
+                self.open_session(index, client_name, ttl_ms)
+            }
+            CommandKind::Heartbeat { sessions } => {
+                let now_ms = self.now_ms;
+                let unknown = sessions.into_iter().filter(|id| !self.sessions.touch(*id, now_ms));
+                CommandResponse::Heartbeat { unknown: unknown.collect() }
+            }
+            CommandKind::CloseSession { session } => {
+                if self.sessions.get(session).is_none() {
+                    CommandResponse::Refused(OpError::SessionExpired { session })
+                } else {
+                    self.end_sessions(index, &[session], &mut effects);
+                    CommandResponse::Done
+                }
+            }
+            CommandKind::ExpireSessions => {
+                let expired = self.sessions.expired(self.now_ms);
+                self.end_sessions(index, &expired, &mut effects);
+                CommandResponse::Done
+            }
+            CommandKind::ExpireWaits => {
+                self.expire_waits(&mut effects);
+                CommandResponse::Done
+            }
+            CommandKind::RenewAllSessions => {
+                self.sessions.renew_all(self.now_ms);
+                CommandResponse::Done
+            }
+            CommandKind::Client { session, request, acked_below, op } => {
+                let outcome = self.client_request(index, session, request, acked_below, op, &mut effects);
+                CommandResponse::Client(outcome)
+            }
+            CommandKind::Cancel { session, request } => {
+                self.cancel(session, request, &mut effects);
+                CommandResponse::Done
+            }
+        };
+        Applied { response, effects }
+    }
+
+    /// The earliest machine time at which `ExpireSessions` or `ExpireWaits`
+    /// has work to do.
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        match (self.sessions.next_expiry_ms(), self.waits.next_deadline_ms()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether some session's deadline is at or before `now_ms`.
+    pub fn sessions_due(&self, now_ms: u64) -> bool {
+        self.sessions.next_expiry_ms().is_some_and(|at| at <= now_ms)
+    }
+
+    /// Whether some waiter's deadline is at or before `now_ms`.
+    pub fn waits_due(&self, now_ms: u64) -> bool {
+        self.waits.next_deadline_ms().is_some_and(|at| at <= now_ms)
+    }
+
+    pub fn last_applied(&self) -> u64 {
+        self.last_applied
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    pub fn session_exists(&self, session: SessionId) -> bool {
+        self.sessions.get(session).is_some()
+    }
+
+    /// TTL of a live session, for the handshake answer.
+    pub fn session_ttl_ms(&self, session: SessionId) -> Option<u64> {
+        self.sessions.get(session).map(|s| s.ttl_ms)
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            sessions: self.sessions.len(),
+            objects: self.objects.len(),
+            waiters: self.waits.len(),
+        }
+    }
+
+    fn open_session(&mut self, index: u64, client_name: String, ttl_ms: u64) -> CommandResponse {
+        if self.sessions.len() >= SESSIONS_MAX {
+            return CommandResponse::Refused(OpError::TooManySessions { max: SESSIONS_MAX as u64 });
+        }
+        if client_name.len() > CLIENT_NAME_BYTES_MAX {
+            return CommandResponse::Refused(OpError::InvalidArgument {
+                reason: format!(
+                    "client name is {} bytes: at most {CLIENT_NAME_BYTES_MAX} allowed",
+                    client_name.len()
+                ),
+            });
+        }
+        let session = SessionId(index);
+        self.sessions.open(session, client_name, ttl_ms.max(1), self.now_ms);
+        CommandResponse::SessionOpened { session }
+    }
+}

@@ -1,0 +1,153 @@
+//! Semaphore with session-aware permits and strictly FIFO waiters: a request
+//! is granted only when every request queued before it was, so a large
+//! acquire is never starved by a stream of small ones. Available permits
+//! never go below zero.
+
+use super::owner::{Grant, Owner};
+use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
+use raftcp_proto::{OpError, RequestId, SessionId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Semaphore {
+    pub initialized: bool,
+    pub available: u32,
+    /// Permits held per handle; never zero entries.
+    pub held: BTreeMap<Owner, u32>,
+    pub queue: VecDeque<SemaphoreWaiter>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SemaphoreWaiter {
+    pub owner: Owner,
+    pub request: RequestId,
+    pub permits: u32,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum AcquireAttempt {
+    Acquired,
+    NotAcquired,
+    Queued,
+    Refused(OpError),
+}
+
+impl Semaphore {
+    /// Sets the permits once; later calls return false.
+    pub fn init(&mut self, permits: u32) -> bool {
+        if self.initialized {
+            return false;
+        }
+        self.initialized = true;
+        self.available = permits;
+        true
+    }
+
+    pub fn acquire(&mut self, name: &str, waiter: SemaphoreWaiter, waits: bool) -> AcquireAttempt {
+        if self.queue.is_empty() && self.available >= waiter.permits {
+            self.take(waiter.owner, waiter.permits);
+            AcquireAttempt::Acquired
+        } else if !waits {
+            AcquireAttempt::NotAcquired
+        } else if self.queue.len() >= WAITERS_PER_OBJECT_MAX {
+            AcquireAttempt::Refused(OpError::TooManyWaiters {
+                name: name.to_owned(),
+                max: WAITERS_PER_OBJECT_MAX as u64,
+            })
+        } else {
+            self.queue.push_back(waiter);
+            AcquireAttempt::Queued
+        }
+    }
+
+    /// Returns permits the handle holds, then grants waiters that now fit.
+    pub fn release(
+        &mut self,
+        name: &str,
+        owner: Owner,
+        permits: u32,
+    ) -> Result<Vec<Grant<()>>, OpError> {
+        let held = self.held.get(&owner).copied().unwrap_or(0);
+        if held == 0 {
+            return Err(OpError::NotOwner { kind: "semaphore".into(), name: name.to_owned() });
+        }
+        if held < permits {
+            return Err(OpError::NotEnoughPermits { name: name.to_owned(), held, requested: permits });
+        }
+        self.give_back(owner, permits);
+        Ok(self.grant_waiters())
+    }
+
+    /// Acquires every available permit for `owner`; returns how many.
+    pub fn drain(&mut self, owner: Owner) -> u32 {
+        let drained = self.available;
+        if drained > 0 {
+            self.take(owner, drained);
+        }
+        drained
+    }
+
+    pub fn reduce(&mut self, permits: u32) {
+        self.initialized = true;
+        self.available = self.available.saturating_sub(permits);
+    }
+
+    pub fn increase(&mut self, permits: u32) -> Vec<Grant<()>> {
+        self.initialized = true;
+        self.available = self.available.saturating_add(permits);
+        self.grant_waiters()
+    }
+
+    /// Returns everything the session's handles hold (its session ended).
+    pub fn release_session(&mut self, session: SessionId) -> Vec<Grant<()>> {
+        let owners: Vec<Owner> =
+            self.held.keys().filter(|owner| owner.session == session).copied().collect();
+        for owner in owners {
+            let permits = self.held[&owner];
+            self.give_back(owner, permits);
+        }
+        self.grant_waiters()
+    }
+
+    /// Removes a queued waiter without granting others; the caller runs
+    /// [`Semaphore::grant_waiters`] when it is done removing.
+    pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
+        let position =
+            self.queue.iter().position(|w| w.owner.session == session && w.request == request);
+        position.map(|at| self.queue.remove(at)).is_some()
+    }
+
+    /// Grants queued requests in order while the head fits.
+    pub fn grant_waiters(&mut self) -> Vec<Grant<()>> {
+        let mut grants = Vec::new();
+        while let Some(head) = self.queue.front() {
+            if head.permits > self.available {
+                break;
+            }
+            let Some(head) = self.queue.pop_front() else { break };
+            self.take(head.owner, head.permits);
+            grants.push(Grant { session: head.owner.session, request: head.request, reply: () });
+        }
+        grants
+    }
+
+    pub fn held_by_session(&self, session: SessionId) -> bool {
+        self.held.keys().any(|owner| owner.session == session)
+    }
+
+    fn take(&mut self, owner: Owner, permits: u32) {
+        self.available -= permits;
+        *self.held.entry(owner).or_insert(0) += permits;
+    }
+
+    fn give_back(&mut self, owner: Owner, permits: u32) {
+        self.available = self.available.saturating_add(permits);
+        if let Some(held) = self.held.get_mut(&owner) {
+            *held -= permits;
+            if *held == 0 {
+                self.held.remove(&owner);
+            }
+        }
+    }
+}

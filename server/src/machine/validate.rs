@@ -1,0 +1,52 @@
+//! Checks on a client operation before it touches state. Every failure is a
+//! typed error with the offending value; nothing here panics.
+
+use raftcp_proto::limits::{VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
+use raftcp_proto::name::validate_name;
+use raftcp_proto::{LatchOp, Op, OpError, RefOp, SemaphoreOp, Value};
+
+pub fn validate_op(op: &Op) -> Result<(), OpError> {
+    validate_name(op.name())?;
+    match op {
+        Op::AtomicReference { op, .. } => match op {
+            RefOp::Set(value) | RefOp::GetAndSet(value) | RefOp::Contains(value) => {
+                validate_value(value.as_ref())
+            }
+            RefOp::CompareAndSet { expect, update } => {
+                validate_value(expect.as_ref())?;
+                validate_value(update.as_ref())
+            }
+            RefOp::Get | RefOp::IsNull => Ok(()),
+        },
+        Op::Semaphore { op, .. } => match op {
+            SemaphoreOp::Acquire { permits, .. } | SemaphoreOp::Release { permits } => {
+                positive("permits", *permits)
+            }
+            _ => Ok(()),
+        },
+        Op::Latch { op: LatchOp::TrySetCount { count }, .. } => positive("count", *count),
+        _ => Ok(()),
+    }
+}
+
+fn positive(what: &str, n: u32) -> Result<(), OpError> {
+    if n == 0 {
+        return Err(OpError::InvalidArgument { reason: format!("{what} must be positive, got 0") });
+    }
+    Ok(())
+}
+
+fn validate_value(value: Option<&Value>) -> Result<(), OpError> {
+    let Some(value) = value else { return Ok(()) };
+    let depth = value.depth();
+    if depth > VALUE_DEPTH_MAX {
+        return Err(OpError::InvalidArgument {
+            reason: format!("value nests {depth} levels: at most {VALUE_DEPTH_MAX} allowed"),
+        });
+    }
+    let bytes = value.encoded_len();
+    if bytes > VALUE_BYTES_MAX {
+        return Err(OpError::ValueTooLarge { bytes: bytes as u64, max: VALUE_BYTES_MAX as u64 });
+    }
+    Ok(())
+}
