@@ -217,7 +217,12 @@ impl Machine {
             Err(error) => return Outcome::Done(Err(error)),
         };
         let result = match op {
-            SemaphoreOp::Init { permits } => Ok(Reply::Bool(semaphore.init(permits))),
+            SemaphoreOp::Init { permits } => {
+                // Waiters may have queued on the uninitialized semaphore.
+                let (initialized, grants) = semaphore.init(permits);
+                self.deliver_semaphore_grants(name, grants, effects);
+                Ok(Reply::Bool(initialized))
+            }
             SemaphoreOp::Acquire { permits, timeout_ms } => {
                 let waiter = SemaphoreWaiter { owner, request, permits };
                 match semaphore.acquire(name, waiter, timeout_ms != Some(0)) {

@@ -15,17 +15,22 @@ enum WaitEnd {
 }
 
 impl Machine {
+    /// Times out every due waiter, then lets semaphores grant whoever now
+    /// fits. Removing all first matters: a waiter whose deadline passed must
+    /// time out even if an earlier timeout would have made room for it.
     pub(super) fn expire_waits(&mut self, effects: &mut Vec<Effect>) {
+        let mut touched_semaphores = BTreeSet::new();
         for key in self.waits.due(self.now_ms) {
-            self.end_wait(key, WaitEnd::TimedOut, effects);
+            self.end_wait(key, WaitEnd::TimedOut, &mut touched_semaphores, effects);
         }
+        self.regrant_semaphores(touched_semaphores, effects);
     }
 
     /// Cancels a waiter; nothing happens if it already completed.
     pub(super) fn cancel(&mut self, session: SessionId, request: RequestId, effects: &mut Vec<Effect>) {
-        if self.waits.get(&(session, request)).is_some() {
-            self.end_wait((session, request), WaitEnd::Cancelled, effects);
-        }
+        let mut touched_semaphores = BTreeSet::new();
+        self.end_wait((session, request), WaitEnd::Cancelled, &mut touched_semaphores, effects);
+        self.regrant_semaphores(touched_semaphores, effects);
     }
 
     /// Ends `sessions` (expired or closed) in three steps, so that nothing
@@ -38,10 +43,7 @@ impl Machine {
         let mut touched_semaphores = BTreeSet::new();
         for &session in sessions {
             for key in self.waits.of_session(session) {
-                if let Some(WaitTarget::Semaphore(name)) = self.waits.get(&key).map(|w| w.target.clone()) {
-                    touched_semaphores.insert(name);
-                }
-                self.end_wait(key, WaitEnd::SessionEnded, effects);
+                self.end_wait(key, WaitEnd::SessionEnded, &mut touched_semaphores, effects);
             }
         }
         for &session in sessions {
@@ -61,7 +63,12 @@ impl Machine {
             }
             effects.push(Effect::SessionEnded(session));
         }
-        for name in touched_semaphores {
+        self.regrant_semaphores(touched_semaphores, effects);
+    }
+
+    /// Semaphores that lost queued waiters grant whoever now fits.
+    fn regrant_semaphores(&mut self, names: BTreeSet<String>, effects: &mut Vec<Effect>) {
+        for name in names {
             if let Some(semaphore) = self.objects.semaphores.get_mut(&name) {
                 let grants = semaphore.grant_waiters();
                 self.deliver_semaphore_grants(&name, grants, effects);
@@ -70,9 +77,15 @@ impl Machine {
     }
 
     /// Takes a waiter out of its queue and completes it. A semaphore that
-    /// loses a waiter re-grants (the one behind may now fit), except when
-    /// sessions are ending: [`Machine::end_sessions`] does that last.
-    fn end_wait(&mut self, key: WaitKey, how: WaitEnd, effects: &mut Vec<Effect>) {
+    /// loses a waiter is added to `touched_semaphores`: the caller re-grants
+    /// once it has removed every waiter it is removing.
+    fn end_wait(
+        &mut self,
+        key: WaitKey,
+        how: WaitEnd,
+        touched_semaphores: &mut BTreeSet<String>,
+        effects: &mut Vec<Effect>,
+    ) {
         let Some(wait) = self.waits.get(&key).cloned() else { return };
         let (session, request) = key;
         let timed_out = match &wait.target {
@@ -86,6 +99,7 @@ impl Machine {
                 if let Some(semaphore) = self.objects.semaphores.get_mut(name) {
                     semaphore.remove_waiter(session, request);
                 }
+                touched_semaphores.insert(name.clone());
                 Reply::Bool(false)
             }
             WaitTarget::Latch(name) => {
@@ -101,11 +115,5 @@ impl Machine {
             WaitEnd::SessionEnded => Err(OpError::SessionExpired { session }),
         };
         self.complete(session, request, result, effects);
-        if let (WaitTarget::Semaphore(name), WaitEnd::TimedOut | WaitEnd::Cancelled) = (&wait.target, how) {
-            if let Some(semaphore) = self.objects.semaphores.get_mut(name) {
-                let grants = semaphore.grant_waiters();
-                self.deliver_semaphore_grants(name, grants, effects);
-            }
-        }
     }
 }

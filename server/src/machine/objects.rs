@@ -28,9 +28,6 @@ impl Objects {
             + self.latches.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Finds `name` in `map`, creating it unless the group is full.

@@ -34,14 +34,15 @@ pub enum AcquireAttempt {
 }
 
 impl Semaphore {
-    /// Sets the permits once; later calls return false.
-    pub fn init(&mut self, permits: u32) -> bool {
+    /// Sets the permits once (later calls return false) and grants waiters
+    /// that queued before.
+    pub fn init(&mut self, permits: u32) -> (bool, Vec<Grant<()>>) {
         if self.initialized {
-            return false;
+            return (false, Vec::new());
         }
         self.initialized = true;
         self.available = permits;
-        true
+        (true, self.grant_waiters())
     }
 
     pub fn acquire(&mut self, name: &str, waiter: SemaphoreWaiter, waits: bool) -> AcquireAttempt {

@@ -41,9 +41,6 @@ impl Sessions {
         self.live.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
-    }
 
     pub fn get(&self, id: SessionId) -> Option<&Session> {
         self.live.get(&id)

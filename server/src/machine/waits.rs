@@ -43,17 +43,11 @@ impl Waits {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 
     pub fn get(&self, key: &WaitKey) -> Option<&Wait> {
         self.entries.get(key)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&WaitKey, &Wait)> {
-        self.entries.iter()
-    }
 
     pub fn insert(&mut self, key: WaitKey, wait: Wait) {
         if let Some(deadline) = wait.deadline_ms {

@@ -1,0 +1,456 @@
+//! A reference model of the machine, written for obviousness rather than
+//! speed: flat vectors, linear scans, one global list of waiters in arrival
+//! order, and one rule for grants ("after every entry, settle every object")
+//! instead of the machine's grant points. Model tests demand that the two
+//! agree on every response and every completion.
+
+#![allow(dead_code)]
+
+use raftcp_proto::limits::UNACKNOWLEDGED_RESPONSES_MAX;
+use raftcp_proto::{
+    Fence, HandleId, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp,
+    SessionId, Value,
+};
+use raftcp_server::machine::{CommandKind, CommandResponse, Effect, Outcome};
+use std::collections::BTreeMap;
+
+type Owner = (SessionId, HandleId);
+
+struct ModelSession {
+    id: SessionId,
+    ttl_ms: u64,
+    expires_at_ms: u64,
+    acked_below: RequestId,
+    cache: BTreeMap<RequestId, Outcome>,
+}
+
+#[derive(Clone, PartialEq)]
+enum Target {
+    Lock(String),
+    Semaphore(String),
+    Latch(String),
+}
+
+#[derive(Clone)]
+struct Waiter {
+    session: SessionId,
+    request: RequestId,
+    target: Target,
+    handle: HandleId,
+    /// Permits for semaphores, the reentrancy limit for locks.
+    amount: u32,
+    deadline_ms: Option<u64>,
+}
+
+#[derive(Default)]
+struct ModelLock {
+    holder: Option<(Owner, u32, u64)>,
+}
+
+#[derive(Default)]
+struct ModelSemaphore {
+    initialized: bool,
+    available: u32,
+    held: Vec<(Owner, u32)>,
+}
+
+#[derive(Default)]
+pub struct Model {
+    now_ms: u64,
+    index: u64,
+    sessions: Vec<ModelSession>,
+    longs: BTreeMap<String, i64>,
+    references: BTreeMap<String, Value>,
+    locks: BTreeMap<String, ModelLock>,
+    semaphores: BTreeMap<String, ModelSemaphore>,
+    latches: BTreeMap<String, u32>,
+    waiters: Vec<Waiter>,
+    effects: Vec<Effect>,
+}
+
+fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
+    a.map(Value::canonical_bytes) == b.map(Value::canonical_bytes)
+}
+
+impl Model {
+    pub fn apply(&mut self, index: u64, time_ms: u64, kind: CommandKind) -> (CommandResponse, Vec<Effect>) {
+        self.index = index;
+        self.now_ms = self.now_ms.max(time_ms);
+        let response = match kind {
+            CommandKind::OpenSession { ttl_ms, .. } => {
+                let id = SessionId(index);
+                let expires_at_ms = self.now_ms + ttl_ms.max(1);
+                let ttl_ms = ttl_ms.max(1);
+                let cache = BTreeMap::new();
+                self.sessions.push(ModelSession { id, ttl_ms, expires_at_ms, acked_below: RequestId(0), cache });
+                CommandResponse::SessionOpened { session: id }
+            }
+            CommandKind::Heartbeat { sessions } => {
+                let unknown = sessions.into_iter().filter(|id| !self.touch(*id)).collect();
+                CommandResponse::Heartbeat { unknown }
+            }
+            CommandKind::CloseSession { session } => {
+                if self.session(session).is_none() {
+                    CommandResponse::Refused(OpError::SessionExpired { session })
+                } else {
+                    self.end_sessions(vec![session]);
+                    CommandResponse::Done
+                }
+            }
+            CommandKind::ExpireSessions => {
+                let now = self.now_ms;
+                let expired = self.sessions.iter().filter(|s| s.expires_at_ms <= now).map(|s| s.id).collect();
+                self.end_sessions(expired);
+                CommandResponse::Done
+            }
+            CommandKind::ExpireWaits => {
+                let now = self.now_ms;
+                let due: Vec<Waiter> =
+                    self.waiters.iter().filter(|w| w.deadline_ms.is_some_and(|d| d <= now)).cloned().collect();
+                for waiter in due {
+                    let reply = match waiter.target {
+                        Target::Lock(_) => Reply::Fence(None),
+                        _ => Reply::Bool(false),
+                    };
+                    self.finish(waiter.session, waiter.request, Ok(reply));
+                }
+                CommandResponse::Done
+            }
+            CommandKind::RenewAllSessions => {
+                for s in &mut self.sessions {
+                    s.expires_at_ms = self.now_ms + s.ttl_ms;
+                }
+                CommandResponse::Done
+            }
+            CommandKind::Client { session, request, acked_below, op } => {
+                CommandResponse::Client(self.client(session, request, acked_below, op))
+            }
+            CommandKind::Cancel { session, request } => {
+                if self.waiters.iter().any(|w| w.session == session && w.request == request) {
+                    self.finish(session, request, Err(OpError::Cancelled));
+                }
+                CommandResponse::Done
+            }
+        };
+        self.settle();
+        (response, std::mem::take(&mut self.effects))
+    }
+
+    fn session(&mut self, id: SessionId) -> Option<&mut ModelSession> {
+        self.sessions.iter_mut().find(|s| s.id == id)
+    }
+
+    fn touch(&mut self, id: SessionId) -> bool {
+        let now = self.now_ms;
+        self.session(id).map(|s| s.expires_at_ms = now + s.ttl_ms).is_some()
+    }
+
+    /// Removes a waiter and records its result.
+    fn finish(&mut self, session: SessionId, request: RequestId, result: Result<Reply, OpError>) {
+        self.waiters.retain(|w| !(w.session == session && w.request == request));
+        if let Some(cached) = self.session(session).and_then(|s| s.cache.get_mut(&request)) {
+            *cached = Outcome::Done(result.clone());
+        }
+        self.effects.push(Effect::Completed(raftcp_server::machine::Completion { session, request, result }));
+    }
+
+    fn end_sessions(&mut self, ended: Vec<SessionId>) {
+        for &id in &ended {
+            let theirs: Vec<Waiter> = self.waiters.iter().filter(|w| w.session == id).cloned().collect();
+            for w in theirs {
+                self.finish(w.session, w.request, Err(OpError::SessionExpired { session: id }));
+            }
+        }
+        for &id in &ended {
+            self.sessions.retain(|s| s.id != id);
+            for lock in self.locks.values_mut() {
+                if lock.holder.is_some_and(|((s, _), _, _)| s == id) {
+                    lock.holder = None;
+                }
+            }
+            for semaphore in self.semaphores.values_mut() {
+                let returned: u32 = semaphore.held.iter().filter(|((s, _), _)| *s == id).map(|(_, n)| n).sum();
+                semaphore.available += returned;
+                semaphore.held.retain(|((s, _), _)| *s != id);
+            }
+            self.effects.push(Effect::SessionEnded(id));
+        }
+    }
+
+    fn client(&mut self, session: SessionId, request: RequestId, acked_below: RequestId, op: Op) -> Outcome {
+        if !self.touch(session) {
+            return Outcome::Done(Err(OpError::SessionExpired { session }));
+        }
+        let s = self.session(session).expect("touched");
+        if acked_below > s.acked_below {
+            s.acked_below = acked_below;
+            s.cache.retain(|r, _| *r >= acked_below);
+        }
+        if request < s.acked_below {
+            return Outcome::Done(Err(OpError::RequestAcknowledged { request, acked_below: s.acked_below }));
+        }
+        if let Some(cached) = s.cache.get(&request) {
+            return cached.clone();
+        }
+        if !op.is_mutating() {
+            return Outcome::Done(self.read(session, &op));
+        }
+        if s.cache.len() >= UNACKNOWLEDGED_RESPONSES_MAX {
+            let max = UNACKNOWLEDGED_RESPONSES_MAX as u64;
+            return Outcome::Done(Err(OpError::TooManyUnacknowledged { session, max }));
+        }
+        let outcome = self.mutate(session, request, op);
+        self.session(session).expect("live").cache.insert(request, outcome.clone());
+        outcome
+    }
+
+    fn read(&self, session: SessionId, op: &Op) -> Result<Reply, OpError> {
+        Ok(match op {
+            Op::AtomicLong { name, .. } => Reply::Long(self.longs.get(name).copied().unwrap_or(0)),
+            Op::AtomicReference { name, op } => {
+                let current = self.references.get(name);
+                match op {
+                    RefOp::IsNull => Reply::Bool(current.is_none()),
+                    RefOp::Contains(v) => Reply::Bool(same(current, v.as_ref())),
+                    _ => Reply::Value(current.cloned()),
+                }
+            }
+            Op::Lock { name, handle, op } => {
+                let holder = self.locks.get(name).and_then(|l| l.holder);
+                let mine = holder.filter(|(owner, _, _)| *owner == (session, *handle));
+                match op {
+                    LockOp::IsLocked => Reply::Bool(holder.is_some()),
+                    LockOp::IsLockedByMe => Reply::Bool(mine.is_some()),
+                    LockOp::LockCount => Reply::Count(holder.map_or(0, |h| h.1)),
+                    _ => match mine {
+                        Some((_, _, fence)) => Reply::Fence(Some(Fence(fence))),
+                        None => return Err(OpError::NotOwner { kind: "lock".into(), name: name.clone() }),
+                    },
+                }
+            }
+            Op::Semaphore { name, .. } => Reply::Count(self.semaphores.get(name).map_or(0, |s| s.available)),
+            Op::Latch { name, .. } => Reply::Count(self.latches.get(name).copied().unwrap_or(0)),
+        })
+    }
+
+    fn queued_on(&self, target: &Target) -> bool {
+        self.waiters.iter().any(|w| &w.target == target)
+    }
+
+    fn wait(&mut self, session: SessionId, request: RequestId, target: Target, handle: HandleId, amount: u32, timeout_ms: Option<u64>) -> Outcome {
+        let deadline_ms = timeout_ms.map(|t| self.now_ms + t);
+        self.waiters.push(Waiter { session, request, target, handle, amount, deadline_ms });
+        Outcome::Pending
+    }
+
+    fn mutate(&mut self, session: SessionId, request: RequestId, op: Op) -> Outcome {
+        let invalid = |what: &str| Outcome::Done(Err(OpError::InvalidArgument { reason: format!("{what} must be positive, got 0") }));
+        let done = |reply| Outcome::Done(Ok(reply));
+        match op {
+            Op::AtomicLong { name, op } => {
+                let v = self.longs.entry(name).or_insert(0);
+                done(match op {
+                    LongOp::Get => Reply::Long(*v),
+                    LongOp::Set(n) => { *v = n; Reply::Unit }
+                    LongOp::AddAndGet(d) => { *v = v.wrapping_add(d); Reply::Long(*v) }
+                    LongOp::GetAndAdd(d) => { let old = *v; *v = old.wrapping_add(d); Reply::Long(old) }
+                    LongOp::CompareAndSet { expect, update } => {
+                        if *v == expect { *v = update; Reply::Bool(true) } else { Reply::Bool(false) }
+                    }
+                    LongOp::GetAndSet(n) => { let old = *v; *v = n; Reply::Long(old) }
+                })
+            }
+            Op::AtomicReference { name, op } => {
+                let current = self.references.get(&name).cloned();
+                let (reply, update) = match op {
+                    RefOp::Set(v) => (Reply::Unit, v),
+                    RefOp::GetAndSet(v) => (Reply::Value(current), v),
+                    RefOp::CompareAndSet { expect, update } => {
+                        if !same(current.as_ref(), expect.as_ref()) {
+                            return done(Reply::Bool(false));
+                        }
+                        (Reply::Bool(true), update)
+                    }
+                    _ => unreachable!("reads are not mutations"),
+                };
+                match update {
+                    Some(v) => { self.references.insert(name, v.canonical()); }
+                    None => { self.references.remove(&name); }
+                }
+                done(reply)
+            }
+            Op::Lock { name, handle, op } => {
+                let owner = (session, handle);
+                let index = self.index;
+                let lock = self.locks.entry(name.clone()).or_default();
+                match op {
+                    LockOp::Lock { timeout_ms, reentrancy_limit } => {
+                        let waits = timeout_ms != Some(0);
+                        match &mut lock.holder {
+                            Some((o, count, fence)) if *o == owner => {
+                                if reentrancy_limit != 0 && *count >= reentrancy_limit {
+                                    if waits {
+                                        return Outcome::Done(Err(OpError::LockAcquireLimitReached { name, limit: reentrancy_limit }));
+                                    }
+                                    return done(Reply::Fence(None));
+                                }
+                                *count += 1;
+                                done(Reply::Fence(Some(Fence(*fence))))
+                            }
+                            Some(_) if !waits => done(Reply::Fence(None)),
+                            Some(_) => self.wait(session, request, Target::Lock(name), handle, reentrancy_limit, timeout_ms),
+                            None => {
+                                lock.holder = Some((owner, 1, index));
+                                done(Reply::Fence(Some(Fence(index))))
+                            }
+                        }
+                    }
+                    LockOp::Unlock => match &mut lock.holder {
+                        Some((o, count, _)) if *o == owner => {
+                            *count -= 1;
+                            if *count == 0 {
+                                lock.holder = None;
+                            }
+                            done(Reply::Unit)
+                        }
+                        _ => Outcome::Done(Err(OpError::NotOwner { kind: "lock".into(), name })),
+                    },
+                    _ => unreachable!("reads are not mutations"),
+                }
+            }
+            Op::Semaphore { name, handle, op } => {
+                let owner = (session, handle);
+                let queued = self.queued_on(&Target::Semaphore(name.clone()));
+                let sem = self.semaphores.entry(name.clone()).or_default();
+                let held = sem.held.iter().find(|(o, _)| *o == owner).map_or(0, |(_, n)| *n);
+                match op {
+                    SemaphoreOp::Init { permits } => {
+                        if sem.initialized { return done(Reply::Bool(false)); }
+                        sem.initialized = true;
+                        sem.available = permits;
+                        done(Reply::Bool(true))
+                    }
+                    SemaphoreOp::Acquire { permits: 0, .. } | SemaphoreOp::Release { permits: 0 } => invalid("permits"),
+                    SemaphoreOp::Acquire { permits, timeout_ms } => {
+                        if !queued && sem.available >= permits {
+                            sem.available -= permits;
+                            add_held(&mut sem.held, owner, permits);
+                            done(Reply::Bool(true))
+                        } else if timeout_ms == Some(0) {
+                            done(Reply::Bool(false))
+                        } else {
+                            self.wait(session, request, Target::Semaphore(name), handle, permits, timeout_ms)
+                        }
+                    }
+                    SemaphoreOp::Release { permits } => {
+                        if held == 0 {
+                            return Outcome::Done(Err(OpError::NotOwner { kind: "semaphore".into(), name }));
+                        }
+                        if held < permits {
+                            return Outcome::Done(Err(OpError::NotEnoughPermits { name, held, requested: permits }));
+                        }
+                        for (o, n) in &mut sem.held {
+                            if *o == owner { *n -= permits; }
+                        }
+                        sem.held.retain(|(_, n)| *n > 0);
+                        sem.available += permits;
+                        done(Reply::Unit)
+                    }
+                    SemaphoreOp::Drain => {
+                        let n = sem.available;
+                        if n > 0 {
+                            sem.available = 0;
+                            add_held(&mut sem.held, owner, n);
+                        }
+                        done(Reply::Count(n))
+                    }
+                    SemaphoreOp::Reduce { permits } => {
+                        sem.initialized = true;
+                        sem.available = sem.available.saturating_sub(permits);
+                        done(Reply::Unit)
+                    }
+                    SemaphoreOp::Increase { permits } => {
+                        sem.initialized = true;
+                        sem.available += permits;
+                        done(Reply::Unit)
+                    }
+                    SemaphoreOp::AvailablePermits => unreachable!("reads are not mutations"),
+                }
+            }
+            Op::Latch { name, op } => {
+                let count = self.latches.entry(name.clone()).or_insert(0);
+                match op {
+                    LatchOp::TrySetCount { count: 0 } => invalid("count"),
+                    LatchOp::TrySetCount { count: new } => {
+                        if *count != 0 { return done(Reply::Bool(false)); }
+                        *count = new;
+                        done(Reply::Bool(true))
+                    }
+                    LatchOp::CountDown => {
+                        *count = count.saturating_sub(1);
+                        done(Reply::Unit)
+                    }
+                    LatchOp::Await { timeout_ms } => {
+                        if *count == 0 {
+                            done(Reply::Bool(true))
+                        } else if timeout_ms == Some(0) {
+                            done(Reply::Bool(false))
+                        } else {
+                            self.wait(session, request, Target::Latch(name), HandleId(0), 0, timeout_ms)
+                        }
+                    }
+                    LatchOp::GetCount => unreachable!("reads are not mutations"),
+                }
+            }
+        }
+    }
+
+    /// The one grant rule: free locks go to their first waiter (and that
+    /// owner's other waiters re-enter), semaphores grant waiters in order
+    /// while the first fits, open latches release everyone.
+    fn settle(&mut self) {
+        let index = self.index;
+        let waiters = self.waiters.clone();
+        for w in waiters {
+            match &w.target {
+                Target::Lock(name) => {
+                    let lock = self.locks.entry(name.clone()).or_default();
+                    let owner = (w.session, w.handle);
+                    match lock.holder {
+                        None => {
+                            lock.holder = Some((owner, 1, index));
+                            self.finish(w.session, w.request, Ok(Reply::Fence(Some(Fence(index)))));
+                        }
+                        Some((o, count, fence)) if o == owner && fence == index && (w.amount == 0 || count < w.amount) => {
+                            lock.holder = Some((o, count + 1, fence));
+                            self.finish(w.session, w.request, Ok(Reply::Fence(Some(Fence(fence)))));
+                        }
+                        _ => {}
+                    }
+                }
+                Target::Semaphore(name) => {
+                    let head = self.waiters.iter().find(|o| o.target == w.target).map(|o| (o.session, o.request));
+                    let sem = self.semaphores.entry(name.clone()).or_default();
+                    if head == Some((w.session, w.request)) && sem.available >= w.amount {
+                        sem.available -= w.amount;
+                        add_held(&mut sem.held, (w.session, w.handle), w.amount);
+                        self.finish(w.session, w.request, Ok(Reply::Bool(true)));
+                    }
+                }
+                Target::Latch(name) => {
+                    if self.latches.get(name).copied().unwrap_or(0) == 0 {
+                        self.finish(w.session, w.request, Ok(Reply::Bool(true)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn add_held(held: &mut Vec<(Owner, u32)>, owner: Owner, permits: u32) {
+    match held.iter_mut().find(|(o, _)| *o == owner) {
+        Some((_, n)) => *n += permits,
+        None if permits > 0 => held.push((owner, permits)),
+        None => {}
+    }
+}
