@@ -1,0 +1,216 @@
+//! Golden bytes: one pinned encoding of every wire variant. A reordered
+//! variant or field changes these bytes and fails here (see the evolution
+//! rules in the crate docs). To print the current encodings after an
+//! intended, versioned change: `GOLDEN_PRINT=1 cargo test -p raftcp-proto --test golden`.
+
+use raftcp_proto::*;
+use std::collections::BTreeMap;
+
+fn samples() -> Vec<(&'static str, Vec<u8>)> {
+    let enc = |frame: &dyn erased::Encode| frame.bytes();
+    let name = || "n".to_string();
+    let h = HandleId(7);
+    let op_samples: Vec<(&'static str, Op)> = vec![
+        ("long.get", Op::AtomicLong { name: name(), op: LongOp::Get }),
+        ("long.set", Op::AtomicLong { name: name(), op: LongOp::Set(-2) }),
+        ("long.add_and_get", Op::AtomicLong { name: name(), op: LongOp::AddAndGet(1) }),
+        ("long.get_and_add", Op::AtomicLong { name: name(), op: LongOp::GetAndAdd(5) }),
+        ("long.cas", Op::AtomicLong { name: name(), op: LongOp::CompareAndSet { expect: 15, update: 20 } }),
+        ("long.get_and_set", Op::AtomicLong { name: name(), op: LongOp::GetAndSet(7) }),
+        ("ref.get", Op::AtomicReference { name: name(), op: RefOp::Get }),
+        ("ref.set", Op::AtomicReference { name: name(), op: RefOp::Set(Some(Value::Bool(true))) }),
+        ("ref.get_and_set", Op::AtomicReference { name: name(), op: RefOp::GetAndSet(None) }),
+        ("ref.cas", Op::AtomicReference { name: name(), op: RefOp::CompareAndSet { expect: None, update: Some(Value::I64(1)) } }),
+        ("ref.is_null", Op::AtomicReference { name: name(), op: RefOp::IsNull }),
+        ("ref.contains", Op::AtomicReference { name: name(), op: RefOp::Contains(Some(Value::Null)) }),
+        ("lock.lock", Op::Lock { name: name(), handle: h, op: LockOp::Lock { timeout_ms: Some(5000), reentrancy_limit: 1 } }),
+        ("lock.unlock", Op::Lock { name: name(), handle: h, op: LockOp::Unlock }),
+        ("lock.is_locked", Op::Lock { name: name(), handle: h, op: LockOp::IsLocked }),
+        ("lock.is_locked_by_me", Op::Lock { name: name(), handle: h, op: LockOp::IsLockedByMe }),
+        ("lock.lock_count", Op::Lock { name: name(), handle: h, op: LockOp::LockCount }),
+        ("lock.get_fence", Op::Lock { name: name(), handle: h, op: LockOp::GetFence }),
+        ("sem.init", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Init { permits: 10 } }),
+        ("sem.acquire", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Acquire { permits: 3, timeout_ms: None } }),
+        ("sem.release", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Release { permits: 3 } }),
+        ("sem.available", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::AvailablePermits }),
+        ("sem.drain", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Drain }),
+        ("sem.reduce", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Reduce { permits: 2 } }),
+        ("sem.increase", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Increase { permits: 5 } }),
+        ("latch.try_set_count", Op::Latch { name: name(), op: LatchOp::TrySetCount { count: 3 } }),
+        ("latch.count_down", Op::Latch { name: name(), op: LatchOp::CountDown }),
+        ("latch.get_count", Op::Latch { name: name(), op: LatchOp::GetCount }),
+        ("latch.await", Op::Latch { name: name(), op: LatchOp::Await { timeout_ms: Some(30000) } }),
+    ];
+    let values = vec![
+        ("value.null", Value::Null),
+        ("value.bool", Value::Bool(false)),
+        ("value.i64", Value::I64(-1)),
+        ("value.u64", Value::U64(u64::MAX)),
+        ("value.f64", Value::F64(0.5)),
+        ("value.string", Value::String("s".into())),
+        ("value.bytes", Value::Bytes(vec![0xff])),
+        ("value.list", Value::List(vec![Value::Null])),
+        ("value.map", Value::Map(BTreeMap::from([("k".to_string(), Value::I64(1))]))),
+    ];
+    let replies = vec![
+        ("reply.unit", Reply::Unit),
+        ("reply.bool", Reply::Bool(true)),
+        ("reply.long", Reply::Long(-5)),
+        ("reply.value", Reply::Value(None)),
+        ("reply.fence", Reply::Fence(Some(Fence(42)))),
+        ("reply.count", Reply::Count(3)),
+    ];
+    let s = SessionId(12);
+    let errors = vec![
+        ("error.session_expired", OpError::SessionExpired { session: s }),
+        ("error.not_owner", OpError::NotOwner { kind: "lock".into(), name: name() }),
+        ("error.lock_ownership_lost", OpError::LockOwnershipLost { name: name() }),
+        ("error.not_enough_permits", OpError::NotEnoughPermits { name: name(), held: 1, requested: 2 }),
+        ("error.lock_acquire_limit", OpError::LockAcquireLimitReached { name: name(), limit: 1 }),
+        ("error.invalid_name", OpError::InvalidName { reason: "r".into() }),
+        ("error.invalid_argument", OpError::InvalidArgument { reason: "r".into() }),
+        ("error.value_too_large", OpError::ValueTooLarge { bytes: 300, max: 200 }),
+        ("error.too_many_waiters", OpError::TooManyWaiters { name: name(), max: 1 }),
+        ("error.too_many_objects", OpError::TooManyObjects { max: 1 }),
+        ("error.too_many_sessions", OpError::TooManySessions { max: 1 }),
+        ("error.too_many_unacknowledged", OpError::TooManyUnacknowledged { session: s, max: 1 }),
+        ("error.request_acknowledged", OpError::RequestAcknowledged { request: RequestId(1), acked_below: RequestId(2) }),
+        ("error.cancelled", OpError::Cancelled),
+        ("error.unknown_group", OpError::UnknownGroup { group: "g".into() }),
+        ("error.not_leader", OpError::NotLeader { leader_hint: Some("ws://h".into()) }),
+        ("error.unavailable", OpError::Unavailable { reason: "r".into() }),
+    ];
+    let hello = Hello { protocol_version: 1, client_name: "c".into(), resume_session: Some(s), auth: None };
+    let request = Request { id: RequestId(3), group: GroupName::default_group(), acked_below: RequestId(2), op: Op::Latch { name: name(), op: LatchOp::CountDown } };
+    let client_frames = vec![
+        ("client.hello", ClientFrame::Hello(hello)),
+        ("client.request", ClientFrame::Request(request)),
+        ("client.cancel", ClientFrame::Cancel { id: RequestId(3) }),
+        ("client.heartbeat", ClientFrame::Heartbeat),
+        ("client.close_session", ClientFrame::CloseSession),
+    ];
+    let welcome = Welcome { session: s, ttl_ms: 60000, heartbeat_ms: 5000, leader_hint: None, members: vec![Member { node_id: 1, url: "ws://a".into() }] };
+    let server_frames = vec![
+        ("server.welcome", ServerFrame::Welcome(welcome)),
+        ("server.refused", ServerFrame::Refused { reason: "r".into() }),
+        ("server.response", ServerFrame::Response(Response { id: RequestId(3), result: Err(OpError::Cancelled) })),
+        ("server.event.session_expired", ServerFrame::Event(Event::SessionExpired { session: s })),
+        ("server.event.leader_changed", ServerFrame::Event(Event::LeaderChanged { leader_hint: None })),
+        ("server.protocol_error", ServerFrame::ProtocolError { reason: "r".into() }),
+        ("server.heartbeat_ack", ServerFrame::HeartbeatAck),
+    ];
+    let mut all: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    all.extend(op_samples.iter().map(|(n, v)| (*n, enc(v))));
+    all.extend(values.iter().map(|(n, v)| (*n, enc(v))));
+    all.extend(replies.iter().map(|(n, v)| (*n, enc(v))));
+    all.extend(errors.iter().map(|(n, v)| (*n, enc(v))));
+    all.extend(client_frames.iter().map(|(n, v)| (*n, enc(v))));
+    all.extend(server_frames.iter().map(|(n, v)| (*n, enc(v))));
+    all
+}
+
+mod erased {
+    pub trait Encode {
+        fn bytes(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Encode for T {
+        fn bytes(&self) -> Vec<u8> {
+            raftcp_proto::encode(self).expect("encodes")
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const GOLDEN: &[(&str, &str)] = &[
+    ("long.get", "00016e00"),
+    ("long.set", "00016e0103"),
+    ("long.add_and_get", "00016e0202"),
+    ("long.get_and_add", "00016e030a"),
+    ("long.cas", "00016e041e28"),
+    ("long.get_and_set", "00016e050e"),
+    ("ref.get", "01016e00"),
+    ("ref.set", "01016e01010101"),
+    ("ref.get_and_set", "01016e0200"),
+    ("ref.cas", "01016e0300010202"),
+    ("ref.is_null", "01016e04"),
+    ("ref.contains", "01016e050100"),
+    ("lock.lock", "02016e070001882701"),
+    ("lock.unlock", "02016e0701"),
+    ("lock.is_locked", "02016e0702"),
+    ("lock.is_locked_by_me", "02016e0703"),
+    ("lock.lock_count", "02016e0704"),
+    ("lock.get_fence", "02016e0705"),
+    ("sem.init", "03016e07000a"),
+    ("sem.acquire", "03016e07010300"),
+    ("sem.release", "03016e070203"),
+    ("sem.available", "03016e0703"),
+    ("sem.drain", "03016e0704"),
+    ("sem.reduce", "03016e070502"),
+    ("sem.increase", "03016e070605"),
+    ("latch.try_set_count", "04016e0003"),
+    ("latch.count_down", "04016e01"),
+    ("latch.get_count", "04016e02"),
+    ("latch.await", "04016e0301b0ea01"),
+    ("value.null", "00"),
+    ("value.bool", "0100"),
+    ("value.i64", "0201"),
+    ("value.u64", "03ffffffffffffffffff01"),
+    ("value.f64", "04000000000000e03f"),
+    ("value.string", "050173"),
+    ("value.bytes", "0601ff"),
+    ("value.list", "070100"),
+    ("value.map", "0801016b0202"),
+    ("reply.unit", "00"),
+    ("reply.bool", "0101"),
+    ("reply.long", "0209"),
+    ("reply.value", "0300"),
+    ("reply.fence", "04012a"),
+    ("reply.count", "0503"),
+    ("error.session_expired", "000c"),
+    ("error.not_owner", "01046c6f636b016e"),
+    ("error.lock_ownership_lost", "02016e"),
+    ("error.not_enough_permits", "03016e0102"),
+    ("error.lock_acquire_limit", "04016e01"),
+    ("error.invalid_name", "050172"),
+    ("error.invalid_argument", "060172"),
+    ("error.value_too_large", "07ac02c801"),
+    ("error.too_many_waiters", "08016e01"),
+    ("error.too_many_objects", "0901"),
+    ("error.too_many_sessions", "0a01"),
+    ("error.too_many_unacknowledged", "0b0c01"),
+    ("error.request_acknowledged", "0c0102"),
+    ("error.cancelled", "0d"),
+    ("error.unknown_group", "0e0167"),
+    ("error.not_leader", "0f010677733a2f2f68"),
+    ("error.unavailable", "100172"),
+    ("client.hello", "00010163010c00"),
+    ("client.request", "01030764656661756c740204016e01"),
+    ("client.cancel", "0203"),
+    ("client.heartbeat", "03"),
+    ("client.close_session", "04"),
+    ("server.welcome", "000ce0d40388270001010677733a2f2f61"),
+    ("server.refused", "010172"),
+    ("server.response", "0203010d"),
+    ("server.event.session_expired", "03000c"),
+    ("server.event.leader_changed", "030100"),
+    ("server.protocol_error", "040172"),
+    ("server.heartbeat_ack", "05"),
+];
+
+#[test]
+fn every_variant_keeps_its_encoding() {
+    let actual = samples();
+    if std::env::var_os("GOLDEN_PRINT").is_some() {
+        for (name, bytes) in &actual {
+            println!("    (\"{name}\", \"{}\"),", hex(bytes));
+        }
+    }
+    assert_eq!(actual.len(), GOLDEN.len(), "every sample has a golden encoding");
+    for ((name, bytes), (golden_name, golden_hex)) in actual.iter().zip(GOLDEN) {
+        assert_eq!(name, golden_name);
+        assert_eq!(&hex(bytes), golden_hex, "encoding of {name} changed");
+    }
+}
