@@ -21,10 +21,14 @@ pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, CodecError> {
 
 /// Encodes `message`, refusing results larger than `max` bytes.
 pub fn encode_bounded<T: Serialize>(message: &T, max: usize) -> Result<Vec<u8>, CodecError> {
-    let bytes = postcard::to_allocvec(message)
-        .map_err(|error| CodecError::Malformed { reason: error.to_string() })?;
+    let bytes = postcard::to_allocvec(message).map_err(|error| CodecError::Malformed {
+        reason: error.to_string(),
+    })?;
     if bytes.len() > max {
-        return Err(CodecError::Oversize { bytes: bytes.len(), max });
+        return Err(CodecError::Oversize {
+            bytes: bytes.len(),
+            max,
+        });
     }
     Ok(bytes)
 }
@@ -39,10 +43,15 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 /// larger ones than client frames).
 pub fn decode_bounded<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, CodecError> {
     if bytes.len() > max {
-        return Err(CodecError::Oversize { bytes: bytes.len(), max });
+        return Err(CodecError::Oversize {
+            bytes: bytes.len(),
+            max,
+        });
     }
-    let (message, rest) = postcard::take_from_bytes(bytes)
-        .map_err(|error| CodecError::Malformed { reason: error.to_string() })?;
+    let (message, rest) =
+        postcard::take_from_bytes(bytes).map_err(|error| CodecError::Malformed {
+            reason: error.to_string(),
+        })?;
     if !rest.is_empty() {
         return Err(CodecError::TrailingBytes { bytes: rest.len() });
     }
@@ -58,14 +67,26 @@ mod tests {
     fn rejects_trailing_bytes() {
         let mut bytes = encode(&ClientFrame::Heartbeat).unwrap();
         bytes.push(0);
-        assert_eq!(decode::<ClientFrame>(&bytes), Err(CodecError::TrailingBytes { bytes: 1 }));
+        assert_eq!(
+            decode::<ClientFrame>(&bytes),
+            Err(CodecError::TrailingBytes { bytes: 1 })
+        );
     }
 
     #[test]
     fn rejects_unknown_variant_and_oversize() {
-        assert!(matches!(decode::<ClientFrame>(&[200]), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            decode::<ClientFrame>(&[200]),
+            Err(CodecError::Malformed { .. })
+        ));
         let big = vec![0u8; FRAME_BYTES_MAX + 1];
-        assert!(matches!(decode::<ClientFrame>(&big), Err(CodecError::Oversize { .. })));
-        assert!(matches!(decode::<ClientFrame>(&[]), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            decode::<ClientFrame>(&big),
+            Err(CodecError::Oversize { .. })
+        ));
+        assert!(matches!(
+            decode::<ClientFrame>(&[]),
+            Err(CodecError::Malformed { .. })
+        ));
     }
 }

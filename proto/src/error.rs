@@ -20,7 +20,11 @@ pub enum OpError {
     #[error("lock \"{name}\" was lost: the session holding it expired")]
     LockOwnershipLost { name: String },
     #[error("semaphore \"{name}\": release of {requested} permits but this handle holds {held}")]
-    NotEnoughPermits { name: String, held: u32, requested: u32 },
+    NotEnoughPermits {
+        name: String,
+        held: u32,
+        requested: u32,
+    },
     #[error("lock \"{name}\" is already held {limit} times by this handle (the reentrancy limit)")]
     LockAcquireLimitReached { name: String, limit: u32 },
     #[error("invalid name: {reason}")]
@@ -35,12 +39,17 @@ pub enum OpError {
     TooManyObjects { max: u64 },
     #[error("the group already has {max} sessions")]
     TooManySessions { max: u64 },
-    #[error("session {session} has {max} unacknowledged responses: acknowledge before sending more")]
+    #[error(
+        "session {session} has {max} unacknowledged responses: acknowledge before sending more"
+    )]
     TooManyUnacknowledged { session: SessionId, max: u64 },
     /// A request id below the session's acknowledgement watermark: its
     /// response was already acknowledged, so a retry cannot be answered.
     #[error("request {request} was already acknowledged (watermark {acked_below})")]
-    RequestAcknowledged { request: RequestId, acked_below: RequestId },
+    RequestAcknowledged {
+        request: RequestId,
+        acked_below: RequestId,
+    },
     /// A waiting operation cancelled by its client.
     #[error("the wait was cancelled")]
     Cancelled,
@@ -82,7 +91,10 @@ impl OpError {
     /// Whether the client engine may retry the same request (same id) on
     /// another member without the user seeing the error.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, OpError::NotLeader { .. } | OpError::Unavailable { .. })
+        matches!(
+            self,
+            OpError::NotLeader { .. } | OpError::Unavailable { .. }
+        )
     }
 }
 
@@ -92,10 +104,20 @@ mod tests {
 
     #[test]
     fn messages_carry_values() {
-        let e = OpError::NotEnoughPermits { name: "pool".into(), held: 1, requested: 3 };
-        assert_eq!(e.to_string(), "semaphore \"pool\": release of 3 permits but this handle holds 1");
+        let e = OpError::NotEnoughPermits {
+            name: "pool".into(),
+            held: 1,
+            requested: 3,
+        };
+        assert_eq!(
+            e.to_string(),
+            "semaphore \"pool\": release of 3 permits but this handle holds 1"
+        );
         let e = OpError::NotLeader { leader_hint: None };
-        assert_eq!(e.to_string(), "this member is not the leader (leader: unknown)");
+        assert_eq!(
+            e.to_string(),
+            "this member is not the leader (leader: unknown)"
+        );
         assert_eq!(OpError::Cancelled.code(), "CANCELLED");
     }
 }

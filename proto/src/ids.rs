@@ -22,7 +22,9 @@ pub struct HandleId(pub u64);
 
 /// A fencing token: the Raft log index of the entry that granted a lock.
 /// Strictly increasing across grants of one lock; [`Fence::INVALID`] is 0.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Fence(pub u64);
 
 impl Fence {

@@ -37,15 +37,22 @@ pub fn split_group(full: &str) -> Result<(&str, &str), OpError> {
 /// control characters (they make logs and metrics ambiguous).
 pub fn validate_name(name: &str) -> Result<(), OpError> {
     if name.is_empty() {
-        return Err(OpError::InvalidName { reason: "name is empty".into() });
+        return Err(OpError::InvalidName {
+            reason: "name is empty".into(),
+        });
     }
     if name.len() > NAME_BYTES_MAX {
         return Err(OpError::InvalidName {
-            reason: format!("name is {} bytes: at most {NAME_BYTES_MAX} allowed", name.len()),
+            reason: format!(
+                "name is {} bytes: at most {NAME_BYTES_MAX} allowed",
+                name.len()
+            ),
         });
     }
     if name.chars().any(char::is_control) {
-        return Err(OpError::InvalidName { reason: "name contains a control character".into() });
+        return Err(OpError::InvalidName {
+            reason: "name contains a control character".into(),
+        });
     }
     Ok(())
 }
@@ -57,7 +64,10 @@ mod tests {
     #[test]
     fn splits_group_suffix() {
         assert_eq!(split_group("counter").unwrap(), ("counter", "default"));
-        assert_eq!(split_group("counter@billing").unwrap(), ("counter", "billing"));
+        assert_eq!(
+            split_group("counter@billing").unwrap(),
+            ("counter", "billing")
+        );
         assert_eq!(split_group("a@b@c").unwrap(), ("a@b", "c"));
     }
 

@@ -9,12 +9,29 @@ use serde::{Deserialize, Serialize};
 /// same name in two kinds names two different objects.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
-    AtomicLong { name: String, op: LongOp },
-    AtomicReference { name: String, op: RefOp },
+    AtomicLong {
+        name: String,
+        op: LongOp,
+    },
+    AtomicReference {
+        name: String,
+        op: RefOp,
+    },
     /// `handle` is the owner identity inside the session (see [`HandleId`]).
-    Lock { name: String, handle: HandleId, op: LockOp },
-    Semaphore { name: String, handle: HandleId, op: SemaphoreOp },
-    Latch { name: String, op: LatchOp },
+    Lock {
+        name: String,
+        handle: HandleId,
+        op: LockOp,
+    },
+    Semaphore {
+        name: String,
+        handle: HandleId,
+        op: SemaphoreOp,
+    },
+    Latch {
+        name: String,
+        op: LatchOp,
+    },
 }
 
 /// AtomicLong. Arithmetic wraps on overflow, as Java's `AtomicLong` does.
@@ -44,7 +61,10 @@ pub enum RefOp {
     /// -> `Reply::Value(previous)`.
     GetAndSet(Option<Value>),
     /// -> `Reply::Bool(swapped)`; `set_if_absent(v)` is `CompareAndSet { None, Some(v) }`.
-    CompareAndSet { expect: Option<Value>, update: Option<Value> },
+    CompareAndSet {
+        expect: Option<Value>,
+        update: Option<Value>,
+    },
     /// -> `Reply::Bool(current is None)`.
     IsNull,
     /// -> `Reply::Bool(current equals the argument)`.
@@ -57,7 +77,10 @@ pub enum LockOp {
     /// Acquire or re-enter. `timeout_ms`: `None` waits for ever, `Some(0)` is
     /// `try_lock`. `reentrancy_limit` 0 means unlimited, 1 non-reentrant.
     /// -> `Reply::Fence(Some(fence))`, or `Reply::Fence(None)` on timeout.
-    Lock { timeout_ms: Option<u64>, reentrancy_limit: u32 },
+    Lock {
+        timeout_ms: Option<u64>,
+        reentrancy_limit: u32,
+    },
     /// Leave one level of reentrancy. -> `Reply::Unit`.
     Unlock,
     /// -> `Reply::Bool`.
@@ -78,7 +101,10 @@ pub enum SemaphoreOp {
     Init { permits: u32 },
     /// `timeout_ms`: `None` waits for ever, `Some(0)` is `try_acquire`.
     /// -> `Reply::Bool(acquired)`.
-    Acquire { permits: u32, timeout_ms: Option<u64> },
+    Acquire {
+        permits: u32,
+        timeout_ms: Option<u64>,
+    },
     /// Return permits this handle holds. -> `Reply::Unit`.
     Release { permits: u32 },
     /// -> `Reply::Count`.

@@ -44,9 +44,12 @@ impl Value {
                 Value::I64(f as i64)
             }
             Value::List(items) => Value::List(items.into_iter().map(Value::canonical).collect()),
-            Value::Map(entries) => {
-                Value::Map(entries.into_iter().map(|(k, v)| (k, v.canonical())).collect())
-            }
+            Value::Map(entries) => Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, v.canonical()))
+                    .collect(),
+            ),
             other => other,
         }
     }
@@ -139,15 +142,32 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(&str, Value)]) -> Value {
-        Value::Map(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]
     fn integers_from_any_source_compare_equal() {
-        assert_eq!(Value::U64(3).canonical_bytes(), Value::I64(3).canonical_bytes());
-        assert_eq!(Value::F64(3.0).canonical_bytes(), Value::I64(3).canonical_bytes());
-        assert_eq!(Value::F64(-0.0).canonical_bytes(), Value::I64(0).canonical_bytes());
-        assert_ne!(Value::F64(3.5).canonical_bytes(), Value::I64(3).canonical_bytes());
+        assert_eq!(
+            Value::U64(3).canonical_bytes(),
+            Value::I64(3).canonical_bytes()
+        );
+        assert_eq!(
+            Value::F64(3.0).canonical_bytes(),
+            Value::I64(3).canonical_bytes()
+        );
+        assert_eq!(
+            Value::F64(-0.0).canonical_bytes(),
+            Value::I64(0).canonical_bytes()
+        );
+        assert_ne!(
+            Value::F64(3.5).canonical_bytes(),
+            Value::I64(3).canonical_bytes()
+        );
         assert_eq!(Value::U64(u64::MAX).canonical(), Value::U64(u64::MAX));
         assert_eq!(Value::F64(1e300).canonical(), Value::F64(1e300));
     }

@@ -3,6 +3,8 @@
 //! error. Method: random bytes, and random mutations of valid frames
 //! (valid frames reach far deeper into the decoders than noise does).
 
+#![allow(clippy::unwrap_used)] // tests may panic on what they do not expect
+
 use proptest::prelude::*;
 use raftcp_proto::{ClientFrame, ServerFrame, Value, decode, encode};
 
@@ -11,15 +13,35 @@ fn valid_frames() -> Vec<Vec<u8>> {
     let op = Op::AtomicReference {
         name: "config".into(),
         op: RefOp::CompareAndSet {
-            expect: Some(Value::List(vec![Value::F64(1.5), Value::String("x".into())])),
-            update: Some(Value::Map([("k".to_string(), Value::Bytes(vec![1, 2, 3]))].into())),
+            expect: Some(Value::List(vec![
+                Value::F64(1.5),
+                Value::String("x".into()),
+            ])),
+            update: Some(Value::Map(
+                [("k".to_string(), Value::Bytes(vec![1, 2, 3]))].into(),
+            )),
         },
     };
-    let request = Request { id: RequestId(9), group: GroupName::default_group(), acked_below: RequestId(4), op };
+    let request = Request {
+        id: RequestId(9),
+        group: GroupName::default_group(),
+        acked_below: RequestId(4),
+        op,
+    };
     vec![
         encode(&ClientFrame::Request(request)).unwrap(),
-        encode(&ClientFrame::Hello(Hello { protocol_version: 1, client_name: "c".into(), resume_session: None, auth: None })).unwrap(),
-        encode(&ServerFrame::Response(Response { id: RequestId(1), result: Ok(Reply::Fence(Some(Fence(5)))) })).unwrap(),
+        encode(&ClientFrame::Hello(Hello {
+            protocol_version: 1,
+            client_name: "c".into(),
+            resume_session: None,
+            auth: None,
+        }))
+        .unwrap(),
+        encode(&ServerFrame::Response(Response {
+            id: RequestId(1),
+            result: Ok(Reply::Fence(Some(Fence(5)))),
+        }))
+        .unwrap(),
     ]
 }
 

@@ -3,6 +3,8 @@
 //! rules in the crate docs). To print the current encodings after an
 //! intended, versioned change: `GOLDEN_PRINT=1 cargo test -p raftcp-proto --test golden`.
 
+#![allow(clippy::unwrap_used)] // tests may panic on what they do not expect
+
 use raftcp_proto::*;
 use std::collections::BTreeMap;
 
@@ -11,37 +13,238 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
     let name = || "n".to_string();
     let h = HandleId(7);
     let op_samples: Vec<(&'static str, Op)> = vec![
-        ("long.get", Op::AtomicLong { name: name(), op: LongOp::Get }),
-        ("long.set", Op::AtomicLong { name: name(), op: LongOp::Set(-2) }),
-        ("long.add_and_get", Op::AtomicLong { name: name(), op: LongOp::AddAndGet(1) }),
-        ("long.get_and_add", Op::AtomicLong { name: name(), op: LongOp::GetAndAdd(5) }),
-        ("long.cas", Op::AtomicLong { name: name(), op: LongOp::CompareAndSet { expect: 15, update: 20 } }),
-        ("long.get_and_set", Op::AtomicLong { name: name(), op: LongOp::GetAndSet(7) }),
-        ("ref.get", Op::AtomicReference { name: name(), op: RefOp::Get }),
-        ("ref.set", Op::AtomicReference { name: name(), op: RefOp::Set(Some(Value::Bool(true))) }),
-        ("ref.get_and_set", Op::AtomicReference { name: name(), op: RefOp::GetAndSet(None) }),
-        ("ref.cas", Op::AtomicReference { name: name(), op: RefOp::CompareAndSet { expect: None, update: Some(Value::I64(1)) } }),
-        ("ref.is_null", Op::AtomicReference { name: name(), op: RefOp::IsNull }),
-        ("ref.contains", Op::AtomicReference { name: name(), op: RefOp::Contains(Some(Value::Null)) }),
-        ("lock.lock", Op::Lock { name: name(), handle: h, op: LockOp::Lock { timeout_ms: Some(5000), reentrancy_limit: 1 } }),
-        ("lock.unlock", Op::Lock { name: name(), handle: h, op: LockOp::Unlock }),
-        ("lock.is_locked", Op::Lock { name: name(), handle: h, op: LockOp::IsLocked }),
-        ("lock.is_locked_by_me", Op::Lock { name: name(), handle: h, op: LockOp::IsLockedByMe }),
-        ("lock.lock_count", Op::Lock { name: name(), handle: h, op: LockOp::LockCount }),
-        ("lock.get_fence", Op::Lock { name: name(), handle: h, op: LockOp::GetFence }),
-        ("sem.init", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Init { permits: 10 } }),
-        ("sem.acquire", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Acquire { permits: 3, timeout_ms: None } }),
-        ("sem.release", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Release { permits: 3 } }),
-        ("sem.available", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::AvailablePermits }),
-        ("sem.drain", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Drain }),
-        ("sem.reduce", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Reduce { permits: 2 } }),
-        ("sem.increase", Op::Semaphore { name: name(), handle: h, op: SemaphoreOp::Increase { permits: 5 } }),
-        ("latch.try_set_count", Op::Latch { name: name(), op: LatchOp::TrySetCount { count: 3 } }),
-        ("latch.count_down", Op::Latch { name: name(), op: LatchOp::CountDown }),
-        ("latch.get_count", Op::Latch { name: name(), op: LatchOp::GetCount }),
-        ("latch.await", Op::Latch { name: name(), op: LatchOp::Await { timeout_ms: Some(30000) } }),
+        (
+            "long.get",
+            Op::AtomicLong {
+                name: name(),
+                op: LongOp::Get,
+            },
+        ),
+        (
+            "long.set",
+            Op::AtomicLong {
+                name: name(),
+                op: LongOp::Set(-2),
+            },
+        ),
+        (
+            "long.add_and_get",
+            Op::AtomicLong {
+                name: name(),
+                op: LongOp::AddAndGet(1),
+            },
+        ),
+        (
+            "long.get_and_add",
+            Op::AtomicLong {
+                name: name(),
+                op: LongOp::GetAndAdd(5),
+            },
+        ),
+        (
+            "long.cas",
+            Op::AtomicLong {
+                name: name(),
+                op: LongOp::CompareAndSet {
+                    expect: 15,
+                    update: 20,
+                },
+            },
+        ),
+        (
+            "long.get_and_set",
+            Op::AtomicLong {
+                name: name(),
+                op: LongOp::GetAndSet(7),
+            },
+        ),
+        (
+            "ref.get",
+            Op::AtomicReference {
+                name: name(),
+                op: RefOp::Get,
+            },
+        ),
+        (
+            "ref.set",
+            Op::AtomicReference {
+                name: name(),
+                op: RefOp::Set(Some(Value::Bool(true))),
+            },
+        ),
+        (
+            "ref.get_and_set",
+            Op::AtomicReference {
+                name: name(),
+                op: RefOp::GetAndSet(None),
+            },
+        ),
+        (
+            "ref.cas",
+            Op::AtomicReference {
+                name: name(),
+                op: RefOp::CompareAndSet {
+                    expect: None,
+                    update: Some(Value::I64(1)),
+                },
+            },
+        ),
+        (
+            "ref.is_null",
+            Op::AtomicReference {
+                name: name(),
+                op: RefOp::IsNull,
+            },
+        ),
+        (
+            "ref.contains",
+            Op::AtomicReference {
+                name: name(),
+                op: RefOp::Contains(Some(Value::Null)),
+            },
+        ),
+        (
+            "lock.lock",
+            Op::Lock {
+                name: name(),
+                handle: h,
+                op: LockOp::Lock {
+                    timeout_ms: Some(5000),
+                    reentrancy_limit: 1,
+                },
+            },
+        ),
+        (
+            "lock.unlock",
+            Op::Lock {
+                name: name(),
+                handle: h,
+                op: LockOp::Unlock,
+            },
+        ),
+        (
+            "lock.is_locked",
+            Op::Lock {
+                name: name(),
+                handle: h,
+                op: LockOp::IsLocked,
+            },
+        ),
+        (
+            "lock.is_locked_by_me",
+            Op::Lock {
+                name: name(),
+                handle: h,
+                op: LockOp::IsLockedByMe,
+            },
+        ),
+        (
+            "lock.lock_count",
+            Op::Lock {
+                name: name(),
+                handle: h,
+                op: LockOp::LockCount,
+            },
+        ),
+        (
+            "lock.get_fence",
+            Op::Lock {
+                name: name(),
+                handle: h,
+                op: LockOp::GetFence,
+            },
+        ),
+        (
+            "sem.init",
+            Op::Semaphore {
+                name: name(),
+                handle: h,
+                op: SemaphoreOp::Init { permits: 10 },
+            },
+        ),
+        (
+            "sem.acquire",
+            Op::Semaphore {
+                name: name(),
+                handle: h,
+                op: SemaphoreOp::Acquire {
+                    permits: 3,
+                    timeout_ms: None,
+                },
+            },
+        ),
+        (
+            "sem.release",
+            Op::Semaphore {
+                name: name(),
+                handle: h,
+                op: SemaphoreOp::Release { permits: 3 },
+            },
+        ),
+        (
+            "sem.available",
+            Op::Semaphore {
+                name: name(),
+                handle: h,
+                op: SemaphoreOp::AvailablePermits,
+            },
+        ),
+        (
+            "sem.drain",
+            Op::Semaphore {
+                name: name(),
+                handle: h,
+                op: SemaphoreOp::Drain,
+            },
+        ),
+        (
+            "sem.reduce",
+            Op::Semaphore {
+                name: name(),
+                handle: h,
+                op: SemaphoreOp::Reduce { permits: 2 },
+            },
+        ),
+        (
+            "sem.increase",
+            Op::Semaphore {
+                name: name(),
+                handle: h,
+                op: SemaphoreOp::Increase { permits: 5 },
+            },
+        ),
+        (
+            "latch.try_set_count",
+            Op::Latch {
+                name: name(),
+                op: LatchOp::TrySetCount { count: 3 },
+            },
+        ),
+        (
+            "latch.count_down",
+            Op::Latch {
+                name: name(),
+                op: LatchOp::CountDown,
+            },
+        ),
+        (
+            "latch.get_count",
+            Op::Latch {
+                name: name(),
+                op: LatchOp::GetCount,
+            },
+        ),
+        (
+            "latch.await",
+            Op::Latch {
+                name: name(),
+                op: LatchOp::Await {
+                    timeout_ms: Some(30000),
+                },
+            },
+        ),
     ];
-    let values = vec![
+    let values = [
         ("value.null", Value::Null),
         ("value.bool", Value::Bool(false)),
         ("value.i64", Value::I64(-1)),
@@ -50,9 +253,12 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ("value.string", Value::String("s".into())),
         ("value.bytes", Value::Bytes(vec![0xff])),
         ("value.list", Value::List(vec![Value::Null])),
-        ("value.map", Value::Map(BTreeMap::from([("k".to_string(), Value::I64(1))]))),
+        (
+            "value.map",
+            Value::Map(BTreeMap::from([("k".to_string(), Value::I64(1))])),
+        ),
     ];
-    let replies = vec![
+    let replies = [
         ("reply.unit", Reply::Unit),
         ("reply.bool", Reply::Bool(true)),
         ("reply.long", Reply::Long(-5)),
@@ -61,42 +267,148 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ("reply.count", Reply::Count(3)),
     ];
     let s = SessionId(12);
-    let errors = vec![
-        ("error.session_expired", OpError::SessionExpired { session: s }),
-        ("error.not_owner", OpError::NotOwner { kind: "lock".into(), name: name() }),
-        ("error.lock_ownership_lost", OpError::LockOwnershipLost { name: name() }),
-        ("error.not_enough_permits", OpError::NotEnoughPermits { name: name(), held: 1, requested: 2 }),
-        ("error.lock_acquire_limit", OpError::LockAcquireLimitReached { name: name(), limit: 1 }),
-        ("error.invalid_name", OpError::InvalidName { reason: "r".into() }),
-        ("error.invalid_argument", OpError::InvalidArgument { reason: "r".into() }),
-        ("error.value_too_large", OpError::ValueTooLarge { bytes: 300, max: 200 }),
-        ("error.too_many_waiters", OpError::TooManyWaiters { name: name(), max: 1 }),
+    let errors = [
+        (
+            "error.session_expired",
+            OpError::SessionExpired { session: s },
+        ),
+        (
+            "error.not_owner",
+            OpError::NotOwner {
+                kind: "lock".into(),
+                name: name(),
+            },
+        ),
+        (
+            "error.lock_ownership_lost",
+            OpError::LockOwnershipLost { name: name() },
+        ),
+        (
+            "error.not_enough_permits",
+            OpError::NotEnoughPermits {
+                name: name(),
+                held: 1,
+                requested: 2,
+            },
+        ),
+        (
+            "error.lock_acquire_limit",
+            OpError::LockAcquireLimitReached {
+                name: name(),
+                limit: 1,
+            },
+        ),
+        (
+            "error.invalid_name",
+            OpError::InvalidName { reason: "r".into() },
+        ),
+        (
+            "error.invalid_argument",
+            OpError::InvalidArgument { reason: "r".into() },
+        ),
+        (
+            "error.value_too_large",
+            OpError::ValueTooLarge {
+                bytes: 300,
+                max: 200,
+            },
+        ),
+        (
+            "error.too_many_waiters",
+            OpError::TooManyWaiters {
+                name: name(),
+                max: 1,
+            },
+        ),
         ("error.too_many_objects", OpError::TooManyObjects { max: 1 }),
-        ("error.too_many_sessions", OpError::TooManySessions { max: 1 }),
-        ("error.too_many_unacknowledged", OpError::TooManyUnacknowledged { session: s, max: 1 }),
-        ("error.request_acknowledged", OpError::RequestAcknowledged { request: RequestId(1), acked_below: RequestId(2) }),
+        (
+            "error.too_many_sessions",
+            OpError::TooManySessions { max: 1 },
+        ),
+        (
+            "error.too_many_unacknowledged",
+            OpError::TooManyUnacknowledged { session: s, max: 1 },
+        ),
+        (
+            "error.request_acknowledged",
+            OpError::RequestAcknowledged {
+                request: RequestId(1),
+                acked_below: RequestId(2),
+            },
+        ),
         ("error.cancelled", OpError::Cancelled),
-        ("error.unknown_group", OpError::UnknownGroup { group: "g".into() }),
-        ("error.not_leader", OpError::NotLeader { leader_hint: Some("ws://h".into()) }),
-        ("error.unavailable", OpError::Unavailable { reason: "r".into() }),
+        (
+            "error.unknown_group",
+            OpError::UnknownGroup { group: "g".into() },
+        ),
+        (
+            "error.not_leader",
+            OpError::NotLeader {
+                leader_hint: Some("ws://h".into()),
+            },
+        ),
+        (
+            "error.unavailable",
+            OpError::Unavailable { reason: "r".into() },
+        ),
     ];
-    let hello = Hello { protocol_version: 1, client_name: "c".into(), resume_session: Some(s), auth: None };
-    let request = Request { id: RequestId(3), group: GroupName::default_group(), acked_below: RequestId(2), op: Op::Latch { name: name(), op: LatchOp::CountDown } };
-    let client_frames = vec![
+    let hello = Hello {
+        protocol_version: 1,
+        client_name: "c".into(),
+        resume_session: Some(s),
+        auth: None,
+    };
+    let request = Request {
+        id: RequestId(3),
+        group: GroupName::default_group(),
+        acked_below: RequestId(2),
+        op: Op::Latch {
+            name: name(),
+            op: LatchOp::CountDown,
+        },
+    };
+    let client_frames = [
         ("client.hello", ClientFrame::Hello(hello)),
         ("client.request", ClientFrame::Request(request)),
         ("client.cancel", ClientFrame::Cancel { id: RequestId(3) }),
         ("client.heartbeat", ClientFrame::Heartbeat),
         ("client.close_session", ClientFrame::CloseSession),
     ];
-    let welcome = Welcome { session: s, ttl_ms: 60000, heartbeat_ms: 5000, leader_hint: None, members: vec![Member { node_id: 1, url: "ws://a".into() }] };
-    let server_frames = vec![
+    let welcome = Welcome {
+        session: s,
+        ttl_ms: 60000,
+        heartbeat_ms: 5000,
+        leader_hint: None,
+        members: vec![Member {
+            node_id: 1,
+            url: "ws://a".into(),
+        }],
+    };
+    let server_frames = [
         ("server.welcome", ServerFrame::Welcome(welcome)),
-        ("server.refused", ServerFrame::Refused { reason: "r".into() }),
-        ("server.response", ServerFrame::Response(Response { id: RequestId(3), result: Err(OpError::Cancelled) })),
-        ("server.event.session_expired", ServerFrame::Event(Event::SessionExpired { session: s })),
-        ("server.event.leader_changed", ServerFrame::Event(Event::LeaderChanged { leader_hint: None })),
-        ("server.protocol_error", ServerFrame::ProtocolError { reason: "r".into() }),
+        (
+            "server.refused",
+            ServerFrame::Refused { reason: "r".into() },
+        ),
+        (
+            "server.response",
+            ServerFrame::Response(Response {
+                id: RequestId(3),
+                result: Err(OpError::Cancelled),
+            }),
+        ),
+        (
+            "server.event.session_expired",
+            ServerFrame::Event(Event::SessionExpired { session: s }),
+        ),
+        (
+            "server.event.leader_changed",
+            ServerFrame::Event(Event::LeaderChanged { leader_hint: None }),
+        ),
+        (
+            "server.protocol_error",
+            ServerFrame::ProtocolError { reason: "r".into() },
+        ),
         ("server.heartbeat_ack", ServerFrame::HeartbeatAck),
     ];
     let mut all: Vec<(&'static str, Vec<u8>)> = Vec::new();
@@ -208,7 +520,11 @@ fn every_variant_keeps_its_encoding() {
             println!("    (\"{name}\", \"{}\"),", hex(bytes));
         }
     }
-    assert_eq!(actual.len(), GOLDEN.len(), "every sample has a golden encoding");
+    assert_eq!(
+        actual.len(),
+        GOLDEN.len(),
+        "every sample has a golden encoding"
+    );
     for ((name, bytes), (golden_name, golden_hex)) in actual.iter().zip(GOLDEN) {
         assert_eq!(name, golden_name);
         assert_eq!(&hex(bytes), golden_hex, "encoding of {name} changed");

@@ -6,6 +6,8 @@
 //! after every entry; fences are checked to never go backwards; a retry
 //! must answer exactly what the first attempt answered.
 
+#![allow(clippy::unwrap_used)] // tests may panic on what they do not expect
+
 mod support;
 
 use proptest::prelude::*;
@@ -22,12 +24,27 @@ const TTL_MS: u64 = 1_000;
 
 #[derive(Clone, Debug)]
 enum Step {
-    Call { client: usize, handle: u64, name: usize, op: Op },
-    Retry { pick: usize },
-    Advance { ms: u64 },
-    Heartbeat { client: usize },
-    Cancel { pick: usize },
-    Close { client: usize },
+    Call {
+        client: usize,
+        handle: u64,
+        name: usize,
+        op: Op,
+    },
+    Retry {
+        pick: usize,
+    },
+    Advance {
+        ms: u64,
+    },
+    Heartbeat {
+        client: usize,
+    },
+    Cancel {
+        pick: usize,
+    },
+    Close {
+        client: usize,
+    },
     Renew,
 }
 
@@ -44,7 +61,10 @@ fn long_op() -> impl Strategy<Value = Op> {
         (-1i64..3, -1i64..3).prop_map(|(expect, update)| LongOp::CompareAndSet { expect, update }),
         (-3i64..4).prop_map(LongOp::GetAndSet),
     ];
-    op.prop_map(|op| Op::AtomicLong { name: String::new(), op })
+    op.prop_map(|op| Op::AtomicLong {
+        name: String::new(),
+        op,
+    })
 }
 
 fn small_value() -> impl Strategy<Value = Option<Value>> {
@@ -64,9 +84,13 @@ fn reference_op() -> impl Strategy<Value = Op> {
         small_value().prop_map(RefOp::Set),
         small_value().prop_map(RefOp::GetAndSet),
         small_value().prop_map(RefOp::Contains),
-        (small_value(), small_value()).prop_map(|(expect, update)| RefOp::CompareAndSet { expect, update }),
+        (small_value(), small_value())
+            .prop_map(|(expect, update)| RefOp::CompareAndSet { expect, update }),
     ];
-    op.prop_map(|op| Op::AtomicReference { name: String::new(), op })
+    op.prop_map(|op| Op::AtomicReference {
+        name: String::new(),
+        op,
+    })
 }
 
 fn lock_op() -> impl Strategy<Value = Op> {
@@ -78,7 +102,11 @@ fn lock_op() -> impl Strategy<Value = Op> {
         1 => Just(LockOp::LockCount),
         1 => Just(LockOp::GetFence),
     ];
-    op.prop_map(|op| Op::Lock { name: String::new(), handle: HandleId(0), op })
+    op.prop_map(|op| Op::Lock {
+        name: String::new(),
+        handle: HandleId(0),
+        op,
+    })
 }
 
 fn semaphore_op() -> impl Strategy<Value = Op> {
@@ -91,7 +119,11 @@ fn semaphore_op() -> impl Strategy<Value = Op> {
         1 => (0u32..3).prop_map(|permits| SemaphoreOp::Reduce { permits }),
         1 => (0u32..3).prop_map(|permits| SemaphoreOp::Increase { permits }),
     ];
-    op.prop_map(|op| Op::Semaphore { name: String::new(), handle: HandleId(0), op })
+    op.prop_map(|op| Op::Semaphore {
+        name: String::new(),
+        handle: HandleId(0),
+        op,
+    })
 }
 
 fn latch_op() -> impl Strategy<Value = Op> {
@@ -101,7 +133,10 @@ fn latch_op() -> impl Strategy<Value = Op> {
         1 => Just(LatchOp::GetCount),
         2 => timeout().prop_map(|timeout_ms| LatchOp::Await { timeout_ms }),
     ];
-    op.prop_map(|op| Op::Latch { name: String::new(), op })
+    op.prop_map(|op| Op::Latch {
+        name: String::new(),
+        op,
+    })
 }
 
 fn steps(op: impl Strategy<Value = Op> + 'static) -> impl Strategy<Value = Vec<Step>> {
@@ -124,8 +159,16 @@ fn address(op: Op, name: &str, handle: u64) -> Op {
     match op {
         Op::AtomicLong { op, .. } => Op::AtomicLong { name, op },
         Op::AtomicReference { op, .. } => Op::AtomicReference { name, op },
-        Op::Lock { op, .. } => Op::Lock { name, handle: HandleId(handle), op },
-        Op::Semaphore { op, .. } => Op::Semaphore { name, handle: HandleId(handle), op },
+        Op::Lock { op, .. } => Op::Lock {
+            name,
+            handle: HandleId(handle),
+            op,
+        },
+        Op::Semaphore { op, .. } => Op::Semaphore {
+            name,
+            handle: HandleId(handle),
+            op,
+        },
         Op::Latch { op, .. } => Op::Latch { name, op },
     }
 }
@@ -159,17 +202,35 @@ fn sorted(effects: &[Effect]) -> Vec<String> {
 impl Run {
     fn apply(&mut self, kind: CommandKind) -> CommandResponse {
         self.index += 1;
-        let applied = self.machine.apply(self.index, Command { time_ms: self.now_ms, kind: kind.clone() });
+        let applied = self.machine.apply(
+            self.index,
+            Command {
+                time_ms: self.now_ms,
+                kind: kind.clone(),
+            },
+        );
         let (expected, expected_effects) = self.model.apply(self.index, self.now_ms, kind.clone());
-        assert_eq!(applied.response, expected, "response to {kind:?} at entry {}", self.index);
-        assert_eq!(sorted(&applied.effects), sorted(&expected_effects), "effects of {kind:?}");
+        assert_eq!(
+            applied.response, expected,
+            "response to {kind:?} at entry {}",
+            self.index
+        );
+        assert_eq!(
+            sorted(&applied.effects),
+            sorted(&expected_effects),
+            "effects of {kind:?}"
+        );
         if let Err(violation) = self.machine.check_invariants() {
             panic!("after {kind:?}: {violation}");
         }
         for effect in &applied.effects {
             if let Effect::Completed(c) = effect {
                 self.observe_fence(c.session, c.request, &c.result);
-                if let Some(sent) = self.sent.iter_mut().find(|s| s.session == c.session && s.request == c.request) {
+                if let Some(sent) = self
+                    .sent
+                    .iter_mut()
+                    .find(|s| s.session == c.session && s.request == c.request)
+                {
                     sent.answer = Some(c.result.clone());
                 }
             }
@@ -178,9 +239,20 @@ impl Run {
     }
 
     /// Fences handed out for one lock never go backwards in log order.
-    fn observe_fence(&mut self, session: SessionId, request: RequestId, result: &Result<Reply, raftcp_proto::OpError>) {
-        let Ok(Reply::Fence(Some(fence))) = result else { return };
-        let name = self.sent.iter().find(|s| s.session == session && s.request == request).map(|s| s.op.name().to_owned());
+    fn observe_fence(
+        &mut self,
+        session: SessionId,
+        request: RequestId,
+        result: &Result<Reply, raftcp_proto::OpError>,
+    ) {
+        let Ok(Reply::Fence(Some(fence))) = result else {
+            return;
+        };
+        let name = self
+            .sent
+            .iter()
+            .find(|s| s.session == session && s.request == request)
+            .map(|s| s.op.name().to_owned());
         let Some(name) = name else { return };
         let last = self.last_fence.entry(name.clone()).or_insert(0);
         assert!(fence.0 >= *last, "lock {name}: fence {fence} after {last}");
@@ -188,13 +260,18 @@ impl Run {
     }
 
     fn session_of(&mut self, client: usize) -> SessionId {
-        if let Some(session) = self.clients[client] {
-            if self.machine.session_exists(session) {
-                return session;
-            }
+        if let Some(session) = self.clients[client]
+            && self.machine.session_exists(session)
+        {
+            return session;
         }
-        let response = self.apply(CommandKind::OpenSession { client_name: format!("c{client}"), ttl_ms: TTL_MS });
-        let CommandResponse::SessionOpened { session } = response else { panic!("{response:?}") };
+        let response = self.apply(CommandKind::OpenSession {
+            client_name: format!("c{client}"),
+            ttl_ms: TTL_MS,
+        });
+        let CommandResponse::SessionOpened { session } = response else {
+            panic!("{response:?}")
+        };
         self.clients[client] = Some(session);
         session
     }
@@ -202,14 +279,24 @@ impl Run {
     /// Acknowledge all but the newest few answered requests, so retries of
     /// those stay answerable from the cache.
     fn acked_below(&self, session: SessionId) -> RequestId {
-        let unanswered = self.sent.iter().filter(|s| s.session == session && s.answer.is_none()).map(|s| s.request.0).min();
+        let unanswered = self
+            .sent
+            .iter()
+            .filter(|s| s.session == session && s.answer.is_none())
+            .map(|s| s.request.0)
+            .min();
         let next = self.next_request.get(&session).copied().unwrap_or(1);
         RequestId(unanswered.unwrap_or(next).min(next.saturating_sub(3)))
     }
 
     fn send(&mut self, session: SessionId, request: RequestId, op: Op) -> Outcome {
         let acked_below = self.acked_below(session);
-        let kind = CommandKind::Client { session, request, acked_below, op };
+        let kind = CommandKind::Client {
+            session,
+            request,
+            acked_below,
+            op,
+        };
         match self.apply(kind) {
             CommandResponse::Client(outcome) => outcome,
             other => panic!("{other:?}"),
@@ -218,13 +305,23 @@ impl Run {
 
     fn step(&mut self, step: Step) {
         match step {
-            Step::Call { client, handle, name, op } => {
+            Step::Call {
+                client,
+                handle,
+                name,
+                op,
+            } => {
                 let session = self.session_of(client);
                 let next = self.next_request.entry(session).or_insert(1);
                 let request = RequestId(*next);
                 *next += 1;
                 let op = address(op, NAMES[name], handle);
-                self.sent.push(Sent { session, request, op: op.clone(), answer: None });
+                self.sent.push(Sent {
+                    session,
+                    request,
+                    op: op.clone(),
+                    answer: None,
+                });
                 let outcome = self.send(session, request, op);
                 if let Outcome::Done(result) = outcome {
                     self.observe_fence(session, request, &result);
@@ -235,7 +332,12 @@ impl Run {
             }
             Step::Retry { pick } if !self.sent.is_empty() => {
                 let sent = &self.sent[pick % self.sent.len()];
-                let (session, request, op, answer) = (sent.session, sent.request, sent.op.clone(), sent.answer.clone());
+                let (session, request, op, answer) = (
+                    sent.session,
+                    sent.request,
+                    sent.op.clone(),
+                    sent.answer.clone(),
+                );
                 let acked = request < self.acked_below(session);
                 let outcome = self.send(session, request, op.clone());
                 // Exactly once: a retry answers what the first attempt did
@@ -243,9 +345,13 @@ impl Run {
                 // or its session is gone.
                 if op.is_mutating() && !acked && self.machine.session_exists(session) {
                     match (answer, outcome) {
-                        (Some(first), Outcome::Done(again)) => assert_eq!(first, again, "retry of {op:?}"),
+                        (Some(first), Outcome::Done(again)) => {
+                            assert_eq!(first, again, "retry of {op:?}")
+                        }
                         (None, Outcome::Pending) => {}
-                        (first, again) => panic!("retry of {op:?}: first {first:?}, retry {again:?}"),
+                        (first, again) => {
+                            panic!("retry of {op:?}: first {first:?}, retry {again:?}")
+                        }
                     }
                 }
             }
@@ -265,7 +371,10 @@ impl Run {
             }
             Step::Cancel { pick } if !self.sent.is_empty() => {
                 let sent = &self.sent[pick % self.sent.len()];
-                let kind = CommandKind::Cancel { session: sent.session, request: sent.request };
+                let kind = CommandKind::Cancel {
+                    session: sent.session,
+                    request: sent.request,
+                };
                 self.apply(kind);
             }
             Step::Cancel { .. } => {}
@@ -282,7 +391,10 @@ impl Run {
 }
 
 fn run(steps: Vec<Step>) {
-    let mut run = Run { now_ms: 1_000, ..Run::default() };
+    let mut run = Run {
+        now_ms: 1_000,
+        ..Run::default()
+    };
     for step in steps {
         run.step(step);
     }

@@ -1,6 +1,6 @@
 //! What the Raft log carries and what applying an entry produces.
 
-use raftcp_proto::{OpError, Op, Reply, RequestId, SessionId};
+use raftcp_proto::{Op, OpError, Reply, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// One Raft log entry's payload. `time_ms` is the proposing leader's wall
@@ -31,10 +31,18 @@ pub enum CommandKind {
     /// TTL, so an election never expires healthy clients.
     RenewAllSessions,
     /// A client operation, deduplicated by `(session, request)`.
-    Client { session: SessionId, request: RequestId, acked_below: RequestId, op: Op },
+    Client {
+        session: SessionId,
+        request: RequestId,
+        acked_below: RequestId,
+        op: Op,
+    },
     /// The client abandoned a waiting request; its waiter completes with
     /// `Cancelled`, unless it already completed.
-    Cancel { session: SessionId, request: RequestId },
+    Cancel {
+        session: SessionId,
+        request: RequestId,
+    },
 }
 
 /// The result of a client request at apply time.
@@ -48,9 +56,13 @@ pub enum Outcome {
 /// The direct answer to an entry, delivered to whoever proposed it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CommandResponse {
-    SessionOpened { session: SessionId },
+    SessionOpened {
+        session: SessionId,
+    },
     /// Heartbeats for sessions that no longer exist, so their clients learn it.
-    Heartbeat { unknown: Vec<SessionId> },
+    Heartbeat {
+        unknown: Vec<SessionId>,
+    },
     Client(Outcome),
     Done,
     Refused(OpError),

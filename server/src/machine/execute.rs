@@ -1,5 +1,6 @@
 //! Client requests: deduplication, then the operation itself.
 
+use super::Machine;
 use super::command::{Completion, Effect, Outcome};
 use super::latch::{AwaitAttempt, LatchWaiter};
 use super::lock::{LockAttempt, LockWaiter};
@@ -8,7 +9,6 @@ use super::owner::{Grant, Owner};
 use super::semaphore::{AcquireAttempt, SemaphoreWaiter};
 use super::validate::validate_op;
 use super::waits::{Wait, WaitTarget};
-use super::Machine;
 use raftcp_proto::limits::{OBJECTS_MAX, UNACKNOWLEDGED_RESPONSES_MAX};
 use raftcp_proto::{
     Fence, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp, SessionId,
@@ -30,15 +30,22 @@ impl Machine {
     ) -> Outcome {
         // Any request from a session keeps it alive.
         if !self.sessions.touch(session_id, self.now_ms) {
-            return Outcome::Done(Err(OpError::SessionExpired { session: session_id }));
+            return Outcome::Done(Err(OpError::SessionExpired {
+                session: session_id,
+            }));
         }
         let Some(session) = self.sessions.get_mut(session_id) else {
-            return Outcome::Done(Err(OpError::SessionExpired { session: session_id }));
+            return Outcome::Done(Err(OpError::SessionExpired {
+                session: session_id,
+            }));
         };
         session.acknowledge(acked_below);
         if request < session.acked_below {
             let acked_below = session.acked_below;
-            return Outcome::Done(Err(OpError::RequestAcknowledged { request, acked_below }));
+            return Outcome::Done(Err(OpError::RequestAcknowledged {
+                request,
+                acked_below,
+            }));
         }
         if let Some(cached) = session.responses.get(&request) {
             return cached.clone();
@@ -133,9 +140,13 @@ impl Machine {
         match update {
             Some(value) => {
                 if !self.objects.references.contains_key(name) && self.objects_full() {
-                    return Err(OpError::TooManyObjects { max: OBJECTS_MAX as u64 });
+                    return Err(OpError::TooManyObjects {
+                        max: OBJECTS_MAX as u64,
+                    });
                 }
-                self.objects.references.insert(name.to_owned(), value.canonical());
+                self.objects
+                    .references
+                    .insert(name.to_owned(), value.canonical());
             }
             None => {
                 self.objects.references.remove(name);
@@ -155,12 +166,19 @@ impl Machine {
     ) -> Outcome {
         let total = self.objects.len();
         let result = match op {
-            LockOp::Lock { timeout_ms, reentrancy_limit } => {
+            LockOp::Lock {
+                timeout_ms,
+                reentrancy_limit,
+            } => {
                 let lock = match get_or_create(&mut self.objects.locks, name, total) {
                     Ok(lock) => lock,
                     Err(error) => return Outcome::Done(Err(error)),
                 };
-                let waiter = LockWaiter { owner, request, reentrancy_limit };
+                let waiter = LockWaiter {
+                    owner,
+                    request,
+                    reentrancy_limit,
+                };
                 match lock.lock(name, waiter, timeout_ms != Some(0), index) {
                     LockAttempt::Acquired(fence) => {
                         self.note_lock_held(owner.session, name);
@@ -169,7 +187,12 @@ impl Machine {
                     LockAttempt::NotAcquired => Ok(Reply::Fence(None)),
                     LockAttempt::Refused(error) => Err(error),
                     LockAttempt::Queued => {
-                        return self.queue(owner.session, request, WaitTarget::Lock(name.into()), timeout_ms);
+                        return self.queue(
+                            owner.session,
+                            request,
+                            WaitTarget::Lock(name.into()),
+                            timeout_ms,
+                        );
                     }
                 }
             }
@@ -188,13 +211,18 @@ impl Machine {
         owner: Owner,
         effects: &mut Effects,
     ) -> Result<Reply, OpError> {
-        let not_owner = || OpError::NotOwner { kind: "lock".into(), name: name.to_owned() };
+        let not_owner = || OpError::NotOwner {
+            kind: "lock".into(),
+            name: name.to_owned(),
+        };
         let lock = self.objects.locks.get_mut(name).ok_or_else(not_owner)?;
         let grants = lock.unlock(name, owner, index)?;
-        if lock.holder.as_ref().is_none_or(|holder| holder.owner.session != owner.session) {
-            if let Some(session) = self.sessions.get_mut(owner.session) {
-                session.locks.remove(name);
-            }
+        let still_held = lock
+            .holder
+            .as_ref()
+            .is_some_and(|h| h.owner.session == owner.session);
+        if !still_held && let Some(session) = self.sessions.get_mut(owner.session) {
+            session.locks.remove(name);
         }
         self.deliver_lock_grants(name, grants, effects);
         Ok(Reply::Unit)
@@ -223,8 +251,15 @@ impl Machine {
                 self.deliver_semaphore_grants(name, grants, effects);
                 Ok(Reply::Bool(initialized))
             }
-            SemaphoreOp::Acquire { permits, timeout_ms } => {
-                let waiter = SemaphoreWaiter { owner, request, permits };
+            SemaphoreOp::Acquire {
+                permits,
+                timeout_ms,
+            } => {
+                let waiter = SemaphoreWaiter {
+                    owner,
+                    request,
+                    permits,
+                };
                 match semaphore.acquire(name, waiter, timeout_ms != Some(0)) {
                     AcquireAttempt::Acquired => {
                         self.note_permits_held(owner.session, name);
@@ -240,10 +275,10 @@ impl Machine {
             }
             SemaphoreOp::Release { permits } => match semaphore.release(name, owner, permits) {
                 Ok(grants) => {
-                    if !semaphore.held_by_session(owner.session) {
-                        if let Some(session) = self.sessions.get_mut(owner.session) {
-                            session.semaphores.remove(name);
-                        }
+                    if !semaphore.held_by_session(owner.session)
+                        && let Some(session) = self.sessions.get_mut(owner.session)
+                    {
+                        session.semaphores.remove(name);
                     }
                     self.deliver_semaphore_grants(name, grants, effects);
                     Ok(Reply::Unit)
@@ -292,7 +327,12 @@ impl Machine {
             LatchOp::CountDown => {
                 let grants = latch.count_down();
                 for grant in grants {
-                    self.complete(grant.session, grant.request, Ok(Reply::Bool(grant.reply)), effects);
+                    self.complete(
+                        grant.session,
+                        grant.request,
+                        Ok(Reply::Bool(grant.reply)),
+                        effects,
+                    );
                 }
                 Ok(Reply::Unit)
             }
@@ -303,7 +343,12 @@ impl Machine {
                     AwaitAttempt::Closed => Ok(Reply::Bool(false)),
                     AwaitAttempt::Refused(error) => Err(error),
                     AwaitAttempt::Queued => {
-                        return self.queue(session, request, WaitTarget::Latch(name.into()), timeout_ms);
+                        return self.queue(
+                            session,
+                            request,
+                            WaitTarget::Latch(name.into()),
+                            timeout_ms,
+                        );
                     }
                 }
             }
@@ -321,7 +366,13 @@ impl Machine {
         timeout_ms: Option<u64>,
     ) -> Outcome {
         let deadline_ms = timeout_ms.map(|timeout| self.now_ms.saturating_add(timeout));
-        self.waits.insert((session, request), Wait { target, deadline_ms });
+        self.waits.insert(
+            (session, request),
+            Wait {
+                target,
+                deadline_ms,
+            },
+        );
         Outcome::Pending
     }
 
@@ -335,12 +386,18 @@ impl Machine {
         effects: &mut Effects,
     ) {
         self.waits.remove(&(session, request));
-        if let Some(cached) =
-            self.sessions.get_mut(session).and_then(|s| s.responses.get_mut(&request))
+        if let Some(cached) = self
+            .sessions
+            .get_mut(session)
+            .and_then(|s| s.responses.get_mut(&request))
         {
             *cached = Outcome::Done(result.clone());
         }
-        effects.push(Effect::Completed(Completion { session, request, result }));
+        effects.push(Effect::Completed(Completion {
+            session,
+            request,
+            result,
+        }));
     }
 
     pub(super) fn deliver_lock_grants(
@@ -351,7 +408,12 @@ impl Machine {
     ) {
         for grant in grants {
             self.note_lock_held(grant.session, name);
-            self.complete(grant.session, grant.request, Ok(Reply::Fence(Some(grant.reply))), effects);
+            self.complete(
+                grant.session,
+                grant.request,
+                Ok(Reply::Fence(Some(grant.reply))),
+                effects,
+            );
         }
     }
 
@@ -372,18 +434,18 @@ impl Machine {
     }
 
     fn note_lock_held(&mut self, session: SessionId, name: &str) {
-        if let Some(session) = self.sessions.get_mut(session) {
-            if !session.locks.contains(name) {
-                session.locks.insert(name.to_owned());
-            }
+        if let Some(session) = self.sessions.get_mut(session)
+            && !session.locks.contains(name)
+        {
+            session.locks.insert(name.to_owned());
         }
     }
 
     fn note_permits_held(&mut self, session: SessionId, name: &str) {
-        if let Some(session) = self.sessions.get_mut(session) {
-            if !session.semaphores.contains(name) {
-                session.semaphores.insert(name.to_owned());
-            }
+        if let Some(session) = self.sessions.get_mut(session)
+            && !session.semaphores.contains(name)
+        {
+            session.semaphores.insert(name.to_owned());
         }
     }
 }

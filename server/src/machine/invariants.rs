@@ -2,8 +2,8 @@
 //! step of the model tests; each names what broke, with the values.
 
 use super::Machine;
-use super::waits::WaitTarget;
 use super::command::Outcome;
+use super::waits::WaitTarget;
 use raftcp_proto::limits::UNACKNOWLEDGED_RESPONSES_MAX;
 use raftcp_proto::{Fence, RequestId, SessionId};
 
@@ -12,7 +12,11 @@ use raftcp_proto::{Fence, RequestId, SessionId};
 pub struct InvariantViolation(pub String);
 
 fn ensure(condition: bool, describe: impl FnOnce() -> String) -> Result<(), InvariantViolation> {
-    if condition { Ok(()) } else { Err(InvariantViolation(describe())) }
+    if condition {
+        Ok(())
+    } else {
+        Err(InvariantViolation(describe()))
+    }
 }
 
 impl Machine {
@@ -25,13 +29,17 @@ impl Machine {
 
     fn check_sessions(&self) -> Result<(), InvariantViolation> {
         for (id, session) in self.sessions.iter() {
-            ensure(id.0 <= self.last_applied, || format!("session {id} is from the future"))?;
-            ensure(session.responses.len() <= UNACKNOWLEDGED_RESPONSES_MAX, || {
-                format!("session {id} caches {} responses", session.responses.len())
+            ensure(id.0 <= self.last_applied, || {
+                format!("session {id} is from the future")
             })?;
-            ensure(session.responses.keys().all(|r| *r >= session.acked_below), || {
-                format!("session {id} caches an acknowledged response")
-            })?;
+            ensure(
+                session.responses.len() <= UNACKNOWLEDGED_RESPONSES_MAX,
+                || format!("session {id} caches {} responses", session.responses.len()),
+            )?;
+            ensure(
+                session.responses.keys().all(|r| *r >= session.acked_below),
+                || format!("session {id} caches an acknowledged response"),
+            )?;
             for name in &session.locks {
                 let held = self.objects.locks.get(name).and_then(|l| l.holder.as_ref());
                 ensure(held.is_some_and(|h| h.owner.session == *id), || {
@@ -39,8 +47,14 @@ impl Machine {
                 })?;
             }
             for name in &session.semaphores {
-                let held = self.objects.semaphores.get(name).is_some_and(|s| s.held_by_session(*id));
-                ensure(held, || format!("session {id} lists semaphore \"{name}\" without permits"))?;
+                let held = self
+                    .objects
+                    .semaphores
+                    .get(name)
+                    .is_some_and(|s| s.held_by_session(*id));
+                ensure(held, || {
+                    format!("session {id} lists semaphore \"{name}\" without permits")
+                })?;
             }
         }
         Ok(())
@@ -49,7 +63,10 @@ impl Machine {
     fn check_locks(&self) -> Result<(), InvariantViolation> {
         for (name, lock) in &self.objects.locks {
             ensure(lock.last_fence.0 <= self.last_applied, || {
-                format!("lock \"{name}\" fence {} is beyond applied index {}", lock.last_fence, self.last_applied)
+                format!(
+                    "lock \"{name}\" fence {} is beyond applied index {}",
+                    lock.last_fence, self.last_applied
+                )
             })?;
             match &lock.holder {
                 None => ensure(lock.queue.is_empty(), || {
@@ -57,19 +74,35 @@ impl Machine {
                 })?,
                 Some(holder) => {
                     ensure(holder.count > 0 && holder.fence > Fence::INVALID, || {
-                        format!("lock \"{name}\" holder has count {} fence {}", holder.count, holder.fence)
+                        format!(
+                            "lock \"{name}\" holder has count {} fence {}",
+                            holder.count, holder.fence
+                        )
                     })?;
                     ensure(holder.fence <= lock.last_fence, || {
-                        format!("lock \"{name}\" fence {} exceeds last fence {}", holder.fence, lock.last_fence)
+                        format!(
+                            "lock \"{name}\" fence {} exceeds last fence {}",
+                            holder.fence, lock.last_fence
+                        )
                     })?;
-                    let listed = self.sessions.get(holder.owner.session).is_some_and(|s| s.locks.contains(name));
+                    let listed = self
+                        .sessions
+                        .get(holder.owner.session)
+                        .is_some_and(|s| s.locks.contains(name));
                     ensure(listed, || {
-                        format!("lock \"{name}\" is held by session {} which does not list it", holder.owner.session)
+                        format!(
+                            "lock \"{name}\" is held by session {} which does not list it",
+                            holder.owner.session
+                        )
                     })?;
                 }
             }
             for waiter in &lock.queue {
-                self.check_queued(waiter.owner.session, waiter.request, &WaitTarget::Lock(name.clone()))?;
+                self.check_queued(
+                    waiter.owner.session,
+                    waiter.request,
+                    &WaitTarget::Lock(name.clone()),
+                )?;
             }
         }
         Ok(())
@@ -78,10 +111,18 @@ impl Machine {
     fn check_semaphores(&self) -> Result<(), InvariantViolation> {
         for (name, semaphore) in &self.objects.semaphores {
             for (owner, permits) in &semaphore.held {
-                ensure(*permits > 0, || format!("semaphore \"{name}\" records zero permits held"))?;
-                let listed = self.sessions.get(owner.session).is_some_and(|s| s.semaphores.contains(name));
+                ensure(*permits > 0, || {
+                    format!("semaphore \"{name}\" records zero permits held")
+                })?;
+                let listed = self
+                    .sessions
+                    .get(owner.session)
+                    .is_some_and(|s| s.semaphores.contains(name));
                 ensure(listed, || {
-                    format!("semaphore \"{name}\" permits held by session {} which does not list them", owner.session)
+                    format!(
+                        "semaphore \"{name}\" permits held by session {} which does not list them",
+                        owner.session
+                    )
                 })?;
             }
             if let Some(head) = semaphore.queue.front() {
@@ -93,15 +134,26 @@ impl Machine {
                 })?;
             }
             for waiter in &semaphore.queue {
-                self.check_queued(waiter.owner.session, waiter.request, &WaitTarget::Semaphore(name.clone()))?;
+                self.check_queued(
+                    waiter.owner.session,
+                    waiter.request,
+                    &WaitTarget::Semaphore(name.clone()),
+                )?;
             }
         }
         for (name, latch) in &self.objects.latches {
             ensure(latch.queue.is_empty() || latch.count > 0, || {
-                format!("latch \"{name}\" is open with {} waiters", latch.queue.len())
+                format!(
+                    "latch \"{name}\" is open with {} waiters",
+                    latch.queue.len()
+                )
             })?;
             for waiter in &latch.queue {
-                self.check_queued(waiter.session, waiter.request, &WaitTarget::Latch(name.clone()))?;
+                self.check_queued(
+                    waiter.session,
+                    waiter.request,
+                    &WaitTarget::Latch(name.clone()),
+                )?;
             }
         }
         Ok(())
@@ -114,20 +166,46 @@ impl Machine {
         request: RequestId,
         target: &WaitTarget,
     ) -> Result<(), InvariantViolation> {
-        let indexed = self.waits.get(&(session, request)).is_some_and(|w| &w.target == target);
-        ensure(indexed, || format!("waiter {session}/{request} on {target:?} is not indexed"))?;
+        let indexed = self
+            .waits
+            .get(&(session, request))
+            .is_some_and(|w| &w.target == target);
+        ensure(indexed, || {
+            format!("waiter {session}/{request} on {target:?} is not indexed")
+        })?;
         let live = self.sessions.get(session);
-        ensure(live.is_some(), || format!("waiter {session}/{request} belongs to an ended session"))?;
-        let pending = live.and_then(|s| s.responses.get(&request)).is_none_or(|o| *o == Outcome::Pending);
-        ensure(pending, || format!("waiter {session}/{request} already has a final response"))
+        ensure(live.is_some(), || {
+            format!("waiter {session}/{request} belongs to an ended session")
+        })?;
+        let pending = live
+            .and_then(|s| s.responses.get(&request))
+            .is_none_or(|o| *o == Outcome::Pending);
+        ensure(pending, || {
+            format!("waiter {session}/{request} already has a final response")
+        })
     }
 
     /// Every indexed wait is in its object's queue (the converse is checked
     /// per queue), so the two agree exactly.
     fn check_waits(&self) -> Result<(), InvariantViolation> {
-        let queued = self.objects.locks.values().map(|l| l.queue.len()).sum::<usize>()
-            + self.objects.semaphores.values().map(|s| s.queue.len()).sum::<usize>()
-            + self.objects.latches.values().map(|l| l.queue.len()).sum::<usize>();
+        let queued = self
+            .objects
+            .locks
+            .values()
+            .map(|l| l.queue.len())
+            .sum::<usize>()
+            + self
+                .objects
+                .semaphores
+                .values()
+                .map(|s| s.queue.len())
+                .sum::<usize>()
+            + self
+                .objects
+                .latches
+                .values()
+                .map(|l| l.queue.len())
+                .sum::<usize>();
         ensure(queued == self.waits.len(), || {
             format!("{queued} queued waiters but {} indexed", self.waits.len())
         })

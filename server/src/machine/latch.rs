@@ -53,7 +53,11 @@ impl Latch {
         }
         self.queue
             .drain(..)
-            .map(|w| Grant { session: w.session, request: w.request, reply: true })
+            .map(|w| Grant {
+                session: w.session,
+                request: w.request,
+                reply: true,
+            })
             .collect()
     }
 
@@ -74,7 +78,10 @@ impl Latch {
     }
 
     pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
-        let position = self.queue.iter().position(|w| w.session == session && w.request == request);
+        let position = self
+            .queue
+            .iter()
+            .position(|w| w.session == session && w.request == request);
         position.map(|at| self.queue.remove(at)).is_some()
     }
 }

@@ -1,8 +1,8 @@
 //! Ends of waits and sessions: timeouts, cancels, expiry and close.
 
+use super::Machine;
 use super::command::Effect;
 use super::waits::{WaitKey, WaitTarget};
-use super::Machine;
 use raftcp_proto::{OpError, Reply, RequestId, SessionId};
 use std::collections::BTreeSet;
 
@@ -27,9 +27,19 @@ impl Machine {
     }
 
     /// Cancels a waiter; nothing happens if it already completed.
-    pub(super) fn cancel(&mut self, session: SessionId, request: RequestId, effects: &mut Vec<Effect>) {
+    pub(super) fn cancel(
+        &mut self,
+        session: SessionId,
+        request: RequestId,
+        effects: &mut Vec<Effect>,
+    ) {
         let mut touched_semaphores = BTreeSet::new();
-        self.end_wait((session, request), WaitEnd::Cancelled, &mut touched_semaphores, effects);
+        self.end_wait(
+            (session, request),
+            WaitEnd::Cancelled,
+            &mut touched_semaphores,
+            effects,
+        );
         self.regrant_semaphores(touched_semaphores, effects);
     }
 
@@ -39,7 +49,12 @@ impl Machine {
     /// 1. every waiter of every ending session leaves its queue;
     /// 2. each session's locks and permits are released to live waiters;
     /// 3. semaphores that lost a queued waiter grant whoever now fits.
-    pub(super) fn end_sessions(&mut self, index: u64, sessions: &[SessionId], effects: &mut Vec<Effect>) {
+    pub(super) fn end_sessions(
+        &mut self,
+        index: u64,
+        sessions: &[SessionId],
+        effects: &mut Vec<Effect>,
+    ) {
         let mut touched_semaphores = BTreeSet::new();
         for &session in sessions {
             for key in self.waits.of_session(session) {
@@ -47,7 +62,9 @@ impl Machine {
             }
         }
         for &session in sessions {
-            let Some(ended) = self.sessions.remove(session) else { continue };
+            let Some(ended) = self.sessions.remove(session) else {
+                continue;
+            };
             for name in &ended.locks {
                 if let Some(lock) = self.objects.locks.get_mut(name) {
                     let grants = lock.release_session(session, index);
@@ -86,7 +103,9 @@ impl Machine {
         touched_semaphores: &mut BTreeSet<String>,
         effects: &mut Vec<Effect>,
     ) {
-        let Some(wait) = self.waits.get(&key).cloned() else { return };
+        let Some(wait) = self.waits.get(&key).cloned() else {
+            return;
+        };
         let (session, request) = key;
         let timed_out = match &wait.target {
             WaitTarget::Lock(name) => {

@@ -41,13 +41,7 @@ pub enum LockAttempt {
 
 impl Lock {
     /// `lock` / `try_lock`: re-enter, acquire, queue or give up.
-    pub fn lock(
-        &mut self,
-        name: &str,
-        waiter: LockWaiter,
-        waits: bool,
-        index: u64,
-    ) -> LockAttempt {
+    pub fn lock(&mut self, name: &str, waiter: LockWaiter, waits: bool, index: u64) -> LockAttempt {
         match &mut self.holder {
             Some(holder) if holder.owner == waiter.owner => {
                 let limit = waiter.reentrancy_limit;
@@ -95,7 +89,10 @@ impl Lock {
                 self.holder = None;
                 Ok(self.grant_next(index))
             }
-            _ => Err(OpError::NotOwner { kind: "lock".into(), name: name.to_owned() }),
+            _ => Err(OpError::NotOwner {
+                kind: "lock".into(),
+                name: name.to_owned(),
+            }),
         }
     }
 
@@ -112,8 +109,10 @@ impl Lock {
 
     /// Removes a queued waiter; true if it was queued.
     pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
-        let position =
-            self.queue.iter().position(|w| w.owner.session == session && w.request == request);
+        let position = self
+            .queue
+            .iter()
+            .position(|w| w.owner.session == session && w.request == request);
         position.map(|at| self.queue.remove(at)).is_some()
     }
 
@@ -123,9 +122,17 @@ impl Lock {
 
     fn grant(&mut self, owner: Owner, index: u64) -> Fence {
         let fence = Fence(index);
-        assert!(fence > self.last_fence, "fence {fence} must exceed {}", self.last_fence);
+        assert!(
+            fence > self.last_fence,
+            "fence {fence} must exceed {}",
+            self.last_fence
+        );
         self.last_fence = fence;
-        self.holder = Some(Holder { owner, count: 1, fence });
+        self.holder = Some(Holder {
+            owner,
+            count: 1,
+            fence,
+        });
         fence
     }
 
@@ -136,14 +143,23 @@ impl Lock {
             return Vec::new();
         };
         let fence = self.grant(head.owner, index);
-        let mut grants = vec![Grant { session: head.owner.session, request: head.request, reply: fence }];
+        let mut grants = vec![Grant {
+            session: head.owner.session,
+            request: head.request,
+            reply: fence,
+        }];
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for waiter in self.queue.drain(..) {
             let holder = self.holder.as_mut().expect("granted above");
-            let within_limit = waiter.reentrancy_limit == 0 || holder.count < waiter.reentrancy_limit;
+            let within_limit =
+                waiter.reentrancy_limit == 0 || holder.count < waiter.reentrancy_limit;
             if waiter.owner == holder.owner && within_limit {
                 holder.count += 1;
-                grants.push(Grant { session: waiter.owner.session, request: waiter.request, reply: fence });
+                grants.push(Grant {
+                    session: waiter.owner.session,
+                    request: waiter.request,
+                    reply: fence,
+                });
             } else {
                 kept.push_back(waiter);
             }

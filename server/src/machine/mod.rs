@@ -71,18 +71,27 @@ impl Machine {
 
     /// Applies the entry at `index`. Indexes must strictly increase.
     pub fn apply(&mut self, index: u64, command: Command) -> Applied {
-        assert!(index > self.last_applied, "index {index} applied after {}", self.last_applied);
+        assert!(
+            index > self.last_applied,
+            "index {index} applied after {}",
+            self.last_applied
+        );
         self.last_applied = index;
         self.now_ms = self.now_ms.max(command.time_ms);
         let mut effects = Vec::new();
         let response = match command.kind {
-            CommandKind::OpenSession { client_name, ttl_ms } => {
-                self.open_session(index, client_name, ttl_ms)
-            }
+            CommandKind::OpenSession {
+                client_name,
+                ttl_ms,
+            } => self.open_session(index, client_name, ttl_ms),
             CommandKind::Heartbeat { sessions } => {
                 let now_ms = self.now_ms;
-                let unknown = sessions.into_iter().filter(|id| !self.sessions.touch(*id, now_ms));
-                CommandResponse::Heartbeat { unknown: unknown.collect() }
+                let unknown = sessions
+                    .into_iter()
+                    .filter(|id| !self.sessions.touch(*id, now_ms));
+                CommandResponse::Heartbeat {
+                    unknown: unknown.collect(),
+                }
             }
             CommandKind::CloseSession { session } => {
                 if self.sessions.get(session).is_none() {
@@ -105,8 +114,14 @@ impl Machine {
                 self.sessions.renew_all(self.now_ms);
                 CommandResponse::Done
             }
-            CommandKind::Client { session, request, acked_below, op } => {
-                let outcome = self.client_request(index, session, request, acked_below, op, &mut effects);
+            CommandKind::Client {
+                session,
+                request,
+                acked_below,
+                op,
+            } => {
+                let outcome =
+                    self.client_request(index, session, request, acked_below, op, &mut effects);
                 CommandResponse::Client(outcome)
             }
             CommandKind::Cancel { session, request } => {
@@ -120,7 +135,10 @@ impl Machine {
     /// The earliest machine time at which `ExpireSessions` or `ExpireWaits`
     /// has work to do.
     pub fn next_deadline_ms(&self) -> Option<u64> {
-        match (self.sessions.next_expiry_ms(), self.waits.next_deadline_ms()) {
+        match (
+            self.sessions.next_expiry_ms(),
+            self.waits.next_deadline_ms(),
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -128,7 +146,9 @@ impl Machine {
 
     /// Whether some session's deadline is at or before `now_ms`.
     pub fn sessions_due(&self, now_ms: u64) -> bool {
-        self.sessions.next_expiry_ms().is_some_and(|at| at <= now_ms)
+        self.sessions
+            .next_expiry_ms()
+            .is_some_and(|at| at <= now_ms)
     }
 
     /// Whether some waiter's deadline is at or before `now_ms`.
@@ -163,7 +183,9 @@ impl Machine {
 
     fn open_session(&mut self, index: u64, client_name: String, ttl_ms: u64) -> CommandResponse {
         if self.sessions.len() >= SESSIONS_MAX {
-            return CommandResponse::Refused(OpError::TooManySessions { max: SESSIONS_MAX as u64 });
+            return CommandResponse::Refused(OpError::TooManySessions {
+                max: SESSIONS_MAX as u64,
+            });
         }
         if client_name.len() > CLIENT_NAME_BYTES_MAX {
             return CommandResponse::Refused(OpError::InvalidArgument {
@@ -174,7 +196,8 @@ impl Machine {
             });
         }
         let session = SessionId(index);
-        self.sessions.open(session, client_name, ttl_ms.max(1), self.now_ms);
+        self.sessions
+            .open(session, client_name, ttl_ms.max(1), self.now_ms);
         CommandResponse::SessionOpened { session }
     }
 }

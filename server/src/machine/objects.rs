@@ -27,7 +27,6 @@ impl Objects {
             + self.semaphores.len()
             + self.latches.len()
     }
-
 }
 
 /// Finds `name` in `map`, creating it unless the group is full.
@@ -38,10 +37,14 @@ pub fn get_or_create<'a, T: Default>(
 ) -> Result<&'a mut T, OpError> {
     if !map.contains_key(name) {
         if objects_total >= OBJECTS_MAX {
-            return Err(OpError::TooManyObjects { max: OBJECTS_MAX as u64 });
+            return Err(OpError::TooManyObjects {
+                max: OBJECTS_MAX as u64,
+            });
         }
         map.insert(name.to_owned(), T::default());
     }
     // Present: either found above or just inserted.
-    map.get_mut(name).ok_or_else(|| OpError::Unavailable { reason: "object vanished".into() })
+    map.get_mut(name).ok_or_else(|| OpError::Unavailable {
+        reason: "object vanished".into(),
+    })
 }

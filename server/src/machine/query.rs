@@ -12,21 +12,37 @@ impl Machine {
     pub fn query(&self, session: SessionId, op: &Op) -> Result<Reply, OpError> {
         if op.is_mutating() {
             return Err(OpError::InvalidArgument {
-                reason: format!("operation on \"{}\" changes state: it must be proposed", op.name()),
+                reason: format!(
+                    "operation on \"{}\" changes state: it must be proposed",
+                    op.name()
+                ),
             });
         }
         match op {
-            Op::AtomicLong { name, op: LongOp::Get } => {
-                Ok(Reply::Long(self.objects.longs.get(name).copied().unwrap_or(0)))
-            }
+            Op::AtomicLong {
+                name,
+                op: LongOp::Get,
+            } => Ok(Reply::Long(
+                self.objects.longs.get(name).copied().unwrap_or(0),
+            )),
             Op::AtomicReference { name, op } => self.query_reference(name, op),
-            Op::Lock { name, handle, op } => {
-                self.query_lock(name, Owner { session, handle: *handle }, op)
-            }
-            Op::Semaphore { name, op: SemaphoreOp::AvailablePermits, .. } => {
-                self.query_semaphore(name)
-            }
-            Op::Latch { name, op: LatchOp::GetCount } => self.query_latch(name),
+            Op::Lock { name, handle, op } => self.query_lock(
+                name,
+                Owner {
+                    session,
+                    handle: *handle,
+                },
+                op,
+            ),
+            Op::Semaphore {
+                name,
+                op: SemaphoreOp::AvailablePermits,
+                ..
+            } => self.query_semaphore(name),
+            Op::Latch {
+                name,
+                op: LatchOp::GetCount,
+            } => self.query_latch(name),
             _ => unreachable!("is_mutating covers every other operation"),
         }
     }
@@ -40,7 +56,12 @@ impl Machine {
         })
     }
 
-    pub(super) fn query_lock(&self, name: &str, owner: Owner, op: &LockOp) -> Result<Reply, OpError> {
+    pub(super) fn query_lock(
+        &self,
+        name: &str,
+        owner: Owner,
+        op: &LockOp,
+    ) -> Result<Reply, OpError> {
         let lock = self.objects.locks.get(name);
         let holder = lock.and_then(|lock| lock.holder.as_ref());
         let mine = lock.and_then(|lock| lock.held_by(owner));
@@ -51,7 +72,10 @@ impl Machine {
             LockOp::GetFence => match mine {
                 Some(holder) => Reply::Fence(Some(holder.fence)),
                 None => {
-                    return Err(OpError::NotOwner { kind: "lock".into(), name: name.to_owned() });
+                    return Err(OpError::NotOwner {
+                        kind: "lock".into(),
+                        name: name.to_owned(),
+                    });
                 }
             },
             LockOp::Lock { .. } | LockOp::Unlock => unreachable!("mutations are not queries"),
@@ -59,10 +83,17 @@ impl Machine {
     }
 
     pub(super) fn query_semaphore(&self, name: &str) -> Result<Reply, OpError> {
-        Ok(Reply::Count(self.objects.semaphores.get(name).map_or(0, |s| s.available)))
+        Ok(Reply::Count(
+            self.objects.semaphores.get(name).map_or(0, |s| s.available),
+        ))
     }
 
     pub(super) fn query_latch(&self, name: &str) -> Result<Reply, OpError> {
-        Ok(Reply::Count(self.objects.latches.get(name).map_or(0, |latch| latch.count)))
+        Ok(Reply::Count(
+            self.objects
+                .latches
+                .get(name)
+                .map_or(0, |latch| latch.count),
+        ))
     }
 }

@@ -71,10 +71,17 @@ impl Semaphore {
     ) -> Result<Vec<Grant<()>>, OpError> {
         let held = self.held.get(&owner).copied().unwrap_or(0);
         if held == 0 {
-            return Err(OpError::NotOwner { kind: "semaphore".into(), name: name.to_owned() });
+            return Err(OpError::NotOwner {
+                kind: "semaphore".into(),
+                name: name.to_owned(),
+            });
         }
         if held < permits {
-            return Err(OpError::NotEnoughPermits { name: name.to_owned(), held, requested: permits });
+            return Err(OpError::NotEnoughPermits {
+                name: name.to_owned(),
+                held,
+                requested: permits,
+            });
         }
         self.give_back(owner, permits);
         Ok(self.grant_waiters())
@@ -102,8 +109,12 @@ impl Semaphore {
 
     /// Returns everything the session's handles hold (its session ended).
     pub fn release_session(&mut self, session: SessionId) -> Vec<Grant<()>> {
-        let owners: Vec<Owner> =
-            self.held.keys().filter(|owner| owner.session == session).copied().collect();
+        let owners: Vec<Owner> = self
+            .held
+            .keys()
+            .filter(|owner| owner.session == session)
+            .copied()
+            .collect();
         for owner in owners {
             let permits = self.held[&owner];
             self.give_back(owner, permits);
@@ -114,8 +125,10 @@ impl Semaphore {
     /// Removes a queued waiter without granting others; the caller runs
     /// [`Semaphore::grant_waiters`] when it is done removing.
     pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
-        let position =
-            self.queue.iter().position(|w| w.owner.session == session && w.request == request);
+        let position = self
+            .queue
+            .iter()
+            .position(|w| w.owner.session == session && w.request == request);
         position.map(|at| self.queue.remove(at)).is_some()
     }
 
@@ -126,9 +139,15 @@ impl Semaphore {
             if head.permits > self.available {
                 break;
             }
-            let Some(head) = self.queue.pop_front() else { break };
+            let Some(head) = self.queue.pop_front() else {
+                break;
+            };
             self.take(head.owner, head.permits);
-            grants.push(Grant { session: head.owner.session, request: head.request, reply: () });
+            grants.push(Grant {
+                session: head.owner.session,
+                request: head.request,
+                reply: (),
+            });
         }
         grants
     }

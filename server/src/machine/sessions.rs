@@ -41,7 +41,6 @@ impl Sessions {
         self.live.len()
     }
 
-
     pub fn get(&self, id: SessionId) -> Option<&Session> {
         self.live.get(&id)
     }
@@ -100,7 +99,10 @@ impl Sessions {
 
     /// Sessions whose deadline is at or before `now_ms`, oldest first.
     pub fn expired(&self, now_ms: u64) -> Vec<SessionId> {
-        self.by_expiry.range(..=(now_ms, SessionId(u64::MAX))).map(|(_, id)| *id).collect()
+        self.by_expiry
+            .range(..=(now_ms, SessionId(u64::MAX)))
+            .map(|(_, id)| *id)
+            .collect()
     }
 
     pub fn next_expiry_ms(&self) -> Option<u64> {
@@ -108,8 +110,11 @@ impl Sessions {
     }
 
     pub fn rebuild_index(&mut self) {
-        self.by_expiry =
-            self.live.iter().map(|(id, session)| (session.expires_at_ms, *id)).collect();
+        self.by_expiry = self
+            .live
+            .iter()
+            .map(|(id, session)| (session.expires_at_ms, *id))
+            .collect();
     }
 }
 

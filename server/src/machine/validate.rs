@@ -18,20 +18,23 @@ pub fn validate_op(op: &Op) -> Result<(), OpError> {
             }
             RefOp::Get | RefOp::IsNull => Ok(()),
         },
-        Op::Semaphore { op, .. } => match op {
-            SemaphoreOp::Acquire { permits, .. } | SemaphoreOp::Release { permits } => {
-                positive("permits", *permits)
-            }
-            _ => Ok(()),
-        },
-        Op::Latch { op: LatchOp::TrySetCount { count }, .. } => positive("count", *count),
+        Op::Semaphore {
+            op: SemaphoreOp::Acquire { permits, .. } | SemaphoreOp::Release { permits },
+            ..
+        } => positive("permits", *permits),
+        Op::Latch {
+            op: LatchOp::TrySetCount { count },
+            ..
+        } => positive("count", *count),
         _ => Ok(()),
     }
 }
 
 fn positive(what: &str, n: u32) -> Result<(), OpError> {
     if n == 0 {
-        return Err(OpError::InvalidArgument { reason: format!("{what} must be positive, got 0") });
+        return Err(OpError::InvalidArgument {
+            reason: format!("{what} must be positive, got 0"),
+        });
     }
     Ok(())
 }
@@ -46,7 +49,10 @@ fn validate_value(value: Option<&Value>) -> Result<(), OpError> {
     }
     let bytes = value.encoded_len();
     if bytes > VALUE_BYTES_MAX {
-        return Err(OpError::ValueTooLarge { bytes: bytes as u64, max: VALUE_BYTES_MAX as u64 });
+        return Err(OpError::ValueTooLarge {
+            bytes: bytes as u64,
+            max: VALUE_BYTES_MAX as u64,
+        });
     }
     Ok(())
 }

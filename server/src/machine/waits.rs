@@ -43,11 +43,9 @@ impl Waits {
         self.entries.len()
     }
 
-
     pub fn get(&self, key: &WaitKey) -> Option<&Wait> {
         self.entries.get(key)
     }
-
 
     pub fn insert(&mut self, key: WaitKey, wait: Wait) {
         if let Some(deadline) = wait.deadline_ms {
@@ -67,7 +65,10 @@ impl Waits {
     /// Waiters whose deadline is at or before `now_ms`, earliest first.
     pub fn due(&self, now_ms: u64) -> Vec<WaitKey> {
         let end = (now_ms, (SessionId(u64::MAX), RequestId(u64::MAX)));
-        self.by_deadline.range(..=end).map(|(_, key)| *key).collect()
+        self.by_deadline
+            .range(..=end)
+            .map(|(_, key)| *key)
+            .collect()
     }
 
     /// Every waiter of `session`.

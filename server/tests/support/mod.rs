@@ -10,7 +10,9 @@ use raftcp_proto::{
     HandleId, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp,
     SessionId, Value,
 };
-use raftcp_server::machine::{Command, CommandKind, CommandResponse, Completion, Effect, Machine, Outcome};
+use raftcp_server::machine::{
+    Command, CommandKind, CommandResponse, Completion, Effect, Machine, Outcome,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const TTL_MS: u64 = 10_000;
@@ -28,13 +30,22 @@ pub struct Driver {
 
 impl Driver {
     pub fn new() -> Self {
-        Self { now_ms: 1_000, ..Self::default() }
+        Self {
+            now_ms: 1_000,
+            ..Self::default()
+        }
     }
 
     /// Appends and applies one entry stamped with the driver's clock.
     pub fn apply(&mut self, kind: CommandKind) -> CommandResponse {
         self.index += 1;
-        let applied = self.machine.apply(self.index, Command { time_ms: self.now_ms, kind });
+        let applied = self.machine.apply(
+            self.index,
+            Command {
+                time_ms: self.now_ms,
+                kind,
+            },
+        );
         for effect in applied.effects {
             match effect {
                 Effect::Completed(completion) => {
@@ -61,7 +72,10 @@ impl Driver {
     }
 
     pub fn open_with_ttl(&mut self, ttl_ms: u64) -> SessionId {
-        let kind = CommandKind::OpenSession { client_name: "test".into(), ttl_ms };
+        let kind = CommandKind::OpenSession {
+            client_name: "test".into(),
+            ttl_ms,
+        };
         match self.apply(kind) {
             CommandResponse::SessionOpened { session } => session,
             other => panic!("open session answered {other:?}"),
@@ -83,7 +97,12 @@ impl Driver {
     /// Sends `op` under an explicit request id (a retry reuses the first id).
     pub fn resend(&mut self, session: SessionId, request: RequestId, op: Op) -> Outcome {
         let acked_below = RequestId(self.acked_below(session, request));
-        match self.apply(CommandKind::Client { session, request, acked_below, op }) {
+        match self.apply(CommandKind::Client {
+            session,
+            request,
+            acked_below,
+            op,
+        }) {
             CommandResponse::Client(outcome) => outcome,
             other => panic!("client request answered {other:?}"),
         }
@@ -103,7 +122,8 @@ impl Driver {
     }
 
     pub fn ok(&mut self, session: SessionId, op: Op) -> Reply {
-        self.call(session, op).unwrap_or_else(|error| panic!("unexpected error: {error}"))
+        self.call(session, op)
+            .unwrap_or_else(|error| panic!("unexpected error: {error}"))
     }
 
     pub fn cancel(&mut self, session: SessionId, request: RequestId) {
@@ -122,11 +142,17 @@ impl Driver {
     }
 
     pub fn heartbeat(&mut self, sessions: &[SessionId]) {
-        self.apply(CommandKind::Heartbeat { sessions: sessions.to_vec() });
+        self.apply(CommandKind::Heartbeat {
+            sessions: sessions.to_vec(),
+        });
     }
 
     /// The result delivered for `(session, request)`, if it completed.
-    pub fn completion(&self, session: SessionId, request: RequestId) -> Option<Result<Reply, OpError>> {
+    pub fn completion(
+        &self,
+        session: SessionId,
+        request: RequestId,
+    ) -> Option<Result<Reply, OpError>> {
         self.completions
             .iter()
             .find(|c| c.session == session && c.request == request)
@@ -135,27 +161,47 @@ impl Driver {
 }
 
 pub fn long(name: &str, op: LongOp) -> Op {
-    Op::AtomicLong { name: name.into(), op }
+    Op::AtomicLong {
+        name: name.into(),
+        op,
+    }
 }
 
 pub fn reference(name: &str, op: RefOp) -> Op {
-    Op::AtomicReference { name: name.into(), op }
+    Op::AtomicReference {
+        name: name.into(),
+        op,
+    }
 }
 
 pub fn lock(name: &str, handle: u64, op: LockOp) -> Op {
-    Op::Lock { name: name.into(), handle: HandleId(handle), op }
+    Op::Lock {
+        name: name.into(),
+        handle: HandleId(handle),
+        op,
+    }
 }
 
 pub fn semaphore(name: &str, handle: u64, op: SemaphoreOp) -> Op {
-    Op::Semaphore { name: name.into(), handle: HandleId(handle), op }
+    Op::Semaphore {
+        name: name.into(),
+        handle: HandleId(handle),
+        op,
+    }
 }
 
 pub fn latch(name: &str, op: LatchOp) -> Op {
-    Op::Latch { name: name.into(), op }
+    Op::Latch {
+        name: name.into(),
+        op,
+    }
 }
 
 pub fn acquire_lock(timeout_ms: Option<u64>) -> LockOp {
-    LockOp::Lock { timeout_ms, reentrancy_limit: 0 }
+    LockOp::Lock {
+        timeout_ms,
+        reentrancy_limit: 0,
+    }
 }
 
 pub fn fence_of(reply: Reply) -> u64 {
@@ -166,5 +212,10 @@ pub fn fence_of(reply: Reply) -> u64 {
 }
 
 pub fn map(entries: &[(&str, Value)]) -> Value {
-    Value::Map(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    Value::Map(
+        entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
 }

@@ -73,7 +73,12 @@ fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
 }
 
 impl Model {
-    pub fn apply(&mut self, index: u64, time_ms: u64, kind: CommandKind) -> (CommandResponse, Vec<Effect>) {
+    pub fn apply(
+        &mut self,
+        index: u64,
+        time_ms: u64,
+        kind: CommandKind,
+    ) -> (CommandResponse, Vec<Effect>) {
         self.index = index;
         self.now_ms = self.now_ms.max(time_ms);
         let response = match kind {
@@ -82,7 +87,13 @@ impl Model {
                 let expires_at_ms = self.now_ms + ttl_ms.max(1);
                 let ttl_ms = ttl_ms.max(1);
                 let cache = BTreeMap::new();
-                self.sessions.push(ModelSession { id, ttl_ms, expires_at_ms, acked_below: RequestId(0), cache });
+                self.sessions.push(ModelSession {
+                    id,
+                    ttl_ms,
+                    expires_at_ms,
+                    acked_below: RequestId(0),
+                    cache,
+                });
                 CommandResponse::SessionOpened { session: id }
             }
             CommandKind::Heartbeat { sessions } => {
@@ -99,14 +110,23 @@ impl Model {
             }
             CommandKind::ExpireSessions => {
                 let now = self.now_ms;
-                let expired = self.sessions.iter().filter(|s| s.expires_at_ms <= now).map(|s| s.id).collect();
+                let expired = self
+                    .sessions
+                    .iter()
+                    .filter(|s| s.expires_at_ms <= now)
+                    .map(|s| s.id)
+                    .collect();
                 self.end_sessions(expired);
                 CommandResponse::Done
             }
             CommandKind::ExpireWaits => {
                 let now = self.now_ms;
-                let due: Vec<Waiter> =
-                    self.waiters.iter().filter(|w| w.deadline_ms.is_some_and(|d| d <= now)).cloned().collect();
+                let due: Vec<Waiter> = self
+                    .waiters
+                    .iter()
+                    .filter(|w| w.deadline_ms.is_some_and(|d| d <= now))
+                    .cloned()
+                    .collect();
                 for waiter in due {
                     let reply = match waiter.target {
                         Target::Lock(_) => Reply::Fence(None),
@@ -122,11 +142,18 @@ impl Model {
                 }
                 CommandResponse::Done
             }
-            CommandKind::Client { session, request, acked_below, op } => {
-                CommandResponse::Client(self.client(session, request, acked_below, op))
-            }
+            CommandKind::Client {
+                session,
+                request,
+                acked_below,
+                op,
+            } => CommandResponse::Client(self.client(session, request, acked_below, op)),
             CommandKind::Cancel { session, request } => {
-                if self.waiters.iter().any(|w| w.session == session && w.request == request) {
+                if self
+                    .waiters
+                    .iter()
+                    .any(|w| w.session == session && w.request == request)
+                {
                     self.finish(session, request, Err(OpError::Cancelled));
                 }
                 CommandResponse::Done
@@ -142,23 +169,43 @@ impl Model {
 
     fn touch(&mut self, id: SessionId) -> bool {
         let now = self.now_ms;
-        self.session(id).map(|s| s.expires_at_ms = now + s.ttl_ms).is_some()
+        self.session(id)
+            .map(|s| s.expires_at_ms = now + s.ttl_ms)
+            .is_some()
     }
 
     /// Removes a waiter and records its result.
     fn finish(&mut self, session: SessionId, request: RequestId, result: Result<Reply, OpError>) {
-        self.waiters.retain(|w| !(w.session == session && w.request == request));
-        if let Some(cached) = self.session(session).and_then(|s| s.cache.get_mut(&request)) {
+        self.waiters
+            .retain(|w| !(w.session == session && w.request == request));
+        if let Some(cached) = self
+            .session(session)
+            .and_then(|s| s.cache.get_mut(&request))
+        {
             *cached = Outcome::Done(result.clone());
         }
-        self.effects.push(Effect::Completed(raftcp_server::machine::Completion { session, request, result }));
+        self.effects
+            .push(Effect::Completed(raftcp_server::machine::Completion {
+                session,
+                request,
+                result,
+            }));
     }
 
     fn end_sessions(&mut self, ended: Vec<SessionId>) {
         for &id in &ended {
-            let theirs: Vec<Waiter> = self.waiters.iter().filter(|w| w.session == id).cloned().collect();
+            let theirs: Vec<Waiter> = self
+                .waiters
+                .iter()
+                .filter(|w| w.session == id)
+                .cloned()
+                .collect();
             for w in theirs {
-                self.finish(w.session, w.request, Err(OpError::SessionExpired { session: id }));
+                self.finish(
+                    w.session,
+                    w.request,
+                    Err(OpError::SessionExpired { session: id }),
+                );
             }
         }
         for &id in &ended {
@@ -169,7 +216,12 @@ impl Model {
                 }
             }
             for semaphore in self.semaphores.values_mut() {
-                let returned: u32 = semaphore.held.iter().filter(|((s, _), _)| *s == id).map(|(_, n)| n).sum();
+                let returned: u32 = semaphore
+                    .held
+                    .iter()
+                    .filter(|((s, _), _)| *s == id)
+                    .map(|(_, n)| n)
+                    .sum();
                 semaphore.available += returned;
                 semaphore.held.retain(|((s, _), _)| *s != id);
             }
@@ -177,7 +229,13 @@ impl Model {
         }
     }
 
-    fn client(&mut self, session: SessionId, request: RequestId, acked_below: RequestId, op: Op) -> Outcome {
+    fn client(
+        &mut self,
+        session: SessionId,
+        request: RequestId,
+        acked_below: RequestId,
+        op: Op,
+    ) -> Outcome {
         if !self.touch(session) {
             return Outcome::Done(Err(OpError::SessionExpired { session }));
         }
@@ -187,7 +245,10 @@ impl Model {
             s.cache.retain(|r, _| *r >= acked_below);
         }
         if request < s.acked_below {
-            return Outcome::Done(Err(OpError::RequestAcknowledged { request, acked_below: s.acked_below }));
+            return Outcome::Done(Err(OpError::RequestAcknowledged {
+                request,
+                acked_below: s.acked_below,
+            }));
         }
         if let Some(cached) = s.cache.get(&request) {
             return cached.clone();
@@ -200,7 +261,10 @@ impl Model {
             return Outcome::Done(Err(OpError::TooManyUnacknowledged { session, max }));
         }
         let outcome = self.mutate(session, request, op);
-        self.session(session).expect("live").cache.insert(request, outcome.clone());
+        self.session(session)
+            .expect("live")
+            .cache
+            .insert(request, outcome.clone());
         outcome
     }
 
@@ -224,11 +288,18 @@ impl Model {
                     LockOp::LockCount => Reply::Count(holder.map_or(0, |h| h.1)),
                     _ => match mine {
                         Some((_, _, fence)) => Reply::Fence(Some(Fence(fence))),
-                        None => return Err(OpError::NotOwner { kind: "lock".into(), name: name.clone() }),
+                        None => {
+                            return Err(OpError::NotOwner {
+                                kind: "lock".into(),
+                                name: name.clone(),
+                            });
+                        }
                     },
                 }
             }
-            Op::Semaphore { name, .. } => Reply::Count(self.semaphores.get(name).map_or(0, |s| s.available)),
+            Op::Semaphore { name, .. } => {
+                Reply::Count(self.semaphores.get(name).map_or(0, |s| s.available))
+            }
             Op::Latch { name, .. } => Reply::Count(self.latches.get(name).copied().unwrap_or(0)),
         })
     }
@@ -237,27 +308,65 @@ impl Model {
         self.waiters.iter().any(|w| &w.target == target)
     }
 
-    fn wait(&mut self, session: SessionId, request: RequestId, target: Target, handle: HandleId, amount: u32, timeout_ms: Option<u64>) -> Outcome {
+    fn wait(
+        &mut self,
+        session: SessionId,
+        request: RequestId,
+        target: Target,
+        handle: HandleId,
+        amount: u32,
+        timeout_ms: Option<u64>,
+    ) -> Outcome {
         let deadline_ms = timeout_ms.map(|t| self.now_ms + t);
-        self.waiters.push(Waiter { session, request, target, handle, amount, deadline_ms });
+        self.waiters.push(Waiter {
+            session,
+            request,
+            target,
+            handle,
+            amount,
+            deadline_ms,
+        });
         Outcome::Pending
     }
 
     fn mutate(&mut self, session: SessionId, request: RequestId, op: Op) -> Outcome {
-        let invalid = |what: &str| Outcome::Done(Err(OpError::InvalidArgument { reason: format!("{what} must be positive, got 0") }));
+        let invalid = |what: &str| {
+            Outcome::Done(Err(OpError::InvalidArgument {
+                reason: format!("{what} must be positive, got 0"),
+            }))
+        };
         let done = |reply| Outcome::Done(Ok(reply));
         match op {
             Op::AtomicLong { name, op } => {
                 let v = self.longs.entry(name).or_insert(0);
                 done(match op {
                     LongOp::Get => Reply::Long(*v),
-                    LongOp::Set(n) => { *v = n; Reply::Unit }
-                    LongOp::AddAndGet(d) => { *v = v.wrapping_add(d); Reply::Long(*v) }
-                    LongOp::GetAndAdd(d) => { let old = *v; *v = old.wrapping_add(d); Reply::Long(old) }
-                    LongOp::CompareAndSet { expect, update } => {
-                        if *v == expect { *v = update; Reply::Bool(true) } else { Reply::Bool(false) }
+                    LongOp::Set(n) => {
+                        *v = n;
+                        Reply::Unit
                     }
-                    LongOp::GetAndSet(n) => { let old = *v; *v = n; Reply::Long(old) }
+                    LongOp::AddAndGet(d) => {
+                        *v = v.wrapping_add(d);
+                        Reply::Long(*v)
+                    }
+                    LongOp::GetAndAdd(d) => {
+                        let old = *v;
+                        *v = old.wrapping_add(d);
+                        Reply::Long(old)
+                    }
+                    LongOp::CompareAndSet { expect, update } => {
+                        if *v == expect {
+                            *v = update;
+                            Reply::Bool(true)
+                        } else {
+                            Reply::Bool(false)
+                        }
+                    }
+                    LongOp::GetAndSet(n) => {
+                        let old = *v;
+                        *v = n;
+                        Reply::Long(old)
+                    }
                 })
             }
             Op::AtomicReference { name, op } => {
@@ -274,8 +383,12 @@ impl Model {
                     _ => unreachable!("reads are not mutations"),
                 };
                 match update {
-                    Some(v) => { self.references.insert(name, v.canonical()); }
-                    None => { self.references.remove(&name); }
+                    Some(v) => {
+                        self.references.insert(name, v.canonical());
+                    }
+                    None => {
+                        self.references.remove(&name);
+                    }
                 }
                 done(reply)
             }
@@ -284,13 +397,21 @@ impl Model {
                 let index = self.index;
                 let lock = self.locks.entry(name.clone()).or_default();
                 match op {
-                    LockOp::Lock { timeout_ms, reentrancy_limit } => {
+                    LockOp::Lock {
+                        timeout_ms,
+                        reentrancy_limit,
+                    } => {
                         let waits = timeout_ms != Some(0);
                         match &mut lock.holder {
                             Some((o, count, fence)) if *o == owner => {
                                 if reentrancy_limit != 0 && *count >= reentrancy_limit {
                                     if waits {
-                                        return Outcome::Done(Err(OpError::LockAcquireLimitReached { name, limit: reentrancy_limit }));
+                                        return Outcome::Done(Err(
+                                            OpError::LockAcquireLimitReached {
+                                                name,
+                                                limit: reentrancy_limit,
+                                            },
+                                        ));
                                     }
                                     return done(Reply::Fence(None));
                                 }
@@ -298,7 +419,14 @@ impl Model {
                                 done(Reply::Fence(Some(Fence(*fence))))
                             }
                             Some(_) if !waits => done(Reply::Fence(None)),
-                            Some(_) => self.wait(session, request, Target::Lock(name), handle, reentrancy_limit, timeout_ms),
+                            Some(_) => self.wait(
+                                session,
+                                request,
+                                Target::Lock(name),
+                                handle,
+                                reentrancy_limit,
+                                timeout_ms,
+                            ),
                             None => {
                                 lock.holder = Some((owner, 1, index));
                                 done(Reply::Fence(Some(Fence(index))))
@@ -313,7 +441,10 @@ impl Model {
                             }
                             done(Reply::Unit)
                         }
-                        _ => Outcome::Done(Err(OpError::NotOwner { kind: "lock".into(), name })),
+                        _ => Outcome::Done(Err(OpError::NotOwner {
+                            kind: "lock".into(),
+                            name,
+                        })),
                     },
                     _ => unreachable!("reads are not mutations"),
                 }
@@ -322,16 +453,26 @@ impl Model {
                 let owner = (session, handle);
                 let queued = self.queued_on(&Target::Semaphore(name.clone()));
                 let sem = self.semaphores.entry(name.clone()).or_default();
-                let held = sem.held.iter().find(|(o, _)| *o == owner).map_or(0, |(_, n)| *n);
+                let held = sem
+                    .held
+                    .iter()
+                    .find(|(o, _)| *o == owner)
+                    .map_or(0, |(_, n)| *n);
                 match op {
                     SemaphoreOp::Init { permits } => {
-                        if sem.initialized { return done(Reply::Bool(false)); }
+                        if sem.initialized {
+                            return done(Reply::Bool(false));
+                        }
                         sem.initialized = true;
                         sem.available = permits;
                         done(Reply::Bool(true))
                     }
-                    SemaphoreOp::Acquire { permits: 0, .. } | SemaphoreOp::Release { permits: 0 } => invalid("permits"),
-                    SemaphoreOp::Acquire { permits, timeout_ms } => {
+                    SemaphoreOp::Acquire { permits: 0, .. }
+                    | SemaphoreOp::Release { permits: 0 } => invalid("permits"),
+                    SemaphoreOp::Acquire {
+                        permits,
+                        timeout_ms,
+                    } => {
                         if !queued && sem.available >= permits {
                             sem.available -= permits;
                             add_held(&mut sem.held, owner, permits);
@@ -339,18 +480,34 @@ impl Model {
                         } else if timeout_ms == Some(0) {
                             done(Reply::Bool(false))
                         } else {
-                            self.wait(session, request, Target::Semaphore(name), handle, permits, timeout_ms)
+                            self.wait(
+                                session,
+                                request,
+                                Target::Semaphore(name),
+                                handle,
+                                permits,
+                                timeout_ms,
+                            )
                         }
                     }
                     SemaphoreOp::Release { permits } => {
                         if held == 0 {
-                            return Outcome::Done(Err(OpError::NotOwner { kind: "semaphore".into(), name }));
+                            return Outcome::Done(Err(OpError::NotOwner {
+                                kind: "semaphore".into(),
+                                name,
+                            }));
                         }
                         if held < permits {
-                            return Outcome::Done(Err(OpError::NotEnoughPermits { name, held, requested: permits }));
+                            return Outcome::Done(Err(OpError::NotEnoughPermits {
+                                name,
+                                held,
+                                requested: permits,
+                            }));
                         }
                         for (o, n) in &mut sem.held {
-                            if *o == owner { *n -= permits; }
+                            if *o == owner {
+                                *n -= permits;
+                            }
                         }
                         sem.held.retain(|(_, n)| *n > 0);
                         sem.available += permits;
@@ -382,7 +539,9 @@ impl Model {
                 match op {
                     LatchOp::TrySetCount { count: 0 } => invalid("count"),
                     LatchOp::TrySetCount { count: new } => {
-                        if *count != 0 { return done(Reply::Bool(false)); }
+                        if *count != 0 {
+                            return done(Reply::Bool(false));
+                        }
                         *count = new;
                         done(Reply::Bool(true))
                     }
@@ -396,7 +555,14 @@ impl Model {
                         } else if timeout_ms == Some(0) {
                             done(Reply::Bool(false))
                         } else {
-                            self.wait(session, request, Target::Latch(name), HandleId(0), 0, timeout_ms)
+                            self.wait(
+                                session,
+                                request,
+                                Target::Latch(name),
+                                HandleId(0),
+                                0,
+                                timeout_ms,
+                            )
                         }
                     }
                     LatchOp::GetCount => unreachable!("reads are not mutations"),
@@ -421,7 +587,11 @@ impl Model {
                             lock.holder = Some((owner, 1, index));
                             self.finish(w.session, w.request, Ok(Reply::Fence(Some(Fence(index)))));
                         }
-                        Some((o, count, fence)) if o == owner && fence == index && (w.amount == 0 || count < w.amount) => {
+                        Some((o, count, fence))
+                            if o == owner
+                                && fence == index
+                                && (w.amount == 0 || count < w.amount) =>
+                        {
                             lock.holder = Some((o, count + 1, fence));
                             self.finish(w.session, w.request, Ok(Reply::Fence(Some(Fence(fence)))));
                         }
@@ -429,7 +599,11 @@ impl Model {
                     }
                 }
                 Target::Semaphore(name) => {
-                    let head = self.waiters.iter().find(|o| o.target == w.target).map(|o| (o.session, o.request));
+                    let head = self
+                        .waiters
+                        .iter()
+                        .find(|o| o.target == w.target)
+                        .map(|o| (o.session, o.request));
                     let sem = self.semaphores.entry(name.clone()).or_default();
                     if head == Some((w.session, w.request)) && sem.available >= w.amount {
                         sem.available -= w.amount;
