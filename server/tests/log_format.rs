@@ -1,0 +1,90 @@
+//! Golden bytes for the Raft log payload ([`Command`]): entries written by
+//! one version are read by the next, so a reordered variant or field must
+//! fail here. Print after an intended, versioned change with
+//! `GOLDEN_PRINT=1 cargo test -p raftcp-server --test log_format -- --nocapture`.
+
+#![allow(clippy::unwrap_used)] // tests may panic on what they do not expect
+
+use raftcp_proto::{LongOp, Op, RequestId, SessionId};
+use raftcp_server::machine::{Command, CommandKind};
+
+fn samples() -> Vec<(&'static str, Command)> {
+    let s = SessionId(5);
+    let at = |kind| Command {
+        time_ms: 1_700_000_000_000,
+        kind,
+    };
+    vec![
+        (
+            "open_session",
+            at(CommandKind::OpenSession {
+                client_name: "c".into(),
+                ttl_ms: 60_000,
+            }),
+        ),
+        (
+            "heartbeat",
+            at(CommandKind::Heartbeat { sessions: vec![s] }),
+        ),
+        (
+            "close_session",
+            at(CommandKind::CloseSession { session: s }),
+        ),
+        ("expire_sessions", at(CommandKind::ExpireSessions)),
+        ("expire_waits", at(CommandKind::ExpireWaits)),
+        ("renew_all_sessions", at(CommandKind::RenewAllSessions)),
+        (
+            "client",
+            at(CommandKind::Client {
+                session: s,
+                request: RequestId(9),
+                acked_below: RequestId(8),
+                op: Op::AtomicLong {
+                    name: "n".into(),
+                    op: LongOp::AddAndGet(1),
+                },
+            }),
+        ),
+        (
+            "cancel",
+            at(CommandKind::Cancel {
+                session: s,
+                request: RequestId(9),
+            }),
+        ),
+    ]
+}
+
+const GOLDEN: &[(&str, &str)] = &[
+    ("open_session", "80d095ffbc31000163e0d403"),
+    ("heartbeat", "80d095ffbc31010105"),
+    ("close_session", "80d095ffbc310205"),
+    ("expire_sessions", "80d095ffbc3103"),
+    ("expire_waits", "80d095ffbc3104"),
+    ("renew_all_sessions", "80d095ffbc3105"),
+    ("client", "80d095ffbc310605090800016e0202"),
+    ("cancel", "80d095ffbc31070509"),
+];
+
+#[test]
+fn every_command_keeps_its_encoding() {
+    let hex = |bytes: Vec<u8>| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let actual: Vec<_> = samples()
+        .into_iter()
+        .map(|(name, command)| (name, hex(raftcp_proto::encode(&command).unwrap())))
+        .collect();
+    if std::env::var_os("GOLDEN_PRINT").is_some() {
+        for (name, bytes) in &actual {
+            println!("    (\"{name}\", \"{bytes}\"),");
+        }
+    }
+    assert_eq!(
+        actual.len(),
+        GOLDEN.len(),
+        "every sample has a golden encoding"
+    );
+    for ((name, bytes), (golden_name, golden)) in actual.iter().zip(GOLDEN) {
+        assert_eq!(name, golden_name);
+        assert_eq!(bytes, golden, "encoding of {name} changed");
+    }
+}
