@@ -1,0 +1,269 @@
+//! The client engine: pure logic, events in and frames and events out, time
+//! as an argument. A transport driver runs it like this:
+//!
+//! 1. On a new connection, call [`Engine::on_connected`]; send every frame
+//!    [`Engine::poll_transmit`] yields (the `Hello` comes first).
+//! 2. Hand every frame received to [`Engine::on_frame`]; take what
+//!    [`Engine::poll_event`] yields and deliver completions to their callers.
+//! 3. [`Engine::submit`] a request at any time; it is sent when the session is
+//!    ready, and re-sent with the **same id** after every reconnect until a
+//!    final answer arrives (the server deduplicates by `(session, id)`).
+//! 4. On a lost connection call [`Engine::on_disconnected`] and reconnect;
+//!    [`EngineEvent::Redirect`] names a better member when one is known.
+//! 5. Call [`Engine::on_tick`] at [`Engine::next_tick_ms`] so heartbeats go
+//!    out while the connection is idle.
+
+mod in_flight;
+
+use in_flight::InFlight;
+use raftcp_proto::{
+    ClientFrame, Event, GroupName, Hello, Member, Op, OpError, PROTOCOL_VERSION, Reply, Request,
+    RequestId, ServerFrame, SessionId,
+};
+use std::collections::{BTreeMap, VecDeque};
+
+/// What the engine tells its driver.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngineEvent {
+    /// The final answer to a submitted request.
+    Completed {
+        id: RequestId,
+        result: Result<Reply, OpError>,
+    },
+    /// The session was opened or resumed.
+    SessionReady { session: SessionId, ttl_ms: u64 },
+    /// The session ended (expired or refused on resume): everything its
+    /// handles held is gone. Requests in flight failed with `SESSION_EXPIRED`;
+    /// a new session is opened on the same connection.
+    SessionLost { session: SessionId },
+    /// Reconnect, preferably to this member (`None`: any other member).
+    Redirect { url: Option<String> },
+    /// The server refused the protocol; reconnecting will not help.
+    Fatal { reason: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Disconnected,
+    Handshaking,
+    Ready,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    client_name: String,
+    link: Link,
+    session: Option<SessionId>,
+    heartbeat_ms: u64,
+    members: Vec<Member>,
+    next_id: u64,
+    in_flight: BTreeMap<RequestId, InFlight>,
+    outbox: VecDeque<ClientFrame>,
+    events: VecDeque<EngineEvent>,
+    last_sent_ms: u64,
+}
+
+/// Heartbeat interval used until the server's `Welcome` says otherwise.
+const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
+
+impl Engine {
+    pub fn new(client_name: impl Into<String>) -> Self {
+        Engine {
+            client_name: client_name.into(),
+            link: Link::Disconnected,
+            session: None,
+            heartbeat_ms: DEFAULT_HEARTBEAT_MS,
+            members: Vec::new(),
+            next_id: 1,
+            in_flight: BTreeMap::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            last_sent_ms: 0,
+        }
+    }
+
+    pub fn session(&self) -> Option<SessionId> {
+        self.session
+    }
+
+    /// Members the server reported in its last `Welcome`.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// A new connection is open: greet, resuming the session if there is one.
+    pub fn on_connected(&mut self) {
+        self.link = Link::Handshaking;
+        self.outbox.clear();
+        self.outbox.push_back(ClientFrame::Hello(Hello {
+            protocol_version: PROTOCOL_VERSION,
+            client_name: self.client_name.clone(),
+            resume_session: self.session,
+            auth: None,
+        }));
+    }
+
+    /// The connection is gone; in-flight requests wait for the next one.
+    pub fn on_disconnected(&mut self) {
+        self.link = Link::Disconnected;
+        self.outbox.clear();
+    }
+
+    /// Queues `op`; returns its id, which every resend reuses.
+    pub fn submit(&mut self, group: GroupName, op: Op) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        self.in_flight.insert(id, InFlight::new(group, op));
+        if self.link == Link::Ready {
+            self.send_request(id);
+        }
+        id
+    }
+
+    /// The caller gave up on `id` (dropped future, aborted signal). A waiting
+    /// request is cancelled on the server; its final answer (`CANCELLED`, or
+    /// a grant that raced the cancel) still arrives as `Completed`.
+    pub fn cancel(&mut self, id: RequestId) {
+        let Some(request) = self.in_flight.get_mut(&id) else {
+            return;
+        };
+        request.cancelled = true;
+        if self.link == Link::Ready {
+            self.outbox.push_back(ClientFrame::Cancel { id });
+        }
+    }
+
+    pub fn on_frame(&mut self, frame: ServerFrame) {
+        match frame {
+            ServerFrame::Welcome(welcome) => {
+                if let Some(previous) = self.session.filter(|s| *s != welcome.session) {
+                    self.lose_session(previous);
+                }
+                self.session = Some(welcome.session);
+                self.heartbeat_ms = welcome.heartbeat_ms.max(1);
+                self.members = welcome.members;
+                self.link = Link::Ready;
+                self.events.push_back(EngineEvent::SessionReady {
+                    session: welcome.session,
+                    ttl_ms: welcome.ttl_ms,
+                });
+                self.resend_all();
+            }
+            ServerFrame::Refused { reason } => match self.session.take() {
+                // The session we tried to resume is gone; start a new one.
+                Some(previous) => {
+                    self.lose_session(previous);
+                    self.on_connected();
+                }
+                None => self.events.push_back(EngineEvent::Fatal { reason }),
+            },
+            ServerFrame::Response(response) => self.on_response(response.id, response.result),
+            ServerFrame::Event(Event::SessionExpired { session }) => {
+                if self.session == Some(session) {
+                    self.session = None;
+                    self.lose_session(session);
+                    self.on_connected();
+                }
+            }
+            ServerFrame::Event(Event::LeaderChanged { leader_hint }) => {
+                self.events
+                    .push_back(EngineEvent::Redirect { url: leader_hint });
+            }
+            ServerFrame::ProtocolError { reason } => {
+                self.events.push_back(EngineEvent::Fatal { reason });
+            }
+            ServerFrame::HeartbeatAck => {}
+        }
+    }
+
+    /// Sends a heartbeat if nothing went out for a heartbeat interval.
+    pub fn on_tick(&mut self, now_ms: u64) {
+        if self.link == Link::Ready && now_ms >= self.next_tick_ms() {
+            self.outbox.push_back(ClientFrame::Heartbeat);
+        }
+    }
+
+    /// When [`Engine::on_tick`] next has work.
+    pub fn next_tick_ms(&self) -> u64 {
+        self.last_sent_ms.saturating_add(self.heartbeat_ms)
+    }
+
+    /// The next frame to send; `now_ms` records activity for heartbeats.
+    pub fn poll_transmit(&mut self, now_ms: u64) -> Option<ClientFrame> {
+        let frame = self.outbox.pop_front()?;
+        self.last_sent_ms = now_ms;
+        Some(frame)
+    }
+
+    pub fn poll_event(&mut self) -> Option<EngineEvent> {
+        self.events.pop_front()
+    }
+
+    fn on_response(&mut self, id: RequestId, result: Result<Reply, OpError>) {
+        if !self.in_flight.contains_key(&id) {
+            return; // An answer to a resend that was already answered.
+        }
+        if let Err(error) = &result
+            && error.is_retryable()
+        {
+            // Stays in flight; it is resent after the reconnect.
+            let url = match error {
+                OpError::NotLeader { leader_hint } => leader_hint.clone(),
+                _ => None,
+            };
+            self.events.push_back(EngineEvent::Redirect { url });
+            return;
+        }
+        self.in_flight.remove(&id);
+        self.events.push_back(EngineEvent::Completed { id, result });
+    }
+
+    /// Every request in flight is answered `SESSION_EXPIRED`: what it did,
+    /// if anything, ended with the session.
+    fn lose_session(&mut self, session: SessionId) {
+        for (id, _) in std::mem::take(&mut self.in_flight) {
+            let result = Err(OpError::SessionExpired { session });
+            self.events.push_back(EngineEvent::Completed { id, result });
+        }
+        self.events.push_back(EngineEvent::SessionLost { session });
+    }
+
+    fn resend_all(&mut self) {
+        let ids: Vec<RequestId> = self.in_flight.keys().copied().collect();
+        for id in ids {
+            self.send_request(id);
+            if self.in_flight.get(&id).is_some_and(|r| r.cancelled) {
+                self.outbox.push_back(ClientFrame::Cancel { id });
+            }
+        }
+    }
+
+    fn send_request(&mut self, id: RequestId) {
+        let Some(request) = self.in_flight.get(&id) else {
+            return;
+        };
+        let frame = ClientFrame::Request(Request {
+            id,
+            group: request.group.clone(),
+            acked_below: self.acked_below(),
+            op: request.op.clone(),
+        });
+        self.outbox.push_back(frame);
+    }
+
+    /// Every id below the oldest unanswered request has been answered.
+    fn acked_below(&self) -> RequestId {
+        self.in_flight
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(RequestId(self.next_id))
+    }
+}
+
+#[cfg(test)]
+mod tests;

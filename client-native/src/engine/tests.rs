@@ -1,0 +1,223 @@
+//! Engine behaviour, frame by frame.
+
+use super::*;
+use raftcp_proto::{LongOp, Response, Welcome};
+
+fn op() -> Op {
+    Op::AtomicLong {
+        name: "counter".into(),
+        op: LongOp::AddAndGet(1),
+    }
+}
+
+fn welcome(session: u64) -> ServerFrame {
+    ServerFrame::Welcome(Welcome {
+        session: SessionId(session),
+        ttl_ms: 60_000,
+        heartbeat_ms: 5_000,
+        leader_hint: None,
+        members: vec![],
+    })
+}
+
+fn respond(id: u64, result: Result<Reply, OpError>) -> ServerFrame {
+    ServerFrame::Response(Response {
+        id: RequestId(id),
+        result,
+    })
+}
+
+fn sent(engine: &mut Engine) -> Vec<ClientFrame> {
+    std::iter::from_fn(|| engine.poll_transmit(0)).collect()
+}
+
+fn events(engine: &mut Engine) -> Vec<EngineEvent> {
+    std::iter::from_fn(|| engine.poll_event()).collect()
+}
+
+fn request_ids(frames: &[ClientFrame]) -> Vec<(u64, u64)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ClientFrame::Request(r) => Some((r.id.0, r.acked_below.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ready(session: u64) -> Engine {
+    let mut engine = Engine::new("test");
+    engine.on_connected();
+    assert!(matches!(
+        sent(&mut engine)[..],
+        [ClientFrame::Hello(Hello {
+            resume_session: None,
+            ..
+        })]
+    ));
+    engine.on_frame(welcome(session));
+    events(&mut engine);
+    engine
+}
+
+#[test]
+fn requests_queue_until_the_session_is_ready() {
+    let mut engine = Engine::new("test");
+    let id = engine.submit(GroupName::default_group(), op());
+    engine.on_connected();
+    assert_eq!(request_ids(&sent(&mut engine)), vec![]);
+    engine.on_frame(welcome(7));
+    assert_eq!(request_ids(&sent(&mut engine)), vec![(id.0, id.0)]);
+    assert_eq!(engine.session(), Some(SessionId(7)));
+}
+
+#[test]
+fn answers_advance_the_acknowledgement_watermark() {
+    let mut engine = ready(7);
+    let first = engine.submit(GroupName::default_group(), op());
+    let second = engine.submit(GroupName::default_group(), op());
+    assert_eq!(request_ids(&sent(&mut engine)), vec![(1, 1), (2, 1)]);
+    engine.on_frame(respond(second.0, Ok(Reply::Long(2))));
+    let third = engine.submit(GroupName::default_group(), op());
+    // The first is still unanswered, so nothing from it on is acknowledged.
+    assert_eq!(request_ids(&sent(&mut engine)), vec![(third.0, first.0)]);
+    engine.on_frame(respond(first.0, Ok(Reply::Long(1))));
+    engine.on_frame(respond(third.0, Ok(Reply::Long(3))));
+    engine.submit(GroupName::default_group(), op());
+    assert_eq!(request_ids(&sent(&mut engine)), vec![(4, 4)]);
+    let completed = events(&mut engine).len();
+    assert_eq!(completed, 3);
+}
+
+#[test]
+fn reconnect_resumes_the_session_and_resends_with_the_same_ids() {
+    let mut engine = ready(7);
+    let id = engine.submit(GroupName::default_group(), op());
+    sent(&mut engine);
+    engine.on_disconnected();
+    engine.on_connected();
+    let hello = sent(&mut engine);
+    assert!(matches!(
+        &hello[..],
+        [ClientFrame::Hello(Hello {
+            resume_session: Some(SessionId(7)),
+            ..
+        })]
+    ));
+    engine.on_frame(welcome(7));
+    assert_eq!(request_ids(&sent(&mut engine)), vec![(id.0, id.0)]);
+    engine.on_frame(respond(id.0, Ok(Reply::Long(1))));
+    // The first attempt's answer arriving late is ignored: one completion.
+    engine.on_frame(respond(id.0, Ok(Reply::Long(1))));
+    let completions = events(&mut engine)
+        .into_iter()
+        .filter(|e| matches!(e, EngineEvent::Completed { .. }))
+        .count();
+    assert_eq!(completions, 1);
+}
+
+#[test]
+fn not_leader_redirects_and_keeps_the_request() {
+    let mut engine = ready(7);
+    let id = engine.submit(GroupName::default_group(), op());
+    sent(&mut engine);
+    let hint = Some("ws://127.0.0.1:7702/v1/client".to_string());
+    engine.on_frame(respond(
+        id.0,
+        Err(OpError::NotLeader {
+            leader_hint: hint.clone(),
+        }),
+    ));
+    assert_eq!(
+        events(&mut engine),
+        vec![EngineEvent::Redirect { url: hint }]
+    );
+    assert_eq!(engine.in_flight(), 1);
+    engine.on_disconnected();
+    engine.on_connected();
+    engine.on_frame(welcome(7));
+    assert_eq!(request_ids(&sent(&mut engine)), vec![(id.0, id.0)]);
+}
+
+#[test]
+fn a_refused_resume_fails_in_flight_requests_and_opens_a_new_session() {
+    let mut engine = ready(7);
+    let id = engine.submit(GroupName::default_group(), op());
+    sent(&mut engine);
+    engine.on_disconnected();
+    engine.on_connected();
+    sent(&mut engine);
+    engine.on_frame(ServerFrame::Refused {
+        reason: "session 7 is expired or closed".into(),
+    });
+    let expired = Err(OpError::SessionExpired {
+        session: SessionId(7),
+    });
+    assert_eq!(
+        events(&mut engine),
+        vec![
+            EngineEvent::Completed {
+                id,
+                result: expired
+            },
+            EngineEvent::SessionLost {
+                session: SessionId(7)
+            },
+        ]
+    );
+    assert!(matches!(
+        &sent(&mut engine)[..],
+        [ClientFrame::Hello(Hello {
+            resume_session: None,
+            ..
+        })]
+    ));
+}
+
+#[test]
+fn cancel_follows_the_request_across_reconnects() {
+    let mut engine = ready(7);
+    let id = engine.submit(GroupName::default_group(), op());
+    sent(&mut engine);
+    engine.on_disconnected();
+    engine.cancel(id);
+    engine.on_connected();
+    sent(&mut engine);
+    engine.on_frame(welcome(7));
+    let frames = sent(&mut engine);
+    assert!(matches!(&frames[1..], [ClientFrame::Cancel { id: cancelled }] if *cancelled == id));
+    engine.on_frame(respond(id.0, Err(OpError::Cancelled)));
+    assert_eq!(engine.in_flight(), 0);
+}
+
+#[test]
+fn heartbeats_go_out_only_when_idle() {
+    let mut engine = ready(7);
+    engine.on_tick(4_999);
+    assert!(engine.poll_transmit(4_999).is_none());
+    engine.on_tick(5_000);
+    assert_eq!(engine.poll_transmit(5_000), Some(ClientFrame::Heartbeat));
+    assert_eq!(engine.next_tick_ms(), 10_000);
+}
+
+#[test]
+fn server_side_expiry_is_reported_and_a_new_session_starts() {
+    let mut engine = ready(7);
+    engine.on_frame(ServerFrame::Event(Event::SessionExpired {
+        session: SessionId(7),
+    }));
+    assert_eq!(
+        events(&mut engine),
+        vec![EngineEvent::SessionLost {
+            session: SessionId(7)
+        }]
+    );
+    assert_eq!(engine.session(), None);
+    assert!(matches!(
+        &sent(&mut engine)[..],
+        [ClientFrame::Hello(Hello {
+            resume_session: None,
+            ..
+        })]
+    ));
+}
