@@ -362,3 +362,12 @@ fn use_case_distributed_barrier() {
         assert_eq!(d.completion(*p, *request), Some(Ok(Reply::Bool(true))));
     }
 }
+
+#[test]
+fn query_refuses_mutations_instead_of_applying_them() {
+    let mut d = Driver::new();
+    let client = d.open();
+    let refused = d.machine.query(client, &long("x", LongOp::AddAndGet(1)));
+    assert!(matches!(refused, Err(OpError::InvalidArgument { .. })));
+    assert_eq!(d.ok(client, long("x", LongOp::Get)), Reply::Long(0));
+}

@@ -301,7 +301,8 @@ impl Machine {
                 self.deliver_semaphore_grants(name, grants, effects);
                 Ok(Reply::Unit)
             }
-            SemaphoreOp::AvailablePermits => unreachable!("answered above"),
+            // Answered above without creating the object; kept total.
+            SemaphoreOp::AvailablePermits => Ok(Reply::Count(semaphore.available)),
         };
         Outcome::Done(result)
     }
@@ -352,7 +353,8 @@ impl Machine {
                     }
                 }
             }
-            LatchOp::GetCount => unreachable!("answered above"),
+            // Answered above without creating the object; kept total.
+            LatchOp::GetCount => Ok(Reply::Count(latch.count)),
         };
         Outcome::Done(result)
     }

@@ -11,12 +11,7 @@ impl Machine {
     /// refused: they must go through the log.
     pub fn query(&self, session: SessionId, op: &Op) -> Result<Reply, OpError> {
         if op.is_mutating() {
-            return Err(OpError::InvalidArgument {
-                reason: format!(
-                    "operation on \"{}\" changes state: it must be proposed",
-                    op.name()
-                ),
-            });
+            return Err(not_a_read(op.name()));
         }
         match op {
             Op::AtomicLong {
@@ -43,7 +38,7 @@ impl Machine {
                 name,
                 op: LatchOp::GetCount,
             } => self.query_latch(name),
-            _ => unreachable!("is_mutating covers every other operation"),
+            _ => Err(not_a_read(op.name())),
         }
     }
 
@@ -78,7 +73,7 @@ impl Machine {
                     });
                 }
             },
-            LockOp::Lock { .. } | LockOp::Unlock => unreachable!("mutations are not queries"),
+            LockOp::Lock { .. } | LockOp::Unlock => return Err(not_a_read(name)),
         })
     }
 
@@ -95,5 +90,11 @@ impl Machine {
                 .get(name)
                 .map_or(0, |latch| latch.count),
         ))
+    }
+}
+
+fn not_a_read(name: &str) -> OpError {
+    OpError::InvalidArgument {
+        reason: format!("operation on \"{name}\" changes state: it must be proposed"),
     }
 }
