@@ -29,12 +29,7 @@ impl Machine {
         effects: &mut Effects,
     ) -> Outcome {
         // Any request from a session keeps it alive.
-        if !self.sessions.touch(session_id, self.now_ms) {
-            return Outcome::Done(Err(OpError::SessionExpired {
-                session: session_id,
-            }));
-        }
-        let Some(session) = self.sessions.get_mut(session_id) else {
+        let Some(session) = self.sessions.touch(session_id, self.now_ms) else {
             return Outcome::Done(Err(OpError::SessionExpired {
                 session: session_id,
             }));

@@ -88,7 +88,7 @@ impl Machine {
                 let now_ms = self.now_ms;
                 let unknown = sessions
                     .into_iter()
-                    .filter(|id| !self.sessions.touch(*id, now_ms));
+                    .filter(|id| self.sessions.touch(*id, now_ms).is_none());
                 CommandResponse::Heartbeat {
                     unknown: unknown.collect(),
                 }

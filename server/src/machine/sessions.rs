@@ -68,18 +68,17 @@ impl Sessions {
         self.live.insert(id, session);
     }
 
-    /// Gives the session a fresh TTL from `now_ms`; false if it does not exist.
-    pub fn touch(&mut self, id: SessionId, now_ms: u64) -> bool {
-        let Some(session) = self.live.get_mut(&id) else {
-            return false;
-        };
+    /// Gives the session a fresh TTL from `now_ms` and returns it; `None`
+    /// if it does not exist.
+    pub fn touch(&mut self, id: SessionId, now_ms: u64) -> Option<&mut Session> {
+        let session = self.live.get_mut(&id)?;
         let renewed = now_ms.saturating_add(session.ttl_ms);
         if renewed != session.expires_at_ms {
             self.by_expiry.remove(&(session.expires_at_ms, id));
             self.by_expiry.insert((renewed, id));
             session.expires_at_ms = renewed;
         }
-        true
+        Some(session)
     }
 
     /// Fresh TTL for every session (a new leader took office).
