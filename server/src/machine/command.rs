@@ -54,7 +54,8 @@ pub enum Outcome {
 }
 
 /// The direct answer to an entry, delivered to whoever proposed it.
-#[derive(Clone, Debug, PartialEq)]
+/// Variant order is wire format (it crosses the peer link): append only.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CommandResponse {
     SessionOpened {
         session: SessionId,

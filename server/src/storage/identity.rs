@@ -20,13 +20,18 @@ use std::path::Path;
 pub const IDENTITY_FILE: &str = "identity";
 
 /// Version of the identity file layout (postcard, fields in order).
-const IDENTITY_FORMAT: u32 = 1;
+const IDENTITY_FORMAT: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeIdentity {
     pub format: u32,
     pub cluster_id: String,
     pub node_id: u64,
+    /// Random, chosen when the directory is first used. Peers remember it
+    /// ([`super::known_peers`]), so a node restarted on a wiped directory
+    /// presents a new incarnation and is refused instead of silently
+    /// rejoining with its acknowledged log missing.
+    pub incarnation: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +82,7 @@ pub fn open_or_create(
             format: IDENTITY_FORMAT,
             cluster_id: cluster_id.to_owned(),
             node_id,
+            incarnation: random_u64(),
         };
         let bytes = raftcp_proto::encode(&identity).map_err(|e| IdentityError::Corrupt {
             dir: shown.clone(),
@@ -112,6 +118,20 @@ pub fn open_or_create(
         });
     }
     Ok(identity)
+}
+
+/// A random number from the standard library's per-process hash seed and
+/// the clock; enough to tell two incarnations of a directory apart.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 #[cfg(test)]

@@ -4,3 +4,4 @@
 
 pub mod atomic_file;
 pub mod identity;
+pub mod known_peers;

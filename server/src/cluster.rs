@@ -1,0 +1,217 @@
+//! One member's view of the cluster: its Raft, its replica of the machine,
+//! its peer links, and the two ways into the machine that the gateway uses:
+//! [`Cluster::propose`] (through the log) and [`Cluster::read`] (ReadIndex).
+//! Both find the leader themselves and retry through elections, so a client
+//! connected to any member is served.
+
+use crate::machine::{Command, CommandKind, CommandResponse};
+use crate::metrics::Metrics;
+use crate::raft::network::{LinkError, Peers};
+use crate::raft::peer_frame::{ForwardError, PeerReply, PeerRpc};
+use crate::raft::state_machine::SharedReplica;
+use crate::raft::{NodeId, Raft, TypeConfig};
+use crate::storage::known_peers::KnownPeers;
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::{RaftMetrics, ReadPolicy, ServerState};
+use raftcp_proto::{Member, Op, OpError, Reply, SessionId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Server settings that clients see.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub session_ttl_ms: u64,
+    pub heartbeat_ms: u64,
+    /// How long a request may wait for a leader before it fails retryably.
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug)]
+pub struct Cluster {
+    pub id: NodeId,
+    pub cluster_id: String,
+    pub raft: Raft,
+    pub replica: SharedReplica,
+    pub peers: Arc<Peers>,
+    pub known_peers: Arc<KnownPeers>,
+    /// Every member's `host:port`.
+    pub members: BTreeMap<NodeId, String>,
+    pub settings: Settings,
+    pub metrics: Metrics,
+}
+
+/// Pause between attempts while no leader is known or it is changing.
+const RETRY_PAUSE: Duration = Duration::from_millis(30);
+
+impl Cluster {
+    /// The leader as this node knows it (it may be stale).
+    /// A copy of Raft's metrics. Copied out of the watch at once: holding
+    /// its borrow across an await can stall Raft.
+    pub fn raft_metrics(&self) -> RaftMetrics<TypeConfig> {
+        self.raft.metrics().borrow_watched().clone()
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    pub fn is_leader(&self) -> bool {
+        let metrics = self.raft_metrics();
+        metrics.state == ServerState::Leader && metrics.current_leader == Some(self.id)
+    }
+
+    pub fn client_url(&self, node: NodeId) -> Option<String> {
+        self.members
+            .get(&node)
+            .map(|addr| format!("ws://{addr}/v1/client"))
+    }
+
+    pub fn member_list(&self) -> Vec<Member> {
+        self.members
+            .keys()
+            .filter_map(|id| {
+                Some(Member {
+                    node_id: *id,
+                    url: self.client_url(*id)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Proposes `kind` through whichever member leads, retrying until the
+    /// request timeout. Retrying a command whose first attempt may have been
+    /// applied is safe: client operations are deduplicated by the machine.
+    pub async fn propose(&self, kind: CommandKind) -> Result<CommandResponse, ForwardError> {
+        let deadline = Instant::now() + self.settings.request_timeout;
+        let mut hint = None;
+        loop {
+            let result = match hint.take().or_else(|| self.leader()) {
+                Some(leader) if leader == self.id => self.propose_here(kind.clone()).await,
+                Some(leader) => {
+                    let rpc = PeerRpc::Propose(kind.clone());
+                    match self.forward(leader, rpc, deadline).await {
+                        Ok(PeerReply::Proposed(result)) => result,
+                        Ok(other) => Err(unexpected(other)),
+                        Err(e) => Err(ForwardError::Unavailable(e.to_string())),
+                    }
+                }
+                None => Err(ForwardError::NotLeader { leader: None }),
+            };
+            match result {
+                Ok(response) => return Ok(response),
+                Err(error) => hint = self.pause_before_retry(error, deadline).await?,
+            }
+        }
+    }
+
+    /// A linearizable read through whichever member leads.
+    pub async fn read(
+        &self,
+        session: SessionId,
+        op: Op,
+    ) -> Result<Result<Reply, OpError>, ForwardError> {
+        let deadline = Instant::now() + self.settings.request_timeout;
+        let mut hint = None;
+        loop {
+            let result = match hint.take().or_else(|| self.leader()) {
+                Some(leader) if leader == self.id => self.read_here(session, &op).await,
+                Some(leader) => {
+                    let rpc = PeerRpc::Read {
+                        session,
+                        op: op.clone(),
+                    };
+                    match self.forward(leader, rpc, deadline).await {
+                        Ok(PeerReply::Read(result)) => result,
+                        Ok(other) => Err(unexpected(other)),
+                        Err(e) => Err(ForwardError::Unavailable(e.to_string())),
+                    }
+                }
+                None => Err(ForwardError::NotLeader { leader: None }),
+            };
+            match result {
+                Ok(answer) => return Ok(answer),
+                Err(error) => hint = self.pause_before_retry(error, deadline).await?,
+            }
+        }
+    }
+
+    /// Proposes on this node, which must lead. The leader's clock stamps the
+    /// command; the machine never lets time run backwards.
+    pub async fn propose_here(&self, kind: CommandKind) -> Result<CommandResponse, ForwardError> {
+        let command = Command {
+            time_ms: wall_clock_ms(),
+            kind,
+        };
+        match self.raft.client_write(command).await {
+            Ok(written) => Ok(written.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                Err(ForwardError::NotLeader {
+                    leader: forward.leader_id.filter(|id| *id != self.id),
+                })
+            }
+            Err(e) => Err(ForwardError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Answers a read on this node after confirming leadership with a quorum
+    /// (ReadIndex) and applying up to the read index.
+    pub async fn read_here(
+        &self,
+        session: SessionId,
+        op: &Op,
+    ) -> Result<Result<Reply, OpError>, ForwardError> {
+        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(_) => Ok(self.replica.lock().machine.query(session, op)),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
+                Err(ForwardError::NotLeader {
+                    leader: forward.leader_id.filter(|id| *id != self.id),
+                })
+            }
+            Err(e) => Err(ForwardError::Unavailable(e.to_string())),
+        }
+    }
+
+    async fn forward(
+        &self,
+        leader: NodeId,
+        rpc: PeerRpc,
+        deadline: Instant,
+    ) -> Result<PeerReply, LinkError> {
+        let Some(link) = self.peers.get(leader) else {
+            return Err(LinkError::Unreachable(leader, "not a member".into()));
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        link.call(rpc, remaining.max(Duration::from_millis(1)))
+            .await
+    }
+
+    /// Waits a little before the next attempt; gives up at the deadline.
+    async fn pause_before_retry(
+        &self,
+        error: ForwardError,
+        deadline: Instant,
+    ) -> Result<Option<NodeId>, ForwardError> {
+        if Instant::now() >= deadline {
+            return Err(error);
+        }
+        let hint = match &error {
+            ForwardError::NotLeader { leader } => *leader,
+            ForwardError::Unavailable(_) => None,
+        };
+        tokio::time::sleep(RETRY_PAUSE).await;
+        Ok(hint)
+    }
+}
+
+fn unexpected(reply: PeerReply) -> ForwardError {
+    ForwardError::Unavailable(format!("mismatched reply {reply:?}"))
+}
+
+pub fn wall_clock_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,210 @@
+//! The durable Raft log and vote, kept in raft-log (a segmented, checksummed
+//! write-ahead log with a background flush thread that batches fdatasync).
+//!
+//! Durability contract (openraft's, checked in tests):
+//! - `save_vote` returns only after the vote is fsynced;
+//! - entries are readable as soon as `append` returns, and the flush
+//!   callback fires only after they are fsynced;
+//! - vote, entries, commit, truncate and purge go through one ordered stream,
+//!   so they are never reordered on disk.
+
+use super::codec::Stored;
+use super::{Entry, LogId, TypeConfig, Vote};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{LogIdOptionExt, OptionalSend};
+use raft_log::api::raft_log_writer::RaftLogWriter;
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::{RwLock, oneshot};
+
+/// raft-log's view of our types.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalTypes;
+
+impl raft_log::Types for WalTypes {
+    type LogId = Stored<LogId>;
+    type LogPayload = Stored<Entry>;
+    type Vote = Stored<Vote>;
+    type Callback = FlushDone;
+    type UserData = Stored<()>;
+
+    fn log_index(log_id: &Self::LogId) -> u64 {
+        log_id.0.index
+    }
+
+    fn payload_size(_payload: &Self::LogPayload) -> u64 {
+        // CP commands are small; the cache is bounded by item count.
+        64
+    }
+}
+
+/// Who learns that a flush reached the disk.
+pub enum FlushDone {
+    /// openraft's append callback.
+    Raft(IOFlushed<TypeConfig>),
+    /// A caller waiting inline (the vote).
+    Waiter(oneshot::Sender<io::Result<()>>),
+}
+
+impl raft_log::Callback for FlushDone {
+    fn send(self, result: io::Result<()>) {
+        match self {
+            FlushDone::Raft(callback) => callback.io_completed(result),
+            FlushDone::Waiter(sender) => {
+                // The waiter may have given up; nothing else needs the result.
+                let _ = sender.send(result);
+            }
+        }
+    }
+}
+
+impl Debug for FlushDone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FlushDone::Raft(_) => "FlushDone::Raft",
+            FlushDone::Waiter(_) => "FlushDone::Waiter",
+        })
+    }
+}
+
+/// The Raft log of one group. Clones share the same log.
+#[derive(Clone, Debug)]
+pub struct LogStore {
+    log: Arc<RwLock<raft_log::RaftLog<WalTypes>>>,
+}
+
+impl LogStore {
+    /// Opens (creating if needed) the log in `dir`.
+    pub fn open(dir: &Path) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut config = raft_log::Config::new(dir.display());
+        // A crash can leave a partly written record at the tail; it was never
+        // fsynced, so never acknowledged, and is dropped on open.
+        config.wal.truncate_incomplete_record = Some(true);
+        let log = raft_log::RaftLog::open(Arc::new(config))?;
+        Ok(Self {
+            log: Arc::new(RwLock::new(log)),
+        })
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let (start, end) = half_open(&range);
+        let log = self.log.read().await;
+        log.read(start, end)
+            .map(|item| item.map(|(_, payload)| payload.0))
+            .collect()
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        let log = self.log.read().await;
+        Ok(log.log_state().vote().map(|vote| vote.0.clone()))
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
+        let log = self.log.read().await;
+        let state = log.log_state();
+        Ok(LogState {
+            last_purged_log_id: state.purged().map(|id| id.0.clone()),
+            last_log_id: state.last().map(|id| id.0.clone()),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let (done, flushed) = oneshot::channel();
+        {
+            let mut log = self.log.write().await;
+            log.save_vote(Stored(vote.clone()))?;
+            log.flush(true, Some(FlushDone::Waiter(done)))?;
+        }
+        // A vote must be on disk before it is granted or acted on.
+        flushed.await.map_err(io::Error::other)?
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
+        let Some(committed) = committed else {
+            return Ok(());
+        };
+        let mut log = self.log.write().await;
+        log.commit(Stored(committed))?;
+        // Hand the record to the writer thread now (no fsync of its own; the
+        // next append's fsync covers it). Once in the OS it survives kill -9,
+        // so a restarted node re-applies up to here and its applied state
+        // does not go backwards.
+        log.flush(false, None)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
+        let log = self.log.read().await;
+        Ok(log.log_state().committed().map(|id| id.0.clone()))
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+    {
+        let records = entries
+            .into_iter()
+            .map(|entry| (Stored(entry.log_id()), Stored(entry)));
+        let mut log = self.log.write().await;
+        log.append(records)?;
+        // The writer thread batches concurrent flushes into one fdatasync and
+        // runs the callback only after it.
+        log.flush(true, Some(FlushDone::Raft(callback)))
+    }
+
+    async fn truncate_after(&mut self, last_kept: Option<LogId>) -> Result<(), io::Error> {
+        let from = last_kept.next_index();
+        let mut log = self.log.write().await;
+        let last = log.log_state().last().map(|id| id.0.clone());
+        if from >= last.next_index() {
+            return Ok(());
+        }
+        log.truncate(from)?;
+        // Made durable by the next append or vote in the same ordered stream;
+        // if lost in a crash, the leader truncates again.
+        log.flush(false, None)
+    }
+
+    async fn purge(&mut self, upto: LogId) -> Result<(), io::Error> {
+        let mut log = self.log.write().await;
+        let purged = log.log_state().purged().map(|id| id.0.clone());
+        if upto.index < purged.next_index() {
+            return Ok(());
+        }
+        log.purge(Stored(upto))?;
+        // raft-log deletes purged chunk files only after a synced flush.
+        log.flush(true, None)
+    }
+}
+
+/// `[start, end)` for raft-log's reader.
+fn half_open(range: &impl RangeBounds<u64>) -> (u64, u64) {
+    let start = match range.start_bound() {
+        Bound::Included(&n) => n,
+        Bound::Excluded(&n) => n.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(&n) => n.saturating_add(1),
+        Bound::Excluded(&n) => n,
+        Bound::Unbounded => u64::MAX,
+    };
+    (start, end)
+}

@@ -1,0 +1,417 @@
+//! The peer network: one WebSocket per (node, peer) pair, dialed lazily,
+//! carrying many RPCs at once (matched by request id), each with its own
+//! deadline. A peer that cannot be reached is reported `Unreachable`, which
+//! makes openraft back off instead of spinning.
+
+use super::peer_frame::{PEER_FRAME_BYTES_MAX, PeerFrame, PeerReply, PeerRpc};
+use super::state_machine::SnapshotData;
+use super::{NodeId, SnapshotOf, TypeConfig, Vote};
+use crate::storage::known_peers::{KnownPeers, Verdict};
+use crate::ws;
+use futures_util::{SinkExt, StreamExt};
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
+use openraft::raft::{VoteRequest, VoteResponse};
+use openraft::{BasicNode, OptionalSend};
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+/// After a failed dial, further calls fail fast for this long.
+const REDIAL_AFTER: Duration = Duration::from_millis(100);
+/// A dial (TCP + WebSocket + Hello) that takes longer than this fails.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a peer call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LinkError {
+    #[error("peer {0} unreachable: {1}")]
+    Unreachable(NodeId, String),
+    #[error("peer {0} did not answer within {1:?}")]
+    Timeout(NodeId, Duration),
+    #[error("link to peer {0} closed before the answer arrived")]
+    Closed(NodeId),
+}
+
+/// Every peer link of this node, keyed by node id.
+#[derive(Debug)]
+pub struct Peers {
+    me: NodeId,
+    cluster_id: String,
+    incarnation: u64,
+    known: Arc<KnownPeers>,
+    links: Mutex<HashMap<NodeId, Arc<PeerLink>>>,
+}
+
+impl Peers {
+    pub fn new(
+        me: NodeId,
+        cluster_id: &str,
+        incarnation: u64,
+        known: Arc<KnownPeers>,
+        addrs: &BTreeMap<NodeId, String>,
+    ) -> Arc<Self> {
+        let peers = Arc::new(Self {
+            me,
+            cluster_id: cluster_id.to_owned(),
+            incarnation,
+            known,
+            links: Mutex::default(),
+        });
+        for (id, addr) in addrs {
+            if *id != me {
+                peers.link(*id, addr);
+            }
+        }
+        peers
+    }
+
+    /// The link to `target` at `addr`; a changed address replaces the link.
+    pub fn link(&self, target: NodeId, addr: &str) -> Arc<PeerLink> {
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        match links.get(&target) {
+            Some(link) if link.addr == addr => link.clone(),
+            _ => {
+                let link = Arc::new(PeerLink {
+                    me: self.me,
+                    target,
+                    addr: addr.to_owned(),
+                    cluster_id: self.cluster_id.clone(),
+                    incarnation: self.incarnation,
+                    known: self.known.clone(),
+                    state: tokio::sync::Mutex::default(),
+                });
+                links.insert(target, link.clone());
+                link
+            }
+        }
+    }
+
+    pub fn get(&self, target: NodeId) -> Option<Arc<PeerLink>> {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links.get(&target).cloned()
+    }
+}
+
+/// The dialing side of one peer connection.
+#[derive(Debug)]
+pub struct PeerLink {
+    me: NodeId,
+    target: NodeId,
+    addr: String,
+    cluster_id: String,
+    incarnation: u64,
+    known: Arc<KnownPeers>,
+    state: tokio::sync::Mutex<LinkState>,
+}
+
+#[derive(Debug, Default)]
+struct LinkState {
+    connection: Option<Arc<Connection>>,
+    redial_at: Option<Instant>,
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<PeerReply>>>>;
+
+#[derive(Debug)]
+struct Connection {
+    outbox: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next_id: AtomicU64,
+    alive: Arc<AtomicBool>,
+}
+
+impl PeerLink {
+    /// Sends `rpc` and waits for its answer for at most `timeout`.
+    pub async fn call(&self, rpc: PeerRpc, timeout: Duration) -> Result<PeerReply, LinkError> {
+        let connection = self.connection().await?;
+        let id = connection.next_id.fetch_add(1, Ordering::Relaxed);
+        let bytes = postcard::to_allocvec(&PeerFrame::Request { id, rpc })
+            .map_err(|e| LinkError::Unreachable(self.target, e.to_string()))?;
+        let (answer_tx, answer_rx) = oneshot::channel();
+        lock(&connection.pending).insert(id, answer_tx);
+        if connection.outbox.send(Message::binary(bytes)).is_err() {
+            lock(&connection.pending).remove(&id);
+            return Err(LinkError::Closed(self.target));
+        }
+        match tokio::time::timeout(timeout, answer_rx).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(_)) => Err(LinkError::Closed(self.target)),
+            Err(_) => {
+                lock(&connection.pending).remove(&id);
+                Err(LinkError::Timeout(self.target, timeout))
+            }
+        }
+    }
+
+    async fn connection(&self) -> Result<Arc<Connection>, LinkError> {
+        let mut state = self.state.lock().await;
+        if let Some(connection) = &state.connection
+            && connection.alive.load(Ordering::Acquire)
+        {
+            return Ok(connection.clone());
+        }
+        state.connection = None;
+        if let Some(at) = state.redial_at
+            && Instant::now() < at
+        {
+            let reason = "recent dial failed".to_owned();
+            return Err(LinkError::Unreachable(self.target, reason));
+        }
+        match tokio::time::timeout(DIAL_TIMEOUT, self.dial()).await {
+            Ok(Ok(connection)) => {
+                state.redial_at = None;
+                state.connection = Some(connection.clone());
+                Ok(connection)
+            }
+            Ok(Err(reason)) => {
+                state.redial_at = Some(Instant::now() + REDIAL_AFTER);
+                Err(LinkError::Unreachable(self.target, reason))
+            }
+            Err(_) => {
+                state.redial_at = Some(Instant::now() + REDIAL_AFTER);
+                let reason = format!("dial took over {DIAL_TIMEOUT:?}");
+                Err(LinkError::Unreachable(self.target, reason))
+            }
+        }
+    }
+
+    async fn dial(&self) -> Result<Arc<Connection>, String> {
+        let mut socket = ws::dial(&self.addr, "/v1/raft", PEER_FRAME_BYTES_MAX).await?;
+        let hello = PeerFrame::Hello {
+            cluster_id: self.cluster_id.clone(),
+            from: self.me,
+            to: self.target,
+            incarnation: self.incarnation,
+        };
+        let bytes = postcard::to_allocvec(&hello).map_err(|e| e.to_string())?;
+        socket
+            .send(Message::binary(bytes))
+            .await
+            .map_err(|e| e.to_string())?;
+        match socket.next().await {
+            Some(Ok(Message::Binary(bytes))) => match decode_peer_frame(&bytes) {
+                Ok(PeerFrame::Hello {
+                    cluster_id,
+                    from,
+                    incarnation,
+                    ..
+                }) if cluster_id == self.cluster_id && from == self.target => {
+                    check_incarnation(&self.known, from, incarnation)?;
+                }
+                other => return Err(format!("peer answered the handshake with {other:?}")),
+            },
+            other => return Err(format!("peer refused the handshake: {other:?}")),
+        }
+        let (sink, mut stream) = socket.split();
+        let (outbox, inbox) = mpsc::unbounded_channel();
+        let pending: Pending = Arc::default();
+        let alive = Arc::new(AtomicBool::new(true));
+        tokio::spawn(write_frames(sink, inbox, alive.clone()));
+        let reader_pending = pending.clone();
+        let reader_alive = alive.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(message)) = stream.next().await {
+                let Message::Binary(bytes) = message else {
+                    continue;
+                };
+                match decode_peer_frame(&bytes) {
+                    Ok(PeerFrame::Response { id, reply }) => {
+                        if let Some(waiter) = lock(&reader_pending).remove(&id) {
+                            let _ = waiter.send(reply);
+                        }
+                    }
+                    other => {
+                        tracing::warn!("unexpected frame on peer link: {other:?}");
+                        break;
+                    }
+                }
+            }
+            reader_alive.store(false, Ordering::Release);
+            // Dropping the senders fails every call still waiting here.
+            lock(&reader_pending).clear();
+        });
+        Ok(Arc::new(Connection {
+            outbox,
+            pending,
+            next_id: AtomicU64::new(1),
+            alive,
+        }))
+    }
+}
+
+/// Refuses a peer whose data directory was replaced since first contact.
+pub fn check_incarnation(known: &KnownPeers, peer: NodeId, incarnation: u64) -> Result<(), String> {
+    match known.check(peer, incarnation) {
+        Ok(Verdict::Known | Verdict::FirstContact) => Ok(()),
+        Ok(Verdict::Replaced { remembered }) => {
+            let reason = format!(
+                "node {peer} presents data-directory incarnation {incarnation:x}, but this \
+                 cluster knew it as {remembered:x}: its data was wiped or replaced. Refusing it; \
+                 add the machine back under a new node id"
+            );
+            tracing::error!("{reason}");
+            Err(reason)
+        }
+        Err(e) => Err(format!("cannot record peer {peer}: {e}")),
+    }
+}
+
+/// Drains `inbox` into the socket until either side goes away.
+pub async fn write_frames<S>(
+    mut sink: S,
+    mut inbox: mpsc::UnboundedReceiver<Message>,
+    alive: Arc<AtomicBool>,
+) where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    while let Some(message) = inbox.recv().await {
+        if sink.send(message).await.is_err() {
+            break;
+        }
+    }
+    alive.store(false, Ordering::Release);
+}
+
+/// Decodes one peer frame, refusing trailing bytes.
+pub fn decode_peer_frame(bytes: &[u8]) -> Result<PeerFrame, String> {
+    match postcard::take_from_bytes::<PeerFrame>(bytes) {
+        Ok((frame, [])) => Ok(frame),
+        Ok((_, rest)) => Err(format!("{} trailing bytes", rest.len())),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// openraft's factory: one [`PeerClient`] per replication target.
+#[derive(Clone, Debug)]
+pub struct NetworkFactory {
+    pub peers: Arc<Peers>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
+        PeerClient {
+            link: self.peers.link(target, &node.addr),
+        }
+    }
+}
+
+/// openraft's view of one peer.
+#[derive(Debug)]
+pub struct PeerClient {
+    link: Arc<PeerLink>,
+}
+
+impl PeerClient {
+    async fn call(
+        &self,
+        rpc: PeerRpc,
+        option: &RPCOption,
+    ) -> Result<PeerReply, RPCError<TypeConfig>> {
+        self.link
+            .call(rpc, option.hard_ttl())
+            .await
+            .map_err(rpc_error)
+    }
+}
+
+fn rpc_error(e: LinkError) -> RPCError<TypeConfig> {
+    match e {
+        LinkError::Unreachable(..) => RPCError::Unreachable(Unreachable::from_string(e)),
+        LinkError::Timeout(..) | LinkError::Closed(_) => {
+            RPCError::Network(NetworkError::from_string(e))
+        }
+    }
+}
+
+fn remote_error(reason: String) -> RPCError<TypeConfig> {
+    // The peer is up but its Raft is not (shutting down or failed): back off.
+    RPCError::Unreachable(Unreachable::from_string(reason))
+}
+
+fn wrong_reply(reply: PeerReply) -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::from_string(format!(
+        "mismatched reply {reply:?}"
+    )))
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerClient {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(PeerRpc::AppendEntries(rpc), &option).await? {
+            PeerReply::AppendEntries(result) => result.map_err(remote_error),
+            other => Err(wrong_reply(other)),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(PeerRpc::Vote(rpc), &option).await? {
+            PeerReply::Vote(result) => result.map_err(remote_error),
+            other => Err(wrong_reply(other)),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.call(PeerRpc::PreVote(rpc), &option).await? {
+            PeerReply::Vote(result) => result.map_err(remote_error),
+            other => Err(wrong_reply(other)),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: SnapshotOf,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let rpc = PeerRpc::Snapshot {
+            vote,
+            meta: snapshot.meta,
+            data: snapshot.snapshot,
+        };
+        // Snapshots are bounded by the machine's limits; give them time.
+        let timeout = option.hard_ttl().max(Duration::from_secs(30));
+        let reply = tokio::select! {
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            reply = self.link.call(rpc, timeout) => reply,
+        };
+        match reply {
+            Ok(PeerReply::Snapshot(Ok(response))) => Ok(response),
+            Ok(PeerReply::Snapshot(Err(reason))) => Err(StreamingError::Unreachable(
+                Unreachable::from_string(reason),
+            )),
+            Ok(other) => Err(StreamingError::Network(NetworkError::from_string(format!(
+                "mismatched reply {other:?}"
+            )))),
+            Err(e @ LinkError::Unreachable(..)) => {
+                Err(StreamingError::Unreachable(Unreachable::from_string(e)))
+            }
+            Err(e) => Err(StreamingError::Network(NetworkError::from_string(e))),
+        }
+    }
+}

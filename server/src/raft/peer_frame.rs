@@ -1,0 +1,76 @@
+//! Frames on the peer link `/v1/raft`. The dialing node sends `Hello` and
+//! then requests; the accepting node answers each request by id, in any
+//! order, so many RPCs share one connection. Variant order is wire format.
+
+use super::{SnapshotMeta, TypeConfig, Vote};
+use crate::machine::{CommandKind, CommandResponse};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
+use openraft::raft::{VoteRequest, VoteResponse};
+use raftcp_proto::{Op, OpError, Reply, SessionId};
+use serde::{Deserialize, Serialize};
+
+/// Peer frames may carry snapshots, so they get a larger bound than client
+/// frames.
+pub const PEER_FRAME_BYTES_MAX: usize = 512 * 1024 * 1024;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerFrame {
+    /// First frame from the dialer; the acceptor answers with its own `Hello`
+    /// or closes the link when the cluster or node id does not match.
+    Hello {
+        cluster_id: String,
+        from: u64,
+        to: u64,
+        /// The sender's data-directory incarnation (see `storage::known_peers`).
+        incarnation: u64,
+    },
+    Request {
+        id: u64,
+        rpc: PeerRpc,
+    },
+    Response {
+        id: u64,
+        reply: PeerReply,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerRpc {
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    Snapshot {
+        vote: Vote,
+        meta: SnapshotMeta,
+        data: Vec<u8>,
+    },
+    /// A follower's gateway hands a command to the leader, which stamps the
+    /// time and proposes it.
+    Propose(CommandKind),
+    /// A linearizable read, answered by the leader after a ReadIndex barrier.
+    Read {
+        session: SessionId,
+        op: Op,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum PeerReply {
+    AppendEntries(Result<AppendEntriesResponse<TypeConfig>, String>),
+    Vote(Result<VoteResponse<TypeConfig>, String>),
+    Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
+    Proposed(Result<CommandResponse, ForwardError>),
+    Read(Result<Result<Reply, OpError>, ForwardError>),
+}
+
+/// Why a forwarded command or read was not handled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
+pub enum ForwardError {
+    /// This node is not the leader; try `leader` (when known).
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    /// The command may or may not have been applied (leader lost mid-write,
+    /// storage failure); callers retry, and deduplication makes that safe.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}

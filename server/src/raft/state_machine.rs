@@ -1,0 +1,233 @@
+//! openraft's state machine: the deterministic [`Machine`] behind a mutex,
+//! plus what openraft needs around it (last applied log id, membership,
+//! snapshot files). Effects of each apply (waiter completions, ended
+//! sessions) go to this node's gateway, which delivers those of its clients.
+
+use super::{Entry, LogId, SnapshotMeta, SnapshotOf, StoredMembership, TypeConfig};
+use crate::machine::{CommandResponse, Effect, Machine};
+use crate::storage::atomic_file::write_atomically;
+use futures_util::{Stream, TryStreamExt};
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend};
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::mpsc;
+
+pub type SnapshotData = Vec<u8>;
+
+/// What this node's gateway hears from the apply loop.
+#[derive(Debug)]
+pub enum Applied {
+    /// Effects of one entry, in order.
+    Effects(Vec<Effect>),
+    /// A snapshot replaced the state wholesale: completions of the skipped
+    /// entries were never seen here, so clients must re-send what they wait on.
+    Replaced,
+}
+
+/// The machine and the Raft bookkeeping that must change atomically with it.
+#[derive(Debug, Default)]
+pub struct Replica {
+    pub machine: Machine,
+    pub applied: Option<LogId>,
+    pub membership: StoredMembership,
+}
+
+/// Shared access to the replica for reads (after a ReadIndex barrier) and
+/// metrics. The lock is held only for in-memory work, never across `.await`.
+#[derive(Clone, Debug, Default)]
+pub struct SharedReplica(Arc<Mutex<Replica>>);
+
+impl SharedReplica {
+    pub fn lock(&self) -> MutexGuard<'_, Replica> {
+        // A panic while holding the lock would already have taken the node
+        // down (panic = abort is not assumed; the data is still consistent
+        // because apply mutates only after validating), so recover the guard.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// On-disk snapshot: openraft's metadata and the machine's bytes.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFile {
+    meta: SnapshotMeta,
+    machine: Vec<u8>,
+}
+
+const SNAPSHOT_FILE: &str = "snapshot";
+
+#[derive(Debug)]
+pub struct StateMachine {
+    replica: SharedReplica,
+    dir: PathBuf,
+    applied_tx: mpsc::UnboundedSender<Applied>,
+}
+
+impl StateMachine {
+    /// Opens the state machine kept in `dir`, starting from the last snapshot
+    /// there (openraft then re-applies the committed log after it).
+    pub fn open(
+        dir: &Path,
+        applied_tx: mpsc::UnboundedSender<Applied>,
+    ) -> io::Result<(Self, SharedReplica)> {
+        std::fs::create_dir_all(dir)?;
+        let replica = SharedReplica::default();
+        if let Some(file) = read_snapshot(dir)? {
+            let machine = Machine::restore(&file.machine).map_err(invalid)?;
+            let mut state = replica.lock();
+            state.machine = machine;
+            state.applied = file.meta.last_log_id;
+            state.membership = file.meta.last_membership;
+        }
+        let sm = Self {
+            replica: replica.clone(),
+            dir: dir.to_owned(),
+            applied_tx,
+        };
+        Ok((sm, replica))
+    }
+
+    fn apply_one(&self, entry: Entry) -> CommandResponse {
+        let index = entry.log_id.index;
+        let mut state = self.replica.lock();
+        let response = match entry.payload {
+            EntryPayload::Blank => CommandResponse::Done,
+            EntryPayload::Membership(membership) => {
+                state.membership = StoredMembership::new(Some(entry.log_id.clone()), membership);
+                CommandResponse::Done
+            }
+            EntryPayload::Normal(command) => {
+                let applied = state.machine.apply(index, command);
+                if !applied.effects.is_empty() {
+                    // The gateway may be gone during shutdown; effects then
+                    // have nobody to reach.
+                    let _ = self.applied_tx.send(Applied::Effects(applied.effects));
+                }
+                applied.response
+            }
+        };
+        state.applied = Some(entry.log_id);
+        response
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
+        let state = self.replica.lock();
+        Ok((state.applied.clone(), state.membership.clone()))
+    }
+
+    async fn apply<S>(&mut self, mut entries: S) -> io::Result<()>
+    where
+        S: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
+    {
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let response = self.apply_one(entry);
+            if let Some(responder) = responder {
+                responder.send(response);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            replica: self.replica.clone(),
+            dir: self.dir.clone(),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        data: SnapshotData,
+    ) -> io::Result<()> {
+        let machine = Machine::restore(&data).map_err(invalid)?;
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            machine: data,
+        };
+        write_snapshot(&self.dir, &file)?;
+        {
+            let mut state = self.replica.lock();
+            state.machine = machine;
+            state.applied = meta.last_log_id.clone();
+            state.membership = meta.last_membership.clone();
+        }
+        let _ = self.applied_tx.send(Applied::Replaced);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<SnapshotOf>> {
+        Ok(read_snapshot(&self.dir)?.map(|file| SnapshotOf {
+            meta: file.meta,
+            snapshot: file.machine,
+        }))
+    }
+}
+
+/// Builds a snapshot of the replica as of the moment it runs.
+#[derive(Debug)]
+pub struct SnapshotBuilder {
+    replica: SharedReplica,
+    dir: PathBuf,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> io::Result<SnapshotOf> {
+        let (meta, machine) = {
+            let state = self.replica.lock();
+            let meta = SnapshotMeta {
+                last_log_id: state.applied.clone(),
+                last_membership: state.membership.clone(),
+            };
+            (meta, state.machine.snapshot())
+        };
+        let file = SnapshotFile { meta, machine };
+        write_snapshot(&self.dir, &file)?;
+        Ok(SnapshotOf {
+            meta: file.meta,
+            snapshot: file.machine,
+        })
+    }
+}
+
+/// Replaces the snapshot file crash-atomically: a reader sees the old
+/// snapshot or the new one, never a mix.
+fn write_snapshot(dir: &Path, file: &SnapshotFile) -> io::Result<()> {
+    // Building runs concurrently with installing: serialize the writers and
+    // never replace a snapshot with an older one.
+    static WRITER: Mutex<()> = Mutex::new(());
+    let _writing = WRITER
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(current) = read_snapshot(dir)?
+        && current.meta.last_log_id > file.meta.last_log_id
+    {
+        return Ok(());
+    }
+    let bytes = postcard::to_allocvec(file).map_err(io::Error::other)?;
+    write_atomically(&dir.join(SNAPSHOT_FILE), &bytes)
+}
+
+fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
+    let bytes = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    postcard::from_bytes(&bytes).map(Some).map_err(invalid)
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {e}"))
+}

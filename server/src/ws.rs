@@ -1,0 +1,38 @@
+//! WebSocket plumbing shared by the peer link and the client gateway.
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// Bounds every message and frame read from the socket: a larger one is an
+/// error on that connection only.
+pub fn config(max_message_bytes: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max_message_bytes))
+        .max_frame_size(Some(max_message_bytes))
+}
+
+/// Opens a WebSocket to `ws://{addr}{path}` with the raftcp subprotocol.
+pub async fn dial(addr: &str, path: &str, max_message_bytes: usize) -> Result<Socket, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    // Small frames dominate; do not let Nagle hold them back.
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut request = format!("ws://{addr}{path}")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(raftcp_proto::SUBPROTOCOL),
+    );
+    let config = Some(config(max_message_bytes));
+    let (socket, _) = tokio_tungstenite::client_async_with_config(request, stream, config)
+        .await
+        .map_err(|e| format!("websocket handshake with {addr}: {e}"))?;
+    Ok(socket)
+}
