@@ -2,9 +2,13 @@
 //! the durable files beside the Raft log ([`storage`]). The Raft driver,
 //! client gateway and CLI build on them.
 
+pub mod cli;
 pub mod cluster;
+pub mod gateway;
+pub mod http;
 pub mod machine;
 pub mod metrics;
+pub mod node;
 pub mod raft;
 pub mod storage;
 pub mod ws;

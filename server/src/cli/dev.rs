@@ -1,0 +1,63 @@
+//! `raftcp dev`: the embedded default, a 3-node cluster on 127.0.0.1 in one
+//! process, durable under ./raftcp-data, ready to connect to.
+
+use crate::node::{self, NodeConfig};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// First port; the nodes use this and the next two.
+    #[arg(long, default_value_t = 7701)]
+    pub base_port: u16,
+    /// Data directory; each node uses a subdirectory.
+    #[arg(long, default_value = "raftcp-data")]
+    pub data: PathBuf,
+}
+
+pub async fn run(args: DevArgs) -> Result<(), String> {
+    let members: BTreeMap<u64, String> = (1..=3u16)
+        .map(|i| {
+            let port = args.base_port + i - 1;
+            (u64::from(i), format!("127.0.0.1:{port}"))
+        })
+        .collect();
+    let mut nodes = Vec::new();
+    for id in members.keys() {
+        let dir = args.data.join(format!("node-{id}"));
+        let config = NodeConfig::new(*id, dir, members.clone());
+        nodes.push(node::start(config).await.map_err(|e| e.to_string())?);
+    }
+    let ready = nodes[0]
+        .raft()
+        .wait(Some(Duration::from_secs(30)))
+        .metrics(|m| m.current_leader.is_some(), "a leader")
+        .await;
+    if ready.is_err() {
+        return Err("no leader elected within 30 s".into());
+    }
+    let endpoints: Vec<String> = members
+        .values()
+        .map(|addr| format!("ws://{addr}/v1/client"))
+        .collect();
+    println!(
+        "raftcp dev: 3-node cluster up (data in {})",
+        args.data.display()
+    );
+    for endpoint in &endpoints {
+        println!("  {endpoint}");
+    }
+    println!(
+        "connect with: raftcp::Client::connect([\"{}\"])",
+        endpoints[0]
+    );
+    println!("Ctrl-C stops the cluster.");
+    super::shutdown_signal().await;
+    println!("stopping…");
+    for node in nodes {
+        node.shutdown().await;
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! The `raftcp` command line.
+
+mod dev;
+mod serve;
+mod status;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "raftcp",
+    version,
+    about = "A strongly consistent coordination service"
+)]
+pub struct Cli {
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `raftcp_server=debug`.
+    /// Also read from RAFTCP_LOG. Quiet (warnings only) by default.
+    #[arg(long, global = true)]
+    pub log: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one member of a cluster.
+    Serve(serve::ServeArgs),
+    /// Run a 3-node cluster on 127.0.0.1 in this process (data under ./raftcp-data).
+    Dev(dev::DevArgs),
+    /// Show each member's state, the leader, term and commit/applied index.
+    Status(status::StatusArgs),
+}
+
+pub fn run(cli: Cli) -> Result<(), String> {
+    init_logging(cli.log.as_deref());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await,
+            Command::Dev(args) => dev::run(args).await,
+            Command::Status(args) => status::run(args).await,
+        }
+    })
+}
+
+fn init_logging(filter: Option<&str>) {
+    let filter = filter
+        .map(str::to_owned)
+        .or_else(|| std::env::var("RAFTCP_LOG").ok())
+        .unwrap_or_else(|| "warn".to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

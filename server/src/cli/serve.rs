@@ -1,0 +1,80 @@
+//! `raftcp serve`: one member of a cluster.
+
+use crate::node::{self, NodeConfig};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// This member's id; must appear in --peers.
+    #[arg(long)]
+    pub node_id: u64,
+    /// Address to listen on (clients, peers, /health and /metrics share it).
+    /// Defaults to this node's address in --peers.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory (Raft log, snapshots, identity).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Every member as id=host:port, comma separated, this node included.
+    #[arg(long, value_parser = parse_peers)]
+    pub peers: BTreeMap<u64, String>,
+    /// Members of one cluster share this id; a member of another is refused.
+    #[arg(long, default_value = "raftcp")]
+    pub cluster_id: String,
+    /// Sessions without a heartbeat for this long expire (their locks and
+    /// session-aware permits are released).
+    #[arg(long, default_value_t = 60_000)]
+    pub session_ttl_ms: u64,
+    /// Interval at which clients heartbeat.
+    #[arg(long, default_value_t = 5_000)]
+    pub heartbeat_ms: u64,
+    /// Raft election timeout (randomized between this and twice this).
+    #[arg(long, default_value_t = 1_000)]
+    pub election_timeout_ms: u64,
+}
+
+pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, String> {
+    let mut peers = BTreeMap::new();
+    for entry in text.split(',').filter(|e| !e.trim().is_empty()) {
+        let (id, addr) = entry
+            .split_once('=')
+            .ok_or_else(|| format!("`{entry}` is not id=host:port"))?;
+        let id: u64 = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{id}` is not a node id"))?;
+        if id == 0 {
+            return Err("node id 0 is reserved".into());
+        }
+        if peers.insert(id, addr.trim().to_owned()).is_some() {
+            return Err(format!("node {id} is listed twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("no peers given".into());
+    }
+    Ok(peers)
+}
+
+pub async fn run(args: ServeArgs) -> Result<(), String> {
+    let mut config = NodeConfig::new(args.node_id, args.data, args.peers);
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    config.cluster_id = args.cluster_id;
+    config.session_ttl_ms = args.session_ttl_ms;
+    config.heartbeat_ms = args.heartbeat_ms.clamp(1, args.session_ttl_ms.max(1));
+    config.election_timeout_ms = args.election_timeout_ms;
+    config.request_timeout = Duration::from_millis((args.election_timeout_ms * 10).max(5_000));
+    let node = node::start(config).await.map_err(|e| e.to_string())?;
+    println!(
+        "raftcp node {} serving ws://{}/v1/client",
+        args.node_id, node.local_addr
+    );
+    super::shutdown_signal().await;
+    node.shutdown().await;
+    Ok(())
+}

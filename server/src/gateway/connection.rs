@@ -1,0 +1,298 @@
+//! One client connection: the handshake, then requests multiplexed by id.
+//! Anything malformed ends this connection with a `ProtocolError` frame and a
+//! WebSocket close code, and touches nothing else.
+
+use super::{Gateway, send_frame, unavailable};
+use crate::cluster::wall_clock_ms;
+use crate::machine::{CommandKind, CommandResponse, Outcome};
+use crate::metrics::kind_index;
+use crate::raft::network::write_frames;
+use crate::ws::Socket;
+use futures_util::StreamExt;
+use raftcp_proto::limits::FRAME_BYTES_MAX;
+use raftcp_proto::{
+    ClientFrame, Hello, OpError, PROTOCOL_VERSION, Request, Response, ServerFrame, SessionId,
+    Welcome, name::DEFAULT_GROUP,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// A connection must say `Hello` within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a connection is being closed by the server.
+struct Closing {
+    code: CloseCode,
+    reason: String,
+}
+
+impl Closing {
+    fn protocol(code: CloseCode, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+struct Connection {
+    gateway: Arc<Gateway>,
+    outbox: mpsc::UnboundedSender<Message>,
+    session: Option<SessionId>,
+    connection_id: u64,
+    last_seen_ms: Arc<AtomicU64>,
+}
+
+pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
+    let (sink, mut stream) = socket.split();
+    let (outbox, inbox) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_frames(sink, inbox, Arc::new(AtomicBool::new(true))));
+    let metrics = &gateway.cluster.metrics;
+    metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+    let mut connection = Connection {
+        gateway: gateway.clone(),
+        outbox: outbox.clone(),
+        session: None,
+        connection_id: 0,
+        last_seen_ms: Arc::new(AtomicU64::new(wall_clock_ms())),
+    };
+    let idle_timeout = Duration::from_millis(gateway.cluster.settings.session_ttl_ms.max(1_000));
+    let closing = loop {
+        let deadline = if connection.session.is_some() {
+            idle_timeout
+        } else {
+            HANDSHAKE_TIMEOUT
+        };
+        let message = match tokio::time::timeout(deadline, stream.next()).await {
+            Err(_) if connection.session.is_none() => {
+                break Some(Closing::protocol(CloseCode::Policy, "no Hello in time"));
+            }
+            Err(_) => break Some(Closing::protocol(CloseCode::Away, "idle for a session TTL")),
+            Ok(None) => break None,
+            Ok(Some(Err(e))) => break read_error(e),
+            Ok(Some(Ok(message))) => message,
+        };
+        connection
+            .last_seen_ms
+            .store(wall_clock_ms(), Ordering::Relaxed);
+        let bytes = match message {
+            Message::Binary(bytes) => bytes,
+            Message::Text(_) => {
+                break Some(Closing::protocol(
+                    CloseCode::Unsupported,
+                    "text frames are not part of the protocol; send binary postcard frames",
+                ));
+            }
+            Message::Close(_) => break None,
+            _ => continue,
+        };
+        let frame =
+            match raftcp_proto::codec::decode_bounded::<ClientFrame>(&bytes, FRAME_BYTES_MAX) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    break Some(Closing::protocol(
+                        CloseCode::Invalid,
+                        format!("malformed frame: {e}"),
+                    ));
+                }
+            };
+        if let Err(closing) = connection.on_frame(frame).await {
+            break closing;
+        }
+    };
+    if let Some(Closing { code, reason }) = closing {
+        metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!("closing client connection: {reason}");
+        send_frame(
+            &outbox,
+            &ServerFrame::ProtocolError {
+                reason: reason.clone(),
+            },
+        );
+        let frame = CloseFrame {
+            code,
+            reason: truncate_reason(&reason).into(),
+        };
+        let _ = outbox.send(Message::Close(Some(frame)));
+    }
+    if let Some(session) = connection.session {
+        gateway.detach(session, connection.connection_id);
+    }
+    drop(connection);
+    drop(outbox);
+    // Let the writer flush the last frames; it ends when the socket does.
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn read_error(e: tokio_tungstenite::tungstenite::Error) -> Option<Closing> {
+    use tokio_tungstenite::tungstenite::Error;
+    match e {
+        Error::Capacity(e) => Some(Closing::protocol(
+            CloseCode::Size,
+            format!("frame too large (limit {FRAME_BYTES_MAX} bytes): {e}"),
+        )),
+        Error::Protocol(e) => Some(Closing::protocol(CloseCode::Protocol, e.to_string())),
+        Error::Utf8(e) => Some(Closing::protocol(CloseCode::Invalid, e)),
+        _ => None,
+    }
+}
+
+/// Close reasons must fit in a control frame (123 bytes).
+fn truncate_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(120);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
+impl Connection {
+    async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), Option<Closing>> {
+        let Some(session) = self.session else {
+            return match frame {
+                ClientFrame::Hello(hello) => self.handshake(hello).await,
+                _ => Err(Some(Closing::protocol(
+                    CloseCode::Protocol,
+                    "the first frame must be Hello",
+                ))),
+            };
+        };
+        match frame {
+            ClientFrame::Hello(_) => Err(Some(Closing::protocol(
+                CloseCode::Protocol,
+                "Hello sent twice on one connection",
+            ))),
+            ClientFrame::Request(request) => {
+                self.spawn_request(session, request);
+                Ok(())
+            }
+            ClientFrame::Cancel { id } => {
+                let cluster = self.gateway.cluster.clone();
+                tokio::spawn(async move {
+                    let kind = CommandKind::Cancel {
+                        session,
+                        request: id,
+                    };
+                    // The waiter's final answer arrives as a completion.
+                    let _ = cluster.propose(kind).await;
+                });
+                Ok(())
+            }
+            ClientFrame::Heartbeat => {
+                send_frame(&self.outbox, &ServerFrame::HeartbeatAck);
+                Ok(())
+            }
+            ClientFrame::CloseSession => {
+                let kind = CommandKind::CloseSession { session };
+                let _ = self.gateway.cluster.propose(kind).await;
+                Err(None)
+            }
+        }
+    }
+
+    async fn handshake(&mut self, hello: Hello) -> Result<(), Option<Closing>> {
+        if hello.protocol_version != PROTOCOL_VERSION {
+            let reason = format!(
+                "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
+                hello.protocol_version
+            );
+            return self.refuse(reason);
+        }
+        let cluster = &self.gateway.cluster;
+        let session = match hello.resume_session {
+            Some(session) => {
+                let kind = CommandKind::Heartbeat {
+                    sessions: vec![session],
+                };
+                match cluster.propose(kind).await {
+                    Ok(CommandResponse::Heartbeat { unknown }) if unknown.is_empty() => session,
+                    Ok(_) => {
+                        return self.refuse(format!("session {} is expired or closed", session.0));
+                    }
+                    Err(e) => return self.refuse(format!("no leader reachable: {e}")),
+                }
+            }
+            None => {
+                let kind = CommandKind::OpenSession {
+                    client_name: hello.client_name,
+                    ttl_ms: cluster.settings.session_ttl_ms,
+                };
+                match cluster.propose(kind).await {
+                    Ok(CommandResponse::SessionOpened { session }) => session,
+                    Ok(CommandResponse::Refused(e)) => return self.refuse(e.to_string()),
+                    Ok(other) => return self.refuse(format!("unexpected answer {other:?}")),
+                    Err(e) => return self.refuse(format!("no leader reachable: {e}")),
+                }
+            }
+        };
+        self.session = Some(session);
+        self.connection_id =
+            self.gateway
+                .attach(session, self.outbox.clone(), self.last_seen_ms.clone());
+        let welcome = Welcome {
+            session,
+            ttl_ms: cluster.settings.session_ttl_ms,
+            heartbeat_ms: cluster.settings.heartbeat_ms,
+            leader_hint: cluster.leader().and_then(|id| cluster.client_url(id)),
+            members: cluster.member_list(),
+        };
+        send_frame(&self.outbox, &ServerFrame::Welcome(welcome));
+        Ok(())
+    }
+
+    /// Answers `Refused` and ends the connection (the client may retry).
+    fn refuse(&self, reason: String) -> Result<(), Option<Closing>> {
+        send_frame(&self.outbox, &ServerFrame::Refused { reason });
+        let _ = self.outbox.send(Message::Close(None));
+        Err(None)
+    }
+
+    fn spawn_request(&self, session: SessionId, request: Request) {
+        let gateway = self.gateway.clone();
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            let since = Instant::now();
+            let kind = kind_index(&request.op);
+            let id = request.id;
+            let result = if request.group.as_str() != DEFAULT_GROUP {
+                Err(OpError::UnknownGroup {
+                    group: request.group.0,
+                })
+            } else if request.op.is_mutating() {
+                // Register before proposing: the completion may be applied
+                // here before the leader's answer comes back.
+                gateway.note_waiting(session, id, kind, since);
+                let command = CommandKind::Client {
+                    session,
+                    request: id,
+                    acked_below: request.acked_below,
+                    op: request.op,
+                };
+                match gateway.cluster.propose(command).await {
+                    Ok(CommandResponse::Client(Outcome::Pending)) => return,
+                    Ok(CommandResponse::Client(Outcome::Done(result))) => result,
+                    Ok(CommandResponse::Refused(e)) => Err(e),
+                    Ok(other) => unavailable(format!("unexpected answer {other:?}")),
+                    Err(e) => unavailable(e),
+                }
+            } else {
+                match gateway.cluster.read(session, request.op).await {
+                    Ok(result) => result,
+                    Err(e) => unavailable(e),
+                }
+            };
+            gateway.forget_waiting(session, id);
+            gateway
+                .cluster
+                .metrics
+                .record(kind, result.is_ok(), since.elapsed());
+            send_frame(&outbox, &ServerFrame::Response(Response { id, result }));
+        });
+    }
+}

@@ -1,0 +1,195 @@
+//! The client gateway on `/v1/client`. Each connection runs in
+//! [`connection`]; this module keeps what outlives a connection on this
+//! node: which connection currently holds each session (so completions
+//! reach their client here, whichever member applied the grant first), and
+//! the batched heartbeats of every live session connected here.
+
+pub mod connection;
+mod duties;
+
+use crate::cluster::Cluster;
+use crate::machine::{CommandKind, CommandResponse, Effect};
+use crate::raft::state_machine::Applied;
+use raftcp_proto::{
+    Event, OpError, Reply, RequestId, Response, ServerFrame, SessionId,
+    limits::HEARTBEAT_SESSIONS_MAX,
+};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+pub use duties::{run_heartbeats, run_leader_duties};
+
+/// A request that is waiting in the machine, kept for metrics.
+#[derive(Debug)]
+struct Waiting {
+    kind: usize,
+    since: Instant,
+}
+
+/// The connection currently holding a session.
+#[derive(Debug)]
+struct Holder {
+    connection: u64,
+    outbox: mpsc::UnboundedSender<Message>,
+    /// Wall-clock ms of the client's last frame; a silent client (paused
+    /// process) stops being heartbeated, so its session can expire.
+    last_seen_ms: Arc<AtomicU64>,
+    waiting: HashMap<RequestId, Waiting>,
+}
+
+#[derive(Debug)]
+pub struct Gateway {
+    pub cluster: Arc<Cluster>,
+    holders: Mutex<HashMap<SessionId, Holder>>,
+    next_connection: AtomicU64,
+}
+
+impl Gateway {
+    pub fn new(cluster: Arc<Cluster>) -> Arc<Self> {
+        Arc::new(Self {
+            cluster,
+            holders: Mutex::default(),
+            next_connection: AtomicU64::new(1),
+        })
+    }
+
+    fn holders(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Holder>> {
+        self.holders.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn attach(
+        &self,
+        session: SessionId,
+        outbox: mpsc::UnboundedSender<Message>,
+        last_seen_ms: Arc<AtomicU64>,
+    ) -> u64 {
+        let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
+        let holder = Holder {
+            connection,
+            outbox,
+            last_seen_ms,
+            waiting: HashMap::new(),
+        };
+        // A newer connection for the same session replaces an older one.
+        self.holders().insert(session, holder);
+        connection
+    }
+
+    fn detach(&self, session: SessionId, connection: u64) {
+        let mut holders = self.holders();
+        if holders.get(&session).map(|h| h.connection) == Some(connection) {
+            holders.remove(&session);
+        }
+    }
+
+    fn note_waiting(&self, session: SessionId, request: RequestId, kind: usize, since: Instant) {
+        if let Some(holder) = self.holders().get_mut(&session) {
+            holder.waiting.insert(request, Waiting { kind, since });
+        }
+    }
+
+    fn forget_waiting(&self, session: SessionId, request: RequestId) {
+        if let Some(holder) = self.holders().get_mut(&session) {
+            holder.waiting.remove(&request);
+        }
+    }
+
+    /// Delivers the effects of applied entries to the clients connected here.
+    pub async fn deliver_effects(self: Arc<Self>, mut applied: mpsc::UnboundedReceiver<Applied>) {
+        while let Some(applied) = applied.recv().await {
+            match applied {
+                Applied::Effects(effects) => {
+                    for effect in effects {
+                        self.deliver(effect);
+                    }
+                }
+                Applied::Replaced => self.drop_all_connections(),
+            }
+        }
+    }
+
+    fn deliver(&self, effect: Effect) {
+        let mut holders = self.holders();
+        match effect {
+            Effect::Completed(done) => {
+                let Some(holder) = holders.get_mut(&done.session) else {
+                    return; // Not connected here; a resend will fetch the cached answer.
+                };
+                if let Some(waiting) = holder.waiting.remove(&done.request) {
+                    let ok = done.result.is_ok();
+                    self.cluster
+                        .metrics
+                        .record(waiting.kind, ok, waiting.since.elapsed());
+                }
+                let frame = ServerFrame::Response(Response {
+                    id: done.request,
+                    result: done.result,
+                });
+                send_frame(&holder.outbox, &frame);
+            }
+            Effect::SessionEnded(session) => {
+                if let Some(holder) = holders.remove(&session) {
+                    send_frame(
+                        &holder.outbox,
+                        &ServerFrame::Event(Event::SessionExpired { session }),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A snapshot replaced this replica: completions of the entries it
+    /// skipped were never seen here. Closing every client connection makes
+    /// each client reconnect and resend what it waits on; the machine answers
+    /// resends from its cache or keeps them waiting.
+    fn drop_all_connections(&self) {
+        for (_, holder) in self.holders().drain() {
+            let _ = holder.outbox.send(Message::Close(None));
+        }
+    }
+
+    /// Heartbeats every session whose client was heard from recently, in as
+    /// few commands as the limit allows.
+    pub async fn heartbeat_live_sessions(&self) {
+        let settings = &self.cluster.settings;
+        let cutoff = crate::cluster::wall_clock_ms().saturating_sub(2 * settings.heartbeat_ms);
+        let live: Vec<SessionId> = self
+            .holders()
+            .iter()
+            .filter(|(_, h)| h.last_seen_ms.load(Ordering::Relaxed) >= cutoff)
+            .map(|(session, _)| *session)
+            .collect();
+        for batch in live.chunks(HEARTBEAT_SESSIONS_MAX) {
+            let kind = CommandKind::Heartbeat {
+                sessions: batch.to_vec(),
+            };
+            if let Ok(CommandResponse::Heartbeat { unknown }) = self.cluster.propose(kind).await {
+                for session in unknown {
+                    self.deliver(Effect::SessionEnded(session));
+                }
+            }
+        }
+    }
+}
+
+/// Queues `frame` for the connection's writer; a closed connection drops it.
+pub fn send_frame(outbox: &mpsc::UnboundedSender<Message>, frame: &ServerFrame) {
+    match raftcp_proto::encode(frame) {
+        Ok(bytes) => {
+            let _ = outbox.send(Message::binary(bytes));
+        }
+        Err(e) => tracing::error!("cannot encode {frame:?}: {e}"),
+    }
+}
+
+/// The answer a client sees when no leader could be reached in time. It is
+/// retryable: the client resends with the same id.
+pub fn unavailable(reason: impl std::fmt::Display) -> Result<Reply, OpError> {
+    Err(OpError::Unavailable {
+        reason: reason.to_string(),
+    })
+}

@@ -1,0 +1,217 @@
+//! The one listening port: WebSocket upgrades on `/v1/client` and
+//! `/v1/raft`, plain HTTP for `/health` and `/metrics`. The request line is
+//! peeked (not consumed) to route, so the WebSocket handshake still sees the
+//! whole request.
+
+use crate::cluster::Cluster;
+use crate::gateway::{Gateway, connection};
+use crate::raft::peer_frame::PEER_FRAME_BYTES_MAX;
+use crate::raft::peer_server;
+use crate::ws;
+use openraft::ServerState;
+use raftcp_proto::limits::FRAME_BYTES_MAX;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// Longest request head read for plain HTTP.
+const HEAD_BYTES_MAX: usize = 16 * 1024;
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub async fn accept_loop(listener: TcpListener, gateway: Arc<Gateway>, incarnation: u64) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and similar: back off, keep serving.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(HEAD_TIMEOUT, request_path(&stream)).await {
+                Ok(Some(path)) => route(stream, &path, gateway, incarnation).await,
+                _ => {} // Silent or garbage connection: drop it.
+            }
+        });
+    }
+}
+
+async fn route(stream: TcpStream, path: &str, gateway: Arc<Gateway>, incarnation: u64) {
+    match path {
+        "/v1/client" => {
+            if let Some(socket) = upgrade(stream, FRAME_BYTES_MAX).await {
+                connection::serve(socket, gateway).await;
+            }
+        }
+        "/v1/raft" => {
+            if let Some(socket) = upgrade(stream, PEER_FRAME_BYTES_MAX).await {
+                peer_server::serve(socket, gateway.cluster.clone(), incarnation).await;
+            }
+        }
+        _ => serve_http(stream, path, &gateway.cluster).await,
+    }
+}
+
+/// Completes the WebSocket handshake, echoing the raftcp subprotocol when the
+/// client offers it (browsers require the echo).
+async fn upgrade(stream: TcpStream, max_message_bytes: usize) -> Option<ws::Socket> {
+    let echo_subprotocol = |request: &Request, mut response: Response| {
+        let offered = request
+            .headers()
+            .get_all("Sec-WebSocket-Protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == raftcp_proto::SUBPROTOCOL);
+        if offered {
+            response.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_static(raftcp_proto::SUBPROTOCOL),
+            );
+        }
+        Ok(response)
+    };
+    let config = Some(ws::config(max_message_bytes));
+    tokio_tungstenite::accept_hdr_async_with_config(stream, echo_subprotocol, config)
+        .await
+        .ok()
+}
+
+/// The path of the request line, once it has fully arrived.
+async fn request_path(stream: &TcpStream) -> Option<String> {
+    let mut buffer = [0u8; 1024];
+    loop {
+        let n = stream.peek(&mut buffer).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        if let Some(end) = buffer[..n].windows(2).position(|w| w == b"\r\n") {
+            let line = std::str::from_utf8(&buffer[..end]).ok()?;
+            let mut parts = line.split(' ');
+            let (_method, target) = (parts.next()?, parts.next()?);
+            return Some(target.split('?').next().unwrap_or(target).to_owned());
+        }
+        if n == buffer.len() {
+            return None; // A request line this long is not ours.
+        }
+        // Part of the line is here; wait for the rest.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn serve_http(mut stream: TcpStream, path: &str, cluster: &Cluster) {
+    // Read the head so the client sees a clean response, not a reset.
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HEAD_BYTES_MAX {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let (status, content_type, body) = match path {
+        "/health" => health(cluster),
+        "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics(cluster)),
+        "/" => (
+            "200 OK",
+            "text/plain",
+            format!(
+                "raftcp node {} of cluster {}\nclients: ws://{}/v1/client\n",
+                cluster.id,
+                cluster.cluster_id,
+                cluster.members.get(&cluster.id).map_or("?", |a| a.as_str())
+            ),
+        ),
+        _ => (
+            "404 Not Found",
+            "text/plain",
+            format!("no such path: {path}\n"),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// `200` with the node's Raft view when a leader is known, `503` otherwise.
+fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
+    let m = cluster.raft_metrics();
+    let leader = m.current_leader;
+    let state = match m.state {
+        ServerState::Leader => "leader",
+        ServerState::Follower => "follower",
+        ServerState::Candidate => "candidate",
+        ServerState::Learner => "learner",
+        ServerState::Shutdown => "shutdown",
+    };
+    let json = format!(
+        "{{\"node\":{},\"state\":\"{state}\",\"leader\":{},\"term\":{},\"last_log_index\":{},\
+         \"commit_index\":{},\"applied_index\":{}}}\n",
+        cluster.id,
+        leader.map_or("null".to_owned(), |l| l.to_string()),
+        m.current_term,
+        m.last_log_index.unwrap_or(0),
+        m.local_committed.as_ref().map_or(0, |c| c.index),
+        m.last_applied.as_ref().map_or(0, |a| a.index),
+    );
+    let status = if leader.is_some() {
+        "200 OK"
+    } else {
+        "503 Service Unavailable"
+    };
+    (status, "application/json", json)
+}
+
+fn metrics(cluster: &Cluster) -> String {
+    let m = cluster.raft_metrics();
+    let stats = cluster.replica.lock().machine.stats();
+    let mut out = String::new();
+    let gauges: [(&str, u64); 9] = [
+        ("raftcp_node_id", cluster.id),
+        ("raftcp_raft_term", m.current_term),
+        (
+            "raftcp_raft_is_leader",
+            u64::from(m.state == ServerState::Leader),
+        ),
+        ("raftcp_raft_leader", m.current_leader.unwrap_or(0)),
+        (
+            "raftcp_raft_commit_index",
+            m.local_committed.as_ref().map_or(0, |c| c.index),
+        ),
+        (
+            "raftcp_raft_applied_index",
+            m.last_applied.as_ref().map_or(0, |a| a.index),
+        ),
+        ("raftcp_sessions", stats.sessions as u64),
+        ("raftcp_objects", stats.objects as u64),
+        ("raftcp_waiters", stats.waiters as u64),
+    ];
+    for (name, value) in gauges {
+        let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");
+    }
+    let connections = cluster.metrics.connections_open.load(Ordering::Relaxed);
+    let protocol_errors = cluster.metrics.protocol_errors.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# TYPE raftcp_client_connections gauge\nraftcp_client_connections {connections}"
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE raftcp_protocol_errors_total counter\nraftcp_protocol_errors_total {protocol_errors}"
+    );
+    cluster.metrics.render_operations(&mut out);
+    out
+}

@@ -1,0 +1,180 @@
+//! Starting and stopping one member: open its data directory, start Raft,
+//! the gateway, the timed duties and the listener.
+
+use crate::cluster::{Cluster, Settings};
+use crate::gateway::{self, Gateway};
+use crate::metrics::Metrics;
+use crate::raft::log_store::LogStore;
+use crate::raft::network::{NetworkFactory, Peers};
+use crate::raft::state_machine::StateMachine;
+use crate::raft::{NodeId, Raft, raft_config};
+use crate::storage::identity::{self, IdentityError};
+use crate::storage::known_peers::KnownPeers;
+use openraft::BasicNode;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Everything one member needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub node_id: NodeId,
+    /// `host:port` to listen on; must equal this node's entry in `members`.
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// Every member's `host:port`, this node included.
+    pub members: BTreeMap<NodeId, String>,
+    pub cluster_id: String,
+    pub session_ttl_ms: u64,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
+    pub request_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// Production defaults (DESIGN §3): sessions live 60 s without a
+    /// heartbeat; clients heartbeat every 5 s.
+    pub fn new(node_id: NodeId, data_dir: PathBuf, members: BTreeMap<NodeId, String>) -> Self {
+        let listen = members.get(&node_id).cloned().unwrap_or_default();
+        Self {
+            node_id,
+            listen,
+            data_dir,
+            members,
+            cluster_id: "raftcp".into(),
+            session_ttl_ms: 60_000,
+            heartbeat_ms: 5_000,
+            election_timeout_ms: 1_000,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("node {0} is not in the member list")]
+    NotAMember(NodeId),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("storage: {0}")]
+    Storage(#[from] std::io::Error),
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A started member. Dropping it does not stop it; call [`RunningNode::shutdown`].
+#[derive(Debug)]
+pub struct RunningNode {
+    pub cluster: Arc<Cluster>,
+    pub local_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
+    let id = config.node_id;
+    if !config.members.contains_key(&id) {
+        return Err(StartError::NotAMember(id));
+    }
+    let identity = identity::open_or_create(&config.data_dir, &config.cluster_id, id)?;
+    let listener =
+        TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen.clone(),
+                source,
+            })?;
+    let local_addr = listener.local_addr()?;
+    let known_peers = Arc::new(KnownPeers::open(&config.data_dir)?);
+    let log = LogStore::open(&config.data_dir.join("log"))?;
+    let (applied_tx, applied_rx) = mpsc::unbounded_channel();
+    let (state_machine, replica) = StateMachine::open(&config.data_dir.join("state"), applied_tx)?;
+    let peers = Peers::new(
+        id,
+        &config.cluster_id,
+        identity.incarnation,
+        known_peers.clone(),
+        &config.members,
+    );
+    let raft_config =
+        raft_config(config.election_timeout_ms).map_err(|e| StartError::Raft(e.to_string()))?;
+    let network = NetworkFactory {
+        peers: peers.clone(),
+    };
+    let raft = Raft::new(id, Arc::new(raft_config), network, log, state_machine)
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+    let pristine = !raft
+        .is_initialized()
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+    if pristine {
+        // Every pristine member initializes with the same member list, so the
+        // cluster forms as soon as a majority is up, whichever starts first.
+        let nodes: BTreeMap<NodeId, BasicNode> = config
+            .members
+            .iter()
+            .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+            .collect();
+        if let Err(e) = raft.initialize(nodes).await {
+            tracing::debug!("initialize: {e}");
+        }
+    }
+    let cluster = Arc::new(Cluster {
+        id,
+        cluster_id: config.cluster_id.clone(),
+        raft,
+        replica,
+        peers,
+        known_peers,
+        members: config.members.clone(),
+        settings: Settings {
+            session_ttl_ms: config.session_ttl_ms,
+            heartbeat_ms: config.heartbeat_ms,
+            request_timeout: config.request_timeout,
+        },
+        metrics: Metrics::default(),
+    });
+    let gateway = Gateway::new(cluster.clone());
+    let tasks = vec![
+        tokio::spawn(gateway.clone().deliver_effects(applied_rx)),
+        tokio::spawn(gateway::run_leader_duties(gateway.clone())),
+        tokio::spawn(gateway::run_heartbeats(gateway.clone())),
+        tokio::spawn(crate::http::accept_loop(
+            listener,
+            gateway,
+            identity.incarnation,
+        )),
+    ];
+    tracing::info!("node {id} listening on {local_addr}");
+    Ok(RunningNode {
+        cluster,
+        local_addr,
+        tasks,
+    })
+}
+
+impl RunningNode {
+    pub fn raft(&self) -> &Raft {
+        &self.cluster.raft
+    }
+
+    /// Stops accepting, stops Raft (flushing what it has), and returns.
+    pub async fn shutdown(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        if let Err(e) = self.cluster.raft.shutdown().await {
+            tracing::warn!("node {}: raft shutdown: {e}", self.cluster.id);
+        }
+    }
+}
