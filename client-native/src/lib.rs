@@ -1,12 +1,34 @@
-//! The raftcp client.
+//! The raftcp client: strongly consistent AtomicLong, AtomicReference,
+//! FencedLock, Semaphore and CountDownLatch, replicated with Raft.
 //!
-//! Today this crate holds the runtime-neutral [`engine`]: the sans-IO core
-//! that numbers requests, keeps the session, acknowledges answers, resends
-//! in-flight requests with their original ids after a reconnect and decides
-//! when to heartbeat. The tokio and web-sys transports and the typed handles
-//! (`AtomicLong`, `FencedLock`, …) are thin drivers around it and arrive with
-//! the working-cluster and npm issues.
+//! ```no_run
+//! # async fn demo() -> Result<(), raftcp::Error> {
+//! let client = raftcp::Client::connect(["ws://127.0.0.1:7701"]).await?;
+//! let counter = client.get_atomic_long("sequence-generator");
+//! let id = counter.increment_and_get().await?;
+//!
+//! let lock = client.get_fenced_lock("resource-lock");
+//! let fence = lock.lock().await?;
+//! // ... pass `fence` to the guarded resource, which rejects older fences ...
+//! lock.unlock().await?;
+//! # let _ = (id, fence);
+//! # Ok(()) }
+//! ```
+//!
+//! Under the API is the runtime-neutral [`engine`] (request ids, session,
+//! acknowledgements, resends with the original ids, heartbeats) driven over a
+//! small [`transport`] trait, so the same core runs natively and in wasm.
 
+mod client;
+mod driver;
 pub mod engine;
+mod error;
+mod primitives;
+pub mod transport;
+mod value;
 
+pub use client::Client;
+pub use error::{Error, Result};
+pub use primitives::{AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore};
 pub use raftcp_proto as proto;
+pub use raftcp_proto::{Fence, OpError};

@@ -11,11 +11,12 @@ use crate::ws::Socket;
 use futures_util::StreamExt;
 use raftcp_proto::limits::FRAME_BYTES_MAX;
 use raftcp_proto::{
-    ClientFrame, Hello, OpError, PROTOCOL_VERSION, Request, Response, ServerFrame, SessionId,
-    Welcome, name::DEFAULT_GROUP,
+    ClientFrame, Hello, OpError, PROTOCOL_VERSION, Request, RequestId, Response, ServerFrame,
+    SessionId, Welcome, name::DEFAULT_GROUP,
 };
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -40,8 +41,15 @@ impl Closing {
     }
 }
 
+/// Requests of this connection whose proposal has not returned yet, with
+/// whether the client asked to cancel them meanwhile. A cancel must be
+/// applied after its request, or it would find no waiter and the request
+/// would then wait (or hold a lock) for a caller that is gone.
+type Proposing = Arc<Mutex<HashMap<RequestId, bool>>>;
+
 struct Connection {
     gateway: Arc<Gateway>,
+    proposing: Proposing,
     outbox: mpsc::UnboundedSender<Message>,
     session: Option<SessionId>,
     connection_id: u64,
@@ -56,6 +64,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
     let mut connection = Connection {
         gateway: gateway.clone(),
+        proposing: Proposing::default(),
         outbox: outbox.clone(),
         session: None,
         connection_id: 0,
@@ -173,15 +182,11 @@ impl Connection {
                 Ok(())
             }
             ClientFrame::Cancel { id } => {
-                let cluster = self.gateway.cluster.clone();
-                tokio::spawn(async move {
-                    let kind = CommandKind::Cancel {
-                        session,
-                        request: id,
-                    };
-                    // The waiter's final answer arrives as a completion.
-                    let _ = cluster.propose(kind).await;
-                });
+                if let Some(cancel) = lock(&self.proposing).get_mut(&id) {
+                    *cancel = true; // Proposed when the request's proposal returns.
+                } else {
+                    spawn_cancel(&self.gateway, session, id);
+                }
                 Ok(())
             }
             ClientFrame::Heartbeat => {
@@ -256,6 +261,12 @@ impl Connection {
     fn spawn_request(&self, session: SessionId, request: Request) {
         let gateway = self.gateway.clone();
         let outbox = self.outbox.clone();
+        let proposing = self.proposing.clone();
+        if request.op.is_mutating() {
+            // Before the task runs: a Cancel frame right behind this request
+            // must find it here.
+            lock(&proposing).insert(request.id, false);
+        }
         tokio::spawn(async move {
             let since = Instant::now();
             let kind = kind_index(&request.op);
@@ -274,8 +285,15 @@ impl Connection {
                     acked_below: request.acked_below,
                     op: request.op,
                 };
-                match gateway.cluster.propose(command).await {
-                    Ok(CommandResponse::Client(Outcome::Pending)) => return,
+                let proposed = gateway.cluster.propose(command).await;
+                let cancel_requested = lock(&proposing).remove(&id).unwrap_or(false);
+                match proposed {
+                    Ok(CommandResponse::Client(Outcome::Pending)) => {
+                        if cancel_requested {
+                            spawn_cancel(&gateway, session, id);
+                        }
+                        return;
+                    }
                     Ok(CommandResponse::Client(Outcome::Done(result))) => result,
                     Ok(CommandResponse::Refused(e)) => Err(e),
                     Ok(other) => unavailable(format!("unexpected answer {other:?}")),
@@ -287,6 +305,7 @@ impl Connection {
                     Err(e) => unavailable(e),
                 }
             };
+            lock(&proposing).remove(&id);
             gateway.forget_waiting(session, id);
             gateway
                 .cluster
@@ -295,4 +314,18 @@ impl Connection {
             send_frame(&outbox, &ServerFrame::Response(Response { id, result }));
         });
     }
+}
+
+fn spawn_cancel(gateway: &Arc<Gateway>, session: SessionId, request: RequestId) {
+    let cluster = gateway.cluster.clone();
+    tokio::spawn(async move {
+        // The waiter's final answer (CANCELLED) arrives as a completion.
+        let _ = cluster
+            .propose(CommandKind::Cancel { session, request })
+            .await;
+    });
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,0 +1,284 @@
+//! Runs the [`Engine`] over a [`Transport`]: connects (rotating through the
+//! endpoints, following redirects, backing off with jitter), feeds frames
+//! both ways, heartbeats when idle, and hands each final answer to its
+//! caller. All retry and session logic lives in the engine.
+
+use crate::engine::{Engine, EngineEvent};
+use crate::error::Error;
+use crate::transport::{Link, Transport};
+use raftcp_proto::{ClientFrame, GroupName, Op, Reply, RequestId, ServerFrame};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+pub type Answer = oneshot::Sender<Result<Reply, Error>>;
+
+/// What the API side asks of the driver.
+#[derive(Debug)]
+pub enum Command {
+    Submit {
+        ticket: u64,
+        group: GroupName,
+        op: Op,
+        answer: Answer,
+    },
+    /// The caller dropped a pending call.
+    Cancel { ticket: u64 },
+    /// `close()`: end the session, then stop.
+    Close { done: oneshot::Sender<()> },
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+struct Driver<T: Transport> {
+    transport: T,
+    engine: Engine,
+    endpoints: Vec<String>,
+    next_endpoint: usize,
+    redirect: Option<String>,
+    answers: HashMap<RequestId, Answer>,
+    tickets: HashMap<u64, RequestId>,
+    fatal: Option<String>,
+}
+
+/// What ended a connection.
+enum LinkEnd {
+    Lost,
+    Redirect,
+    Stop(Option<oneshot::Sender<()>>),
+}
+
+pub async fn run<T: Transport>(
+    transport: T,
+    endpoints: Vec<String>,
+    client_name: String,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let mut driver = Driver {
+        transport,
+        engine: Engine::new(client_name),
+        endpoints,
+        next_endpoint: 0,
+        redirect: None,
+        answers: HashMap::new(),
+        tickets: HashMap::new(),
+        fatal: None,
+    };
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        if driver.fatal.is_some() {
+            // Reconnecting cannot help; answer every call with the reason.
+            while let Some(command) = commands.recv().await {
+                match command {
+                    Command::Close { done } => return driver.stop(Some(done)),
+                    command => driver.on_command(command),
+                }
+            }
+            return driver.stop(None);
+        }
+        let url = driver.pick_endpoint();
+        let connected = tokio::time::timeout(CONNECT_TIMEOUT, driver.transport.connect(&url)).await;
+        let Ok(Ok(mut link)) = connected else {
+            tracing::debug!("cannot connect to {url}");
+            // Keep taking commands while waiting to reconnect.
+            let pause = jitter(backoff);
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            if let Some(done) = driver.absorb_commands_for(&mut commands, pause).await {
+                driver.stop(done);
+                return;
+            }
+            continue;
+        };
+        backoff = BACKOFF_MIN;
+        match driver.serve_link(&mut link, &mut commands).await {
+            LinkEnd::Lost | LinkEnd::Redirect => driver.engine.on_disconnected(),
+            LinkEnd::Stop(done) => {
+                driver.stop(done);
+                return;
+            }
+        }
+    }
+}
+
+impl<T: Transport> Driver<T> {
+    fn pick_endpoint(&mut self) -> String {
+        if let Some(url) = self.redirect.take() {
+            return url;
+        }
+        let url = self.endpoints[self.next_endpoint % self.endpoints.len()].clone();
+        self.next_endpoint += 1;
+        url
+    }
+
+    async fn serve_link(
+        &mut self,
+        link: &mut T::Link,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> LinkEnd {
+        self.engine.on_connected();
+        loop {
+            while let Some(frame) = self.engine.poll_transmit(now_ms()) {
+                let bytes = match raftcp_proto::encode(&frame) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        tracing::error!("cannot encode {frame:?}: {e}");
+                        continue;
+                    }
+                };
+                if link.send(bytes).await.is_err() {
+                    return LinkEnd::Lost;
+                }
+            }
+            if let Some(end) = self.take_events() {
+                return end;
+            }
+            let next_tick = self.engine.next_tick_ms();
+            let wait = Duration::from_millis(next_tick.saturating_sub(now_ms()).max(1));
+            tokio::select! {
+                frame = link.recv() => match frame {
+                    Some(bytes) => match raftcp_proto::decode::<ServerFrame>(&bytes) {
+                        Ok(frame) => self.engine.on_frame(frame),
+                        Err(e) => {
+                            tracing::warn!("undecodable frame from server: {e}");
+                            return LinkEnd::Lost;
+                        }
+                    },
+                    None => return LinkEnd::Lost,
+                },
+                command = commands.recv() => match command {
+                    Some(Command::Close { done }) => {
+                        self.close_session(link).await;
+                        return LinkEnd::Stop(Some(done));
+                    }
+                    Some(command) => self.on_command(command),
+                    None => {
+                        // Every handle and client is gone: end the session now
+                        // rather than leaving it to expire.
+                        self.close_session(link).await;
+                        return LinkEnd::Stop(None);
+                    }
+                },
+                _ = tokio::time::sleep(wait) => self.engine.on_tick(now_ms()),
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Submit {
+                ticket,
+                group,
+                op,
+                answer,
+            } => {
+                if let Some(reason) = &self.fatal {
+                    let _ = answer.send(Err(Error::Protocol(reason.clone())));
+                    return;
+                }
+                let id = self.engine.submit(group, op);
+                self.answers.insert(id, answer);
+                self.tickets.insert(ticket, id);
+            }
+            Command::Cancel { ticket } => {
+                if let Some(id) = self.tickets.get(&ticket) {
+                    self.engine.cancel(*id);
+                }
+            }
+            Command::Close { .. } => {}
+        }
+    }
+
+    /// Delivers engine events; says whether the link must end.
+    fn take_events(&mut self) -> Option<LinkEnd> {
+        let mut end = None;
+        while let Some(event) = self.engine.poll_event() {
+            match event {
+                EngineEvent::Completed { id, result } => {
+                    self.tickets.retain(|_, request| *request != id);
+                    if let Some(answer) = self.answers.remove(&id) {
+                        let _ = answer.send(result.map_err(Error::Server));
+                    }
+                }
+                EngineEvent::Redirect { url } => {
+                    self.redirect = url;
+                    end = Some(LinkEnd::Redirect);
+                }
+                EngineEvent::Fatal { reason } => {
+                    tracing::error!("server refused the protocol: {reason}");
+                    for (_, answer) in self.answers.drain() {
+                        let _ = answer.send(Err(Error::Protocol(reason.clone())));
+                    }
+                    self.fatal = Some(reason);
+                    end = Some(LinkEnd::Lost);
+                }
+                EngineEvent::SessionReady { .. } | EngineEvent::SessionLost { .. } => {}
+            }
+        }
+        end
+    }
+
+    async fn close_session(&mut self, link: &mut T::Link) {
+        if self.engine.session().is_none() {
+            return;
+        }
+        if let Ok(bytes) = raftcp_proto::encode(&ClientFrame::CloseSession) {
+            if link.send(bytes).await.is_ok() {
+                // The server closes the connection once the session ended.
+                let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                    while link.recv().await.is_some() {}
+                })
+                .await;
+            }
+        }
+    }
+
+    /// Queues commands while disconnected, for at most `pause`. Returns the
+    /// close request if one arrives.
+    async fn absorb_commands_for(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        pause: Duration,
+    ) -> Option<Option<oneshot::Sender<()>>> {
+        let until = Instant::now() + pause;
+        loop {
+            let remaining = until.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return None;
+            }
+            match tokio::time::timeout(remaining, commands.recv()).await {
+                Err(_) => return None,
+                Ok(None) => return Some(None),
+                Ok(Some(Command::Close { done })) => return Some(Some(done)),
+                Ok(Some(command)) => self.on_command(command),
+            }
+        }
+    }
+
+    fn stop(&mut self, done: Option<oneshot::Sender<()>>) {
+        for (_, answer) in self.answers.drain() {
+            let _ = answer.send(Err(Error::Closed));
+        }
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// `base` scaled by a factor in [0.5, 1.5) so reconnecting clients spread out.
+fn jitter(base: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
+    base.mul_f64(factor)
+}

@@ -1,0 +1,30 @@
+//! The client's error type.
+
+use raftcp_proto::OpError;
+
+/// Why a call failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The cluster answered with an error (not owner, value too large,
+    /// session expired, …). Match on [`OpError`] for the details.
+    #[error(transparent)]
+    Server(#[from] OpError),
+    /// The client was closed (or dropped) before the call finished.
+    #[error("the client is closed")]
+    Closed,
+    /// The server refused the protocol (version mismatch, malformed frames);
+    /// reconnecting will not help.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// A value could not be converted to or from the stored form.
+    #[error("value conversion: {0}")]
+    Value(String),
+    /// The server answered with a reply of the wrong shape for the call.
+    #[error("unexpected reply: {0}")]
+    UnexpectedReply(String),
+    /// No endpoint was given, or none could be parsed.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

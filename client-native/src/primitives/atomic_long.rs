@@ -1,0 +1,82 @@
+use crate::client::{Object, unexpected};
+use crate::error::Result;
+use raftcp_proto::{LongOp, Op, Reply};
+
+/// A replicated 64-bit counter. Every mutation is applied exactly once, even
+/// when the client retries it through a failover.
+#[derive(Clone, Debug)]
+pub struct AtomicLong {
+    object: Object,
+}
+
+impl AtomicLong {
+    pub(crate) fn new(object: Object) -> Self {
+        Self { object }
+    }
+
+    pub fn name(&self) -> &str {
+        self.object.name()
+    }
+
+    async fn long(&self, op: LongOp) -> Result<i64> {
+        match self.object.call(|name| Op::AtomicLong { name, op }).await? {
+            Reply::Long(value) => Ok(value),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn get(&self) -> Result<i64> {
+        self.long(LongOp::Get).await
+    }
+
+    pub async fn set(&self, value: i64) -> Result<()> {
+        match self
+            .object
+            .call(|name| Op::AtomicLong {
+                name,
+                op: LongOp::Set(value),
+            })
+            .await?
+        {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn add_and_get(&self, delta: i64) -> Result<i64> {
+        self.long(LongOp::AddAndGet(delta)).await
+    }
+
+    pub async fn get_and_add(&self, delta: i64) -> Result<i64> {
+        self.long(LongOp::GetAndAdd(delta)).await
+    }
+
+    pub async fn increment_and_get(&self) -> Result<i64> {
+        self.add_and_get(1).await
+    }
+
+    pub async fn decrement_and_get(&self) -> Result<i64> {
+        self.add_and_get(-1).await
+    }
+
+    pub async fn get_and_increment(&self) -> Result<i64> {
+        self.get_and_add(1).await
+    }
+
+    pub async fn get_and_decrement(&self) -> Result<i64> {
+        self.get_and_add(-1).await
+    }
+
+    pub async fn get_and_set(&self, value: i64) -> Result<i64> {
+        self.long(LongOp::GetAndSet(value)).await
+    }
+
+    /// Sets `update` if the value is `expect`; says whether it did.
+    pub async fn compare_and_set(&self, expect: i64, update: i64) -> Result<bool> {
+        let op = LongOp::CompareAndSet { expect, update };
+        match self.object.call(|name| Op::AtomicLong { name, op }).await? {
+            Reply::Bool(swapped) => Ok(swapped),
+            other => Err(unexpected(other)),
+        }
+    }
+}

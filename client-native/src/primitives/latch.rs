@@ -1,0 +1,65 @@
+use super::millis;
+use crate::client::{Object, unexpected};
+use crate::error::Result;
+use raftcp_proto::{LatchOp, Op, Reply};
+use std::time::Duration;
+
+/// A distributed countdown latch: waiters are released when the count
+/// reaches zero; then it may be set again for a new round.
+#[derive(Clone, Debug)]
+pub struct CountDownLatch {
+    object: Object,
+}
+
+impl CountDownLatch {
+    pub(crate) fn new(object: Object) -> Self {
+        Self { object }
+    }
+
+    pub fn name(&self) -> &str {
+        self.object.name()
+    }
+
+    async fn call(&self, op: LatchOp) -> Result<Reply> {
+        self.object.call(|name| Op::Latch { name, op }).await
+    }
+
+    /// Sets the count if the latch is at zero; `false` otherwise.
+    pub async fn try_set_count(&self, count: u32) -> Result<bool> {
+        match self.call(LatchOp::TrySetCount { count }).await? {
+            Reply::Bool(b) => Ok(b),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn count_down(&self) -> Result<()> {
+        match self.call(LatchOp::CountDown).await? {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub async fn get_count(&self) -> Result<u32> {
+        match self.call(LatchOp::GetCount).await? {
+            Reply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Waits until the count reaches zero.
+    pub async fn await_latch(&self) -> Result<()> {
+        self.wait(None).await.map(|_| ())
+    }
+
+    /// Waits at most `timeout`; says whether the count reached zero.
+    pub async fn await_latch_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.wait(Some(millis(timeout))).await
+    }
+
+    async fn wait(&self, timeout_ms: Option<u64>) -> Result<bool> {
+        match self.call(LatchOp::Await { timeout_ms }).await? {
+            Reply::Bool(open) => Ok(open),
+            other => Err(unexpected(other)),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Typed handles for the five primitives. A handle is a name (plus, for
+//! locks and semaphores, an owner id); creating one costs no round trip.
+
+mod atomic_long;
+mod atomic_reference;
+mod latch;
+mod lock;
+mod semaphore;
+
+pub use atomic_long::AtomicLong;
+pub use atomic_reference::AtomicReference;
+pub use latch::CountDownLatch;
+pub use lock::FencedLock;
+pub use semaphore::Semaphore;
+
+use std::time::Duration;
+
+/// Timeouts travel as whole milliseconds.
+fn millis(timeout: Duration) -> u64 {
+    u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX)
+}

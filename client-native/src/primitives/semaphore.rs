@@ -1,0 +1,110 @@
+use super::millis;
+use crate::client::{Object, unexpected};
+use crate::error::Result;
+use raftcp_proto::{HandleId, Op, Reply, SemaphoreOp};
+use std::time::Duration;
+
+/// A distributed counting semaphore. Permits are held by this handle within
+/// the client's session; if the session expires they return to the pool.
+/// Waiters are served strictly first come, first served.
+#[derive(Clone, Debug)]
+pub struct Semaphore {
+    object: Object,
+    handle: HandleId,
+}
+
+impl Semaphore {
+    pub(crate) fn new(object: Object, handle: HandleId) -> Self {
+        Self { object, handle }
+    }
+
+    pub fn name(&self) -> &str {
+        self.object.name()
+    }
+
+    async fn call(&self, op: SemaphoreOp) -> Result<Reply> {
+        let handle = self.handle;
+        self.object
+            .call(|name| Op::Semaphore { name, handle, op })
+            .await
+    }
+
+    async fn bool(&self, op: SemaphoreOp) -> Result<bool> {
+        match self.call(op).await? {
+            Reply::Bool(b) => Ok(b),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn unit(&self, op: SemaphoreOp) -> Result<()> {
+        match self.call(op).await? {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn count(&self, op: SemaphoreOp) -> Result<u32> {
+        match self.call(op).await? {
+            Reply::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets the permit count once; `false` if it was already initialized.
+    pub async fn init(&self, permits: u32) -> Result<bool> {
+        self.bool(SemaphoreOp::Init { permits }).await
+    }
+
+    pub async fn acquire(&self) -> Result<()> {
+        self.acquire_many(1).await
+    }
+
+    /// Waits until `permits` permits are available and takes them.
+    pub async fn acquire_many(&self, permits: u32) -> Result<()> {
+        let op = SemaphoreOp::Acquire {
+            permits,
+            timeout_ms: None,
+        };
+        self.bool(op).await.map(|_| ())
+    }
+
+    pub async fn try_acquire(&self) -> Result<bool> {
+        self.try_acquire_many(1, Duration::ZERO).await
+    }
+
+    /// Takes `permits` if they become available within `timeout`.
+    pub async fn try_acquire_many(&self, permits: u32, timeout: Duration) -> Result<bool> {
+        let op = SemaphoreOp::Acquire {
+            permits,
+            timeout_ms: Some(millis(timeout)),
+        };
+        self.bool(op).await
+    }
+
+    pub async fn release(&self) -> Result<()> {
+        self.release_many(1).await
+    }
+
+    /// Returns `permits` this handle holds; fails with `NotEnoughPermits` if
+    /// it holds fewer.
+    pub async fn release_many(&self, permits: u32) -> Result<()> {
+        self.unit(SemaphoreOp::Release { permits }).await
+    }
+
+    pub async fn available_permits(&self) -> Result<u32> {
+        self.count(SemaphoreOp::AvailablePermits).await
+    }
+
+    /// Takes every available permit; returns how many.
+    pub async fn drain_permits(&self) -> Result<u32> {
+        self.count(SemaphoreOp::Drain).await
+    }
+
+    pub async fn reduce_permits(&self, permits: u32) -> Result<()> {
+        self.unit(SemaphoreOp::Reduce { permits }).await
+    }
+
+    pub async fn increase_permits(&self, permits: u32) -> Result<()> {
+        self.unit(SemaphoreOp::Increase { permits }).await
+    }
+}

@@ -1,0 +1,23 @@
+//! The seam between the runtime-neutral driver and a concrete WebSocket.
+//! Native builds use [`native`] (tokio-tungstenite); the wasm build adds a
+//! web-sys implementation of the same two traits.
+
+pub mod native;
+
+use std::future::Future;
+
+/// Opens connections to a member's client endpoint.
+pub trait Transport: Send + 'static {
+    type Link: Link;
+    /// Connects to `url` (`ws://host:port/v1/client`) with the raftcp
+    /// subprotocol.
+    fn connect(&mut self, url: &str) -> impl Future<Output = Result<Self::Link, String>> + Send;
+}
+
+/// One open connection carrying binary frames.
+pub trait Link: Send + 'static {
+    fn send(&mut self, frame: Vec<u8>) -> impl Future<Output = Result<(), String>> + Send;
+    /// The next binary frame; `None` once the connection is gone. Must be
+    /// cancel-safe: the driver races it against other work.
+    fn recv(&mut self) -> impl Future<Output = Option<Vec<u8>>> + Send;
+}

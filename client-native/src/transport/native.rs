@@ -1,0 +1,65 @@
+//! tokio-tungstenite transport.
+
+use super::{Link, Transport};
+use futures_util::{SinkExt, StreamExt};
+use raftcp_proto::limits::FRAME_BYTES_MAX;
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+#[derive(Debug, Default)]
+pub struct TokioTransport;
+
+#[derive(Debug)]
+pub struct TokioLink {
+    socket: WebSocketStream<TcpStream>,
+}
+
+impl Transport for TokioTransport {
+    type Link = TokioLink;
+
+    async fn connect(&mut self, url: &str) -> Result<TokioLink, String> {
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(raftcp_proto::SUBPROTOCOL),
+        );
+        let uri = request.uri();
+        let host = uri.host().ok_or_else(|| format!("{url}: no host"))?;
+        let port = uri.port_u16().unwrap_or(80);
+        let stream = TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("connect {url}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(FRAME_BYTES_MAX))
+            .max_frame_size(Some(FRAME_BYTES_MAX));
+        let (socket, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+                .await
+                .map_err(|e| format!("websocket handshake with {url}: {e}"))?;
+        Ok(TokioLink { socket })
+    }
+}
+
+impl Link for TokioLink {
+    async fn send(&mut self, frame: Vec<u8>) -> Result<(), String> {
+        self.socket
+            .send(Message::binary(frame))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn recv(&mut self) -> Option<Vec<u8>> {
+        loop {
+            match self.socket.next().await? {
+                Ok(Message::Binary(bytes)) => return Some(bytes.to_vec()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+}
