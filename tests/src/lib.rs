@@ -1,2 +1,274 @@
-//! Process-level cluster harness for raftcp's integration tests. Filled by the
-//! working-cluster issue.
+//! Process-level test harness: real `raftcp serve` processes on loopback
+//! ports chosen at run time, each with its own data directory, killed with
+//! SIGKILL and restarted like a real crash.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Timings short enough for tests, long enough for a loaded 2-core machine.
+#[derive(Clone, Debug)]
+pub struct Timings {
+    pub session_ttl_ms: u64,
+    pub heartbeat_ms: u64,
+    pub election_timeout_ms: u64,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            session_ttl_ms: 4_000,
+            heartbeat_ms: 500,
+            election_timeout_ms: 500,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct TestCluster {
+    pub dir: PathBuf,
+    pub addrs: BTreeMap<u64, String>,
+    timings: Timings,
+    children: BTreeMap<u64, Child>,
+    _slot: Slot,
+}
+
+/// At most this many clusters run at once: each is three processes and the
+/// machine has two cores.
+const CLUSTERS_AT_ONCE: usize = 2;
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+#[derive(Debug)]
+struct Slot;
+
+impl Slot {
+    fn take() -> Slot {
+        let (count, freed) = &RUNNING;
+        let mut running = count.lock().unwrap_or_else(|p| p.into_inner());
+        while *running >= CLUSTERS_AT_ONCE {
+            running = freed.wait(running).unwrap_or_else(|p| p.into_inner());
+        }
+        *running += 1;
+        Slot
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let (count, freed) = &RUNNING;
+        *count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        freed.notify_one();
+    }
+}
+
+/// The `raftcp` binary, built if missing.
+pub fn server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("RAFTCP_BIN") {
+        return PathBuf::from(path);
+    }
+    // Test binaries live in target/<profile>/deps.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("raftcp");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "raftcp-server", "--bin", "raftcp"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building raftcp failed");
+    }
+    binary
+}
+
+/// Free loopback ports, found by binding port 0.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir =
+        std::env::temp_dir().join(format!("raftcp-test-{name}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl TestCluster {
+    /// Starts a 3-node cluster and waits until it has a leader.
+    pub fn start(name: &str) -> Self {
+        Self::start_with(name, Timings::default())
+    }
+
+    pub fn start_with(name: &str, timings: Timings) -> Self {
+        let slot = Slot::take();
+        let ports = free_ports(3);
+        let addrs: BTreeMap<u64, String> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| (i as u64 + 1, format!("127.0.0.1:{port}")))
+            .collect();
+        let mut cluster = TestCluster {
+            dir: scratch_dir(name),
+            addrs,
+            timings,
+            children: BTreeMap::new(),
+            _slot: slot,
+        };
+        for id in 1..=3 {
+            cluster.start_node(id);
+        }
+        cluster.wait_for_leader(Duration::from_secs(30));
+        cluster
+    }
+
+    pub fn data_dir(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("node-{id}"))
+    }
+
+    pub fn log_path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("node-{id}.log"))
+    }
+
+    pub fn start_node(&mut self, id: u64) {
+        let peers: Vec<String> = self.addrs.iter().map(|(i, a)| format!("{i}={a}")).collect();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(id))
+            .unwrap();
+        let child = Command::new(server_binary())
+            .arg("serve")
+            .args(["--node-id", &id.to_string()])
+            .args(["--data", self.data_dir(id).to_str().unwrap()])
+            .args(["--peers", &peers.join(",")])
+            .args(["--session-ttl-ms", &self.timings.session_ttl_ms.to_string()])
+            .args(["--heartbeat-ms", &self.timings.heartbeat_ms.to_string()])
+            .args([
+                "--election-timeout-ms",
+                &self.timings.election_timeout_ms.to_string(),
+            ])
+            .args(["--log", "warn"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.children.insert(id, child);
+    }
+
+    /// SIGKILL: no shutdown code runs, like a crash.
+    pub fn kill(&mut self, id: u64) {
+        if let Some(mut child) = self.children.remove(&id) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self, id: u64) {
+        self.kill(id);
+        self.start_node(id);
+    }
+
+    pub fn url(&self, id: u64) -> String {
+        format!("ws://{}/v1/client", self.addrs[&id])
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.addrs.keys().map(|id| self.url(*id)).collect()
+    }
+
+    /// `/health` of one node, parsed; `None` if it does not answer.
+    pub fn health(&self, id: u64) -> Option<serde_json::Value> {
+        let body = http_get(&self.addrs[&id], "/health")?;
+        serde_json::from_str(&body).ok()
+    }
+
+    pub fn metrics(&self, id: u64) -> Option<String> {
+        http_get(&self.addrs[&id], "/metrics")
+    }
+
+    /// The leader that every running node agrees on.
+    pub fn leader(&self) -> Option<u64> {
+        let mut agreed = None;
+        for id in self.children.keys() {
+            let leader = self.health(*id)?.get("leader")?.as_u64()?;
+            match agreed {
+                None => agreed = Some(leader),
+                Some(other) if other != leader => return None,
+                Some(_) => {}
+            }
+        }
+        agreed.filter(|leader| self.children.contains_key(leader))
+    }
+
+    pub fn wait_for_leader(&self, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(leader) = self.leader() {
+                return leader;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no agreed leader within {timeout:?}; logs in {}",
+                self.dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A running node that is not the leader.
+    pub fn follower(&self) -> u64 {
+        let leader = self.wait_for_leader(Duration::from_secs(30));
+        *self.children.keys().find(|id| **id != leader).unwrap()
+    }
+
+    pub fn log_text(&self, id: u64) -> String {
+        std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        let ids: Vec<u64> = self.children.keys().copied().collect();
+        for id in ids {
+            self.kill(id);
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("cluster data and logs kept in {}", self.dir.display());
+        }
+    }
+}
+
+/// A minimal HTTP GET; the server closes the connection after answering.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    Some(body.to_owned())
+}
+
+/// Removes everything in a data directory (a "wiped disk").
+pub fn wipe(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+}
