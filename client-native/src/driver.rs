@@ -223,14 +223,14 @@ impl<T: Transport> Driver<T> {
         if self.engine.session().is_none() {
             return;
         }
-        if let Ok(bytes) = raftcp_proto::encode(&ClientFrame::CloseSession) {
-            if link.send(bytes).await.is_ok() {
-                // The server closes the connection once the session ended.
-                let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                    while link.recv().await.is_some() {}
-                })
-                .await;
-            }
+        if let Ok(bytes) = raftcp_proto::encode(&ClientFrame::CloseSession)
+            && link.send(bytes).await.is_ok()
+        {
+            // The server closes the connection once the session ended.
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while link.recv().await.is_some() {}
+            })
+            .await;
         }
     }
 

@@ -37,9 +37,10 @@ pub async fn accept_loop(listener: TcpListener, gateway: Arc<Gateway>, incarnati
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         tokio::spawn(async move {
-            match tokio::time::timeout(HEAD_TIMEOUT, request_path(&stream)).await {
-                Ok(Some(path)) => route(stream, &path, gateway, incarnation).await,
-                _ => {} // Silent or garbage connection: drop it.
+            // A silent or garbage connection is dropped.
+            if let Ok(Some(path)) = tokio::time::timeout(HEAD_TIMEOUT, request_path(&stream)).await
+            {
+                route(stream, &path, gateway, incarnation).await;
             }
         });
     }
@@ -63,6 +64,8 @@ async fn route(stream: TcpStream, path: &str, gateway: Arc<Gateway>, incarnation
 
 /// Completes the WebSocket handshake, echoing the raftcp subprotocol when the
 /// client offers it (browsers require the echo).
+// The callback's error type is tungstenite's, not ours to shrink.
+#[allow(clippy::result_large_err)]
 async fn upgrade(stream: TcpStream, max_message_bytes: usize) -> Option<ws::Socket> {
     let echo_subprotocol = |request: &Request, mut response: Response| {
         let offered = request

@@ -106,7 +106,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
         let log = self.log.read().await;
-        Ok(log.log_state().vote().map(|vote| vote.0.clone()))
+        Ok(log.log_state().vote().map(|vote| vote.0))
     }
 }
 
@@ -117,8 +117,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let log = self.log.read().await;
         let state = log.log_state();
         Ok(LogState {
-            last_purged_log_id: state.purged().map(|id| id.0.clone()),
-            last_log_id: state.last().map(|id| id.0.clone()),
+            last_purged_log_id: state.purged().map(|id| id.0),
+            last_log_id: state.last().map(|id| id.0),
         })
     }
 
@@ -130,7 +130,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let (done, flushed) = oneshot::channel();
         {
             let mut log = self.log.write().await;
-            log.save_vote(Stored(vote.clone()))?;
+            log.save_vote(Stored(*vote))?;
             log.flush(true, Some(FlushDone::Waiter(done)))?;
         }
         // A vote must be on disk before it is granted or acted on.
@@ -152,7 +152,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, io::Error> {
         let log = self.log.read().await;
-        Ok(log.log_state().committed().map(|id| id.0.clone()))
+        Ok(log.log_state().committed().map(|id| id.0))
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>
@@ -172,7 +172,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate_after(&mut self, last_kept: Option<LogId>) -> Result<(), io::Error> {
         let from = last_kept.next_index();
         let mut log = self.log.write().await;
-        let last = log.log_state().last().map(|id| id.0.clone());
+        let last = log.log_state().last().map(|id| id.0);
         if from >= last.next_index() {
             return Ok(());
         }
@@ -184,7 +184,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, upto: LogId) -> Result<(), io::Error> {
         let mut log = self.log.write().await;
-        let purged = log.log_state().purged().map(|id| id.0.clone());
+        let purged = log.log_state().purged().map(|id| id.0);
         if upto.index < purged.next_index() {
             return Ok(());
         }

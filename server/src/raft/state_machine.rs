@@ -97,7 +97,7 @@ impl StateMachine {
         let response = match entry.payload {
             EntryPayload::Blank => CommandResponse::Done,
             EntryPayload::Membership(membership) => {
-                state.membership = StoredMembership::new(Some(entry.log_id.clone()), membership);
+                state.membership = StoredMembership::new(Some(entry.log_id), membership);
                 CommandResponse::Done
             }
             EntryPayload::Normal(command) => {
@@ -121,7 +121,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
         let state = self.replica.lock();
-        Ok((state.applied.clone(), state.membership.clone()))
+        Ok((state.applied, state.membership.clone()))
     }
 
     async fn apply<S>(&mut self, mut entries: S) -> io::Result<()>
@@ -158,7 +158,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         {
             let mut state = self.replica.lock();
             state.machine = machine;
-            state.applied = meta.last_log_id.clone();
+            state.applied = meta.last_log_id;
             state.membership = meta.last_membership.clone();
         }
         let _ = self.applied_tx.send(Applied::Replaced);
@@ -187,7 +187,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (meta, machine) = {
             let state = self.replica.lock();
             let meta = SnapshotMeta {
-                last_log_id: state.applied.clone(),
+                last_log_id: state.applied,
                 last_membership: state.membership.clone(),
             };
             (meta, state.machine.snapshot())

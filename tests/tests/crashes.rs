@@ -1,0 +1,130 @@
+//! Crashes: kill -9 of the leader, of every member at once, and of a client
+//! that holds a lock; a wiped data directory coming back under its old id.
+
+#![allow(clippy::unwrap_used)]
+
+use raftcp::Client;
+use raftcp_tests::{TestCluster, wipe};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_goes_on_after_the_leader_is_killed() {
+    let mut cluster = TestCluster::start("kill-leader");
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let counter = client.get_atomic_long("counter");
+    for expected in 1..=20 {
+        assert_eq!(counter.increment_and_get().await.unwrap(), expected);
+    }
+    let old_leader = cluster.wait_for_leader(Duration::from_secs(30));
+    cluster.kill(old_leader);
+    // Every increment is acknowledged exactly once, through the election.
+    for expected in 21..=40 {
+        assert_eq!(counter.increment_and_get().await.unwrap(), expected);
+    }
+    let new_leader = cluster.wait_for_leader(Duration::from_secs(30));
+    assert_ne!(new_leader, old_leader);
+    cluster.start_node(old_leader);
+    for expected in 41..=50 {
+        assert_eq!(counter.increment_and_get().await.unwrap(), expected);
+    }
+    assert_eq!(counter.get().await.unwrap(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_kill_of_every_member() {
+    let mut cluster = TestCluster::start("kill-all");
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let counter = client.get_atomic_long("durable");
+    let lock = client.get_fenced_lock("durable-lock");
+    let mut acknowledged = 0;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0;
+            for _ in 0..25 {
+                counter.increment_and_get().await.unwrap();
+                done += 1;
+            }
+            done
+        }));
+    }
+    for task in tasks {
+        acknowledged += task.await.unwrap();
+    }
+    let fence = lock.lock().await.unwrap();
+    lock.unlock().await.unwrap();
+    client.close().await;
+    for id in 1..=3 {
+        cluster.kill(id);
+    }
+    for id in 1..=3 {
+        cluster.start_node(id);
+    }
+    cluster.wait_for_leader(Duration::from_secs(30));
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    assert_eq!(
+        client.get_atomic_long("durable").get().await.unwrap(),
+        acknowledged
+    );
+    // Fences keep increasing across the restart.
+    let lock = client.get_fenced_lock("durable-lock");
+    assert!(lock.lock().await.unwrap() > fence);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_clients_lock_passes_on_after_its_session_ttl() {
+    let cluster = TestCluster::start("client-killed");
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_raftcp-test-client"))
+        .args([cluster.url(1).as_str(), "lock", "job-lock"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let holder_fence: u64 = line.trim().strip_prefix("fence ").unwrap().parse().unwrap();
+    let client = Client::connect([cluster.url(2)]).await.unwrap();
+    let lock = client.get_fenced_lock("job-lock");
+    assert_eq!(lock.try_lock().await.unwrap(), None);
+    holder.kill().unwrap(); // SIGKILL
+    holder.wait().unwrap();
+    let started = Instant::now();
+    let fence = lock.lock().await.unwrap();
+    assert!(fence.0 > holder_fence);
+    // Not before the TTL (4 s in tests) less a heartbeat of slack.
+    assert!(
+        started.elapsed() >= Duration::from_millis(3_000),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_member_is_refused_not_silently_rejoined() {
+    let mut cluster = TestCluster::start("wiped");
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let counter = client.get_atomic_long("kept");
+    counter.add_and_get(5).await.unwrap();
+    let victim = cluster.follower();
+    cluster.kill(victim);
+    wipe(&cluster.data_dir(victim));
+    cluster.start_node(victim);
+    // The others refuse its new incarnation, so it never learns a leader.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Some(health) = cluster.health(victim) {
+            assert!(health["leader"].is_null(), "wiped node joined: {health}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = (1..=3)
+        .filter(|id| *id != victim)
+        .any(|id| cluster.log_text(id).contains("data was wiped or replaced"));
+    assert!(refused, "no member logged the refusal");
+    // The cluster goes on with its two healthy members.
+    assert_eq!(counter.add_and_get(1).await.unwrap(), 6);
+}

@@ -1,0 +1,136 @@
+//! Bad input on a raw WebSocket: malformed, text, oversize and out-of-order
+//! frames each get a protocol error and a close code; other clients carry on.
+
+#![allow(clippy::unwrap_used)]
+
+use futures_util::{SinkExt, StreamExt};
+use raftcp::Client;
+use raftcp_proto::{ClientFrame, PROTOCOL_VERSION, ServerFrame, limits::FRAME_BYTES_MAX};
+use raftcp_tests::TestCluster;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+async fn raw_socket(addr: &str) -> Socket {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let url = format!("ws://{addr}/v1/client");
+    let (socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    socket
+}
+
+/// Reads until the close frame; returns the protocol error text and code.
+async fn protocol_error_and_close(socket: &mut Socket) -> (String, Option<CloseCode>) {
+    let mut reason = String::new();
+    while let Some(Ok(message)) = socket.next().await {
+        match message {
+            Message::Binary(bytes) => {
+                if let Ok(ServerFrame::ProtocolError { reason: r }) = raftcp_proto::decode(&bytes) {
+                    reason = r;
+                }
+            }
+            Message::Close(frame) => return (reason, frame.map(|f| f.code)),
+            _ => {}
+        }
+    }
+    (reason, None)
+}
+
+fn hello() -> Vec<u8> {
+    raftcp_proto::encode(&ClientFrame::Hello(raftcp_proto::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        client_name: "raw".into(),
+        resume_session: None,
+        auth: None,
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_close_only_their_own_connection() {
+    let cluster = TestCluster::start("protocol");
+    let addr = cluster.addrs[&1].clone();
+    let client = Client::connect([cluster.url(1)]).await.unwrap();
+    let counter = client.get_atomic_long("unaffected");
+    counter.increment_and_get().await.unwrap();
+
+    // Malformed bytes before the handshake.
+    let mut socket = raw_socket(&addr).await;
+    socket
+        .send(Message::binary(vec![0xff, 0xff, 0xff, 0x01]))
+        .await
+        .unwrap();
+    let (reason, code) = protocol_error_and_close(&mut socket).await;
+    assert!(reason.contains("malformed"), "{reason}");
+    assert_eq!(code, Some(CloseCode::Invalid));
+
+    // A text frame after a good handshake.
+    let mut socket = raw_socket(&addr).await;
+    socket.send(Message::binary(hello())).await.unwrap();
+    let welcome = socket.next().await.unwrap().unwrap();
+    let Message::Binary(bytes) = welcome else {
+        panic!("expected Welcome, got {welcome:?}")
+    };
+    assert!(matches!(
+        raftcp_proto::decode::<ServerFrame>(&bytes).unwrap(),
+        ServerFrame::Welcome(_)
+    ));
+    socket
+        .send(Message::text("{\"op\":\"get\"}"))
+        .await
+        .unwrap();
+    let (reason, code) = protocol_error_and_close(&mut socket).await;
+    assert!(reason.contains("text frames"), "{reason}");
+    assert_eq!(code, Some(CloseCode::Unsupported));
+
+    // An oversize frame.
+    let mut socket = raw_socket(&addr).await;
+    let _ = socket
+        .send(Message::binary(vec![0u8; FRAME_BYTES_MAX + 1024]))
+        .await;
+    let (reason, code) = protocol_error_and_close(&mut socket).await;
+    assert!(reason.contains("too large"), "{reason}");
+    assert_eq!(code, Some(CloseCode::Size));
+
+    // A request before Hello.
+    let mut socket = raw_socket(&addr).await;
+    let request = raftcp_proto::encode(&ClientFrame::Heartbeat).unwrap();
+    socket.send(Message::binary(request)).await.unwrap();
+    let (reason, code) = protocol_error_and_close(&mut socket).await;
+    assert!(reason.contains("first frame must be Hello"), "{reason}");
+    assert_eq!(code, Some(CloseCode::Protocol));
+
+    // Trailing bytes after a valid frame are malformed too.
+    let mut socket = raw_socket(&addr).await;
+    let mut bytes = hello();
+    bytes.push(0);
+    socket.send(Message::binary(bytes)).await.unwrap();
+    let (_, code) = protocol_error_and_close(&mut socket).await;
+    assert_eq!(code, Some(CloseCode::Invalid));
+
+    // A wrong protocol version is refused with a reason.
+    let mut socket = raw_socket(&addr).await;
+    let bad_version = raftcp_proto::encode(&ClientFrame::Hello(raftcp_proto::Hello {
+        protocol_version: PROTOCOL_VERSION + 1,
+        client_name: "future".into(),
+        resume_session: None,
+        auth: None,
+    }))
+    .unwrap();
+    socket.send(Message::binary(bad_version)).await.unwrap();
+    let Some(Ok(Message::Binary(bytes))) = socket.next().await else {
+        panic!("expected Refused")
+    };
+    let ServerFrame::Refused { reason } = raftcp_proto::decode(&bytes).unwrap() else {
+        panic!("expected Refused")
+    };
+    assert!(reason.contains("protocol version"), "{reason}");
+
+    // The well-behaved client never noticed.
+    assert_eq!(counter.increment_and_get().await.unwrap(), 2);
+    let metrics = cluster.metrics(1).unwrap();
+    assert!(
+        !metrics.contains("raftcp_protocol_errors_total 0"),
+        "{metrics}"
+    );
+}
