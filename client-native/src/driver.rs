@@ -119,6 +119,7 @@ impl<T: Transport> Driver<T> {
     ) -> LinkEnd {
         self.engine.on_connected();
         loop {
+            let mut sent = false;
             while let Some(frame) = self.engine.poll_transmit(now_ms()) {
                 let bytes = match raftcp_proto::encode(&frame) {
                     Ok(bytes) => bytes,
@@ -130,6 +131,10 @@ impl<T: Transport> Driver<T> {
                 if link.send(bytes).await.is_err() {
                     return LinkEnd::Lost;
                 }
+                sent = true;
+            }
+            if sent && link.flush().await.is_err() {
+                return LinkEnd::Lost;
             }
             if let Some(end) = self.take_events() {
                 return end;
@@ -152,7 +157,17 @@ impl<T: Transport> Driver<T> {
                         self.close_session(link).await;
                         return LinkEnd::Stop(Some(done));
                     }
-                    Some(command) => self.on_command(command),
+                    Some(command) => {
+                        self.on_command(command);
+                        // Take what else is queued, so one flush sends it all.
+                        while let Ok(command) = commands.try_recv() {
+                            if let Command::Close { done } = command {
+                                self.close_session(link).await;
+                                return LinkEnd::Stop(Some(done));
+                            }
+                            self.on_command(command);
+                        }
+                    }
                     None => {
                         // Every handle and client is gone: end the session now
                         // rather than leaving it to expire.
@@ -225,6 +240,7 @@ impl<T: Transport> Driver<T> {
         }
         if let Ok(bytes) = raftcp_proto::encode(&ClientFrame::CloseSession)
             && link.send(bytes).await.is_ok()
+            && link.flush().await.is_ok()
         {
             // The server closes the connection once the session ended.
             let _ = tokio::time::timeout(Duration::from_secs(5), async {

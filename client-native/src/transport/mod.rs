@@ -16,7 +16,10 @@ pub trait Transport: Send + 'static {
 
 /// One open connection carrying binary frames.
 pub trait Link: Send + 'static {
+    /// Queues a frame; it may be buffered until [`Link::flush`].
     fn send(&mut self, frame: Vec<u8>) -> impl Future<Output = Result<(), String>> + Send;
+    /// Pushes every queued frame onto the network.
+    fn flush(&mut self) -> impl Future<Output = Result<(), String>> + Send;
     /// The next binary frame; `None` once the connection is gone. Must be
     /// cancel-safe: the driver races it against other work.
     fn recv(&mut self) -> impl Future<Output = Option<Vec<u8>>> + Send;

@@ -48,9 +48,13 @@ impl Transport for TokioTransport {
 impl Link for TokioLink {
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), String> {
         self.socket
-            .send(Message::binary(frame))
+            .feed(Message::binary(frame))
             .await
             .map_err(|e| e.to_string())
+    }
+
+    async fn flush(&mut self) -> Result<(), String> {
+        self.socket.flush().await.map_err(|e| e.to_string())
     }
 
     async fn recv(&mut self) -> Option<Vec<u8>> {

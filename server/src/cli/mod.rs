@@ -1,5 +1,6 @@
 //! The `raftcp` command line.
 
+mod bench;
 mod dev;
 mod serve;
 mod status;
@@ -29,6 +30,8 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Show each member's state, the leader, term and commit/applied index.
     Status(status::StatusArgs),
+    /// Load a running cluster and print throughput and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             Command::Serve(args) => serve::run(args).await,
             Command::Dev(args) => dev::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
         }
     })
 }

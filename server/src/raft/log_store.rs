@@ -85,6 +85,12 @@ impl LogStore {
         // A crash can leave a partly written record at the tail; it was never
         // fsynced, so never acknowledged, and is dropped on open.
         config.wal.truncate_incomplete_record = Some(true);
+        // raft-log waits up to 1 ms by default to gather a batch before each
+        // fsync. Appends queued during the previous fsync are gathered anyway
+        // (they are already in the queue), so a short wait keeps batches
+        // large under load and saves most of a millisecond per write when
+        // idle.
+        config.wal.flush_batch_wait = Some(std::time::Duration::from_micros(100));
         let log = raft_log::RaftLog::open(Arc::new(config))?;
         Ok(Self {
             log: Arc::new(RwLock::new(log)),

@@ -262,7 +262,9 @@ pub fn check_incarnation(known: &KnownPeers, peer: NodeId, incarnation: u64) -> 
     }
 }
 
-/// Drains `inbox` into the socket until either side goes away.
+/// Drains `inbox` into the socket until either side goes away. Frames that
+/// are already queued go out with one flush, so a burst costs one write
+/// syscall instead of one per frame.
 pub async fn write_frames<S>(
     mut sink: S,
     mut inbox: mpsc::UnboundedReceiver<Message>,
@@ -270,8 +272,16 @@ pub async fn write_frames<S>(
 ) where
     S: futures_util::Sink<Message> + Unpin,
 {
-    while let Some(message) = inbox.recv().await {
-        if sink.send(message).await.is_err() {
+    'outer: while let Some(message) = inbox.recv().await {
+        if sink.feed(message).await.is_err() {
+            break;
+        }
+        while let Ok(message) = inbox.try_recv() {
+            if sink.feed(message).await.is_err() {
+                break 'outer;
+            }
+        }
+        if sink.flush().await.is_err() {
             break;
         }
     }

@@ -1,0 +1,151 @@
+//! `raftcp bench`: a load generator that drives a running cluster through
+//! the Rust client, like an application would, and prints throughput and
+//! latency percentiles.
+
+use clap::{Args, ValueEnum};
+use raftcp::Client;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Members to connect to, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "ws://127.0.0.1:7701")]
+    pub endpoints: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Workload::Incr)]
+    pub workload: Workload,
+    /// Client connections (each its own session).
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Requests in flight in total, spread over the connections.
+    #[arg(long, default_value_t = 256)]
+    pub in_flight: usize,
+    /// Measured seconds (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// AtomicLong increment_and_get on one counter.
+    Incr,
+    /// AtomicLong get (a linearizable read).
+    Get,
+    /// FencedLock lock + unlock, one lock per worker (uncontended).
+    Lock,
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    if args.connections == 0 || args.in_flight == 0 {
+        return Err("--connections and --in-flight must be positive".into());
+    }
+    let mut clients = Vec::new();
+    for _ in 0..args.connections {
+        let client = Client::connect(&args.endpoints)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Make sure the session is open before the clock starts.
+        client
+            .get_atomic_long("bench-warmup")
+            .get()
+            .await
+            .map_err(|e| e.to_string())?;
+        clients.push(client);
+    }
+    let warm_up = Duration::from_secs(1);
+    let measured = Duration::from_secs(args.seconds.max(1));
+    let start = Instant::now() + warm_up;
+    let end = start + measured;
+    let mut workers = Vec::new();
+    for worker in 0..args.in_flight {
+        let client = clients[worker % clients.len()].clone();
+        workers.push(tokio::spawn(run_worker(
+            client,
+            args.workload,
+            worker,
+            start,
+            end,
+        )));
+    }
+    let mut latencies_us = Vec::new();
+    let mut errors = 0u64;
+    for worker in workers {
+        let (samples, failed) = worker.await.map_err(|e| e.to_string())?;
+        latencies_us.extend(samples);
+        errors += failed;
+    }
+    for client in &clients {
+        client.close().await;
+    }
+    latencies_us.sort_unstable();
+    let ops = latencies_us.len() as f64 / measured.as_secs_f64();
+    let pct = |p: f64| -> f64 {
+        if latencies_us.is_empty() {
+            return 0.0;
+        }
+        let rank = ((latencies_us.len() - 1) as f64 * p).round() as usize;
+        latencies_us[rank] as f64 / 1000.0
+    };
+    let workload = format!("{:?}", args.workload).to_lowercase();
+    if args.json {
+        println!(
+            "{{\"workload\":\"{workload}\",\"connections\":{},\"in_flight\":{},\"ops_per_sec\":{ops:.0},\
+             \"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"errors\":{errors}}}",
+            args.connections,
+            args.in_flight,
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(0.999)
+        );
+    } else {
+        println!(
+            "workload={workload} connections={} in_flight={} ops/s={ops:.0} p50={:.3}ms p90={:.3}ms \
+             p99={:.3}ms p99.9={:.3}ms errors={errors}",
+            args.connections,
+            args.in_flight,
+            pct(0.5),
+            pct(0.9),
+            pct(0.99),
+            pct(0.999)
+        );
+    }
+    Ok(())
+}
+
+/// Loops the workload; returns latencies (µs) of operations that finished
+/// inside the measured window, and the number of errors.
+async fn run_worker(
+    client: Client,
+    workload: Workload,
+    worker: usize,
+    start: Instant,
+    end: Instant,
+) -> (Vec<u64>, u64) {
+    let counter = client.get_atomic_long("bench-counter");
+    let lock = client.get_fenced_lock(&format!("bench-lock-{worker}"));
+    let mut samples = Vec::new();
+    let mut errors = 0;
+    loop {
+        let began = Instant::now();
+        if began >= end {
+            break;
+        }
+        let ok = match workload {
+            Workload::Incr => counter.increment_and_get().await.is_ok(),
+            Workload::Get => counter.get().await.is_ok(),
+            Workload::Lock => lock.lock().await.is_ok() && lock.unlock().await.is_ok(),
+        };
+        let finished = Instant::now();
+        if began >= start && finished <= end {
+            if ok {
+                samples.push(u64::try_from((finished - began).as_micros()).unwrap_or(u64::MAX));
+            } else {
+                errors += 1;
+            }
+        }
+    }
+    (samples, errors)
+}
