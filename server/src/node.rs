@@ -144,8 +144,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         },
         metrics: Metrics::default(),
     });
-    let gateway = Gateway::new(cluster.clone());
+    let (gateway, batcher) = Gateway::new(cluster.clone());
     let tasks = vec![
+        batcher,
         tokio::spawn(gateway.clone().deliver_effects(applied_rx)),
         tokio::spawn(gateway::run_leader_duties(gateway.clone())),
         tokio::spawn(gateway::run_heartbeats(gateway.clone())),

@@ -52,6 +52,16 @@ fn samples() -> Vec<(&'static str, Command)> {
                 request: RequestId(9),
             }),
         ),
+        (
+            "batch",
+            at(CommandKind::Batch(vec![
+                CommandKind::ExpireWaits,
+                CommandKind::Cancel {
+                    session: s,
+                    request: RequestId(9),
+                },
+            ])),
+        ),
     ]
 }
 
@@ -64,6 +74,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("renew_all_sessions", "80d095ffbc3105"),
     ("client", "80d095ffbc310605090800016e0202"),
     ("cancel", "80d095ffbc31070509"),
+    ("batch", "80d095ffbc31080204070509"),
 ];
 
 #[test]

@@ -4,12 +4,15 @@
 //! reach their client here, whichever member applied the grant first), and
 //! the batched heartbeats of every live session connected here.
 
+mod batcher;
 pub mod connection;
 mod duties;
 
 use crate::cluster::Cluster;
 use crate::machine::{CommandKind, CommandResponse, Effect};
+use crate::raft::peer_frame::ForwardError;
 use crate::raft::state_machine::Applied;
+use batcher::Batcher;
 use raftcp_proto::{
     Event, OpError, Reply, RequestId, Response, ServerFrame, SessionId,
     limits::HEARTBEAT_SESSIONS_MAX,
@@ -44,17 +47,27 @@ struct Holder {
 #[derive(Debug)]
 pub struct Gateway {
     pub cluster: Arc<Cluster>,
+    batcher: Batcher,
     holders: Mutex<HashMap<SessionId, Holder>>,
     next_connection: AtomicU64,
 }
 
 impl Gateway {
-    pub fn new(cluster: Arc<Cluster>) -> Arc<Self> {
-        Arc::new(Self {
+    /// The gateway and its batching task (which the caller owns).
+    pub fn new(cluster: Arc<Cluster>) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
+        let (batcher, task) = Batcher::start(cluster.clone());
+        let gateway = Arc::new(Self {
             cluster,
+            batcher,
             holders: Mutex::default(),
             next_connection: AtomicU64::new(1),
-        })
+        });
+        (gateway, task)
+    }
+
+    /// Proposes a client-originated command, batched with concurrent ones.
+    pub async fn propose(&self, kind: CommandKind) -> Result<CommandResponse, ForwardError> {
+        self.batcher.propose(kind).await
     }
 
     fn holders(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Holder>> {
@@ -167,7 +180,7 @@ impl Gateway {
             let kind = CommandKind::Heartbeat {
                 sessions: batch.to_vec(),
             };
-            if let Ok(CommandResponse::Heartbeat { unknown }) = self.cluster.propose(kind).await {
+            if let Ok(CommandResponse::Heartbeat { unknown }) = self.propose(kind).await {
                 for session in unknown {
                     self.deliver(Effect::SessionEnded(session));
                 }

@@ -43,6 +43,11 @@ pub enum CommandKind {
         session: SessionId,
         request: RequestId,
     },
+    /// Several commands in one Raft entry, applied in order, each at its own
+    /// log position (see [`super::Machine::apply_entry`]). Gateways batch the
+    /// commands of concurrent requests so the per-entry cost of Raft (log
+    /// record, fsync share, replication, apply) is paid once for many.
+    Batch(Vec<CommandKind>),
 }
 
 /// The result of a client request at apply time.
@@ -67,6 +72,8 @@ pub enum CommandResponse {
     Client(Outcome),
     Done,
     Refused(OpError),
+    /// One response per command of a [`CommandKind::Batch`], in order.
+    Batch(Vec<CommandResponse>),
 }
 
 /// A waiting request finished in this entry (granted, timed out, cancelled or

@@ -64,12 +64,43 @@ pub struct Stats {
     pub waiters: usize,
 }
 
+/// Log positions per Raft entry: the most commands one batch may carry.
+pub const POSITIONS_PER_ENTRY: u64 = 1024;
+
 impl Machine {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Applies the entry at `index`. Indexes must strictly increase.
+    /// Applies the Raft entry at `raft_index`, which carries one command or
+    /// a [`CommandKind::Batch`]. Each command gets its own log position,
+    /// `raft_index * POSITIONS_PER_ENTRY + place in the batch`, which serves
+    /// as its index: session ids and fences stay unique and strictly
+    /// increasing even when one entry grants a lock twice.
+    pub fn apply_entry(&mut self, raft_index: u64, command: Command) -> Applied {
+        let base = raft_index.saturating_mul(POSITIONS_PER_ENTRY);
+        let CommandKind::Batch(kinds) = command.kind else {
+            return self.apply(base, command);
+        };
+        let mut responses = Vec::with_capacity(kinds.len());
+        let mut effects = Vec::new();
+        for (place, kind) in (0..POSITIONS_PER_ENTRY).zip(kinds) {
+            let command = Command {
+                time_ms: command.time_ms,
+                kind,
+            };
+            let applied = self.apply(base + place, command);
+            responses.push(applied.response);
+            effects.extend(applied.effects);
+        }
+        Applied {
+            response: CommandResponse::Batch(responses),
+            effects,
+        }
+    }
+
+    /// Applies one command at log position `index`. Positions must strictly
+    /// increase.
     pub fn apply(&mut self, index: u64, command: Command) -> Applied {
         assert!(
             index > self.last_applied,
@@ -128,6 +159,10 @@ impl Machine {
                 self.cancel(session, request, &mut effects);
                 CommandResponse::Done
             }
+            // Batches are unpacked by `apply_entry`; one inside a batch is refused.
+            CommandKind::Batch(_) => CommandResponse::Refused(OpError::InvalidArgument {
+                reason: "a batch cannot contain a batch".into(),
+            }),
         };
         Applied { response, effects }
     }

@@ -51,6 +51,7 @@ pub fn raft_config(election_timeout_ms: u64) -> Result<openraft::Config, openraf
         // A partitioned old leader must not block a connected quorum forever.
         quorum_loss_probe_interval: Some(election_timeout_ms * 5),
         enable_pre_vote: Some(true),
+        broadcast_submitted_on_append: Some(true),
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
         max_in_snapshot_log_to_keep: 1_000,
         ..Default::default()

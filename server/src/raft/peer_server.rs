@@ -73,7 +73,7 @@ pub async fn serve(socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
                 let cluster = cluster.clone();
                 let outbox = outbox.clone();
                 tokio::spawn(async move {
-                    let reply = handle(&cluster, rpc).await;
+                    let reply = Box::pin(handle(&cluster, rpc)).await;
                     let _ = send(&outbox, &PeerFrame::Response { id, reply });
                 });
             }

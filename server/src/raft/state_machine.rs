@@ -101,7 +101,7 @@ impl StateMachine {
                 CommandResponse::Done
             }
             EntryPayload::Normal(command) => {
-                let applied = state.machine.apply(index, command);
+                let applied = state.machine.apply_entry(index, command);
                 if !applied.effects.is_empty() {
                     // The gateway may be gone during shutdown; effects then
                     // have nobody to reach.

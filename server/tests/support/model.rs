@@ -148,6 +148,10 @@ impl Model {
                 acked_below,
                 op,
             } => CommandResponse::Client(self.client(session, request, acked_below, op)),
+            // The machine unpacks batches in `apply_entry`; `apply` refuses one.
+            CommandKind::Batch(_) => CommandResponse::Refused(OpError::InvalidArgument {
+                reason: "a batch cannot contain a batch".into(),
+            }),
             CommandKind::Cancel { session, request } => {
                 if self
                     .waiters

@@ -1,0 +1,90 @@
+//! Gathers the commands of concurrent client requests into batches, one Raft
+//! entry each. While a few batches are in flight, new commands queue and
+//! leave together with the next one, so under load the per-entry cost of
+//! Raft is shared by many requests; an idle client's command leaves at once.
+
+use crate::cluster::Cluster;
+use crate::machine::{CommandKind, CommandResponse, POSITIONS_PER_ENTRY};
+use crate::raft::peer_frame::ForwardError;
+use std::sync::Arc;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+/// Batches proposed at once. More lets a lone request leave without waiting
+/// for a slow batch; fewer makes batches larger.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+type Answer = oneshot::Sender<Result<CommandResponse, ForwardError>>;
+
+#[derive(Debug)]
+pub struct Batcher {
+    queue: mpsc::UnboundedSender<(CommandKind, Answer)>,
+}
+
+impl Batcher {
+    /// Starts the batching task for `cluster`.
+    pub fn start(cluster: Arc<Cluster>) -> (Batcher, tokio::task::JoinHandle<()>) {
+        let (queue, commands) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(cluster, commands));
+        (Batcher { queue }, task)
+    }
+
+    /// Proposes `kind` as part of the next batch and waits for its response.
+    pub async fn propose(&self, kind: CommandKind) -> Result<CommandResponse, ForwardError> {
+        let (answer, response) = oneshot::channel();
+        let stopped = || ForwardError::Unavailable("the member is shutting down".into());
+        self.queue.send((kind, answer)).map_err(|_| stopped())?;
+        response.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(cluster: Arc<Cluster>, mut commands: mpsc::UnboundedReceiver<(CommandKind, Answer)>) {
+    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+    let max = POSITIONS_PER_ENTRY as usize;
+    while let Some(first) = commands.recv().await {
+        // Waiting for a slot is what lets the next batch grow.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match commands.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let cluster = cluster.clone();
+        // Boxed so the spawned task stays small (cheap to create and move).
+        tokio::spawn(Box::pin(async move {
+            propose_batch(&cluster, batch).await;
+            drop(slot);
+        }));
+    }
+}
+
+async fn propose_batch(cluster: &Cluster, mut batch: Vec<(CommandKind, Answer)>) {
+    if batch.len() == 1
+        && let Some((kind, answer)) = batch.pop()
+    {
+        let _ = answer.send(Box::pin(cluster.propose(kind)).await);
+        return;
+    }
+    let (kinds, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+    match Box::pin(cluster.propose(CommandKind::Batch(kinds))).await {
+        Ok(CommandResponse::Batch(responses)) if responses.len() == answers.len() => {
+            for (answer, response) in answers.into_iter().zip(responses) {
+                let _ = answer.send(Ok(response));
+            }
+        }
+        Ok(other) => {
+            let error = ForwardError::Unavailable(format!("unexpected batch answer {other:?}"));
+            for answer in answers {
+                let _ = answer.send(Err(error.clone()));
+            }
+        }
+        Err(error) => {
+            for answer in answers {
+                let _ = answer.send(Err(error.clone()));
+            }
+        }
+    }
+}
