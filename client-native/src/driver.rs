@@ -38,7 +38,8 @@ struct Driver<T: Transport> {
     endpoints: Vec<String>,
     next_endpoint: usize,
     redirect: Option<String>,
-    answers: HashMap<RequestId, Answer>,
+    /// Who waits for each request, and the caller's ticket for it.
+    answers: HashMap<RequestId, (Answer, u64)>,
     tickets: HashMap<u64, RequestId>,
     fatal: Option<String>,
 }
@@ -193,7 +194,7 @@ impl<T: Transport> Driver<T> {
                     return;
                 }
                 let id = self.engine.submit(group, op);
-                self.answers.insert(id, answer);
+                self.answers.insert(id, (answer, ticket));
                 self.tickets.insert(ticket, id);
             }
             Command::Cancel { ticket } => {
@@ -211,8 +212,8 @@ impl<T: Transport> Driver<T> {
         while let Some(event) = self.engine.poll_event() {
             match event {
                 EngineEvent::Completed { id, result } => {
-                    self.tickets.retain(|_, request| *request != id);
-                    if let Some(answer) = self.answers.remove(&id) {
+                    if let Some((answer, ticket)) = self.answers.remove(&id) {
+                        self.tickets.remove(&ticket);
                         let _ = answer.send(result.map_err(Error::Server));
                     }
                 }
@@ -222,7 +223,7 @@ impl<T: Transport> Driver<T> {
                 }
                 EngineEvent::Fatal { reason } => {
                     tracing::error!("server refused the protocol: {reason}");
-                    for (_, answer) in self.answers.drain() {
+                    for (_, (answer, _)) in self.answers.drain() {
                         let _ = answer.send(Err(Error::Protocol(reason.clone())));
                     }
                     self.fatal = Some(reason);
@@ -273,7 +274,7 @@ impl<T: Transport> Driver<T> {
     }
 
     fn stop(&mut self, done: Option<oneshot::Sender<()>>) {
-        for (_, answer) in self.answers.drain() {
+        for (_, (answer, _)) in self.answers.drain() {
             let _ = answer.send(Err(Error::Closed));
         }
         if let Some(done) = done {

@@ -34,7 +34,9 @@ impl Transport for TokioTransport {
             .await
             .map_err(|e| format!("connect {url}: {e}"))?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        // Small frames: a small read buffer (tungstenite zero-fills it per read).
         let config = WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
             .max_message_size(Some(FRAME_BYTES_MAX))
             .max_frame_size(Some(FRAME_BYTES_MAX));
         let (socket, _) =

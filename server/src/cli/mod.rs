@@ -36,7 +36,14 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<(), String> {
     init_logging(cli.log.as_deref());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // The load generator runs on one thread: it shares the machine with the
+    // cluster it measures, and cross-thread wakeups cost it more than a
+    // second core gains it.
+    let mut builder = match cli.command {
+        Command::Bench(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;

@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Batches proposed at once. More lets a lone request leave without waiting
 /// for a slow batch; fewer makes batches larger.
-const BATCHES_IN_FLIGHT: usize = 4;
+const BATCHES_IN_FLIGHT: usize = 16;
 
 type Answer = oneshot::Sender<Result<CommandResponse, ForwardError>>;
 
