@@ -32,3 +32,8 @@ pub use error::{Error, Result};
 pub use primitives::{AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore};
 pub use raftcp_proto as proto;
 pub use raftcp_proto::{Fence, OpError};
+
+/// The README's Rust snippets compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

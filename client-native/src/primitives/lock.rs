@@ -108,7 +108,8 @@ impl FencedLock {
         }
     }
 
-    /// The current holder's fence ([`Fence::INVALID`] when free).
+    /// The fence of this handle's hold; fails with `NotOwner` when this
+    /// handle does not hold the lock.
     pub async fn get_fence(&self) -> Result<Fence> {
         match self.call(LockOp::GetFence).await? {
             Reply::Fence(fence) => Ok(fence.unwrap_or(Fence::INVALID)),
