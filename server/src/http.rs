@@ -180,9 +180,12 @@ fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
 
 fn metrics(cluster: &Cluster) -> String {
     let m = cluster.raft_metrics();
-    let stats = cluster.replica.lock().machine.stats();
+    let (stats, snapshots_installed) = {
+        let replica = cluster.replica.lock();
+        (replica.machine.stats(), replica.snapshots_installed)
+    };
     let mut out = String::new();
-    let gauges: [(&str, u64); 9] = [
+    let gauges: [(&str, u64); 10] = [
         ("raftcp_node_id", cluster.id),
         ("raftcp_raft_term", m.current_term),
         (
@@ -201,6 +204,7 @@ fn metrics(cluster: &Cluster) -> String {
         ("raftcp_sessions", stats.sessions as u64),
         ("raftcp_objects", stats.objects as u64),
         ("raftcp_waiters", stats.waiters as u64),
+        ("raftcp_snapshots_installed", snapshots_installed),
     ];
     for (name, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");

@@ -33,6 +33,8 @@ pub struct NodeConfig {
     pub session_ttl_ms: u64,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
+    /// Raft entries between snapshots.
+    pub snapshot_every: u64,
     pub request_timeout: Duration,
 }
 
@@ -50,6 +52,7 @@ impl NodeConfig {
             session_ttl_ms: 60_000,
             heartbeat_ms: 5_000,
             election_timeout_ms: 1_000,
+            snapshot_every: 20_000,
             request_timeout: Duration::from_secs(10),
         }
     }
@@ -105,8 +108,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         known_peers.clone(),
         &config.members,
     );
-    let raft_config =
-        raft_config(config.election_timeout_ms).map_err(|e| StartError::Raft(e.to_string()))?;
+    let raft_config = raft_config(config.election_timeout_ms, config.snapshot_every)
+        .map_err(|e| StartError::Raft(e.to_string()))?;
     let network = NetworkFactory {
         peers: peers.clone(),
     };

@@ -18,6 +18,7 @@ pub struct Timings {
     pub session_ttl_ms: u64,
     pub heartbeat_ms: u64,
     pub election_timeout_ms: u64,
+    pub snapshot_every: u64,
 }
 
 impl Default for Timings {
@@ -26,6 +27,7 @@ impl Default for Timings {
             session_ttl_ms: 4_000,
             heartbeat_ms: 500,
             election_timeout_ms: 500,
+            snapshot_every: 20_000,
         }
     }
 }
@@ -162,7 +164,12 @@ impl TestCluster {
                 "--election-timeout-ms",
                 &self.timings.election_timeout_ms.to_string(),
             ])
-            .args(["--log", "warn"])
+            .args(["--snapshot-every", &self.timings.snapshot_every.to_string()])
+            // RAFTCP_TEST_LOG=info shows what the members did.
+            .args([
+                "--log",
+                &std::env::var("RAFTCP_TEST_LOG").unwrap_or_else(|_| "warn,openraft=error".into()),
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -234,6 +241,18 @@ impl TestCluster {
     pub fn follower(&self) -> u64 {
         let leader = self.wait_for_leader(Duration::from_secs(30));
         *self.children.keys().find(|id| **id != leader).unwrap()
+    }
+
+    /// A numeric gauge from `/metrics`.
+    pub fn gauge(&self, id: u64, name: &str) -> Option<u64> {
+        let metrics = self.metrics(id)?;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    pub fn is_running(&self, id: u64) -> bool {
+        self.children.contains_key(&id)
     }
 
     pub fn log_text(&self, id: u64) -> String {

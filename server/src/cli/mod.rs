@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 )]
 pub struct Cli {
     /// Log filter (tracing env-filter syntax), e.g. `info` or `raftcp_server=debug`.
-    /// Also read from RAFTCP_LOG. Quiet (warnings only) by default.
+    /// Also read from RAFTCP_LOG. Quiet by default (`warn,openraft=error`).
     #[arg(long, global = true)]
     pub log: Option<String>,
     #[command(subcommand)]
@@ -61,7 +61,9 @@ fn init_logging(filter: Option<&str>) {
     let filter = filter
         .map(str::to_owned)
         .or_else(|| std::env::var("RAFTCP_LOG").ok())
-        .unwrap_or_else(|| "warn".to_owned());
+        // openraft warns on every failed RPC to a down peer (several per
+        // second); quiet by default means its errors only.
+        .unwrap_or_else(|| "warn,openraft=error".to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()

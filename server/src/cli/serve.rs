@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Raft election timeout (randomized between this and twice this).
     #[arg(long, default_value_t = 1_000)]
     pub election_timeout_ms: u64,
+    /// Raft entries between snapshots (the log before one is purged).
+    #[arg(long, default_value_t = 20_000)]
+    pub snapshot_every: u64,
 }
 
 pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, String> {
@@ -68,6 +71,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.session_ttl_ms = args.session_ttl_ms;
     config.heartbeat_ms = args.heartbeat_ms.clamp(1, args.session_ttl_ms.max(1));
     config.election_timeout_ms = args.election_timeout_ms;
+    config.snapshot_every = args.snapshot_every;
     config.request_timeout = Duration::from_millis((args.election_timeout_ms * 10).max(5_000));
     let node = node::start(config).await.map_err(|e| e.to_string())?;
     println!(

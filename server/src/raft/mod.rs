@@ -41,7 +41,12 @@ impl fmt::Display for Command {
 /// Timing for one Raft group. Elections wait well above the worst fsync
 /// latency seen on a loaded disk (~20 ms p99), so a slow disk does not cause
 /// leader churn; heartbeats stay under a third of the election timeout.
-pub fn raft_config(election_timeout_ms: u64) -> Result<openraft::Config, openraft::ConfigError> {
+/// `snapshot_every`: entries between snapshots; the log before a snapshot is
+/// purged except a tail kept for followers that lag slightly.
+pub fn raft_config(
+    election_timeout_ms: u64,
+    snapshot_every: u64,
+) -> Result<openraft::Config, openraft::ConfigError> {
     let heartbeat = (election_timeout_ms / 5).max(20);
     let config = openraft::Config {
         cluster_name: "raftcp".into(),
@@ -52,8 +57,8 @@ pub fn raft_config(election_timeout_ms: u64) -> Result<openraft::Config, openraf
         quorum_loss_probe_interval: Some(election_timeout_ms * 5),
         enable_pre_vote: Some(true),
         broadcast_submitted_on_append: Some(true),
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(20_000),
-        max_in_snapshot_log_to_keep: 1_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every.max(1)),
+        max_in_snapshot_log_to_keep: (snapshot_every / 20).min(1_000),
         ..Default::default()
     };
     config.validate()

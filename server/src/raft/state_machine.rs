@@ -33,6 +33,8 @@ pub struct Replica {
     pub machine: Machine,
     pub applied: Option<LogId>,
     pub membership: StoredMembership,
+    /// Snapshots received from a leader since start (for metrics and tests).
+    pub snapshots_installed: u64,
 }
 
 /// Shared access to the replica for reads (after a ReadIndex barrier) and
@@ -160,7 +162,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             state.machine = machine;
             state.applied = meta.last_log_id;
             state.membership = meta.last_membership.clone();
+            state.snapshots_installed += 1;
         }
+        tracing::info!("installed a snapshot up to {:?}", meta.last_log_id);
         let _ = self.applied_tx.send(Applied::Replaced);
         Ok(())
     }
