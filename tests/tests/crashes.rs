@@ -128,3 +128,35 @@ async fn a_wiped_member_is_refused_not_silently_rejoined() {
     // The cluster goes on with its two healthy members.
     assert_eq!(counter.add_and_get(1).await.unwrap(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_losing_the_member_it_was_connected_to() {
+    let mut cluster = TestCluster::start("resume");
+    let first = cluster.follower();
+    let mut urls = vec![cluster.url(first)];
+    urls.extend(
+        cluster
+            .urls()
+            .into_iter()
+            .filter(|u| *u != cluster.url(first)),
+    );
+    let client = Client::connect(urls).await.unwrap();
+    let lock = client.get_fenced_lock("kept-lock");
+    let fence = lock.lock().await.unwrap();
+    let waiter_client = Client::connect(cluster.urls()).await.unwrap();
+    let waiter = waiter_client.get_fenced_lock("kept-lock");
+    let queued = tokio::spawn({
+        let waiter = waiter.clone();
+        async move { waiter.lock().await }
+    });
+    cluster.kill(first);
+    // The client reconnects elsewhere and resumes its session: the lock is
+    // still its own, with the same fence, well past the session TTL.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(lock.is_locked_by_me().await.unwrap());
+    assert_eq!(lock.get_fence().await.unwrap(), fence);
+    assert!(!queued.is_finished());
+    lock.unlock().await.unwrap();
+    let next = queued.await.unwrap().unwrap();
+    assert!(next > fence);
+}
