@@ -69,23 +69,26 @@ impl Drop for Slot {
     }
 }
 
-/// The `raftcp` binary, built if missing.
+/// The `raftcp` binary of this workspace, rebuilt once per test process so
+/// a test never runs a stale server (`cargo test -p raftcp-tests` alone does
+/// not rebuild other packages' binaries). `RAFTCP_BIN` overrides it.
 pub fn server_binary() -> PathBuf {
     if let Ok(path) = std::env::var("RAFTCP_BIN") {
         return PathBuf::from(path);
     }
     // Test binaries live in target/<profile>/deps.
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let binary = profile_dir.join("raftcp");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "raftcp-server", "--bin", "raftcp"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building raftcp failed");
-    }
-    binary
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "raftcp-server", "--bin", "raftcp"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        assert!(build.status().unwrap().success(), "building raftcp failed");
+    });
+    profile_dir.join("raftcp")
 }
 
 /// Free loopback ports, found by binding port 0.

@@ -7,6 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use raftcp::Client;
 use raftcp_proto::{ClientFrame, PROTOCOL_VERSION, ServerFrame, limits::FRAME_BYTES_MAX};
 use raftcp_tests::TestCluster;
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -133,4 +134,40 @@ async fn bad_frames_close_only_their_own_connection() {
         !metrics.contains("raftcp_protocol_errors_total 0"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_hears_its_session_expire_and_can_open_another() {
+    let cluster = TestCluster::start("silent");
+    let mut socket = raw_socket(&cluster.addrs[&1]).await;
+    socket.send(Message::binary(hello())).await.unwrap();
+    let next_frame = |bytes: &[u8]| raftcp_proto::decode::<ServerFrame>(bytes).unwrap();
+    let Some(Ok(Message::Binary(bytes))) = socket.next().await else {
+        panic!("expected Welcome")
+    };
+    let ServerFrame::Welcome(welcome) = next_frame(&bytes) else {
+        panic!("expected Welcome")
+    };
+    // No heartbeats: after the TTL (4 s in tests) the session ends.
+    let expired = tokio::time::timeout(Duration::from_secs(20), socket.next())
+        .await
+        .unwrap();
+    let Some(Ok(Message::Binary(bytes))) = expired else {
+        panic!("expected an event, got {expired:?}")
+    };
+    assert_eq!(
+        next_frame(&bytes),
+        ServerFrame::Event(raftcp_proto::Event::SessionExpired {
+            session: welcome.session
+        })
+    );
+    // The same connection opens a new session.
+    socket.send(Message::binary(hello())).await.unwrap();
+    let Some(Ok(Message::Binary(bytes))) = socket.next().await else {
+        panic!("expected Welcome")
+    };
+    let ServerFrame::Welcome(again) = next_frame(&bytes) else {
+        panic!("expected a second Welcome")
+    };
+    assert!(again.session > welcome.session);
 }

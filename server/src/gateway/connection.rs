@@ -70,7 +70,10 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
         connection_id: 0,
         last_seen_ms: Arc::new(AtomicU64::new(wall_clock_ms())),
     };
-    let idle_timeout = Duration::from_millis(gateway.cluster.settings.session_ttl_ms.max(1_000));
+    // Twice the TTL: a silent client's session expires first, and it hears
+    // `SessionExpired` before the connection is dropped.
+    let idle_timeout =
+        Duration::from_millis(gateway.cluster.settings.session_ttl_ms.max(1_000) * 2);
     let closing = loop {
         let deadline = if connection.session.is_some() {
             idle_timeout
@@ -173,6 +176,12 @@ impl Connection {
             };
         };
         match frame {
+            // After `SessionExpired` the client opens a new session on the
+            // same connection.
+            ClientFrame::Hello(hello) if !self.gateway.holds(session, self.connection_id) => {
+                self.session = None;
+                self.handshake(hello).await
+            }
             ClientFrame::Hello(_) => Err(Some(Closing::protocol(
                 CloseCode::Protocol,
                 "Hello sent twice on one connection",

@@ -92,6 +92,12 @@ impl Gateway {
         connection
     }
 
+    /// Whether `connection` still holds `session` (it stops when the session
+    /// ends or another connection resumes it).
+    fn holds(&self, session: SessionId, connection: u64) -> bool {
+        self.holders().get(&session).map(|h| h.connection) == Some(connection)
+    }
+
     fn detach(&self, session: SessionId, connection: u64) {
         let mut holders = self.holders();
         if holders.get(&session).map(|h| h.connection) == Some(connection) {
