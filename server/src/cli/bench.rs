@@ -54,6 +54,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         clients.push(client);
     }
+    // The counter is read before and after: every acknowledged increment
+    // must show, exactly once.
+    let counter = clients[0].get_atomic_long("bench-counter");
+    let counter_before = counter.get().await.map_err(|e| e.to_string())?;
     let warm_up = Duration::from_secs(1);
     let measured = Duration::from_secs(args.seconds.max(1));
     let start = Instant::now() + warm_up;
@@ -71,10 +75,21 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     }
     let mut latencies_us = Vec::new();
     let mut errors = 0u64;
+    let mut acknowledged = 0u64;
     for worker in workers {
-        let (samples, failed) = worker.await.map_err(|e| e.to_string())?;
-        latencies_us.extend(samples);
-        errors += failed;
+        let outcome = worker.await.map_err(|e| e.to_string())?;
+        latencies_us.extend(outcome.samples_us);
+        errors += outcome.errors;
+        acknowledged += outcome.acknowledged;
+    }
+    if args.workload == Workload::Incr {
+        let counter_after = counter.get().await.map_err(|e| e.to_string())?;
+        let advanced = counter_after - counter_before;
+        if u64::try_from(advanced).ok() != Some(acknowledged) {
+            return Err(format!(
+                "counter advanced by {advanced} but {acknowledged} increments were acknowledged"
+            ));
+        }
     }
     for client in &clients {
         client.close().await;
@@ -115,19 +130,27 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Loops the workload; returns latencies (µs) of operations that finished
-/// inside the measured window, and the number of errors.
+struct WorkerOutcome {
+    /// Latencies of operations that finished inside the measured window.
+    samples_us: Vec<u64>,
+    errors: u64,
+    /// Every successful operation, warm-up included.
+    acknowledged: u64,
+}
+
+/// Loops the workload until `end`.
 async fn run_worker(
     client: Client,
     workload: Workload,
     worker: usize,
     start: Instant,
     end: Instant,
-) -> (Vec<u64>, u64) {
+) -> WorkerOutcome {
     let counter = client.get_atomic_long("bench-counter");
     let lock = client.get_fenced_lock(&format!("bench-lock-{worker}"));
     let mut samples = Vec::new();
     let mut errors = 0;
+    let mut acknowledged = 0;
     loop {
         let began = Instant::now();
         if began >= end {
@@ -139,6 +162,7 @@ async fn run_worker(
             Workload::Lock => lock.lock().await.is_ok() && lock.unlock().await.is_ok(),
         };
         let finished = Instant::now();
+        acknowledged += u64::from(ok);
         if began >= start && finished <= end {
             if ok {
                 samples.push(u64::try_from((finished - began).as_micros()).unwrap_or(u64::MAX));
@@ -147,5 +171,9 @@ async fn run_worker(
             }
         }
     }
-    (samples, errors)
+    WorkerOutcome {
+        samples_us: samples,
+        errors,
+        acknowledged,
+    }
 }
