@@ -84,25 +84,9 @@ impl Cluster {
     /// request timeout. Retrying a command whose first attempt may have been
     /// applied is safe: client operations are deduplicated by the machine.
     pub async fn propose(&self, kind: CommandKind) -> Result<CommandResponse, ForwardError> {
-        let deadline = Instant::now() + self.settings.request_timeout;
-        let mut hint = None;
-        loop {
-            let result = match hint.take().or_else(|| self.leader()) {
-                Some(leader) if leader == self.id => self.propose_here(kind.clone()).await,
-                Some(leader) => {
-                    let rpc = PeerRpc::Propose(kind.clone());
-                    match self.forward(leader, rpc, deadline).await {
-                        Ok(PeerReply::Proposed(result)) => result,
-                        Ok(other) => Err(unexpected(other)),
-                        Err(e) => Err(ForwardError::Unavailable(e.to_string())),
-                    }
-                }
-                None => Err(ForwardError::NotLeader { leader: None }),
-            };
-            match result {
-                Ok(response) => return Ok(response),
-                Err(error) => hint = self.pause_before_retry(error, deadline).await?,
-            }
+        match self.on_leader(PeerRpc::Propose(kind)).await? {
+            PeerReply::Proposed(result) => result,
+            other => Err(unexpected(other)),
         }
     }
 
@@ -112,28 +96,42 @@ impl Cluster {
         session: SessionId,
         op: Op,
     ) -> Result<Result<Reply, OpError>, ForwardError> {
+        match self.on_leader(PeerRpc::Read { session, op }).await? {
+            PeerReply::Read(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Runs a `Propose` or `Read` on the leader, here or over the peer link,
+    /// following leader hints and retrying through elections until the
+    /// request timeout.
+    async fn on_leader(&self, request: PeerRpc) -> Result<PeerReply, ForwardError> {
         let deadline = Instant::now() + self.settings.request_timeout;
         let mut hint = None;
         loop {
-            let result = match hint.take().or_else(|| self.leader()) {
-                Some(leader) if leader == self.id => self.read_here(session, &op).await,
-                Some(leader) => {
-                    let rpc = PeerRpc::Read {
-                        session,
-                        op: op.clone(),
-                    };
-                    match self.forward(leader, rpc, deadline).await {
-                        Ok(PeerReply::Read(result)) => result,
-                        Ok(other) => Err(unexpected(other)),
-                        Err(e) => Err(ForwardError::Unavailable(e.to_string())),
-                    }
-                }
+            let reply = match hint.take().or_else(|| self.leader()) {
+                Some(leader) if leader == self.id => Ok(self.answer_here(request.clone()).await),
+                Some(leader) => self
+                    .forward(leader, request.clone(), deadline)
+                    .await
+                    .map_err(|e| ForwardError::Unavailable(e.to_string())),
                 None => Err(ForwardError::NotLeader { leader: None }),
             };
-            match result {
-                Ok(answer) => return Ok(answer),
+            match reply.and_then(refused_here) {
+                Ok(reply) => return Ok(reply),
                 Err(error) => hint = self.pause_before_retry(error, deadline).await?,
             }
+        }
+    }
+
+    /// Answers a forwarded `Propose` or `Read` on this node.
+    pub async fn answer_here(&self, request: PeerRpc) -> PeerReply {
+        match request {
+            PeerRpc::Propose(kind) => PeerReply::Proposed(self.propose_here(kind).await),
+            PeerRpc::Read { session, op } => PeerReply::Read(self.read_here(session, &op).await),
+            other => PeerReply::Proposed(Err(ForwardError::Unavailable(format!(
+                "{other:?} is not a client request"
+            )))),
         }
     }
 
@@ -202,6 +200,15 @@ impl Cluster {
         };
         tokio::time::sleep(RETRY_PAUSE).await;
         Ok(hint)
+    }
+}
+
+/// A reply saying the node was not the leader (or could not serve) becomes
+/// the error to retry on.
+fn refused_here(reply: PeerReply) -> Result<PeerReply, ForwardError> {
+    match reply {
+        PeerReply::Proposed(Err(e)) | PeerReply::Read(Err(e)) => Err(e),
+        reply => Ok(reply),
     }
 }
 

@@ -104,27 +104,18 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         latencies_us[rank] as f64 / 1000.0
     };
     let workload = format!("{:?}", args.workload).to_lowercase();
+    let (connections, in_flight) = (args.connections, args.in_flight);
+    let [p50, p90, p99, p999] = [0.5, 0.9, 0.99, 0.999].map(pct);
     if args.json {
         println!(
-            "{{\"workload\":\"{workload}\",\"connections\":{},\"in_flight\":{},\"ops_per_sec\":{ops:.0},\
-             \"p50_ms\":{:.3},\"p90_ms\":{:.3},\"p99_ms\":{:.3},\"p999_ms\":{:.3},\"errors\":{errors}}}",
-            args.connections,
-            args.in_flight,
-            pct(0.5),
-            pct(0.9),
-            pct(0.99),
-            pct(0.999)
+            "{{\"workload\":\"{workload}\",\"connections\":{connections},\"in_flight\":{in_flight},\
+             \"ops_per_sec\":{ops:.0},\"p50_ms\":{p50:.3},\"p90_ms\":{p90:.3},\"p99_ms\":{p99:.3},\
+             \"p999_ms\":{p999:.3},\"errors\":{errors}}}"
         );
     } else {
         println!(
-            "workload={workload} connections={} in_flight={} ops/s={ops:.0} p50={:.3}ms p90={:.3}ms \
-             p99={:.3}ms p99.9={:.3}ms errors={errors}",
-            args.connections,
-            args.in_flight,
-            pct(0.5),
-            pct(0.9),
-            pct(0.99),
-            pct(0.999)
+            "workload={workload} connections={connections} in_flight={in_flight} ops/s={ops:.0} \
+             p50={p50:.3}ms p90={p90:.3}ms p99={p99:.3}ms p99.9={p999:.3}ms errors={errors}"
         );
     }
     Ok(())

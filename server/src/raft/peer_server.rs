@@ -112,7 +112,8 @@ async fn handle(cluster: &Cluster, rpc: PeerRpc) -> PeerReply {
             let result = raft.install_full_snapshot(vote, snapshot).await;
             PeerReply::Snapshot(result.map_err(|e| e.to_string()))
         }
-        PeerRpc::Propose(kind) => PeerReply::Proposed(cluster.propose_here(kind).await),
-        PeerRpc::Read { session, op } => PeerReply::Read(cluster.read_here(session, &op).await),
+        request @ (PeerRpc::Propose(_) | PeerRpc::Read { .. }) => {
+            cluster.answer_here(request).await
+        }
     }
 }
