@@ -1,5 +1,6 @@
 //! [`Client`]: connects to the cluster and hands out primitive handles.
 
+use crate::builder::ClientBuilder;
 use crate::driver::{self, Command};
 use crate::error::{Error, Result};
 use crate::primitives::{AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore};
@@ -10,6 +11,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// A connection to a raftcp cluster with one session. Cheap to clone; every
@@ -24,34 +26,36 @@ pub(crate) struct Shared {
     commands: mpsc::UnboundedSender<Command>,
     next_ticket: AtomicU64,
     next_handle: AtomicU64,
+    request_timeout: Duration,
 }
 
 impl Client {
     /// Connects to the cluster through any of `endpoints`
-    /// (`ws://host:port` or `ws://host:port/v1/client`) and opens a session.
-    /// Calls made before the session is ready wait for it.
+    /// (`ws://host:port` or `ws://host:port/v1/client`) with default
+    /// settings; see [`Client::builder`] for the others.
     pub async fn connect<I, S>(endpoints: I) -> Result<Client>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let endpoints: Vec<String> = endpoints
-            .into_iter()
-            .map(|e| client_url(e.as_ref()))
-            .collect();
-        if endpoints.is_empty() {
-            return Err(Error::Config("no endpoints given".into()));
-        }
+        Client::builder().endpoints(endpoints).connect().await
+    }
+
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    pub(crate) fn start(endpoints: Vec<String>, name: String, request_timeout: Duration) -> Client {
         let (commands, inbox) = mpsc::unbounded_channel();
-        let name = format!("rust-{}", std::process::id());
         tokio::spawn(driver::run(TokioTransport, endpoints, name, inbox));
-        Ok(Client {
+        Client {
             shared: Arc::new(Shared {
                 commands,
                 next_ticket: AtomicU64::new(1),
                 next_handle: AtomicU64::new(1),
+                request_timeout,
             }),
-        })
+        }
     }
 
     pub fn get_atomic_long(&self, name: &str) -> AtomicLong {
@@ -104,21 +108,6 @@ impl Client {
     }
 }
 
-/// `host:port` and `ws://host:port` both mean that member's client endpoint.
-fn client_url(endpoint: &str) -> String {
-    let with_scheme = if endpoint.contains("://") {
-        endpoint.to_owned()
-    } else {
-        format!("ws://{endpoint}")
-    };
-    let after_scheme = with_scheme.split_once("://").map_or("", |(_, rest)| rest);
-    if after_scheme.contains('/') {
-        with_scheme
-    } else {
-        format!("{with_scheme}/v1/client")
-    }
-}
-
 /// A named object in a group, as a handle sees it.
 #[derive(Clone, Debug)]
 pub(crate) struct Object {
@@ -142,12 +131,15 @@ impl Object {
         let shared = &self.client.shared;
         let ticket = shared.next_ticket.fetch_add(1, Ordering::Relaxed);
         let (answer, receiver) = oneshot::channel();
+        let op = build(name);
+        let wait = WaitKind::of(&op);
         let command = Command::Submit {
             ticket,
             group,
-            op: build(name),
+            op,
             answer,
         };
+        let limit = time_limit(&wait, shared.request_timeout);
         if shared.commands.send(command).is_err() {
             return Call::failed(Error::Closed);
         }
@@ -156,6 +148,8 @@ impl Object {
             ticket,
             commands: Some(shared.commands.clone()),
             early: None,
+            deadline: limit.map(|limit| Box::pin(tokio::time::sleep(limit))),
+            limit,
         }
     }
 }
@@ -168,6 +162,9 @@ pub(crate) struct Call {
     ticket: u64,
     commands: Option<mpsc::UnboundedSender<Command>>,
     early: Option<Error>,
+    /// Fires when the call has taken too long; `None` for unbounded waits.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    limit: Option<Duration>,
 }
 
 impl Call {
@@ -177,6 +174,8 @@ impl Call {
             ticket: 0,
             commands: None,
             early: Some(error),
+            deadline: None,
+            limit: None,
         }
     }
 }
@@ -192,7 +191,18 @@ impl Future for Call {
             return Poll::Ready(Err(Error::Closed));
         };
         let result = match Pin::new(receiver).poll(cx) {
-            Poll::Pending => return Poll::Pending,
+            Poll::Pending => {
+                let expired = self
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+                if !expired {
+                    return Poll::Pending;
+                }
+                // Dropping the call (by the caller) cancels it on the server.
+                let limit = self.limit.unwrap_or_default();
+                Err(Error::Timeout(limit))
+            }
             Poll::Ready(Ok(result)) => result,
             Poll::Ready(Err(_)) => Err(Error::Closed),
         };
@@ -210,6 +220,49 @@ impl Drop for Call {
                 ticket: self.ticket,
             });
         }
+    }
+}
+
+/// Whether an operation waits by design, and for how long.
+#[derive(Clone, Copy, Debug)]
+enum WaitKind {
+    /// Answers at once.
+    Immediate,
+    /// Waits up to its own timeout.
+    Bounded(u64),
+    /// Waits until granted (`lock()`, `acquire()`, `await_latch()`).
+    Unbounded,
+}
+
+impl WaitKind {
+    fn of(op: &Op) -> WaitKind {
+        use raftcp_proto::{LatchOp, LockOp, SemaphoreOp};
+        let timeout = match op {
+            Op::Lock {
+                op: LockOp::Lock { timeout_ms, .. },
+                ..
+            }
+            | Op::Semaphore {
+                op: SemaphoreOp::Acquire { timeout_ms, .. },
+                ..
+            }
+            | Op::Latch {
+                op: LatchOp::Await { timeout_ms },
+                ..
+            } => *timeout_ms,
+            _ => return WaitKind::Immediate,
+        };
+        timeout.map_or(WaitKind::Unbounded, WaitKind::Bounded)
+    }
+}
+
+/// How long a call may take in all: the request timeout, plus the wait the
+/// operation asked for; unbounded waits are not limited.
+fn time_limit(wait: &WaitKind, request_timeout: Duration) -> Option<Duration> {
+    match wait {
+        WaitKind::Immediate => Some(request_timeout),
+        WaitKind::Bounded(ms) => Some(request_timeout + Duration::from_millis(*ms)),
+        WaitKind::Unbounded => None,
     }
 }
 

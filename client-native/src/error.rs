@@ -9,6 +9,11 @@ pub enum Error {
     /// session expired, …). Match on [`OpError`] for the details.
     #[error(transparent)]
     Server(#[from] OpError),
+    /// No answer within the time allowed (see
+    /// [`crate::ClientBuilder::request_timeout`]). The call was cancelled, but
+    /// a mutation may or may not have been applied.
+    #[error("no answer within {0:?}; the outcome is unknown")]
+    Timeout(std::time::Duration),
     /// The client was closed (or dropped) before the call finished.
     #[error("the client is closed")]
     Closed,

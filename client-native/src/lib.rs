@@ -19,6 +19,7 @@
 //! acknowledgements, resends with the original ids, heartbeats) driven over a
 //! small [`transport`] trait, so the same core runs natively and in wasm.
 
+mod builder;
 mod client;
 mod driver;
 pub mod engine;
@@ -27,6 +28,7 @@ mod primitives;
 pub mod transport;
 mod value;
 
+pub use builder::{ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
 pub use client::Client;
 pub use error::{Error, Result};
 pub use primitives::{AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore};

@@ -160,6 +160,14 @@ async fn fenced_lock(client: &Client, label: &str) {
     assert!(result > 0);
     other.unlock().await.unwrap();
     assert!(!other.is_locked().await.unwrap());
+    // with_lock unlocks when the work panics, and the panic goes on.
+    let panicked = tokio::spawn({
+        let other = other.clone();
+        async move { other.with_lock(|_| async { panic!("work failed") }).await }
+    })
+    .await;
+    assert!(panicked.unwrap_err().is_panic());
+    assert!(!other.is_locked().await.unwrap());
 }
 
 async fn semaphore(client: &Client, label: &str) {

@@ -1,8 +1,10 @@
 use super::millis;
 use crate::client::{Object, unexpected};
 use crate::error::{Error, Result};
+use futures_util::FutureExt;
 use raftcp_proto::{Fence, HandleId, LockOp, Op, Reply};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 /// A distributed lock with fencing tokens. The owner is this handle (not a
@@ -72,17 +74,24 @@ impl FencedLock {
         }
     }
 
-    /// Runs `work` holding the lock and unlocks afterwards, also when `work`
-    /// fails. Returns what `work` returned.
+    /// Runs `work` holding the lock and unlocks afterwards on every path:
+    /// when `work` returns an error value, and when it panics (the panic
+    /// continues after the unlock). Returns what `work` returned.
     pub async fn with_lock<F, Fut, R>(&self, work: F) -> Result<R>
     where
         F: FnOnce(Fence) -> Fut,
         Fut: Future<Output = R>,
     {
         let fence = self.lock().await?;
-        let result = work(fence).await;
-        self.unlock().await?;
-        Ok(result)
+        let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| work(fence))) {
+            Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+            Err(panic) => Err(panic),
+        };
+        let unlocked = self.unlock().await;
+        match outcome {
+            Ok(result) => unlocked.map(|()| result),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     async fn bool(&self, op: LockOp) -> Result<bool> {

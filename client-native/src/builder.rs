@@ -1,0 +1,100 @@
+//! [`ClientBuilder`]: connection settings with documented defaults.
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use std::time::Duration;
+
+/// How long a call may take before it fails with [`Error::Timeout`]. A call
+/// that waits by design (`lock()`, `acquire()`, `await_latch()`) is not
+/// limited; one with its own timeout gets this much on top of it.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Settings for [`Client`]. Start with [`Client::builder`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), raftcp::Error> {
+/// use std::time::Duration;
+/// let client = raftcp::Client::builder()
+///     .endpoints(["ws://127.0.0.1:7701", "ws://127.0.0.1:7702"])
+///     .request_timeout(Duration::from_secs(5))
+///     .client_name("billing-worker")
+///     .connect()
+///     .await?;
+/// # let _ = client; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    endpoints: Vec<String>,
+    request_timeout: Duration,
+    client_name: String,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            endpoints: Vec::new(),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            client_name: format!("rust-{}", std::process::id()),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Members to connect to (`ws://host:port`, `ws://host:port/v1/client`
+    /// or `host:port`); any subset of the cluster works. Required.
+    pub fn endpoints<I, S>(mut self, endpoints: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.endpoints = endpoints
+            .into_iter()
+            .map(|e| client_url(e.as_ref()))
+            .collect();
+        self
+    }
+
+    /// Default [`DEFAULT_REQUEST_TIMEOUT`] (30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Shown in server logs. Default `rust-<process id>`.
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.client_name = name.into();
+        self
+    }
+
+    /// Starts the client. It connects in the background (trying the
+    /// endpoints in turn with jittered back-off) and opens a session; calls
+    /// made before that wait for it, within their timeout.
+    pub async fn connect(self) -> Result<Client> {
+        if self.endpoints.is_empty() {
+            return Err(Error::Config("no endpoints given".into()));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(Error::Config("request timeout must be positive".into()));
+        }
+        Ok(Client::start(
+            self.endpoints,
+            self.client_name,
+            self.request_timeout,
+        ))
+    }
+}
+
+/// `host:port` and `ws://host:port` both mean that member's client endpoint.
+fn client_url(endpoint: &str) -> String {
+    let with_scheme = if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else {
+        format!("ws://{endpoint}")
+    };
+    let after_scheme = with_scheme.split_once("://").map_or("", |(_, rest)| rest);
+    if after_scheme.contains('/') {
+        with_scheme
+    } else {
+        format!("{with_scheme}/v1/client")
+    }
+}
