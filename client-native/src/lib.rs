@@ -19,6 +19,7 @@
 //! acknowledgements, resends with the original ids, heartbeats) driven over a
 //! small [`transport`] trait, so the same core runs natively and in wasm.
 
+pub mod blocking;
 mod builder;
 mod client;
 mod driver;
