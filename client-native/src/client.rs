@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     next_ticket: AtomicU64,
     next_handle: AtomicU64,
     request_timeout: Duration,
+    /// Sessions lost so far (the driver counts them).
+    sessions_lost: Arc<AtomicU64>,
 }
 
 impl Client {
@@ -47,13 +49,22 @@ impl Client {
 
     pub(crate) fn start(endpoints: Vec<String>, name: String, request_timeout: Duration) -> Client {
         let (commands, inbox) = mpsc::unbounded_channel();
-        tokio::spawn(driver::run(TokioTransport, endpoints, name, inbox));
+        let sessions_lost = Arc::new(AtomicU64::new(0));
+        let driver = driver::run(
+            TokioTransport,
+            endpoints,
+            name,
+            inbox,
+            sessions_lost.clone(),
+        );
+        tokio::spawn(driver);
         Client {
             shared: Arc::new(Shared {
                 commands,
                 next_ticket: AtomicU64::new(1),
                 next_handle: AtomicU64::new(1),
                 request_timeout,
+                sessions_lost,
             }),
         }
     }
@@ -117,6 +128,12 @@ pub(crate) struct Object {
 }
 
 impl Object {
+    /// How many sessions this client has lost; a change since a handle
+    /// took something means the handle no longer holds it.
+    pub(crate) fn sessions_lost(&self) -> u64 {
+        self.client.shared.sessions_lost.load(Ordering::Acquire)
+    }
+
     pub(crate) fn name(&self) -> &str {
         self.target.as_ref().map_or("", |(name, _)| name.as_str())
     }

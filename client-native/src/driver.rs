@@ -8,6 +8,8 @@ use crate::error::Error;
 use crate::transport::{Link, Transport};
 use raftcp_proto::{ClientFrame, GroupName, Op, Reply, RequestId, ServerFrame};
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
@@ -34,6 +36,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 struct Driver<T: Transport> {
     transport: T,
+    /// Counts sessions that ended under this client; handles compare it to
+    /// learn that what they held is gone.
+    sessions_lost: Arc<AtomicU64>,
     engine: Engine,
     endpoints: Vec<String>,
     next_endpoint: usize,
@@ -56,8 +61,10 @@ pub async fn run<T: Transport>(
     endpoints: Vec<String>,
     client_name: String,
     mut commands: mpsc::UnboundedReceiver<Command>,
+    sessions_lost: Arc<AtomicU64>,
 ) {
     let mut driver = Driver {
+        sessions_lost,
         transport,
         engine: Engine::new(client_name),
         endpoints,
@@ -229,7 +236,10 @@ impl<T: Transport> Driver<T> {
                     self.fatal = Some(reason);
                     end = Some(LinkEnd::Lost);
                 }
-                EngineEvent::SessionReady { .. } | EngineEvent::SessionLost { .. } => {}
+                EngineEvent::SessionLost { .. } => {
+                    self.sessions_lost.fetch_add(1, Ordering::AcqRel);
+                }
+                EngineEvent::SessionReady { .. } => {}
             }
         }
         end

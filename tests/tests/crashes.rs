@@ -77,8 +77,10 @@ async fn acknowledged_writes_survive_kill_of_every_member() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_clients_lock_passes_on_after_its_session_ttl() {
     let cluster = TestCluster::start("client-killed");
+    // Its stdin stays open, so it runs until killed.
     let mut holder = Command::new(env!("CARGO_BIN_EXE_raftcp-test-client"))
         .args([cluster.url(1).as_str(), "lock", "job-lock"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -90,6 +92,10 @@ async fn a_killed_clients_lock_passes_on_after_its_session_ttl() {
     let client = Client::connect([cluster.url(2)]).await.unwrap();
     let lock = client.get_fenced_lock("job-lock");
     assert_eq!(lock.try_lock().await.unwrap(), None);
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the holder must still run"
+    );
     holder.kill().unwrap(); // SIGKILL
     holder.wait().unwrap();
     let started = Instant::now();
@@ -159,4 +165,57 @@ async fn a_session_survives_losing_the_member_it_was_connected_to() {
     lock.unlock().await.unwrap();
     let next = queued.await.unwrap().unwrap();
     assert!(next > fence);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_clients_lock_passes_on_and_it_learns_ownership_was_lost() {
+    let cluster = TestCluster::start("client-paused");
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_raftcp-test-client"))
+        .args([cluster.url(1).as_str(), "lock", "paused-lock"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut output = BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    let holder_fence: u64 = line.trim().strip_prefix("fence ").unwrap().parse().unwrap();
+
+    let pid = holder.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let client = Client::connect([cluster.url(2)]).await.unwrap();
+    let lock = client.get_fenced_lock("paused-lock");
+    let started = Instant::now();
+    let fence = lock.lock().await.unwrap();
+    assert!(fence.0 > holder_fence);
+    assert!(
+        started.elapsed() >= Duration::from_millis(3_000),
+        "{:?}",
+        started.elapsed()
+    );
+
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut stdin = holder.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"unlock\n").unwrap();
+    line.clear();
+    output.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "error LOCK_OWNERSHIP_LOST");
+    // The new holder is untouched.
+    assert!(lock.is_locked_by_me().await.unwrap());
+    assert_eq!(lock.get_fence().await.unwrap(), fence);
+    drop(stdin);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
 }

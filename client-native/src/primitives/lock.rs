@@ -2,21 +2,37 @@ use super::millis;
 use crate::client::{Object, unexpected};
 use crate::error::{Error, Result};
 use futures_util::FutureExt;
-use raftcp_proto::{Fence, HandleId, LockOp, Op, Reply};
+use raftcp_proto::{Fence, HandleId, LockOp, Op, OpError, Reply};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A distributed lock with fencing tokens. The owner is this handle (not a
 /// thread): it may re-acquire what it holds; other handles wait, even in the
 /// same process. Each grant returns a fence that is larger than every earlier
 /// grant's; pass it to the resource you guard so it can reject stale holders.
+///
+/// If the client's session ends while this handle holds the lock (the
+/// process was paused past the session TTL, say), the lock passes to the next
+/// waiter and this handle's next `lock`, `try_lock`, `unlock` or `get_fence`
+/// fails with `LockOwnershipLost` — once; after that the handle starts afresh.
 #[derive(Clone, Debug)]
 pub struct FencedLock {
     object: Object,
     handle: HandleId,
     /// 0: unlimited reentrancy.
     limit: u32,
+    /// What this handle holds as far as the client knows; shared by clones,
+    /// which are the same owner.
+    holding: Arc<Mutex<Holding>>,
+}
+
+#[derive(Debug, Default)]
+struct Holding {
+    count: u32,
+    /// The client's lost-session count when the first hold was taken.
+    sessions_lost: u64,
 }
 
 impl FencedLock {
@@ -25,6 +41,40 @@ impl FencedLock {
             object,
             handle,
             limit,
+            holding: Arc::default(),
+        }
+    }
+
+    fn holding(&self) -> std::sync::MutexGuard<'_, Holding> {
+        self.holding.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Fails with `LockOwnershipLost` if the session that took this handle's
+    /// holds has ended since (and forgets them).
+    fn check_ownership(&self) -> Result<()> {
+        let mut holding = self.holding();
+        if holding.count > 0 && holding.sessions_lost != self.object.sessions_lost() {
+            *holding = Holding::default();
+            return Err(self.ownership_lost());
+        }
+        Ok(())
+    }
+
+    fn ownership_lost(&self) -> Error {
+        Error::Server(OpError::LockOwnershipLost {
+            name: self.name().to_owned(),
+        })
+    }
+
+    /// A held lock whose request failed because the session ended is lost.
+    fn session_error(&self, error: Error) -> Error {
+        let mut holding = self.holding();
+        match error {
+            Error::Server(OpError::SessionExpired { .. }) if holding.count > 0 => {
+                *holding = Holding::default();
+                self.ownership_lost()
+            }
+            other => other,
         }
     }
 
@@ -38,12 +88,22 @@ impl FencedLock {
     }
 
     async fn acquire(&self, timeout_ms: Option<u64>) -> Result<Option<Fence>> {
+        self.check_ownership()?;
+        let sessions_lost = self.object.sessions_lost();
         let op = LockOp::Lock {
             timeout_ms,
             reentrancy_limit: self.limit,
         };
-        match self.call(op).await? {
-            Reply::Fence(fence) => Ok(fence),
+        match self.call(op).await.map_err(|e| self.session_error(e))? {
+            Reply::Fence(Some(fence)) => {
+                let mut holding = self.holding();
+                if holding.count == 0 {
+                    holding.sessions_lost = sessions_lost;
+                }
+                holding.count += 1;
+                Ok(Some(fence))
+            }
+            Reply::Fence(None) => Ok(None),
             other => Err(unexpected(other)),
         }
     }
@@ -68,8 +128,17 @@ impl FencedLock {
     /// Releases one hold. Fails with `NotOwner` if this handle holds nothing,
     /// or `LockOwnershipLost` if its session expired meanwhile.
     pub async fn unlock(&self) -> Result<()> {
-        match self.call(LockOp::Unlock).await? {
-            Reply::Unit => Ok(()),
+        self.check_ownership()?;
+        match self
+            .call(LockOp::Unlock)
+            .await
+            .map_err(|e| self.session_error(e))?
+        {
+            Reply::Unit => {
+                let mut holding = self.holding();
+                holding.count = holding.count.saturating_sub(1);
+                Ok(())
+            }
             other => Err(unexpected(other)),
         }
     }
@@ -120,6 +189,7 @@ impl FencedLock {
     /// The fence of this handle's hold; fails with `NotOwner` when this
     /// handle does not hold the lock.
     pub async fn get_fence(&self) -> Result<Fence> {
+        self.check_ownership()?;
         match self.call(LockOp::GetFence).await? {
             Reply::Fence(fence) => Ok(fence.unwrap_or(Fence::INVALID)),
             other => Err(unexpected(other)),
