@@ -27,6 +27,7 @@ pub struct ClientBuilder {
     endpoints: Vec<String>,
     request_timeout: Duration,
     client_name: String,
+    follow_leader: bool,
 }
 
 impl Default for ClientBuilder {
@@ -35,6 +36,7 @@ impl Default for ClientBuilder {
             endpoints: Vec::new(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             client_name: format!("rust-{}", std::process::id()),
+            follow_leader: true,
         }
     }
 }
@@ -60,6 +62,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Whether to move to the leader when a member names it (default
+    /// `true`): requests then skip the member-to-leader hop. With `false`
+    /// the client stays on the member it reached.
+    pub fn follow_leader(mut self, follow: bool) -> Self {
+        self.follow_leader = follow;
+        self
+    }
+
     /// Shown in server logs. Default `rust-<process id>`.
     pub fn client_name(mut self, name: impl Into<String>) -> Self {
         self.client_name = name.into();
@@ -80,6 +90,7 @@ impl ClientBuilder {
             self.endpoints,
             self.client_name,
             self.request_timeout,
+            self.follow_leader,
         ))
     }
 }

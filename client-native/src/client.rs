@@ -47,7 +47,12 @@ impl Client {
         ClientBuilder::default()
     }
 
-    pub(crate) fn start(endpoints: Vec<String>, name: String, request_timeout: Duration) -> Client {
+    pub(crate) fn start(
+        endpoints: Vec<String>,
+        name: String,
+        request_timeout: Duration,
+        follow_leader: bool,
+    ) -> Client {
         let (commands, inbox) = mpsc::unbounded_channel();
         let sessions_lost = Arc::new(AtomicU64::new(0));
         let driver = driver::run(
@@ -56,6 +61,7 @@ impl Client {
             name,
             inbox,
             sessions_lost.clone(),
+            follow_leader,
         );
         tokio::spawn(driver);
         Client {

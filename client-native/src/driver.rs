@@ -43,6 +43,13 @@ struct Driver<T: Transport> {
     endpoints: Vec<String>,
     next_endpoint: usize,
     redirect: Option<String>,
+    /// Move to the leader when a member names it (saves a forwarding hop).
+    follow_leader: bool,
+    /// The URL of the current connection, and whether it came from a
+    /// leader hint (then the next hint is not followed, so a stale hint
+    /// cannot bounce the client around).
+    current: String,
+    via_hint: bool,
     /// Who waits for each request, and the caller's ticket for it.
     answers: HashMap<RequestId, (Answer, u64)>,
     tickets: HashMap<u64, RequestId>,
@@ -62,9 +69,13 @@ pub async fn run<T: Transport>(
     client_name: String,
     mut commands: mpsc::UnboundedReceiver<Command>,
     sessions_lost: Arc<AtomicU64>,
+    follow_leader: bool,
 ) {
     let mut driver = Driver {
         sessions_lost,
+        follow_leader,
+        current: String::new(),
+        via_hint: false,
         transport,
         engine: Engine::new(client_name),
         endpoints,
@@ -112,11 +123,16 @@ pub async fn run<T: Transport>(
 
 impl<T: Transport> Driver<T> {
     fn pick_endpoint(&mut self) -> String {
-        if let Some(url) = self.redirect.take() {
-            return url;
-        }
-        let url = self.endpoints[self.next_endpoint % self.endpoints.len()].clone();
-        self.next_endpoint += 1;
+        let url = match self.redirect.take() {
+            Some(url) => url,
+            None => {
+                let url = self.endpoints[self.next_endpoint % self.endpoints.len()].clone();
+                self.next_endpoint += 1;
+                self.via_hint = false;
+                url
+            }
+        };
+        self.current = url.clone();
         url
     }
 
@@ -239,7 +255,17 @@ impl<T: Transport> Driver<T> {
                 EngineEvent::SessionLost { .. } => {
                     self.sessions_lost.fetch_add(1, Ordering::AcqRel);
                 }
-                EngineEvent::SessionReady { .. } => {}
+                EngineEvent::SessionReady { leader_hint, .. } => {
+                    if let Some(leader) = leader_hint
+                        && self.follow_leader
+                        && !self.via_hint
+                        && leader != self.current
+                    {
+                        self.via_hint = true;
+                        self.redirect = Some(leader);
+                        end = Some(LinkEnd::Redirect);
+                    }
+                }
             }
         }
         end

@@ -15,7 +15,14 @@ async fn seed_snippets_through_a_follower_and_the_leader() {
     let follower = cluster.follower();
     let leader = cluster.wait_for_leader(Duration::from_secs(30));
     for (label, node) in [("follower", follower), ("leader", leader)] {
-        let client = Client::connect([cluster.url(node)]).await.unwrap();
+        // Stay on the member reached, so the follower run really goes
+        // through forwarding.
+        let client = Client::builder()
+            .endpoints([cluster.url(node)])
+            .follow_leader(false)
+            .connect()
+            .await
+            .unwrap();
         atomic_long(&client, label).await;
         atomic_reference(&client, label).await;
         fenced_lock(&client, label).await;

@@ -31,7 +31,12 @@ pub enum EngineEvent {
         result: Result<Reply, OpError>,
     },
     /// The session was opened or resumed.
-    SessionReady { session: SessionId, ttl_ms: u64 },
+    SessionReady {
+        session: SessionId,
+        ttl_ms: u64,
+        /// The leader's client URL, when the server knows it.
+        leader_hint: Option<String>,
+    },
     /// The session ended (expired or refused on resume): everything its
     /// handles held is gone. Requests in flight failed with `SESSION_EXPIRED`;
     /// a new session is opened on the same connection.
@@ -150,6 +155,7 @@ impl Engine {
                 self.events.push_back(EngineEvent::SessionReady {
                     session: welcome.session,
                     ttl_ms: welcome.ttl_ms,
+                    leader_hint: welcome.leader_hint,
                 });
                 self.resend_all();
             }

@@ -1,0 +1,78 @@
+//! Client behaviour against a real cluster: going to the leader by itself,
+//! and cancelling a waiting call by dropping it.
+
+#![allow(clippy::unwrap_used)]
+
+use raftcp::Client;
+use raftcp_tests::TestCluster;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reached_a_follower_moves_to_the_leader() {
+    let cluster = TestCluster::start("follow-leader");
+    let follower = cluster.follower();
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let client = Client::connect([cluster.url(follower)]).await.unwrap();
+    client
+        .get_atomic_long("c")
+        .increment_and_get()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let on_leader = cluster.gauge(leader, "raftcp_client_connections");
+        let on_follower = cluster.gauge(follower, "raftcp_client_connections");
+        if on_leader == Some(1) && on_follower == Some(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections: leader {on_leader:?}, follower {on_follower:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Same session, still working.
+    assert_eq!(
+        client
+            .get_atomic_long("c")
+            .increment_and_get()
+            .await
+            .unwrap(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_pending_lock_call_removes_its_waiter() {
+    let cluster = TestCluster::start("drop-pending");
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let holder = client.get_fenced_lock("contended");
+    let abandoned = client.get_fenced_lock("contended");
+    let next = client.get_fenced_lock("contended");
+    let first = holder.lock().await.unwrap();
+
+    let pending = tokio::spawn({
+        let abandoned = abandoned.clone();
+        async move { abandoned.lock().await }
+    });
+    // Let the request reach the queue, then give up on it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pending.abort();
+    let _ = pending.await;
+
+    let queued = tokio::spawn({
+        let next = next.clone();
+        async move { next.lock().await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    holder.unlock().await.unwrap();
+    // The abandoned waiter was first in line; had it stayed, `next` would
+    // wait behind a grant nobody will ever release.
+    let fence = tokio::time::timeout(Duration::from_secs(10), queued)
+        .await
+        .expect("the next waiter is not blocked by the abandoned one")
+        .unwrap()
+        .unwrap();
+    assert!(fence > first);
+    assert!(!abandoned.is_locked_by_me().await.unwrap());
+}
