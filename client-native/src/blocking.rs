@@ -22,6 +22,9 @@ use tokio::runtime::Runtime;
 macro_rules! blocking {
     ($( $(#[$doc:meta])* fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $out:ty; )*) => {$(
         $(#[$doc])*
+        #[doc = concat!(
+            "Blocks until the async handle's `", stringify!($name), "` finishes; same result."
+        )]
         pub fn $name(&self $(, $arg: $ty)*) -> Result<$out> {
             self.runtime.block_on(self.inner.$name($($arg),*))
         }
@@ -60,6 +63,7 @@ impl Client {
         })
     }
 
+    /// A blocking handle; see [`crate::Client::get_atomic_long`].
     pub fn get_atomic_long(&self, name: &str) -> AtomicLong {
         AtomicLong {
             inner: self.inner.get_atomic_long(name),
@@ -67,6 +71,7 @@ impl Client {
         }
     }
 
+    /// A blocking handle; see [`crate::Client::get_atomic_reference`].
     pub fn get_atomic_reference<T>(&self, name: &str) -> AtomicReference<T> {
         AtomicReference {
             inner: self.inner.get_atomic_reference(name),
@@ -74,6 +79,7 @@ impl Client {
         }
     }
 
+    /// A blocking handle; see [`crate::Client::get_fenced_lock`].
     pub fn get_fenced_lock(&self, name: &str) -> FencedLock {
         FencedLock {
             inner: self.inner.get_fenced_lock(name),
@@ -81,6 +87,7 @@ impl Client {
         }
     }
 
+    /// A blocking handle; see [`crate::Client::get_semaphore`].
     pub fn get_semaphore(&self, name: &str) -> Semaphore {
         Semaphore {
             inner: self.inner.get_semaphore(name),
@@ -88,6 +95,7 @@ impl Client {
         }
     }
 
+    /// A blocking handle; see [`crate::Client::get_count_down_latch`].
     pub fn get_count_down_latch(&self, name: &str) -> CountDownLatch {
         CountDownLatch {
             inner: self.inner.get_count_down_latch(name),
@@ -101,6 +109,7 @@ impl Client {
     }
 }
 
+/// The blocking [`crate::AtomicLong`].
 #[derive(Clone, Debug)]
 pub struct AtomicLong {
     inner: crate::AtomicLong,
@@ -122,6 +131,7 @@ impl AtomicLong {
     }
 }
 
+/// The blocking [`crate::AtomicReference`].
 #[derive(Debug)]
 pub struct AtomicReference<T> {
     inner: crate::AtomicReference<T>,
@@ -141,6 +151,7 @@ impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
     }
 }
 
+/// The blocking [`crate::FencedLock`].
 #[derive(Clone, Debug)]
 pub struct FencedLock {
     inner: crate::FencedLock,
@@ -172,6 +183,7 @@ impl FencedLock {
     }
 }
 
+/// The blocking [`crate::Semaphore`].
 #[derive(Clone, Debug)]
 pub struct Semaphore {
     inner: crate::Semaphore,
@@ -194,6 +206,7 @@ impl Semaphore {
     }
 }
 
+/// The blocking [`crate::CountDownLatch`].
 #[derive(Clone, Debug)]
 pub struct CountDownLatch {
     inner: crate::CountDownLatch,

@@ -43,6 +43,7 @@ impl Client {
         Client::builder().endpoints(endpoints).connect().await
     }
 
+    /// Settings beyond the endpoints: request timeout, client name, leader following.
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
@@ -75,10 +76,12 @@ impl Client {
         }
     }
 
+    /// A handle to the AtomicLong `name` (`name@group` picks a group). No round trip; the object is created on first use.
     pub fn get_atomic_long(&self, name: &str) -> AtomicLong {
         AtomicLong::new(self.object(name))
     }
 
+    /// A handle to the AtomicReference `name`, holding values of type `T` (any serde type).
     pub fn get_atomic_reference<T>(&self, name: &str) -> AtomicReference<T> {
         AtomicReference::new(self.object(name))
     }
@@ -94,10 +97,12 @@ impl Client {
         FencedLock::new(self.object(name), self.new_handle(), limit)
     }
 
+    /// A handle to the Semaphore `name`; permits it acquires are held by this handle.
     pub fn get_semaphore(&self, name: &str) -> Semaphore {
         Semaphore::new(self.object(name), self.new_handle())
     }
 
+    /// A handle to the CountDownLatch `name`.
     pub fn get_count_down_latch(&self, name: &str) -> CountDownLatch {
         CountDownLatch::new(self.object(name))
     }

@@ -32,4 +32,5 @@ pub enum Error {
     Config(String),
 }
 
+/// The client's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

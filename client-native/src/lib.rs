@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! The raftcp client: strongly consistent AtomicLong, AtomicReference,
 //! FencedLock, Semaphore and CountDownLatch, replicated with Raft.
 //!

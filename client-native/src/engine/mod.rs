@@ -27,12 +27,16 @@ use std::collections::{BTreeMap, VecDeque};
 pub enum EngineEvent {
     /// The final answer to a submitted request.
     Completed {
+        /// The id [`Engine::submit`] returned.
         id: RequestId,
+        /// The server's answer, or `SESSION_EXPIRED` if the session ended.
         result: Result<Reply, OpError>,
     },
     /// The session was opened or resumed.
     SessionReady {
+        /// The session, new or resumed.
         session: SessionId,
+        /// How long it lives without a heartbeat.
         ttl_ms: u64,
         /// The leader's client URL, when the server knows it.
         leader_hint: Option<String>,
@@ -40,11 +44,20 @@ pub enum EngineEvent {
     /// The session ended (expired or refused on resume): everything its
     /// handles held is gone. Requests in flight failed with `SESSION_EXPIRED`;
     /// a new session is opened on the same connection.
-    SessionLost { session: SessionId },
+    SessionLost {
+        /// The session that ended.
+        session: SessionId,
+    },
     /// Reconnect, preferably to this member (`None`: any other member).
-    Redirect { url: Option<String> },
+    Redirect {
+        /// A member's client URL.
+        url: Option<String>,
+    },
     /// The server refused the protocol; reconnecting will not help.
-    Fatal { reason: String },
+    Fatal {
+        /// The server's explanation.
+        reason: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +67,7 @@ enum Link {
     Ready,
 }
 
+/// The client's protocol logic, without I/O or clocks (see the module docs).
 #[derive(Debug)]
 pub struct Engine {
     client_name: String,
@@ -72,6 +86,7 @@ pub struct Engine {
 const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
 
 impl Engine {
+    /// An engine for a client called `client_name`, not yet connected.
     pub fn new(client_name: impl Into<String>) -> Self {
         Engine {
             client_name: client_name.into(),
@@ -87,6 +102,7 @@ impl Engine {
         }
     }
 
+    /// The current session, once the server has welcomed the client.
     pub fn session(&self) -> Option<SessionId> {
         self.session
     }
@@ -96,6 +112,7 @@ impl Engine {
         &self.members
     }
 
+    /// Requests submitted and not yet finally answered.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
     }
@@ -142,6 +159,7 @@ impl Engine {
         }
     }
 
+    /// Hands the engine a frame the server sent.
     pub fn on_frame(&mut self, frame: ServerFrame) {
         match frame {
             ServerFrame::Welcome(welcome) => {
@@ -205,6 +223,7 @@ impl Engine {
         Some(frame)
     }
 
+    /// The next event for the driver, if any.
     pub fn poll_event(&mut self) -> Option<EngineEvent> {
         self.events.pop_front()
     }

@@ -4,6 +4,14 @@ use raftcp_proto::{LongOp, Op, Reply};
 
 /// A replicated 64-bit counter. Every mutation is applied exactly once, even
 /// when the client retries it through a failover.
+///
+/// ```no_run
+/// # async fn demo(client: raftcp::Client) -> Result<(), raftcp::Error> {
+/// let ids = client.get_atomic_long("sequence-generator");
+/// let id = ids.increment_and_get().await?;
+/// assert!(ids.compare_and_set(id, id + 10).await? || ids.get().await? != id);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct AtomicLong {
     object: Object,
@@ -14,6 +22,7 @@ impl AtomicLong {
         Self { object }
     }
 
+    /// The object name (without the group).
     pub fn name(&self) -> &str {
         self.object.name()
     }
@@ -25,10 +34,12 @@ impl AtomicLong {
         }
     }
 
+    /// The current value (a linearizable read).
     pub async fn get(&self) -> Result<i64> {
         self.long(LongOp::Get).await
     }
 
+    /// Sets the value.
     pub async fn set(&self, value: i64) -> Result<()> {
         match self
             .object
@@ -43,30 +54,37 @@ impl AtomicLong {
         }
     }
 
+    /// Adds `delta`; returns the new value.
     pub async fn add_and_get(&self, delta: i64) -> Result<i64> {
         self.long(LongOp::AddAndGet(delta)).await
     }
 
+    /// Adds `delta`; returns the previous value.
     pub async fn get_and_add(&self, delta: i64) -> Result<i64> {
         self.long(LongOp::GetAndAdd(delta)).await
     }
 
+    /// Adds one; returns the new value.
     pub async fn increment_and_get(&self) -> Result<i64> {
         self.add_and_get(1).await
     }
 
+    /// Subtracts one; returns the new value.
     pub async fn decrement_and_get(&self) -> Result<i64> {
         self.add_and_get(-1).await
     }
 
+    /// Adds one; returns the previous value.
     pub async fn get_and_increment(&self) -> Result<i64> {
         self.get_and_add(1).await
     }
 
+    /// Subtracts one; returns the previous value.
     pub async fn get_and_decrement(&self) -> Result<i64> {
         self.get_and_add(-1).await
     }
 
+    /// Sets `value`; returns the previous value.
     pub async fn get_and_set(&self, value: i64) -> Result<i64> {
         self.long(LongOp::GetAndSet(value)).await
     }

@@ -5,6 +5,16 @@ use raftcp_proto::{Op, RefOp, Reply, Value};
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
 
+/// ```no_run
+/// # async fn demo(client: raftcp::Client) -> Result<(), raftcp::Error> {
+/// #[derive(serde::Serialize, serde::Deserialize, PartialEq)]
+/// struct Config { timeout: i64, retries: i64 }
+/// let config = client.get_atomic_reference::<Config>("config");
+/// config.set_if_absent(&Config { timeout: 30, retries: 3 }).await?;
+/// let current = config.get().await?;
+/// # let _ = current; Ok(()) }
+/// ```
+///
 /// A replicated value of type `T`, stored in canonical form: two values that
 /// serialize to the same map compare equal whatever their key order, and a
 /// Rust struct compares equal to the same object set from JavaScript.
@@ -33,6 +43,7 @@ impl<T> AtomicReference<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
+    /// The object name (without the group).
     pub fn name(&self) -> &str {
         self.object.name()
     }
@@ -62,6 +73,7 @@ impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
         self.value(RefOp::Get).await
     }
 
+    /// Sets `value`.
     pub async fn set(&self, value: &T) -> Result<()> {
         match self.call(RefOp::Set(Some(to_value(value)?))).await? {
             Reply::Unit => Ok(()),
@@ -69,6 +81,7 @@ impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
         }
     }
 
+    /// Sets `value`; returns the previous one.
     pub async fn get_and_set(&self, value: &T) -> Result<Option<T>> {
         self.value(RefOp::GetAndSet(Some(to_value(value)?))).await
     }
@@ -90,10 +103,12 @@ impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
         .await
     }
 
+    /// Whether no value is set.
     pub async fn is_null(&self) -> Result<bool> {
         self.bool(RefOp::IsNull).await
     }
 
+    /// Removes the value.
     pub async fn clear(&self) -> Result<()> {
         match self.call(RefOp::Set(None)).await? {
             Reply::Unit => Ok(()),
@@ -101,6 +116,7 @@ impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
         }
     }
 
+    /// Whether the current value equals `value` (`None`: unset), compared canonically.
     pub async fn contains(&self, value: Option<&T>) -> Result<bool> {
         let value: Option<Value> = value.map(to_value).transpose()?;
         self.bool(RefOp::Contains(value)).await

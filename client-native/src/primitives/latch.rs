@@ -4,6 +4,15 @@ use crate::error::Result;
 use raftcp_proto::{LatchOp, Op, Reply};
 use std::time::Duration;
 
+/// ```no_run
+/// # async fn demo(client: raftcp::Client) -> Result<(), raftcp::Error> {
+/// let barrier = client.get_count_down_latch("barrier");
+/// barrier.try_set_count(3).await?;
+/// barrier.count_down().await?;
+/// barrier.await_latch().await?; // until all three have counted down
+/// # Ok(()) }
+/// ```
+///
 /// A distributed countdown latch: waiters are released when the count
 /// reaches zero; then it may be set again for a new round.
 #[derive(Clone, Debug)]
@@ -16,6 +25,7 @@ impl CountDownLatch {
         Self { object }
     }
 
+    /// The object name (without the group).
     pub fn name(&self) -> &str {
         self.object.name()
     }
@@ -32,6 +42,7 @@ impl CountDownLatch {
         }
     }
 
+    /// Decrements the count; at zero every waiter is released.
     pub async fn count_down(&self) -> Result<()> {
         match self.call(LatchOp::CountDown).await? {
             Reply::Unit => Ok(()),
@@ -39,6 +50,7 @@ impl CountDownLatch {
         }
     }
 
+    /// The current count.
     pub async fn get_count(&self) -> Result<u32> {
         match self.call(LatchOp::GetCount).await? {
             Reply::Count(n) => Ok(n),

@@ -8,7 +8,20 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// A distributed lock with fencing tokens. The owner is this handle (not a
+/// A distributed lock with fencing tokens.
+///
+/// ```no_run
+/// # async fn demo(client: raftcp::Client) -> Result<(), raftcp::Error> {
+/// let lock = client.get_fenced_lock("resource-lock");
+/// let written = lock
+///     .with_lock(|fence| async move {
+///         // Send `fence` with the write; the resource refuses older fences.
+///         fence.0
+///     })
+///     .await?;
+/// # let _ = written; Ok(()) }
+/// ```
+/// The owner is this handle (not a
 /// thread): it may re-acquire what it holds; other handles wait, even in the
 /// same process. Each grant returns a fence that is larger than every earlier
 /// grant's; pass it to the resource you guard so it can reject stale holders.
@@ -78,6 +91,7 @@ impl FencedLock {
         }
     }
 
+    /// The object name (without the group).
     pub fn name(&self) -> &str {
         self.object.name()
     }
@@ -170,10 +184,12 @@ impl FencedLock {
         }
     }
 
+    /// Whether any handle holds the lock.
     pub async fn is_locked(&self) -> Result<bool> {
         self.bool(LockOp::IsLocked).await
     }
 
+    /// Whether this handle holds the lock.
     pub async fn is_locked_by_me(&self) -> Result<bool> {
         self.bool(LockOp::IsLockedByMe).await
     }

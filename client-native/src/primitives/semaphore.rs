@@ -4,7 +4,17 @@ use crate::error::Result;
 use raftcp_proto::{HandleId, Op, Reply, SemaphoreOp};
 use std::time::Duration;
 
-/// A distributed counting semaphore. Permits are held by this handle within
+/// A distributed counting semaphore.
+///
+/// ```no_run
+/// # async fn demo(client: raftcp::Client) -> Result<(), raftcp::Error> {
+/// let pool = client.get_semaphore("connection-pool");
+/// pool.init(10).await?; // only the first caller sets it
+/// pool.acquire_many(3).await?;
+/// pool.release_many(3).await?;
+/// # Ok(()) }
+/// ```
+/// Permits are held by this handle within
 /// the client's session; if the session expires they return to the pool.
 /// Waiters are served strictly first come, first served.
 #[derive(Clone, Debug)]
@@ -18,6 +28,7 @@ impl Semaphore {
         Self { object, handle }
     }
 
+    /// The object name (without the group).
     pub fn name(&self) -> &str {
         self.object.name()
     }
@@ -55,6 +66,7 @@ impl Semaphore {
         self.bool(SemaphoreOp::Init { permits }).await
     }
 
+    /// Waits for one permit and takes it.
     pub async fn acquire(&self) -> Result<()> {
         self.acquire_many(1).await
     }
@@ -68,6 +80,7 @@ impl Semaphore {
         self.bool(op).await.map(|_| ())
     }
 
+    /// Takes one permit if one is available now.
     pub async fn try_acquire(&self) -> Result<bool> {
         self.try_acquire_many(1, Duration::ZERO).await
     }
@@ -81,6 +94,7 @@ impl Semaphore {
         self.bool(op).await
     }
 
+    /// Returns one permit this handle holds.
     pub async fn release(&self) -> Result<()> {
         self.release_many(1).await
     }
@@ -91,6 +105,7 @@ impl Semaphore {
         self.unit(SemaphoreOp::Release { permits }).await
     }
 
+    /// Permits available now.
     pub async fn available_permits(&self) -> Result<u32> {
         self.count(SemaphoreOp::AvailablePermits).await
     }
@@ -100,10 +115,12 @@ impl Semaphore {
         self.count(SemaphoreOp::Drain).await
     }
 
+    /// Removes up to `permits` available permits from the pool (never below zero).
     pub async fn reduce_permits(&self, permits: u32) -> Result<()> {
         self.unit(SemaphoreOp::Reduce { permits }).await
     }
 
+    /// Adds `permits` to the pool (granting waiters in order).
     pub async fn increase_permits(&self, permits: u32) -> Result<()> {
         self.unit(SemaphoreOp::Increase { permits }).await
     }

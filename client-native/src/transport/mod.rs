@@ -8,6 +8,7 @@ use std::future::Future;
 
 /// Opens connections to a member's client endpoint.
 pub trait Transport: Send + 'static {
+    /// The connection type it opens.
     type Link: Link;
     /// Connects to `url` (`ws://host:port/v1/client`) with the raftcp
     /// subprotocol.

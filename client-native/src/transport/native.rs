@@ -10,9 +10,11 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+/// Opens WebSockets with tokio-tungstenite.
 #[derive(Debug, Default)]
 pub struct TokioTransport;
 
+/// One tokio-tungstenite WebSocket.
 #[derive(Debug)]
 pub struct TokioLink {
     socket: WebSocketStream<TcpStream>,
