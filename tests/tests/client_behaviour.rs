@@ -76,3 +76,36 @@ async fn dropping_a_pending_lock_call_removes_its_waiter() {
     assert!(fence > first);
     assert!(!abandoned.is_locked_by_me().await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_releases_what_the_session_held() {
+    let cluster = TestCluster::start("close");
+    let closing = Client::connect(cluster.urls()).await.unwrap();
+    let lock = closing.get_fenced_lock("held-at-close");
+    let fence = lock.lock().await.unwrap();
+    let pool = closing.get_semaphore("pool-at-close");
+    pool.init(2).await.unwrap();
+    pool.acquire_many(2).await.unwrap();
+    closing.close().await;
+
+    // Released at once, not after the session TTL.
+    let other = Client::connect(cluster.urls()).await.unwrap();
+    let started = Instant::now();
+    let next = other
+        .get_fenced_lock("held-at-close")
+        .try_lock()
+        .await
+        .unwrap();
+    assert!(next.unwrap() > fence);
+    assert_eq!(
+        other
+            .get_semaphore("pool-at-close")
+            .available_permits()
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // Calls on the closed client fail instead of hanging.
+    assert_eq!(lock.is_locked().await.unwrap_err(), raftcp::Error::Closed);
+}
