@@ -69,26 +69,37 @@ impl Drop for Slot {
     }
 }
 
-/// The `raftcp` binary of this workspace, rebuilt once per test process so
-/// a test never runs a stale server (`cargo test -p raftcp-tests` alone does
-/// not rebuild other packages' binaries). `RAFTCP_BIN` overrides it.
-pub fn server_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("RAFTCP_BIN") {
-        return PathBuf::from(path);
-    }
+/// The directory of this build profile (`target/debug` or `target/release`),
+/// with the whole workspace built in it once per test process: a test never
+/// runs a stale server or example (`cargo test -p raftcp-tests` alone does
+/// not rebuild other packages' binaries). Building all targets resolves
+/// features exactly as `cargo test --workspace` does, so after that run the
+/// build is a no-op instead of a rebuild with other features.
+pub fn built_profile_dir() -> PathBuf {
     // Test binaries live in target/<profile>/deps.
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "raftcp-server", "--bin", "raftcp"]);
+        build.args(["build", "--quiet", "--workspace", "--all-targets"]);
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
-        assert!(build.status().unwrap().success(), "building raftcp failed");
+        assert!(
+            build.status().unwrap().success(),
+            "building the workspace failed"
+        );
     });
-    profile_dir.join("raftcp")
+    profile_dir
+}
+
+/// The `raftcp` binary (`RAFTCP_BIN` overrides it).
+pub fn server_binary() -> PathBuf {
+    match std::env::var("RAFTCP_BIN") {
+        Ok(path) => PathBuf::from(path),
+        Err(_) => built_profile_dir().join("raftcp"),
+    }
 }
 
 /// Free loopback ports, found by binding port 0.

@@ -2,25 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use raftcp_tests::TestCluster;
-use std::path::PathBuf;
+use raftcp_tests::{TestCluster, built_profile_dir};
 use std::process::Command;
-
-/// Builds the examples of the client crate (once) and returns their directory.
-fn examples_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
-    let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "-p", "raftcp", "--examples"]);
-    if profile_dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building the examples failed"
-    );
-    profile_dir.join("examples")
-}
 
 fn run(dir: &std::path::Path, name: &str, endpoints: &str) -> String {
     let output = Command::new(dir.join(name))
@@ -38,7 +21,7 @@ fn run(dir: &std::path::Path, name: &str, endpoints: &str) -> String {
 
 #[test]
 fn every_example_runs_against_a_cluster() {
-    let dir = examples_dir();
+    let dir = built_profile_dir().join("examples");
     let cluster = TestCluster::start("examples");
     let endpoints = cluster.urls().join(",");
 
