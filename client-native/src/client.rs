@@ -161,6 +161,8 @@ impl Object {
         let (answer, receiver) = oneshot::channel();
         let op = build(name);
         let wait = WaitKind::of(&op);
+        // Only a queued waiter has anything to cancel on the server.
+        let cancellable = op.may_wait();
         let command = Command::Submit {
             ticket,
             group,
@@ -174,7 +176,7 @@ impl Object {
         Call {
             receiver: Some(receiver),
             ticket,
-            commands: Some(shared.commands.clone()),
+            commands: cancellable.then(|| shared.commands.clone()),
             early: None,
             deadline: limit.map(|limit| Box::pin(tokio::time::sleep(limit))),
             limit,
@@ -188,6 +190,8 @@ impl Object {
 pub(crate) struct Call {
     receiver: Option<oneshot::Receiver<Result<Reply, Error>>>,
     ticket: u64,
+    /// Where to send the cancel if dropped early; `None` for calls that
+    /// cannot wait on the server.
     commands: Option<mpsc::UnboundedSender<Command>>,
     early: Option<Error>,
     /// Fires when the call has taken too long; `None` for unbounded waits.

@@ -147,6 +147,28 @@ impl Op {
     }
 
     /// The object name the operation addresses.
+    /// Whether the operation may queue a waiter (a lock, acquire or await
+    /// that is not a zero-timeout try): only these can be answered later,
+    /// by a completion, or be cancelled.
+    pub fn may_wait(&self) -> bool {
+        let timeout_ms = match self {
+            Op::Lock {
+                op: LockOp::Lock { timeout_ms, .. },
+                ..
+            }
+            | Op::Semaphore {
+                op: SemaphoreOp::Acquire { timeout_ms, .. },
+                ..
+            }
+            | Op::Latch {
+                op: LatchOp::Await { timeout_ms },
+                ..
+            } => timeout_ms,
+            _ => return false,
+        };
+        *timeout_ms != Some(0)
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Op::AtomicLong { name, .. }

@@ -57,8 +57,9 @@ impl Cluster {
         self.raft.metrics().borrow_watched().current_leader
     }
 
-    pub fn is_leader(&self) -> bool {
-        let metrics = self.raft_metrics();
+    /// Whether `metrics` (a copy from [`Cluster::raft_metrics`]) show this
+    /// node leading.
+    pub fn leads(&self, metrics: &RaftMetrics<TypeConfig>) -> bool {
         metrics.state == ServerState::Leader && metrics.current_leader == Some(self.id)
     }
 

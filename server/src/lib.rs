@@ -11,4 +11,5 @@ pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod storage;
+pub mod sync;
 pub mod ws;

@@ -199,9 +199,17 @@ impl TestCluster {
         }
     }
 
-    pub fn restart(&mut self, id: u64) {
-        self.kill(id);
-        self.start_node(id);
+    /// kill -9 of every member at once, then all start again from their
+    /// data directories; returns once they agree on a leader.
+    pub fn crash_and_restart_all(&mut self) {
+        let ids: Vec<u64> = self.addrs.keys().copied().collect();
+        for id in &ids {
+            self.kill(*id);
+        }
+        for id in &ids {
+            self.start_node(*id);
+        }
+        self.wait_for_leader(Duration::from_secs(30));
     }
 
     pub fn url(&self, id: u64) -> String {

@@ -6,8 +6,28 @@
 use raftcp::Client;
 use raftcp_tests::{TestCluster, wipe};
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Starts a client process (connected to member 1) that takes lock `name`;
+/// returns it, its output and the fence it got. Its stdin stays open, so it
+/// runs until killed.
+fn lock_in_another_process(
+    cluster: &TestCluster,
+    name: &str,
+) -> (Child, BufReader<ChildStdout>, u64) {
+    let mut holder = Command::new(env!("CARGO_BIN_EXE_raftcp-test-client"))
+        .args([cluster.url(1).as_str(), "lock", name])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut output = BufReader::new(holder.stdout.take().unwrap());
+    let mut line = String::new();
+    output.read_line(&mut line).unwrap();
+    let fence = line.trim().strip_prefix("fence ").unwrap().parse().unwrap();
+    (holder, output, fence)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_goes_on_after_the_leader_is_killed() {
@@ -57,13 +77,7 @@ async fn acknowledged_writes_survive_kill_of_every_member() {
     let fence = lock.lock().await.unwrap();
     lock.unlock().await.unwrap();
     client.close().await;
-    for id in 1..=3 {
-        cluster.kill(id);
-    }
-    for id in 1..=3 {
-        cluster.start_node(id);
-    }
-    cluster.wait_for_leader(Duration::from_secs(30));
+    cluster.crash_and_restart_all();
     let client = Client::connect(cluster.urls()).await.unwrap();
     assert_eq!(
         client.get_atomic_long("durable").get().await.unwrap(),
@@ -77,18 +91,7 @@ async fn acknowledged_writes_survive_kill_of_every_member() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_clients_lock_passes_on_after_its_session_ttl() {
     let cluster = TestCluster::start("client-killed");
-    // Its stdin stays open, so it runs until killed.
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_raftcp-test-client"))
-        .args([cluster.url(1).as_str(), "lock", "job-lock"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let holder_fence: u64 = line.trim().strip_prefix("fence ").unwrap().parse().unwrap();
+    let (mut holder, _output, holder_fence) = lock_in_another_process(&cluster, "job-lock");
     let client = Client::connect([cluster.url(2)]).await.unwrap();
     let lock = client.get_fenced_lock("job-lock");
     assert_eq!(lock.try_lock().await.unwrap(), None);
@@ -170,16 +173,8 @@ async fn a_session_survives_losing_the_member_it_was_connected_to() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_clients_lock_passes_on_and_it_learns_ownership_was_lost() {
     let cluster = TestCluster::start("client-paused");
-    let mut holder = Command::new(env!("CARGO_BIN_EXE_raftcp-test-client"))
-        .args([cluster.url(1).as_str(), "lock", "paused-lock"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut output = BufReader::new(holder.stdout.take().unwrap());
+    let (mut holder, mut output, holder_fence) = lock_in_another_process(&cluster, "paused-lock");
     let mut line = String::new();
-    output.read_line(&mut line).unwrap();
-    let holder_fence: u64 = line.trim().strip_prefix("fence ").unwrap().parse().unwrap();
 
     let pid = holder.id().to_string();
     assert!(

@@ -74,13 +74,7 @@ async fn a_lagging_member_catches_up_from_a_snapshot_and_all_restart_from_theirs
     client.close().await;
 
     // Everyone restarts from snapshot + log.
-    for id in 1..=3 {
-        cluster.kill(id);
-    }
-    for id in 1..=3 {
-        cluster.start_node(id);
-    }
-    cluster.wait_for_leader(Duration::from_secs(30));
+    cluster.crash_and_restart_all();
     let client = Client::connect(cluster.urls()).await.unwrap();
     assert_eq!(
         client.get_atomic_long("snap-counter").get().await.unwrap(),

@@ -7,6 +7,7 @@ use crate::cluster::wall_clock_ms;
 use crate::machine::{CommandKind, CommandResponse, Outcome};
 use crate::metrics::kind_index;
 use crate::raft::network::write_frames;
+use crate::sync::lock;
 use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -288,7 +289,10 @@ impl Connection {
         let gateway = self.gateway.clone();
         let outbox = self.outbox.clone();
         let proposing = self.proposing.clone();
-        if request.op.is_mutating() {
+        // Only a request that may wait can be cancelled meaningfully (a
+        // cancel of any other is a no-op), so only those are tracked.
+        let may_wait = request.op.may_wait();
+        if may_wait {
             // Before the task runs: a Cancel frame right behind this request
             // must find it here.
             lock(&proposing).insert(request.id, false);
@@ -302,9 +306,11 @@ impl Connection {
                     group: request.group.0,
                 })
             } else if request.op.is_mutating() {
-                // Register before proposing: the completion may be applied
-                // here before the leader's answer comes back.
-                gateway.note_waiting(session, id, kind, since);
+                if may_wait {
+                    // Register before proposing: the completion may be
+                    // applied here before the leader's answer comes back.
+                    gateway.note_waiting(session, id, kind, since);
+                }
                 let command = CommandKind::Client {
                     session,
                     request: id,
@@ -312,7 +318,7 @@ impl Connection {
                     op: request.op,
                 };
                 let proposed = gateway.propose(command).await;
-                let cancel_requested = lock(&proposing).remove(&id).unwrap_or(false);
+                let cancel_requested = may_wait && lock(&proposing).remove(&id).unwrap_or(false);
                 match proposed {
                     Ok(CommandResponse::Client(Outcome::Pending)) => {
                         if cancel_requested {
@@ -332,8 +338,10 @@ impl Connection {
                     Err(e) => unavailable(e),
                 }
             };
-            lock(&proposing).remove(&id);
-            gateway.forget_waiting(session, id);
+            if may_wait {
+                lock(&proposing).remove(&id);
+                gateway.forget_waiting(session, id);
+            }
             gateway
                 .cluster
                 .metrics
@@ -351,8 +359,4 @@ fn spawn_cancel(gateway: &Arc<Gateway>, session: SessionId, request: RequestId) 
             .propose(CommandKind::Cancel { session, request })
             .await;
     });
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -21,7 +21,7 @@ pub async fn run_leader_duties(gateway: Arc<Gateway>) {
     loop {
         tick.tick().await;
         let metrics = cluster.raft_metrics();
-        if !cluster.is_leader() {
+        if !cluster.leads(&metrics) {
             renewed_in_term = None;
             continue;
         }

@@ -71,7 +71,7 @@ impl Gateway {
     }
 
     fn holders(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Holder>> {
-        self.holders.lock().unwrap_or_else(|p| p.into_inner())
+        crate::sync::lock(&self.holders)
     }
 
     fn attach(

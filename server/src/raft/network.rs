@@ -7,6 +7,7 @@ use super::peer_frame::{PEER_FRAME_BYTES_MAX, PeerFrame, PeerReply, PeerRpc};
 use super::state_machine::SnapshotData;
 use super::{NodeId, SnapshotOf, TypeConfig, Vote};
 use crate::storage::known_peers::{KnownPeers, Verdict};
+use crate::sync::lock;
 use crate::ws;
 use futures_util::{SinkExt, StreamExt};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -73,7 +74,7 @@ impl Peers {
 
     /// The link to `target` at `addr`; a changed address replaces the link.
     pub fn link(&self, target: NodeId, addr: &str) -> Arc<PeerLink> {
-        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let mut links = lock(&self.links);
         match links.get(&target) {
             Some(link) if link.addr == addr => link.clone(),
             _ => {
@@ -93,7 +94,7 @@ impl Peers {
     }
 
     pub fn get(&self, target: NodeId) -> Option<Arc<PeerLink>> {
-        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let links = lock(&self.links);
         links.get(&target).cloned()
     }
 }
@@ -295,10 +296,6 @@ pub fn decode_peer_frame(bytes: &[u8]) -> Result<PeerFrame, String> {
         Ok((_, rest)) => Err(format!("{} trailing bytes", rest.len())),
         Err(e) => Err(e.to_string()),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// openraft's factory: one [`PeerClient`] per replication target.

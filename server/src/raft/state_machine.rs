@@ -216,9 +216,7 @@ fn write_snapshot(dir: &Path, file: &SnapshotFile) -> io::Result<()> {
     // Building runs concurrently with installing: serialize the writers and
     // never replace a snapshot with an older one.
     static WRITER: Mutex<()> = Mutex::new(());
-    let _writing = WRITER
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _writing = crate::sync::lock(&WRITER);
     if let Some(current) = read_snapshot(dir)?
         && current.meta.last_log_id > file.meta.last_log_id
     {

@@ -46,7 +46,7 @@ impl KnownPeers {
     /// Checks `incarnation` for `node`, remembering it (durably) on first
     /// contact.
     pub fn check(&self, node: u64, incarnation: u64) -> io::Result<Verdict> {
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = crate::sync::lock(&self.known);
         match known.get(&node) {
             Some(&remembered) if remembered == incarnation => Ok(Verdict::Known),
             Some(&remembered) => Ok(Verdict::Replaced { remembered }),
