@@ -10,7 +10,7 @@ use raftcp::Client;
 use raftcp_tests::TestCluster;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CLIENTS: usize = 3;
 const PERMITS: u32 = 2;
@@ -123,7 +123,6 @@ async fn locking(client: Client, observed: Arc<Observed>, stop: Arc<AtomicBool>)
 
 async fn permits(client: Client, observed: Arc<Observed>, stop: Arc<AtomicBool>) {
     let semaphore = client.get_semaphore("load-pool");
-    let started = Instant::now();
     while !stop.load(Ordering::Acquire) {
         semaphore.acquire().await.unwrap();
         let in_use = observed.permits_in_use.fetch_add(1, Ordering::AcqRel) + 1;
@@ -132,5 +131,4 @@ async fn permits(client: Client, observed: Arc<Observed>, stop: Arc<AtomicBool>)
         observed.permits_in_use.fetch_sub(1, Ordering::AcqRel);
         semaphore.release().await.unwrap();
     }
-    assert!(started.elapsed() > Duration::ZERO);
 }
