@@ -79,16 +79,25 @@ impl FencedLock {
         })
     }
 
-    /// A held lock whose request failed because the session ended is lost.
+    /// A held lock is lost when its request failed because the session
+    /// ended, or when the session ended while the request was under way: the
+    /// client then resent it under its new session, which holds nothing, and
+    /// the server answered `NOT_OWNER`.
     fn session_error(&self, error: Error) -> Error {
         let mut holding = self.holding();
-        match error {
-            Error::Server(OpError::SessionExpired { .. }) if holding.count > 0 => {
-                *holding = Holding::default();
-                self.ownership_lost()
-            }
-            other => other,
+        let lost = holding.count > 0
+            && match &error {
+                Error::Server(OpError::SessionExpired { .. }) => true,
+                Error::Server(OpError::NotOwner { .. }) => {
+                    holding.sessions_lost != self.object.sessions_lost()
+                }
+                _ => false,
+            };
+        if lost {
+            *holding = Holding::default();
+            return self.ownership_lost();
         }
+        error
     }
 
     /// The object name (without the group).
