@@ -142,6 +142,7 @@ impl<T: Transport> Driver<T> {
         commands: &mut mpsc::UnboundedReceiver<Command>,
     ) -> LinkEnd {
         self.engine.on_connected();
+        self.engine.on_heard(now_ms());
         loop {
             let mut sent = false;
             while let Some(frame) = self.engine.poll_transmit(now_ms()) {
@@ -168,7 +169,10 @@ impl<T: Transport> Driver<T> {
             tokio::select! {
                 frame = link.recv() => match frame {
                     Some(bytes) => match raftcp_proto::decode::<ServerFrame>(&bytes) {
-                        Ok(frame) => self.engine.on_frame(frame),
+                        Ok(frame) => {
+                            self.engine.on_heard(now_ms());
+                            self.engine.on_frame(frame);
+                        }
                         Err(e) => {
                             tracing::warn!("undecodable frame from server: {e}");
                             return LinkEnd::Lost;
@@ -243,6 +247,10 @@ impl<T: Transport> Driver<T> {
                 EngineEvent::Redirect { url } => {
                     self.redirect = url;
                     end = Some(LinkEnd::Redirect);
+                }
+                EngineEvent::Silent => {
+                    tracing::debug!("nothing heard from {}; reconnecting", self.current);
+                    end = Some(LinkEnd::Lost);
                 }
                 EngineEvent::Fatal { reason } => {
                     tracing::error!("server refused the protocol: {reason}");

@@ -4,6 +4,8 @@
 //! Both find the leader themselves and retry through elections, so a client
 //! connected to any member is served.
 
+use crate::clock::LeaderClock;
+use crate::faults::{PlantedBug, planted};
 use crate::machine::{Command, CommandKind, CommandResponse};
 use crate::metrics::Metrics;
 use crate::raft::network::{LinkError, Peers};
@@ -17,7 +19,8 @@ use openraft::{RaftMetrics, ReadPolicy, ServerState};
 use raftcp_proto::{Member, Op, OpError, Reply, SessionId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Server settings that clients see.
 #[derive(Clone, Debug)]
@@ -40,6 +43,8 @@ pub struct Cluster {
     pub members: BTreeMap<NodeId, String>,
     pub settings: Settings,
     pub metrics: Metrics,
+    /// Stamps commands while this member leads.
+    pub clock: Mutex<LeaderClock>,
 }
 
 /// Pause between attempts while no leader is known or it is changing.
@@ -136,11 +141,22 @@ impl Cluster {
         }
     }
 
+    /// The time this member stamps on commands while it leads (machine
+    /// time, advanced by the leader's monotonic clock).
+    pub fn leader_time_ms(&self) -> u64 {
+        if planted(PlantedBug::WallClockExpiry) {
+            return crate::clock::wall_clock_ms();
+        }
+        let term = self.raft.metrics().borrow_watched().current_term;
+        let machine_now_ms = self.replica.lock().machine.now_ms();
+        crate::sync::lock(&self.clock).now_ms(term, machine_now_ms)
+    }
+
     /// Proposes on this node, which must lead. The leader's clock stamps the
     /// command; the machine never lets time run backwards.
     pub async fn propose_here(&self, kind: CommandKind) -> Result<CommandResponse, ForwardError> {
         let command = Command {
-            time_ms: wall_clock_ms(),
+            time_ms: self.leader_time_ms(),
             kind,
         };
         match self.raft.client_write(command).await {
@@ -215,11 +231,4 @@ fn refused_here(reply: PeerReply) -> Result<PeerReply, ForwardError> {
 
 fn unexpected(reply: PeerReply) -> ForwardError {
     ForwardError::Unavailable(format!("mismatched reply {reply:?}"))
-}
-
-pub fn wall_clock_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -3,7 +3,9 @@
 //! client gateway and CLI build on them.
 
 pub mod cli;
+pub mod clock;
 pub mod cluster;
+pub mod faults;
 pub mod gateway;
 pub mod http;
 pub mod machine;

@@ -146,6 +146,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             request_timeout: config.request_timeout,
         },
         metrics: Metrics::default(),
+        clock: Default::default(),
     });
     let (gateway, batcher) = Gateway::new(cluster.clone());
     let tasks = vec![

@@ -10,8 +10,11 @@
 //!    final answer arrives (the server deduplicates by `(session, id)`).
 //! 4. On a lost connection call [`Engine::on_disconnected`] and reconnect;
 //!    [`EngineEvent::Redirect`] names a better member when one is known.
-//! 5. Call [`Engine::on_tick`] at [`Engine::next_tick_ms`] so heartbeats go
-//!    out while the connection is idle.
+//! 5. Call [`Engine::on_heard`] on connecting and on every frame received,
+//!    and [`Engine::on_tick`] at [`Engine::next_tick_ms`]: heartbeats go out
+//!    while the connection is idle, and a connection that stays silent
+//!    (a member cut off by a partition, or paused) ends with
+//!    [`EngineEvent::Silent`].
 
 mod in_flight;
 
@@ -53,6 +56,9 @@ pub enum EngineEvent {
         /// A member's client URL.
         url: Option<String>,
     },
+    /// Nothing was heard on this connection for several heartbeat
+    /// intervals although heartbeats went out: drop it and reconnect.
+    Silent,
     /// The server refused the protocol; reconnecting will not help.
     Fatal {
         /// The server's explanation.
@@ -80,10 +86,17 @@ pub struct Engine {
     outbox: VecDeque<ClientFrame>,
     events: VecDeque<EngineEvent>,
     last_sent_ms: u64,
+    last_heartbeat_ms: u64,
+    last_heard_ms: u64,
 }
 
 /// Heartbeat interval used until the server's `Welcome` says otherwise.
 const DEFAULT_HEARTBEAT_MS: u64 = 5_000;
+/// A ready connection is given up after this many heartbeat intervals
+/// without a frame (the server answers every heartbeat at once).
+const SILENT_HEARTBEATS: u64 = 4;
+/// How long a new connection may stay silent before its `Welcome`.
+const HANDSHAKE_SILENCE_MS: u64 = 5_000;
 
 impl Engine {
     /// An engine for a client called `client_name`, not yet connected.
@@ -99,6 +112,8 @@ impl Engine {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             last_sent_ms: 0,
+            last_heartbeat_ms: 0,
+            last_heard_ms: 0,
         }
     }
 
@@ -204,22 +219,54 @@ impl Engine {
         }
     }
 
-    /// Sends a heartbeat if nothing went out for a heartbeat interval.
+    /// Something arrived on the connection (or it just opened).
+    pub fn on_heard(&mut self, now_ms: u64) {
+        self.last_heard_ms = now_ms;
+    }
+
+    /// Sends a heartbeat if nothing went out, or nothing came in, for a
+    /// heartbeat interval; reports a connection that stayed silent too long.
     pub fn on_tick(&mut self, now_ms: u64) {
-        if self.link == Link::Ready && now_ms >= self.next_tick_ms() {
+        if self.link != Link::Disconnected && now_ms >= self.silent_at_ms() {
+            self.events.push_back(EngineEvent::Silent);
+            return;
+        }
+        if self.link == Link::Ready && now_ms >= self.heartbeat_due_ms() {
             self.outbox.push_back(ClientFrame::Heartbeat);
         }
     }
 
     /// When [`Engine::on_tick`] next has work.
     pub fn next_tick_ms(&self) -> u64 {
-        self.last_sent_ms.saturating_add(self.heartbeat_ms)
+        self.heartbeat_due_ms().min(self.silent_at_ms())
+    }
+
+    fn heartbeat_due_ms(&self) -> u64 {
+        let idle = self.last_sent_ms.saturating_add(self.heartbeat_ms);
+        // While requests stream out but nothing comes back, a heartbeat
+        // (answered at once) tells a slow leader from a dead link.
+        let unanswered = self
+            .last_heard_ms
+            .max(self.last_heartbeat_ms)
+            .saturating_add(self.heartbeat_ms);
+        idle.min(unanswered)
+    }
+
+    fn silent_at_ms(&self) -> u64 {
+        let limit = match self.link {
+            Link::Ready => self.heartbeat_ms.saturating_mul(SILENT_HEARTBEATS),
+            _ => HANDSHAKE_SILENCE_MS,
+        };
+        self.last_heard_ms.saturating_add(limit)
     }
 
     /// The next frame to send; `now_ms` records activity for heartbeats.
     pub fn poll_transmit(&mut self, now_ms: u64) -> Option<ClientFrame> {
         let frame = self.outbox.pop_front()?;
         self.last_sent_ms = now_ms;
+        if frame == ClientFrame::Heartbeat {
+            self.last_heartbeat_ms = now_ms;
+        }
         Some(frame)
     }
 

@@ -201,6 +201,26 @@ fn heartbeats_go_out_only_when_idle() {
 }
 
 #[test]
+fn a_silent_connection_gets_heartbeats_then_is_given_up() {
+    let mut engine = ready(7);
+    engine.on_heard(1_000);
+    // Requests keep going out, nothing comes back: heartbeats still go.
+    let id = engine.submit(GroupName::default_group(), op());
+    assert!(engine.poll_transmit(5_500).is_some());
+    engine.on_tick(6_000);
+    assert_eq!(engine.poll_transmit(6_000), Some(ClientFrame::Heartbeat));
+    assert_eq!(events(&mut engine), vec![]);
+    // Four intervals after the last frame heard, the link is given up; the
+    // request stays in flight for the next connection.
+    engine.on_tick(20_999);
+    assert_eq!(engine.poll_event(), None);
+    engine.on_tick(21_000);
+    assert_eq!(events(&mut engine), vec![EngineEvent::Silent]);
+    assert_eq!(engine.in_flight(), 1);
+    let _ = id;
+}
+
+#[test]
 fn server_side_expiry_is_reported_and_a_new_session_starts() {
     let mut engine = ready(7);
     engine.on_frame(ServerFrame::Event(Event::SessionExpired {

@@ -3,7 +3,8 @@
 //! WebSocket close code, and touches nothing else.
 
 use super::{Gateway, send_frame, unavailable};
-use crate::cluster::wall_clock_ms;
+use crate::clock::monotonic_ms;
+use crate::faults::{PlantedBug, planted};
 use crate::machine::{CommandKind, CommandResponse, Outcome};
 use crate::metrics::kind_index;
 use crate::raft::network::write_frames;
@@ -76,7 +77,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
         outbox: outbox.clone(),
         session: None,
         connection_id: 0,
-        last_seen_ms: Arc::new(AtomicU64::new(wall_clock_ms())),
+        last_seen_ms: Arc::new(AtomicU64::new(monotonic_ms())),
         requests: FuturesUnordered::new(),
     };
     // Twice the TTL: a silent client's session expires first, and it hears
@@ -108,7 +109,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
         last_frame = Instant::now();
         connection
             .last_seen_ms
-            .store(wall_clock_ms(), Ordering::Relaxed);
+            .store(monotonic_ms(), Ordering::Relaxed);
         let bytes = match message {
             Message::Binary(bytes) => bytes,
             Message::Text(_) => {
@@ -332,8 +333,14 @@ impl Connection {
                     Err(e) => unavailable(e),
                 }
             } else {
-                // Boxed: the read future is large; keep the request's small.
-                match Box::pin(gateway.cluster.read(session, request.op)).await {
+                let read = if planted(PlantedBug::StaleReads) {
+                    let replica = gateway.cluster.replica.lock();
+                    Ok(replica.machine.query(session, &request.op))
+                } else {
+                    // Boxed: the read future is large; keep the request's small.
+                    Box::pin(gateway.cluster.read(session, request.op)).await
+                };
+                match read {
                     Ok(result) => result,
                     Err(e) => unavailable(e),
                 }

@@ -1,10 +1,11 @@
 //! Timed work. On every member: heartbeat the sessions connected here. On
 //! the leader only: renew every session on taking office, and propose expiry
-//! of sessions and waits whose deadlines passed on the leader's clock. Time
+//! of sessions and waits whose deadlines passed on the leader's monotonic
+//! clock ([`crate::clock::LeaderClock`]). Time
 //! enters the machine only through these commands.
 
 use super::Gateway;
-use crate::cluster::wall_clock_ms;
+use crate::faults::{PlantedBug, planted};
 use crate::machine::CommandKind;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,7 @@ pub async fn run_leader_duties(gateway: Arc<Gateway>) {
             renewed_in_term = None;
             continue;
         }
-        if renewed_in_term != Some(metrics.current_term) {
+        if renewed_in_term != Some(metrics.current_term) && !planted(PlantedBug::WallClockExpiry) {
             // An election must not expire healthy clients: their heartbeats
             // may have gone to the old leader.
             if cluster
@@ -37,7 +38,7 @@ pub async fn run_leader_duties(gateway: Arc<Gateway>) {
             }
             continue;
         }
-        let now = wall_clock_ms();
+        let now = cluster.leader_time_ms();
         let (waits_due, sessions_due) = {
             let replica = cluster.replica.lock();
             (

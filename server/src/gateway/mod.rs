@@ -38,7 +38,7 @@ struct Waiting {
 struct Holder {
     connection: u64,
     outbox: mpsc::UnboundedSender<Message>,
-    /// Wall-clock ms of the client's last frame; a silent client (paused
+    /// Monotonic ms of the client's last frame; a silent client (paused
     /// process) stops being heartbeated, so its session can expire.
     last_seen_ms: Arc<AtomicU64>,
     waiting: HashMap<RequestId, Waiting>,
@@ -175,7 +175,7 @@ impl Gateway {
     /// few commands as the limit allows.
     pub async fn heartbeat_live_sessions(&self) {
         let settings = &self.cluster.settings;
-        let cutoff = crate::cluster::wall_clock_ms().saturating_sub(2 * settings.heartbeat_ms);
+        let cutoff = crate::clock::monotonic_ms().saturating_sub(2 * settings.heartbeat_ms);
         let live: Vec<SessionId> = self
             .holders()
             .iter()

@@ -9,6 +9,7 @@ use super::owner::{Grant, Owner};
 use super::semaphore::{AcquireAttempt, SemaphoreWaiter};
 use super::validate::validate_op;
 use super::waits::{Wait, WaitTarget};
+use crate::faults::{PlantedBug, planted};
 use raftcp_proto::limits::{OBJECTS_MAX, UNACKNOWLEDGED_RESPONSES_MAX};
 use raftcp_proto::{
     Fence, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp, SessionId,
@@ -42,7 +43,9 @@ impl Machine {
                 acked_below,
             }));
         }
-        if let Some(cached) = session.responses.get(&request) {
+        if let Some(cached) = session.responses.get(&request)
+            && !planted(PlantedBug::NoRetryDedup)
+        {
             return cached.clone();
         }
         if !op.is_mutating() {

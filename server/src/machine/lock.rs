@@ -2,6 +2,7 @@
 //! FIFO waiters. The fence of a grant is the log index of the granting entry.
 
 use super::owner::{Grant, Owner};
+use crate::faults::{PlantedBug, planted};
 use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
 use raftcp_proto::{Fence, OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
@@ -121,6 +122,14 @@ impl Lock {
     }
 
     fn grant(&mut self, owner: Owner, index: u64) -> Fence {
+        if planted(PlantedBug::FenceNotAdvanced) && self.last_fence > Fence::INVALID {
+            self.holder = Some(Holder {
+                owner,
+                count: 1,
+                fence: self.last_fence,
+            });
+            return self.last_fence;
+        }
         let fence = Fence(index);
         assert!(
             fence > self.last_fence,
