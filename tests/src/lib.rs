@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod jepsen;
+pub mod proxy;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -37,6 +40,11 @@ pub struct TestCluster {
     pub dir: PathBuf,
     pub addrs: BTreeMap<u64, String>,
     timings: Timings,
+    /// Per member, the address it dials each peer at (a proxy in fault
+    /// tests); members without an entry dial `addrs` directly.
+    routes: BTreeMap<u64, BTreeMap<u64, String>>,
+    /// Extra environment for a member's next start (fault switches).
+    node_env: BTreeMap<u64, Vec<(String, String)>>,
     children: BTreeMap<u64, Child>,
     _slot: Slot,
 }
@@ -76,9 +84,12 @@ impl Drop for Slot {
 /// features exactly as `cargo test --workspace` does, so after that run the
 /// build is a no-op instead of a rebuild with other features.
 pub fn built_profile_dir() -> PathBuf {
-    // Test binaries live in target/<profile>/deps.
+    // Test binaries live in target/<profile>/deps, binaries one level up.
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+    let mut profile_dir = exe.parent().unwrap().to_owned();
+    if profile_dir.ends_with("deps") {
+        profile_dir.pop();
+    }
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let mut build = Command::new(env!("CARGO"));
@@ -131,6 +142,14 @@ impl TestCluster {
     }
 
     pub fn start_with(name: &str, timings: Timings) -> Self {
+        let mut cluster = Self::prepare(name, timings);
+        cluster.start_all();
+        cluster
+    }
+
+    /// A cluster with its ports and directories chosen but no member
+    /// started, so routes and environment can be set first.
+    pub fn prepare(name: &str, timings: Timings) -> Self {
         let slot = Slot::take();
         let ports = free_ports(3);
         let addrs: BTreeMap<u64, String> = ports
@@ -138,18 +157,34 @@ impl TestCluster {
             .enumerate()
             .map(|(i, port)| (i as u64 + 1, format!("127.0.0.1:{port}")))
             .collect();
-        let mut cluster = TestCluster {
+        TestCluster {
             dir: scratch_dir(name),
             addrs,
             timings,
+            routes: BTreeMap::new(),
+            node_env: BTreeMap::new(),
             children: BTreeMap::new(),
             _slot: slot,
-        };
-        for id in 1..=3 {
-            cluster.start_node(id);
         }
-        cluster.wait_for_leader(Duration::from_secs(30));
-        cluster
+    }
+
+    /// Starts every member and waits until they agree on a leader.
+    pub fn start_all(&mut self) {
+        let ids: Vec<u64> = self.addrs.keys().copied().collect();
+        for id in ids {
+            self.start_node(id);
+        }
+        self.wait_for_leader(Duration::from_secs(30));
+    }
+
+    /// Member `id` dials its peers at `peers` (id → host:port) instead.
+    pub fn set_routes(&mut self, id: u64, peers: BTreeMap<u64, String>) {
+        self.routes.insert(id, peers);
+    }
+
+    /// Environment for member `id`'s next start (replaces earlier values).
+    pub fn set_node_env(&mut self, id: u64, env: Vec<(String, String)>) {
+        self.node_env.insert(id, env);
     }
 
     pub fn data_dir(&self, id: u64) -> PathBuf {
@@ -161,7 +196,16 @@ impl TestCluster {
     }
 
     pub fn start_node(&mut self, id: u64) {
-        let peers: Vec<String> = self.addrs.iter().map(|(i, a)| format!("{i}={a}")).collect();
+        let routes = self.routes.get(&id).unwrap_or(&self.addrs);
+        let peers: Vec<String> = self
+            .addrs
+            .keys()
+            .map(|i| match i == &id {
+                true => format!("{i}={}", self.addrs[i]),
+                false => format!("{i}={}", routes.get(i).unwrap_or(&self.addrs[i])),
+            })
+            .collect();
+        let env = self.node_env.get(&id).cloned().unwrap_or_default();
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -184,11 +228,36 @@ impl TestCluster {
                 "--log",
                 &std::env::var("RAFTCP_TEST_LOG").unwrap_or_else(|_| "warn,openraft=error".into()),
             ])
+            .envs(env)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
         self.children.insert(id, child);
+    }
+
+    /// SIGSTOP: the member freezes with its sockets open, like a long GC
+    /// pause or a stalled VM.
+    pub fn pause(&self, id: u64) {
+        self.signal(id, "-STOP");
+    }
+
+    /// SIGCONT after [`TestCluster::pause`].
+    pub fn resume(&self, id: u64) {
+        self.signal(id, "-CONT");
+    }
+
+    fn signal(&self, id: u64, signal: &str) {
+        if let Some(child) = self.children.get(&id) {
+            let _ = Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Members whose process is running (or paused).
+    pub fn running(&self) -> Vec<u64> {
+        self.children.keys().copied().collect()
     }
 
     /// SIGKILL: no shutdown code runs, like a crash.

@@ -1,0 +1,188 @@
+//! Checks that are not linearizability of one register: each returns the
+//! violations it found, described for the report.
+
+use super::history::{LatchRound, LockHold, PermitHold, Records, SessionLoss};
+use std::collections::HashMap;
+
+/// Every acknowledged id is handed out once.
+pub fn ids_are_unique(ids: &[(usize, i64)]) -> Vec<String> {
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    let mut violations = Vec::new();
+    for (process, id) in ids {
+        if let Some(first) = seen.insert(*id, *process) {
+            violations.push(format!(
+                "id {id} handed to process {first} and again to process {process}"
+            ));
+        }
+    }
+    violations
+}
+
+/// Fences are unique, and a lock acquired after another was acquired (in
+/// real time) has a larger fence.
+pub fn fences_increase(holds: &[LockHold]) -> Vec<String> {
+    let mut violations = Vec::new();
+    for a in holds {
+        for b in holds {
+            if a.acquired_us < b.lock_invoked_us && a.fence >= b.fence {
+                violations.push(format!(
+                    "process {} acquired fence {} at {} us, yet process {} invoked lock at {} us and got fence {}",
+                    a.process, a.fence, a.acquired_us, b.process, b.lock_invoked_us, b.fence
+                ));
+            }
+        }
+    }
+    violations
+}
+
+/// Two holds confirmed by a successful `unlock` never overlap: the server
+/// saw each holder own the lock from before `lock` returned until after
+/// `unlock` was invoked.
+pub fn holders_do_not_overlap(holds: &[LockHold]) -> Vec<String> {
+    let confirmed: Vec<(u64, u64, &LockHold)> = holds
+        .iter()
+        .filter(|h| h.unlock_ok)
+        .filter_map(|h| Some((h.acquired_us, h.unlock_invoked_us?, h)))
+        .collect();
+    let mut violations = Vec::new();
+    for (i, (start_a, end_a, a)) in confirmed.iter().enumerate() {
+        for (start_b, end_b, b) in &confirmed[i + 1..] {
+            if start_a < end_b && start_b < end_a {
+                violations.push(format!(
+                    "process {} (fence {}, {start_a}..{end_a} us) and process {} (fence {}, {start_b}..{end_b} us) held the lock at once",
+                    a.process, a.fence, b.process, b.fence
+                ));
+            }
+        }
+    }
+    violations
+}
+
+/// Permits confirmed held (the release succeeded) never exceed `permits` at
+/// any instant.
+pub fn permits_within_bounds(holds: &[PermitHold], permits: usize) -> Vec<String> {
+    // +1 at acquire, -1 at release; releases sort first at equal times.
+    let mut edges: Vec<(u64, i32)> = holds
+        .iter()
+        .filter(|h| h.release_ok)
+        .flat_map(|h| [(h.acquired_us, 1), (h.release_invoked_us, -1)])
+        .collect();
+    edges.sort();
+    let mut in_use = 0i32;
+    let mut violations = Vec::new();
+    for (at, delta) in edges {
+        in_use += delta;
+        if in_use > permits as i32 {
+            violations.push(format!("{in_use} permits of {permits} in use at {at} us"));
+        }
+    }
+    violations
+}
+
+/// An await that saw the latch open finished after every count-down it
+/// needed had at least been invoked.
+pub fn latches_open_after_count_downs(rounds: &[LatchRound]) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (n, round) in rounds.iter().enumerate() {
+        let mut invoked = round.count_down_invoked_us.clone();
+        invoked.sort();
+        let needed = round.count as usize;
+        let Some(last_needed) = invoked.get(needed.wrapping_sub(1)).copied() else {
+            if !round.opened_us.is_empty() {
+                violations.push(format!(
+                    "round {n}: latch of {needed} opened after only {} count-downs",
+                    invoked.len()
+                ));
+            }
+            continue;
+        };
+        for opened in &round.opened_us {
+            if *opened < last_needed {
+                violations.push(format!(
+                    "round {n}: an await returned open at {opened} us, before count-down {needed} was invoked at {last_needed} us"
+                ));
+            }
+        }
+    }
+    violations
+}
+
+/// A client that kept talking to the cluster never loses its session.
+pub fn live_sessions_survive(records: &Records) -> Vec<String> {
+    records
+        .session_losses
+        .iter()
+        .filter(|loss| !records.frozen.contains(&loss.process))
+        .map(
+            |SessionLoss {
+                 process,
+                 at_us,
+                 error,
+             }| {
+                format!("process {process} was never cut off, yet at {at_us} us: {error}")
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(process: usize, fence: u64, span: (u64, u64, u64), unlock_ok: bool) -> LockHold {
+        LockHold {
+            process,
+            fence,
+            lock_invoked_us: span.0,
+            acquired_us: span.1,
+            unlock_invoked_us: Some(span.2),
+            unlock_ok,
+        }
+    }
+
+    #[test]
+    fn equal_fences_in_sequence_are_caught() {
+        let holds = [hold(1, 5, (0, 1, 2), true), hold(2, 5, (3, 4, 5), true)];
+        assert_eq!(fences_increase(&holds).len(), 1);
+        let good = [hold(1, 5, (0, 1, 2), true), hold(2, 9, (3, 4, 5), true)];
+        assert!(fences_increase(&good).is_empty());
+    }
+
+    #[test]
+    fn overlapping_confirmed_holds_are_caught_and_lost_ones_ignored() {
+        let overlapping = [hold(1, 5, (0, 1, 10), true), hold(2, 9, (3, 4, 12), true)];
+        assert_eq!(holders_do_not_overlap(&overlapping).len(), 1);
+        let lost = [hold(1, 5, (0, 1, 10), false), hold(2, 9, (3, 4, 12), true)];
+        assert!(holders_do_not_overlap(&lost).is_empty());
+    }
+
+    #[test]
+    fn permits_over_the_pool_are_caught() {
+        let held = |a, r| PermitHold {
+            process: 0,
+            acquired_us: a,
+            release_invoked_us: r,
+            release_ok: true,
+        };
+        assert!(permits_within_bounds(&[held(0, 10), held(5, 15)], 2).is_empty());
+        assert_eq!(
+            permits_within_bounds(&[held(0, 10), held(5, 15), held(6, 7)], 2).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_latch_opening_early_is_caught() {
+        let round = LatchRound {
+            count: 2,
+            count_down_invoked_us: vec![1, 20],
+            opened_us: vec![10],
+        };
+        assert_eq!(latches_open_after_count_downs(&[round]).len(), 1);
+    }
+
+    #[test]
+    fn repeated_ids_are_caught() {
+        assert_eq!(ids_are_unique(&[(1, 4), (2, 5), (3, 4)]).len(), 1);
+    }
+}

@@ -1,0 +1,310 @@
+//! Faults, injected from the run's own thread while the workloads run:
+//! process crashes and pauses through signals, network faults through the
+//! proxies on every link, clock skew through the member's environment.
+
+use super::Rng;
+use super::net::Net;
+use super::workloads::Ctx;
+use crate::TestCluster;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// kill -9 a random member, restart it a moment later.
+    KillMember,
+    /// kill -9 the leader, restart it a moment later.
+    KillLeader,
+    /// kill -9 every member at once, restart them all.
+    KillAll,
+    /// SIGSTOP a member (the leader half the time) for longer than the
+    /// session TTL, then SIGCONT.
+    PauseMember,
+    /// Cut the leader off from both peers (clients still reach it).
+    IsolateLeader,
+    /// Cut a follower off from both peers (clients still reach it).
+    IsolateFollower,
+    /// Messages one way between two members are lost (including the leader
+    /// hearing nothing back, or followers hearing nothing from it).
+    OneWay,
+    /// Replies from one member to its clients are lost, requests still
+    /// arrive: every client there must resend elsewhere.
+    LostReplies,
+    /// A lock holder freezes, cut off from everything, past its session TTL
+    /// (a client process stopped by SIGSTOP), then resumes with its fence.
+    FreezeClient,
+    /// Followers restart with clocks far ahead or behind, then the leader
+    /// is killed so one of them leads.
+    ClockSkew,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 10] = [
+        Fault::KillMember,
+        Fault::KillLeader,
+        Fault::KillAll,
+        Fault::PauseMember,
+        Fault::IsolateLeader,
+        Fault::IsolateFollower,
+        Fault::OneWay,
+        Fault::LostReplies,
+        Fault::FreezeClient,
+        Fault::ClockSkew,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::KillMember => "kill-member",
+            Fault::KillLeader => "kill-leader",
+            Fault::KillAll => "kill-all",
+            Fault::PauseMember => "pause-member",
+            Fault::IsolateLeader => "isolate-leader",
+            Fault::IsolateFollower => "isolate-follower",
+            Fault::OneWay => "one-way",
+            Fault::LostReplies => "lost-replies",
+            Fault::FreezeClient => "freeze-client",
+            Fault::ClockSkew => "clock-skew",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+/// The fault switches a member starts with (planted bug, clock skew).
+#[derive(Clone, Debug, Default)]
+pub struct MemberEnv {
+    pub planted_bug: Option<&'static str>,
+}
+
+impl MemberEnv {
+    pub fn vars(&self, skew_ms: i64) -> Vec<(String, String)> {
+        let mut vars = vec![("RAFTCP_CLOCK_SKEW_MS".to_owned(), skew_ms.to_string())];
+        if let Some(bug) = self.planted_bug {
+            vars.push(("RAFTCP_PLANTED_BUG".to_owned(), bug.to_owned()));
+        }
+        vars
+    }
+}
+
+#[derive(Debug)]
+pub struct Nemesis<'a> {
+    pub cluster: &'a mut TestCluster,
+    pub net: &'a Net,
+    pub ctx: &'a Ctx,
+    pub rng: Rng,
+    pub env: MemberEnv,
+    pub lock_workers: Vec<usize>,
+    /// What it did, for the run's log.
+    pub log: Vec<String>,
+    started: Instant,
+}
+
+impl<'a> Nemesis<'a> {
+    pub fn new(
+        cluster: &'a mut TestCluster,
+        net: &'a Net,
+        ctx: &'a Ctx,
+        rng: Rng,
+        env: MemberEnv,
+    ) -> Self {
+        Nemesis {
+            cluster,
+            net,
+            ctx,
+            rng,
+            env,
+            lock_workers: Vec::new(),
+            log: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    fn note(&mut self, what: String) {
+        let at = self.started.elapsed().as_millis();
+        self.log.push(format!("{at:>6} ms  {what}"));
+    }
+
+    fn members(&self) -> Vec<u64> {
+        self.cluster.addrs.keys().copied().collect()
+    }
+
+    fn pick(&mut self, among: &[u64]) -> u64 {
+        among[self.rng.below(among.len() as u64) as usize]
+    }
+
+    /// The leader if the members agree on one, else a random member.
+    fn leader_or_any(&mut self) -> u64 {
+        match self.cluster.leader() {
+            Some(leader) => leader,
+            None => {
+                let members = self.members();
+                self.pick(&members)
+            }
+        }
+    }
+
+    fn follower(&mut self) -> u64 {
+        let leader = self.leader_or_any();
+        let others: Vec<u64> = self
+            .members()
+            .into_iter()
+            .filter(|m| *m != leader)
+            .collect();
+        self.pick(&others)
+    }
+
+    fn sleep_ms(&mut self, from: u64, to: u64) {
+        let ms = from + self.rng.below(to - from + 1);
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+
+    fn restart(&mut self, id: u64, skew_ms: i64) {
+        self.cluster.set_node_env(id, self.env.vars(skew_ms));
+        self.cluster.start_node(id);
+    }
+
+    /// Injects `fault` repeatedly until `until`, then heals everything.
+    pub fn run(&mut self, fault: Fault, until: Instant) {
+        let ttl_ms = self.ctx.session_ttl.as_millis() as u64;
+        loop {
+            self.sleep_ms(500, 1_500);
+            if Instant::now() >= until {
+                break;
+            }
+            match fault {
+                Fault::KillMember | Fault::KillLeader => {
+                    let victim = match fault {
+                        Fault::KillLeader => self.leader_or_any(),
+                        _ => {
+                            let members = self.members();
+                            self.pick(&members)
+                        }
+                    };
+                    self.note(format!("kill -9 member {victim}"));
+                    self.cluster.kill(victim);
+                    self.sleep_ms(500, 2_500);
+                    self.note(format!("restart member {victim}"));
+                    self.restart(victim, 0);
+                }
+                Fault::KillAll => {
+                    self.note("kill -9 every member".into());
+                    for id in self.members() {
+                        self.cluster.kill(id);
+                    }
+                    self.sleep_ms(200, 1_500);
+                    self.note("restart every member".into());
+                    for id in self.members() {
+                        self.restart(id, 0);
+                    }
+                    self.sleep_ms(2_000, 3_000);
+                }
+                Fault::PauseMember => {
+                    let victim = match self.rng.below(2) {
+                        0 => self.leader_or_any(),
+                        _ => self.follower(),
+                    };
+                    self.note(format!("SIGSTOP member {victim}"));
+                    self.cluster.pause(victim);
+                    self.sleep_ms(ttl_ms + 500, ttl_ms + 1_500);
+                    self.note(format!("SIGCONT member {victim}"));
+                    self.cluster.resume(victim);
+                }
+                Fault::IsolateLeader | Fault::IsolateFollower => {
+                    let victim = match fault {
+                        Fault::IsolateLeader => self.leader_or_any(),
+                        _ => self.follower(),
+                    };
+                    let others: Vec<u64> = self
+                        .members()
+                        .into_iter()
+                        .filter(|m| *m != victim)
+                        .collect();
+                    self.note(format!("partition [{victim}] from {others:?}"));
+                    self.net.partition(&[victim], &others);
+                    self.sleep_ms(2_000, 3_000);
+                    self.note("heal partition".into());
+                    self.net.heal_members();
+                }
+                Fault::OneWay => {
+                    let leader = self.leader_or_any();
+                    let other = self.follower();
+                    let (from, to) = match self.rng.below(2) {
+                        0 => (leader, other),
+                        _ => (other, leader),
+                    };
+                    self.note(format!("drop messages {from} -> {to}"));
+                    self.net.drop_messages(from, to);
+                    self.sleep_ms(2_000, 3_000);
+                    self.note("heal".into());
+                    self.net.heal_members();
+                }
+                Fault::LostReplies => {
+                    let members = self.members();
+                    let victim = self.pick(&members);
+                    self.note(format!("drop replies of member {victim} to its clients"));
+                    self.net.drop_replies_to_clients(victim);
+                    self.sleep_ms(2_000, 3_000);
+                    self.note("heal client links".into());
+                    self.net.heal_clients_of(victim);
+                }
+                Fault::FreezeClient => {
+                    let workers = self.lock_workers.clone();
+                    let victim = workers[self.rng.below(workers.len() as u64) as usize];
+                    self.note(format!(
+                        "freeze lock worker {victim} while it holds the lock"
+                    ));
+                    self.ctx.freeze.store(victim, Ordering::SeqCst);
+                    self.sleep_ms(ttl_ms + 2_500, ttl_ms + 3_000);
+                    self.ctx.freeze.store(usize::MAX, Ordering::SeqCst);
+                }
+                Fault::ClockSkew => {
+                    let leader = self.leader_or_any();
+                    let followers: Vec<u64> = self
+                        .members()
+                        .into_iter()
+                        .filter(|m| *m != leader)
+                        .collect();
+                    for follower in followers {
+                        let skew = if self.rng.below(4) == 0 { -3 } else { 3 } * ttl_ms as i64;
+                        self.note(format!(
+                            "restart member {follower} with its clock {skew:+} ms off"
+                        ));
+                        self.cluster.kill(follower);
+                        self.restart(follower, skew);
+                        self.sleep_ms(1_000, 1_500);
+                    }
+                    self.note(format!(
+                        "kill -9 leader {leader}; a skewed member takes over"
+                    ));
+                    self.cluster.kill(leader);
+                    self.sleep_ms(1_500, 2_500);
+                    self.note(format!(
+                        "restart member {leader} with its clock {:+} ms off",
+                        3 * ttl_ms
+                    ));
+                    self.restart(leader, 3 * ttl_ms as i64);
+                }
+            }
+        }
+        self.heal();
+    }
+
+    /// Every member running and unpaused, every link whole.
+    pub fn heal(&mut self) {
+        self.ctx.freeze.store(usize::MAX, Ordering::SeqCst);
+        for id in self.members() {
+            if self.cluster.is_running(id) {
+                self.cluster.resume(id);
+            } else {
+                self.restart(id, 0);
+            }
+        }
+        self.net.heal_members();
+        for id in self.members() {
+            self.net.heal_clients_of(id);
+        }
+        self.note("healed".into());
+    }
+}

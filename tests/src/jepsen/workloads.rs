@@ -1,0 +1,427 @@
+//! The workloads: client processes (one `raftcp::Client` and session each)
+//! that run operations back to back until told to stop, recording each
+//! invocation and completion in the run's [`History`].
+
+use super::Rng;
+use super::history::{Call, History, LatchRound, LockHold, Outcome, PermitHold, Ret, SessionLoss};
+use super::net::Net;
+use raftcp::{Client, Error, OpError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const COUNTER: &str = "jepsen-counter";
+pub const IDS: &str = "jepsen-ids";
+pub const REGISTER: &str = "jepsen-register";
+pub const LOCK: &str = "jepsen-lock";
+pub const SEMAPHORE: &str = "jepsen-semaphore";
+pub const PERMITS: u32 = 2;
+const LATCH_COUNT: u32 = 3;
+
+/// Long enough to ride out a failover; an operation still unanswered is
+/// recorded with an unknown outcome.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every worker of a run shares.
+#[derive(Debug)]
+pub struct Ctx {
+    pub history: Arc<History>,
+    pub net: Arc<Net>,
+    pub stop: AtomicBool,
+    pub session_ttl: Duration,
+    /// A lock worker asked to freeze while holding the lock (`usize::MAX`:
+    /// none). It cuts its own links and sleeps past its session TTL, like a
+    /// client process stopped by SIGSTOP, then carries on with its fence.
+    pub freeze: AtomicUsize,
+    pub store: FencedStore,
+}
+
+impl Ctx {
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Notes a session that ended under the process (checked later against
+    /// whether the nemesis cut it off).
+    fn note_error(&self, process: usize, error: &Error) {
+        if let Error::Server(OpError::SessionExpired { .. } | OpError::LockOwnershipLost { .. }) =
+            error
+        {
+            let loss = SessionLoss {
+                process,
+                at_us: self.history.now_us(),
+                error: error.to_string(),
+            };
+            self.history.with(|r| r.session_losses.push(loss));
+        }
+    }
+
+    /// A mutation's outcome: any error leaves it unknown.
+    fn mutation<T>(
+        &self,
+        process: usize,
+        result: &Result<T, Error>,
+        ok: impl Fn(&T) -> Ret,
+    ) -> Outcome {
+        match result {
+            Ok(value) => Outcome::Ok(ok(value)),
+            Err(e) => {
+                self.note_error(process, e);
+                Outcome::Unknown(e.to_string())
+            }
+        }
+    }
+
+    /// A read's outcome: an error means it had no effect.
+    fn read<T>(
+        &self,
+        process: usize,
+        result: &Result<T, Error>,
+        ok: impl Fn(&T) -> Ret,
+    ) -> Outcome {
+        match result {
+            Ok(value) => Outcome::Ok(ok(value)),
+            Err(e) => {
+                self.note_error(process, e);
+                Outcome::Failed(e.to_string())
+            }
+        }
+    }
+
+    async fn think(&self, rng: &mut Rng) {
+        tokio::time::sleep(Duration::from_micros(rng.below(4_000))).await;
+    }
+}
+
+/// A client for `process`, through its proxies; retried until the cluster
+/// answers (workers start before any fault).
+pub async fn client(ctx: &Ctx, process: usize) -> Client {
+    let urls = ctx.net.client_urls(process).await;
+    loop {
+        let connected = Client::builder()
+            .endpoints(urls.clone())
+            .follow_leader(false)
+            .request_timeout(REQUEST_TIMEOUT)
+            .client_name(format!("jepsen-{process}"))
+            .connect()
+            .await;
+        match connected {
+            Ok(client) => return client,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// `add_and_get(1)` on the shared counter, or on the id generator.
+pub async fn incrementer(ctx: Arc<Ctx>, process: usize, object: &'static str, mut rng: Rng) {
+    let client = client(&ctx, process).await;
+    let counter = client.get_atomic_long(object);
+    while ctx.running() {
+        let invoked = ctx.history.now_us();
+        let result = counter.add_and_get(1).await;
+        let outcome = ctx.mutation(process, &result, |v| Ret::Long(*v));
+        ctx.history
+            .record(process, object, Call::Add(1), invoked, outcome);
+        ctx.think(&mut rng).await;
+    }
+    client.close().await;
+}
+
+/// Reads of the shared counter (through the member this process prefers).
+pub async fn counter_reader(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
+    let client = client(&ctx, process).await;
+    let counter = client.get_atomic_long(COUNTER);
+    while ctx.running() {
+        let invoked = ctx.history.now_us();
+        let result = counter.get().await;
+        let outcome = ctx.read(process, &result, |v| Ret::Long(*v));
+        ctx.history
+            .record(process, COUNTER, Call::Get, invoked, outcome);
+        ctx.think(&mut rng).await;
+    }
+    client.close().await;
+}
+
+/// Gets, sets and compare-and-sets of a small-valued register.
+pub async fn register(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
+    let client = client(&ctx, process).await;
+    let register = client.get_atomic_reference::<i64>(REGISTER);
+    let value = |rng: &mut Rng| rng.below(5) as i64;
+    while ctx.running() {
+        let invoked = ctx.history.now_us();
+        let (call, outcome) = match rng.below(3) {
+            0 => {
+                let result = register.get().await;
+                (
+                    Call::Get,
+                    ctx.read(process, &result, |v| Ret::Reference(*v)),
+                )
+            }
+            1 => {
+                let v = value(&mut rng);
+                let result = register.set(&v).await;
+                (Call::Set(v), ctx.mutation(process, &result, |_| Ret::Unit))
+            }
+            _ => {
+                let expect = Some(value(&mut rng)).filter(|_| rng.below(8) != 0);
+                let update = Some(value(&mut rng));
+                let result = register
+                    .compare_and_set(expect.as_ref(), update.as_ref())
+                    .await;
+                let outcome = ctx.mutation(process, &result, |b| Ret::Bool(*b));
+                (Call::Cas(expect, update), outcome)
+            }
+        };
+        ctx.history
+            .record(process, REGISTER, call, invoked, outcome);
+        ctx.think(&mut rng).await;
+    }
+    client.close().await;
+}
+
+/// Takes the lock, does a read-modify-write of the fenced store with its
+/// fence, unlocks.
+pub async fn lock_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
+    let client = client(&ctx, process).await;
+    let lock = client.get_fenced_lock(LOCK);
+    while ctx.running() {
+        let lock_invoked_us = ctx.history.now_us();
+        let fence = match lock.lock().await {
+            Ok(fence) => fence.0,
+            Err(e) => {
+                ctx.note_error(process, &e);
+                continue;
+            }
+        };
+        let acquired_us = ctx.history.now_us();
+        if ctx
+            .freeze
+            .compare_exchange(process, usize::MAX, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            ctx.history.with(|r| r.frozen.push(process));
+            ctx.net.isolate_client(process);
+            tokio::time::sleep(ctx.session_ttl + Duration::from_secs(2)).await;
+            ctx.net.heal_client(process);
+        }
+        // The protected work: read-modify-write, each access fenced.
+        if let Ok(basis) = ctx.store.read(fence) {
+            ctx.think(&mut rng).await;
+            let _ = ctx.store.write(fence, basis, basis + 1);
+        }
+        let unlock_invoked_us = ctx.history.now_us();
+        let unlocked = lock.unlock().await;
+        if let Err(e) = &unlocked {
+            ctx.note_error(process, e);
+        }
+        let hold = LockHold {
+            process,
+            fence,
+            lock_invoked_us,
+            acquired_us,
+            unlock_invoked_us: Some(unlock_invoked_us),
+            unlock_ok: unlocked.is_ok(),
+        };
+        ctx.history.with(|r| r.lock_holds.push(hold));
+        ctx.think(&mut rng).await;
+    }
+    client.close().await;
+}
+
+/// Acquire one permit, hold it briefly, release it.
+pub async fn semaphore_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
+    let client = client(&ctx, process).await;
+    let semaphore = client.get_semaphore(SEMAPHORE);
+    while ctx.running() {
+        if let Err(e) = semaphore.acquire().await {
+            ctx.note_error(process, &e);
+            continue;
+        }
+        let acquired_us = ctx.history.now_us();
+        ctx.think(&mut rng).await;
+        let release_invoked_us = ctx.history.now_us();
+        let released = semaphore.release().await;
+        if let Err(e) = &released {
+            ctx.note_error(process, e);
+        }
+        let hold = PermitHold {
+            process,
+            acquired_us,
+            release_invoked_us,
+            release_ok: released.is_ok(),
+        };
+        ctx.history.with(|r| r.permit_holds.push(hold));
+    }
+    client.close().await;
+}
+
+/// Sets up the semaphore's pool before the workers start.
+pub async fn init_semaphore(ctx: &Ctx, process: usize) {
+    let client = client(ctx, process).await;
+    client
+        .get_semaphore(SEMAPHORE)
+        .init(PERMITS)
+        .await
+        .expect("semaphore init");
+    client.close().await;
+}
+
+/// Latch rounds: a fresh latch of three per round, three processes count
+/// down at random moments, two processes await it.
+pub async fn latch_rounds(ctx: Arc<Ctx>, first_process: usize, mut rng: Rng) {
+    let mut clients = Vec::new();
+    for k in 0..6 {
+        clients.push(client(&ctx, first_process + k).await);
+    }
+    let mut round = 0u64;
+    while ctx.running() {
+        let name = format!("jepsen-latch-{round}");
+        round += 1;
+        match clients[0]
+            .get_count_down_latch(&name)
+            .try_set_count(LATCH_COUNT)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                ctx.note_error(first_process, &e);
+                continue;
+            }
+        }
+        let record = Mutex::new(LatchRound {
+            count: LATCH_COUNT,
+            ..LatchRound::default()
+        });
+        let delays: Vec<u64> = (0..LATCH_COUNT).map(|_| rng.below(50_000)).collect();
+        let count_downs = (0..LATCH_COUNT as usize).map(|k| {
+            let latch = clients[1 + k].get_count_down_latch(&name);
+            let (ctx, record, delay) = (&ctx, &record, delays[k]);
+            async move {
+                tokio::time::sleep(Duration::from_micros(delay)).await;
+                let invoked = ctx.history.now_us();
+                record
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .count_down_invoked_us
+                    .push(invoked);
+                if let Err(e) = latch.count_down().await {
+                    ctx.note_error(first_process + 1 + k, &e);
+                }
+            }
+        });
+        let awaits = (4..6).map(|k| {
+            let latch = clients[k].get_count_down_latch(&name);
+            let (ctx, record) = (&ctx, &record);
+            async move {
+                match latch.await_latch_timeout(REQUEST_TIMEOUT).await {
+                    Ok(true) => {
+                        let at = ctx.history.now_us();
+                        record
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .opened_us
+                            .push(at);
+                    }
+                    Ok(false) => {}
+                    Err(e) => ctx.note_error(first_process + k, &e),
+                }
+            }
+        });
+        futures_util::future::join(
+            futures_util::future::join_all(count_downs),
+            futures_util::future::join_all(awaits),
+        )
+        .await;
+        let round = record.into_inner().unwrap_or_else(|p| p.into_inner());
+        ctx.history.with(|r| r.latch_rounds.push(round));
+    }
+    for client in clients {
+        client.close().await;
+    }
+}
+
+/// Processes the cluster's state is read by after it healed.
+pub async fn final_reads(ctx: &Ctx, process: usize) {
+    let client = client(ctx, process).await;
+    for object in [COUNTER, IDS] {
+        let invoked = ctx.history.now_us();
+        let result = client.get_atomic_long(object).get().await;
+        let outcome = ctx.read(process, &result, |v| Ret::Long(*v));
+        ctx.history
+            .record(process, object, Call::Get, invoked, outcome);
+    }
+    let invoked = ctx.history.now_us();
+    let result = client.get_atomic_reference::<i64>(REGISTER).get().await;
+    let outcome = ctx.read(process, &result, |v| Ret::Reference(*v));
+    ctx.history
+        .record(process, REGISTER, Call::Get, invoked, outcome);
+    client.close().await;
+}
+
+/// A store outside the cluster that the lock protects. Every access carries
+/// the holder's fence; one older than the newest seen is refused, so a
+/// holder that lost the lock cannot clobber its successor's work.
+#[derive(Debug, Default)]
+pub struct FencedStore {
+    state: Mutex<StoreState>,
+}
+
+#[derive(Debug, Default)]
+struct StoreState {
+    newest_fence: u64,
+    value: i64,
+    pub accepted: u64,
+    pub refused: u64,
+    lost_updates: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct StaleFence;
+
+impl FencedStore {
+    fn state(&self) -> std::sync::MutexGuard<'_, StoreState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn read(&self, fence: u64) -> Result<i64, StaleFence> {
+        let mut state = self.state();
+        if fence < state.newest_fence {
+            state.refused += 1;
+            return Err(StaleFence);
+        }
+        state.newest_fence = fence;
+        Ok(state.value)
+    }
+
+    /// Writes `new` if the fence is current; an accepted write whose
+    /// `basis` is not the stored value means two holders interleaved.
+    pub fn write(&self, fence: u64, basis: i64, new: i64) -> Result<(), StaleFence> {
+        let mut state = self.state();
+        if fence < state.newest_fence {
+            state.refused += 1;
+            return Err(StaleFence);
+        }
+        state.newest_fence = fence;
+        if state.value != basis {
+            let lost = format!(
+                "write with fence {fence} read {basis}, but the store held {} by then: an update was lost",
+                state.value
+            );
+            state.lost_updates.push(lost);
+        }
+        state.value = new;
+        state.accepted += 1;
+        Ok(())
+    }
+
+    pub fn lost_updates(&self) -> Vec<String> {
+        self.state().lost_updates.clone()
+    }
+
+    /// (accepted, refused) writes and reads.
+    pub fn counts(&self) -> (u64, u64) {
+        let state = self.state();
+        (state.accepted, state.refused)
+    }
+}
