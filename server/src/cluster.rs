@@ -198,8 +198,30 @@ impl Cluster {
             return Err(LinkError::Unreachable(leader, "not a member".into()));
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
-        link.call(rpc, remaining.max(Duration::from_millis(1)))
-            .await
+        // A leader that stops answering (paused, cut off) is replaced by an
+        // election; give up on it then rather than wait out the deadline.
+        // Retrying is safe: client commands are deduplicated by the machine.
+        tokio::select! {
+            reply = link.call(rpc, remaining.max(Duration::from_millis(1))) => reply,
+            () = self.leader_changes_from(leader) => Err(LinkError::Unreachable(
+                leader,
+                "another member was elected".into(),
+            )),
+        }
+    }
+
+    /// Resolves once this member knows a leader other than `leader`.
+    async fn leader_changes_from(&self, leader: NodeId) {
+        let mut server = self.raft.server_metrics();
+        loop {
+            let current = server.borrow_and_update().current_leader;
+            if current.is_some_and(|now| now != leader) {
+                return;
+            }
+            if server.changed().await.is_err() {
+                return std::future::pending().await; // Raft stopped: the deadline decides.
+            }
+        }
     }
 
     /// Waits a little before the next attempt; gives up at the deadline.

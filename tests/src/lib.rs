@@ -175,6 +175,15 @@ impl TestCluster {
             self.start_node(id);
         }
         self.wait_for_leader(Duration::from_secs(30));
+        for (id, child) in &mut self.children {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "member {id} exited at start ({status}): {}",
+                    std::fs::read_to_string(self.dir.join(format!("node-{id}.log")))
+                        .unwrap_or_default()
+                );
+            }
+        }
     }
 
     /// Member `id` dials its peers at `peers` (id → host:port) instead.

@@ -34,9 +34,11 @@ struct LinkState {
 }
 
 impl FaultyLink {
-    /// Listens on a fresh loopback port; needs a Tokio runtime.
+    /// Listens on a fresh port of 127.0.0.2 (members listen on 127.0.0.1,
+    /// so a proxy can never take a port a member is about to bind); needs a
+    /// Tokio runtime.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<FaultyLink> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind("127.0.0.2:0").await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(LinkState {
             upstream,

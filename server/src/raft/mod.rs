@@ -57,6 +57,12 @@ pub fn raft_config(
         quorum_loss_probe_interval: Some(election_timeout_ms * 5),
         enable_pre_vote: Some(true),
         broadcast_submitted_on_append: Some(true),
+        // A leader restarting must win an election (and commit a blank
+        // entry) before it serves. Restored at once, it answers ReadIndex
+        // reads from its persisted commit index, which may lag entries it
+        // committed before the crash: a stale read, found by the fault
+        // campaign (kill-leader).
+        enable_leader_restore: Some(false),
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every.max(1)),
         max_in_snapshot_log_to_keep: (snapshot_every / 20).min(1_000),
         ..Default::default()

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 pub enum Fault {
     /// kill -9 a random member, restart it a moment later.
     KillMember,
-    /// kill -9 the leader, restart it a moment later.
+    /// kill -9 the leader and restart it at once, before the others elect.
     KillLeader,
     /// kill -9 every member at once, restart them all.
     KillAll,
@@ -184,7 +184,12 @@ impl<'a> Nemesis<'a> {
                     };
                     self.note(format!("kill -9 member {victim}"));
                     self.cluster.kill(victim);
-                    self.sleep_ms(500, 2_500);
+                    match fault {
+                        // Back before the others can elect: a restarted
+                        // leader must not serve from what it persisted.
+                        Fault::KillLeader => self.sleep_ms(50, 400),
+                        _ => self.sleep_ms(500, 2_500),
+                    }
                     self.note(format!("restart member {victim}"));
                     self.restart(victim, 0);
                 }
