@@ -103,6 +103,11 @@ impl Client {
         }
     }
 
+    /// Sessions lost so far (see [`crate::Client::sessions_lost`]).
+    pub fn sessions_lost(&self) -> u64 {
+        self.inner.sessions_lost()
+    }
+
     /// Ends the session (see [`crate::Client::close`]).
     pub fn close(&self) {
         self.runtime.block_on(self.inner.close());

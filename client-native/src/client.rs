@@ -107,6 +107,15 @@ impl Client {
         CountDownLatch::new(self.object(name))
     }
 
+    /// How many of this client's sessions have ended under it (expired
+    /// while it was cut off or paused, or unknown when it resumed). Each
+    /// loss released the locks and session-aware permits the session held;
+    /// the client carries on in a new session. Zero for a client that kept
+    /// in touch with the cluster.
+    pub fn sessions_lost(&self) -> u64 {
+        self.shared.sessions_lost.load(Ordering::Acquire)
+    }
+
     /// Ends the session: locks and session-aware permits it holds are
     /// released, pending calls fail with [`Error::Closed`].
     pub async fn close(&self) {
@@ -142,7 +151,7 @@ impl Object {
     /// How many sessions this client has lost; a change since a handle
     /// took something means the handle no longer holds it.
     pub(crate) fn sessions_lost(&self) -> u64 {
-        self.client.shared.sessions_lost.load(Ordering::Acquire)
+        self.client.sessions_lost()
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -116,6 +116,7 @@ impl Tally {
             report.seed,
             report.operations
         );
+        println!("  checked: {}", report.breakdown);
         match report.scenario.bug {
             None => {
                 self.violations += report.violations.len();
@@ -135,7 +136,7 @@ impl Tally {
                 }
             }
         }
-        if let (None, Some(kept)) = (report.scenario.bug, &report.kept) {
+        if let Some(kept) = &report.kept {
             println!("  history and logs kept in {}", kept.display());
         }
     }

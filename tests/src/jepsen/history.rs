@@ -78,6 +78,15 @@ pub struct LatchRound {
     pub opened_us: Vec<u64>,
 }
 
+/// A wait with a timeout that ended without being granted.
+#[derive(Clone, Debug, Serialize)]
+pub struct TimedOutWait {
+    pub process: usize,
+    pub timeout_ms: u64,
+    pub invoked_us: u64,
+    pub completed_us: u64,
+}
+
 /// A session that ended under a client that was never cut off.
 #[derive(Clone, Debug, Serialize)]
 pub struct SessionLoss {
@@ -93,6 +102,7 @@ pub struct Records {
     pub permit_holds: Vec<PermitHold>,
     pub latch_rounds: Vec<LatchRound>,
     pub session_losses: Vec<SessionLoss>,
+    pub timed_out_waits: Vec<TimedOutWait>,
     /// Processes the nemesis cut off from every member (their sessions may
     /// rightly expire).
     pub frozen: Vec<usize>,

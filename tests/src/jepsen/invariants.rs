@@ -1,7 +1,7 @@
 //! Checks that are not linearizability of one register: each returns the
 //! violations it found, described for the report.
 
-use super::history::{LatchRound, LockHold, PermitHold, Records, SessionLoss};
+use super::history::{LatchRound, LockHold, PermitHold, Records, SessionLoss, TimedOutWait};
 use std::collections::HashMap;
 
 /// Every acknowledged id is handed out once.
@@ -107,6 +107,24 @@ pub fn latches_open_after_count_downs(rounds: &[LatchRound]) -> Vec<String> {
     violations
 }
 
+/// A wait that timed out lasted at least its timeout (the client saw it
+/// start before the server did, so it cannot see it shorter).
+pub fn waits_last_their_timeout(waits: &[TimedOutWait]) -> Vec<String> {
+    waits
+        .iter()
+        .filter(|w| w.completed_us.saturating_sub(w.invoked_us) < w.timeout_ms * 1_000)
+        .map(|w| {
+            format!(
+                "process {} waited {} ms with a {} ms timeout and timed out early (at {} us)",
+                w.process,
+                (w.completed_us - w.invoked_us) / 1_000,
+                w.timeout_ms,
+                w.completed_us
+            )
+        })
+        .collect()
+}
+
 /// A client that kept talking to the cluster never loses its session.
 pub fn live_sessions_survive(records: &Records) -> Vec<String> {
     records
@@ -179,6 +197,18 @@ mod tests {
             opened_us: vec![10],
         };
         assert_eq!(latches_open_after_count_downs(&[round]).len(), 1);
+    }
+
+    #[test]
+    fn a_wait_ending_before_its_timeout_is_caught() {
+        let wait = |ms: u64| TimedOutWait {
+            process: 1,
+            timeout_ms: 3_000,
+            invoked_us: 0,
+            completed_us: ms * 1_000,
+        };
+        assert!(waits_last_their_timeout(&[wait(3_020)]).is_empty());
+        assert_eq!(waits_last_their_timeout(&[wait(40)]).len(), 1);
     }
 
     #[test]

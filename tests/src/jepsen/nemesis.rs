@@ -3,11 +3,35 @@
 //! proxies on every link, clock skew through the member's environment.
 
 use super::Rng;
+use super::history::LockHold;
 use super::net::Net;
 use super::workloads::Ctx;
+use super::workloads::LOCK;
 use crate::TestCluster;
+use std::io::{BufRead, Write};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+/// The process number recorded for lock holds of the paused client process.
+const PAUSED_CLIENT_PROCESS: usize = 50;
+
+/// The lines a child prints, as they come.
+fn child_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line.trim().to_owned()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    rx
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fault {
@@ -30,16 +54,20 @@ pub enum Fault {
     /// Replies from one member to its clients are lost, requests still
     /// arrive: every client there must resend elsewhere.
     LostReplies,
-    /// A lock holder freezes, cut off from everything, past its session TTL
-    /// (a client process stopped by SIGSTOP), then resumes with its fence.
+    /// A lock holder freezes, cut off from everything, past its session TTL,
+    /// then resumes its critical section with its old fence.
     FreezeClient,
-    /// Followers restart with clocks far ahead or behind, then the leader
-    /// is killed so one of them leads.
+    /// A client process holding the lock is stopped with SIGSTOP past its
+    /// session TTL, then continued: its fence must be refused and its
+    /// unlock must report the lock lost.
+    PauseClient,
+    /// Followers restart with clocks far ahead, then the leader is killed so
+    /// one of them leads.
     ClockSkew,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::KillMember,
         Fault::KillLeader,
         Fault::KillAll,
@@ -49,6 +77,7 @@ impl Fault {
         Fault::OneWay,
         Fault::LostReplies,
         Fault::FreezeClient,
+        Fault::PauseClient,
         Fault::ClockSkew,
     ];
 
@@ -63,6 +92,7 @@ impl Fault {
             Fault::OneWay => "one-way",
             Fault::LostReplies => "lost-replies",
             Fault::FreezeClient => "freeze-client",
+            Fault::PauseClient => "pause-client",
             Fault::ClockSkew => "clock-skew",
         }
     }
@@ -264,6 +294,9 @@ impl<'a> Nemesis<'a> {
                     self.sleep_ms(ttl_ms + 2_500, ttl_ms + 3_000);
                     self.ctx.freeze.store(usize::MAX, Ordering::SeqCst);
                 }
+                Fault::PauseClient => {
+                    self.pause_lock_holding_process();
+                }
                 Fault::ClockSkew => {
                     let leader = self.leader_or_any();
                     let followers: Vec<u64> = self
@@ -272,7 +305,8 @@ impl<'a> Nemesis<'a> {
                         .filter(|m| *m != leader)
                         .collect();
                     for follower in followers {
-                        let skew = if self.rng.below(4) == 0 { -3 } else { 3 } * ttl_ms as i64;
+                        // Ahead: a clock behind only delays expiry.
+                        let skew = 3 * ttl_ms as i64;
                         self.note(format!(
                             "restart member {follower} with its clock {skew:+} ms off"
                         ));
@@ -294,6 +328,73 @@ impl<'a> Nemesis<'a> {
             }
         }
         self.heal();
+    }
+
+    /// Starts a client process that takes the workload's lock, SIGSTOPs it
+    /// past its session TTL, continues it, then does its protected work and
+    /// unlocks, recording the hold like a lock worker's.
+    fn pause_lock_holding_process(&mut self) {
+        let process = PAUSED_CLIENT_PROCESS;
+        let members = self.members();
+        let member = self.pick(&members);
+        let binary = crate::built_profile_dir().join("raftcp-test-client");
+        let lock_invoked_us = self.ctx.history.now_us();
+        let Ok(mut child) = Command::new(binary)
+            .args([&self.cluster.url(member), "lock", LOCK])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+        else {
+            self.note("cannot start the client process".into());
+            return;
+        };
+        let lines = child_lines(&mut child);
+        let fence = match lines.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => line
+                .strip_prefix("fence ")
+                .and_then(|f| f.parse::<u64>().ok()),
+            Err(_) => None,
+        };
+        let Some(fence) = fence else {
+            self.note("the client process got no lock in time".into());
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        };
+        let acquired_us = self.ctx.history.now_us();
+        self.ctx.history.with(|r| r.frozen.push(process));
+        let pid = child.id().to_string();
+        self.note(format!(
+            "SIGSTOP client process {pid} holding fence {fence}"
+        ));
+        let _ = Command::new("kill").args(["-STOP", &pid]).status();
+        let ttl_ms = self.ctx.session_ttl.as_millis() as u64;
+        self.sleep_ms(ttl_ms + 1_500, ttl_ms + 2_500);
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        // Resumed, it carries on with its fence.
+        if let Ok(basis) = self.ctx.store.read(fence) {
+            let _ = self.ctx.store.write(fence, basis, basis + 1);
+        }
+        let unlock_invoked_us = self.ctx.history.now_us();
+        let answer = child
+            .stdin
+            .as_mut()
+            .map(|stdin| stdin.write_all(b"unlock\n"))
+            .and_then(Result::ok)
+            .and_then(|()| lines.recv_timeout(Duration::from_secs(30)).ok());
+        self.note(format!("SIGCONT; its unlock answered {answer:?}"));
+        let hold = LockHold {
+            process,
+            fence,
+            lock_invoked_us,
+            acquired_us,
+            unlock_invoked_us: Some(unlock_invoked_us),
+            unlock_ok: answer.as_deref() == Some("unlocked"),
+        };
+        self.ctx.history.with(|r| r.lock_holds.push(hold));
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Every member running and unpaused, every link whole.

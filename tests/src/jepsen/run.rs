@@ -27,6 +27,8 @@ pub struct RunReport {
     pub scenario: Scenario,
     pub seed: u64,
     pub operations: usize,
+    /// Per workload, how much was checked.
+    pub breakdown: String,
     pub violations: Vec<String>,
     pub nemesis_log: Vec<String>,
     /// Where the history and member logs were kept (failing runs only).
@@ -94,6 +96,7 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         workers.push(runtime.spawn(workloads::semaphore_worker(ctx.clone(), p, rng.fork())));
     }
     workers.push(runtime.spawn(workloads::latch_rounds(ctx.clone(), 17, rng.fork())));
+    workers.push(runtime.spawn(workloads::timed_waiter(ctx.clone(), 23)));
 
     let started = Instant::now();
     let faults_until = started + length.saturating_sub(CALM_AFTER);
@@ -129,10 +132,23 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
             .unwrap_or_else(|p| p.into_inner()),
     );
     let (operations, found) = check(&records, &ctx.store);
+    let count = |object: &str| records.ops.iter().filter(|op| op.object == object).count();
+    let breakdown = format!(
+        "counter {}, ids {}, register {}, lock holds {}, permit holds {}, latch rounds {}, timed waits {}",
+        count(COUNTER),
+        count(IDS),
+        count(REGISTER),
+        records.lock_holds.len(),
+        records.permit_holds.len(),
+        records.latch_rounds.len(),
+        records.timed_out_waits.len()
+    );
     violations.extend(found);
     runtime.shutdown_timeout(Duration::from_secs(1));
 
-    let kept = (keep_failures && !violations.is_empty()).then(|| {
+    // A failure: violations against the real server, or none with a bug.
+    let failed = violations.is_empty() == scenario.bug.is_some();
+    let kept = (keep_failures && failed).then(|| {
         keep(
             &cluster,
             scenario,
@@ -146,6 +162,7 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         scenario,
         seed,
         operations,
+        breakdown,
         violations,
         nemesis_log,
         kept,
@@ -202,6 +219,9 @@ pub fn check(records: &Records, store: &workloads::FencedStore) -> (usize, Vec<S
         &records.latch_rounds,
     ));
     violations.extend(invariants::live_sessions_survive(records));
+    violations.extend(invariants::waits_last_their_timeout(
+        &records.timed_out_waits,
+    ));
 
     let latch_ops: usize = records
         .latch_rounds
@@ -209,6 +229,7 @@ pub fn check(records: &Records, store: &workloads::FencedStore) -> (usize, Vec<S
         .map(|r| r.count_down_invoked_us.len() + 2)
         .sum();
     let operations = records.ops.len()
+        + records.timed_out_waits.len()
         + 2 * records.lock_holds.len()
         + 2 * records.permit_holds.len()
         + latch_ops;

@@ -3,7 +3,9 @@
 //! invocation and completion in the run's [`History`].
 
 use super::Rng;
-use super::history::{Call, History, LatchRound, LockHold, Outcome, PermitHold, Ret, SessionLoss};
+use super::history::{
+    Call, History, LatchRound, LockHold, Outcome, PermitHold, Ret, SessionLoss, TimedOutWait,
+};
 use super::net::Net;
 use raftcp::{Client, Error, OpError};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,6 +18,8 @@ pub const REGISTER: &str = "jepsen-register";
 pub const LOCK: &str = "jepsen-lock";
 pub const SEMAPHORE: &str = "jepsen-semaphore";
 pub const PERMITS: u32 = 2;
+pub const EMPTY_SEMAPHORE: &str = "jepsen-empty";
+const WAIT_TIMEOUT_MS: u64 = 3_000;
 const LATCH_COUNT: u32 = 3;
 
 /// Long enough to ride out a failover; an operation still unanswered is
@@ -88,6 +92,21 @@ impl Ctx {
         }
     }
 
+    /// Ends a worker's client, noting sessions that ended under it even
+    /// when no call saw it (an idle client just gets a new session).
+    async fn finish(&self, process: usize, client: Client) {
+        let lost = client.sessions_lost();
+        if lost > 0 {
+            let loss = SessionLoss {
+                process,
+                at_us: self.history.now_us(),
+                error: format!("{lost} session(s) ended under the client"),
+            };
+            self.history.with(|r| r.session_losses.push(loss));
+        }
+        client.close().await;
+    }
+
     async fn think(&self, rng: &mut Rng) {
         tokio::time::sleep(Duration::from_micros(rng.below(4_000))).await;
     }
@@ -124,7 +143,7 @@ pub async fn incrementer(ctx: Arc<Ctx>, process: usize, object: &'static str, mu
             .record(process, object, Call::Add(1), invoked, outcome);
         ctx.think(&mut rng).await;
     }
-    client.close().await;
+    ctx.finish(process, client).await;
 }
 
 /// Reads of the shared counter (through the member this process prefers).
@@ -139,7 +158,7 @@ pub async fn counter_reader(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
             .record(process, COUNTER, Call::Get, invoked, outcome);
         ctx.think(&mut rng).await;
     }
-    client.close().await;
+    ctx.finish(process, client).await;
 }
 
 /// Gets, sets and compare-and-sets of a small-valued register.
@@ -176,7 +195,7 @@ pub async fn register(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
             .record(process, REGISTER, call, invoked, outcome);
         ctx.think(&mut rng).await;
     }
-    client.close().await;
+    ctx.finish(process, client).await;
 }
 
 /// Takes the lock, does a read-modify-write of the fenced store with its
@@ -225,7 +244,7 @@ pub async fn lock_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
         ctx.history.with(|r| r.lock_holds.push(hold));
         ctx.think(&mut rng).await;
     }
-    client.close().await;
+    ctx.finish(process, client).await;
 }
 
 /// Acquire one permit, hold it briefly, release it.
@@ -252,7 +271,40 @@ pub async fn semaphore_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
         };
         ctx.history.with(|r| r.permit_holds.push(hold));
     }
-    client.close().await;
+    ctx.finish(process, client).await;
+}
+
+/// Waits on a semaphore that never has a permit, with a timeout: every wait
+/// must time out, and none sooner than asked (deadlines are machine time,
+/// which must advance at real speed whatever the members' clocks say).
+pub async fn timed_waiter(ctx: Arc<Ctx>, process: usize) {
+    let client = client(&ctx, process).await;
+    let empty = client.get_semaphore(EMPTY_SEMAPHORE);
+    let timeout = Duration::from_millis(WAIT_TIMEOUT_MS);
+    while ctx.running() {
+        let invoked_us = ctx.history.now_us();
+        match empty.try_acquire_many(1, timeout).await {
+            Ok(false) => {
+                let wait = TimedOutWait {
+                    process,
+                    timeout_ms: WAIT_TIMEOUT_MS,
+                    invoked_us,
+                    completed_us: ctx.history.now_us(),
+                };
+                ctx.history.with(|r| r.timed_out_waits.push(wait));
+            }
+            Ok(true) => {
+                let loss = SessionLoss {
+                    process,
+                    at_us: ctx.history.now_us(),
+                    error: format!("acquired a permit of {EMPTY_SEMAPHORE}, which has none"),
+                };
+                ctx.history.with(|r| r.session_losses.push(loss));
+            }
+            Err(e) => ctx.note_error(process, &e),
+        }
+    }
+    ctx.finish(process, client).await;
 }
 
 /// Sets up the semaphore's pool before the workers start.
@@ -336,8 +388,8 @@ pub async fn latch_rounds(ctx: Arc<Ctx>, first_process: usize, mut rng: Rng) {
         let round = record.into_inner().unwrap_or_else(|p| p.into_inner());
         ctx.history.with(|r| r.latch_rounds.push(round));
     }
-    for client in clients {
-        client.close().await;
+    for (k, client) in clients.into_iter().enumerate() {
+        ctx.finish(first_process + k, client).await;
     }
 }
 
