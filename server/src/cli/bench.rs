@@ -31,10 +31,35 @@ pub struct BenchArgs {
 pub enum Workload {
     /// AtomicLong increment_and_get on one counter.
     Incr,
+    /// AtomicLong compare_and_set(v, v + 1), one counter per worker.
+    Cas,
     /// AtomicLong get (a linearizable read).
     Get,
+    /// AtomicReference set of a 16-byte string on one reference.
+    Set,
     /// FencedLock lock + unlock, one lock per worker (uncontended).
     Lock,
+    /// FencedLock lock + unlock, every worker on the same lock.
+    LockContended,
+    /// Semaphore acquire + release, permits for every worker.
+    Semaphore,
+    /// CountDownLatch count_down on a latch with a large count.
+    Latch,
+}
+
+impl Workload {
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::Incr => "incr",
+            Workload::Cas => "cas",
+            Workload::Get => "get",
+            Workload::Set => "set",
+            Workload::Lock => "lock",
+            Workload::LockContended => "lock-contended",
+            Workload::Semaphore => "semaphore",
+            Workload::Latch => "latch",
+        }
+    }
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
@@ -58,6 +83,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     // must show, exactly once.
     let counter = clients[0].get_atomic_long("bench-counter");
     let counter_before = counter.get().await.map_err(|e| e.to_string())?;
+    prepare(&clients[0], args.workload, args.in_flight)
+        .await
+        .map_err(|e| e.to_string())?;
     let warm_up = Duration::from_secs(1);
     let measured = Duration::from_secs(args.seconds.max(1));
     let start = Instant::now() + warm_up;
@@ -103,7 +131,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         let rank = ((latencies_us.len() - 1) as f64 * p).round() as usize;
         latencies_us[rank] as f64 / 1000.0
     };
-    let workload = format!("{:?}", args.workload).to_lowercase();
+    let workload = args.workload.name();
     let (connections, in_flight) = (args.connections, args.in_flight);
     let [p50, p90, p99, p999] = [0.5, 0.9, 0.99, 0.999].map(pct);
     if args.json {
@@ -129,6 +157,106 @@ struct WorkerOutcome {
     acknowledged: u64,
 }
 
+/// Permits and counts large enough that no worker waits on them.
+const LATCH_COUNT: u32 = u32::MAX;
+
+/// Objects the workload needs before the clock starts.
+async fn prepare(client: &Client, workload: Workload, in_flight: usize) -> raftcp::Result<()> {
+    match workload {
+        Workload::Semaphore => {
+            let semaphore = client.get_semaphore("bench-semaphore");
+            let available = semaphore.available_permits().await?;
+            let wanted = u32::try_from(in_flight).unwrap_or(u32::MAX);
+            if available < wanted {
+                semaphore.increase_permits(wanted - available).await?;
+            }
+        }
+        Workload::Latch => {
+            let latch = client.get_count_down_latch("bench-latch");
+            if latch.get_count().await? == 0 {
+                latch.try_set_count(LATCH_COUNT).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// One worker's handles and state.
+struct Op {
+    workload: Workload,
+    counter: raftcp::AtomicLong,
+    own_counter: raftcp::AtomicLong,
+    /// The value `own_counter` is believed to hold (for `cas`).
+    expected: Option<i64>,
+    reference: raftcp::AtomicReference<String>,
+    lock: raftcp::FencedLock,
+    semaphore: raftcp::Semaphore,
+    latch: raftcp::CountDownLatch,
+}
+
+impl Op {
+    fn new(client: &Client, workload: Workload, worker: usize) -> Op {
+        let lock_name = match workload {
+            Workload::LockContended => "bench-lock".to_owned(),
+            _ => format!("bench-lock-{worker}"),
+        };
+        Op {
+            workload,
+            counter: client.get_atomic_long("bench-counter"),
+            own_counter: client.get_atomic_long(&format!("bench-cas-{worker}")),
+            expected: None,
+            reference: client.get_atomic_reference("bench-reference"),
+            lock: client.get_fenced_lock(&lock_name),
+            semaphore: client.get_semaphore("bench-semaphore"),
+            latch: client.get_count_down_latch("bench-latch"),
+        }
+    }
+
+    /// One operation of the workload; whether it succeeded.
+    async fn run(&mut self) -> bool {
+        match self.workload {
+            Workload::Incr => self.counter.increment_and_get().await.is_ok(),
+            Workload::Cas => {
+                let expected = match self.expected {
+                    Some(value) => value,
+                    None => match self.own_counter.get().await {
+                        Ok(value) => value,
+                        Err(_) => return false,
+                    },
+                };
+                match self
+                    .own_counter
+                    .compare_and_set(expected, expected + 1)
+                    .await
+                {
+                    Ok(swapped) => {
+                        self.expected = swapped.then_some(expected + 1);
+                        swapped
+                    }
+                    Err(_) => {
+                        self.expected = None;
+                        false
+                    }
+                }
+            }
+            Workload::Get => self.counter.get().await.is_ok(),
+            Workload::Set => self
+                .reference
+                .set(&"0123456789abcdef".to_owned())
+                .await
+                .is_ok(),
+            Workload::Lock | Workload::LockContended => {
+                self.lock.lock().await.is_ok() && self.lock.unlock().await.is_ok()
+            }
+            Workload::Semaphore => {
+                self.semaphore.acquire().await.is_ok() && self.semaphore.release().await.is_ok()
+            }
+            Workload::Latch => self.latch.count_down().await.is_ok(),
+        }
+    }
+}
+
 /// Loops the workload until `end`.
 async fn run_worker(
     client: Client,
@@ -137,8 +265,7 @@ async fn run_worker(
     start: Instant,
     end: Instant,
 ) -> WorkerOutcome {
-    let counter = client.get_atomic_long("bench-counter");
-    let lock = client.get_fenced_lock(&format!("bench-lock-{worker}"));
+    let mut op = Op::new(&client, workload, worker);
     let mut samples = Vec::new();
     let mut errors = 0;
     let mut acknowledged = 0;
@@ -147,11 +274,7 @@ async fn run_worker(
         if began >= end {
             break;
         }
-        let ok = match workload {
-            Workload::Incr => counter.increment_and_get().await.is_ok(),
-            Workload::Get => counter.get().await.is_ok(),
-            Workload::Lock => lock.lock().await.is_ok() && lock.unlock().await.is_ok(),
-        };
+        let ok = op.run().await;
         let finished = Instant::now();
         acknowledged += u64::from(ok);
         if began >= start && finished <= end {

@@ -114,13 +114,13 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
     ctx.stop.store(true, Ordering::SeqCst);
     let finished = runtime.block_on(async {
         tokio::time::timeout(
-            Duration::from_secs(60),
+            Duration::from_secs(30),
             futures_util::future::join_all(workers),
         )
         .await
     });
     if finished.is_err() {
-        violations.push("workers still blocked 60 s after the cluster healed".to_owned());
+        violations.push("workers still blocked 30 s after the cluster healed".to_owned());
     }
     runtime.block_on(workloads::final_reads(&ctx, FINAL_PROCESS));
 
