@@ -45,6 +45,10 @@ pub enum Workload {
     Semaphore,
     /// CountDownLatch count_down on a latch with a large count.
     Latch,
+    /// No operations: open `--connections` sessions (spread over the
+    /// endpoints), hold them idle for `--seconds`, then close them. For
+    /// measuring what idle sessions cost the members.
+    Idle,
 }
 
 impl Workload {
@@ -58,6 +62,7 @@ impl Workload {
             Workload::LockContended => "lock-contended",
             Workload::Semaphore => "semaphore",
             Workload::Latch => "latch",
+            Workload::Idle => "idle",
         }
     }
 }
@@ -65,6 +70,9 @@ impl Workload {
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     if args.connections == 0 || args.in_flight == 0 {
         return Err("--connections and --in-flight must be positive".into());
+    }
+    if args.workload == Workload::Idle {
+        return hold_idle_sessions(&args).await;
     }
     let mut clients = Vec::new();
     for _ in 0..args.connections {
@@ -155,6 +163,44 @@ struct WorkerOutcome {
     errors: u64,
     /// Every successful operation, warm-up included.
     acknowledged: u64,
+}
+
+/// Opens the sessions of the `idle` workload, each client on the next
+/// endpoint in turn (not following the leader), and holds them.
+async fn hold_idle_sessions(args: &BenchArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let mut clients = Vec::with_capacity(args.connections);
+    for i in 0..args.connections {
+        let mut endpoints = args.endpoints.clone();
+        let turn = i % endpoints.len().max(1);
+        endpoints.rotate_left(turn);
+        let client = Client::builder()
+            .endpoints(endpoints)
+            .follow_leader(false)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        // The session is open once a call was answered.
+        client
+            .get_atomic_long("bench-warmup")
+            .get()
+            .await
+            .map_err(|e| e.to_string())?;
+        clients.push(client);
+    }
+    println!(
+        "workload=idle sessions={} opened in {:.1}s; holding for {}s",
+        clients.len(),
+        started.elapsed().as_secs_f64(),
+        args.seconds
+    );
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let lost: u64 = clients.iter().map(Client::sessions_lost).sum();
+    for client in &clients {
+        client.close().await;
+    }
+    println!("workload=idle sessions_lost={lost}");
+    Ok(())
 }
 
 /// Permits and counts large enough that no worker waits on them.
@@ -253,6 +299,7 @@ impl Op {
                 self.semaphore.acquire().await.is_ok() && self.semaphore.release().await.is_ok()
             }
             Workload::Latch => self.latch.count_down().await.is_ok(),
+            Workload::Idle => true,
         }
     }
 }
