@@ -8,6 +8,9 @@
 //! - `get`: a linearizable range read of one key.
 //! - `lock`: etcd's lock API with a lease (one lease per connection), one
 //!   lock name per worker, then unlock.
+//! - `lock-contended`: every worker on one lock name, each with its own
+//!   lease (etcd's lock key is name + lease, so workers sharing a lease
+//!   would all "hold" the lock at once, as clientv3's Mutex warns).
 //!
 //! Usage: raftcp-etcd-bench --endpoints http://127.0.0.1:2379,… --workload
 //! incr [--connections 4] [--in-flight 256] [--seconds 10]
@@ -21,6 +24,7 @@ enum Workload {
     Set,
     Get,
     Lock,
+    LockContended,
 }
 
 struct Args {
@@ -51,6 +55,7 @@ fn parse_args() -> Result<Args, String> {
                     "set" => Workload::Set,
                     "get" => Workload::Get,
                     "lock" => Workload::Lock,
+                    "lock-contended" => Workload::LockContended,
                     other => return Err(format!("unknown workload {other}")),
                 }
             }
@@ -94,7 +99,15 @@ async fn main() -> Result<(), String> {
     for worker in 0..args.in_flight {
         let connection = worker % clients.len();
         let client = clients[connection].clone();
-        let lease = leases[connection];
+        let lease = match args.workload {
+            Workload::LockContended => {
+                let ttl = (args.seconds + 60) as i64;
+                let mut client = clients[connection].clone();
+                let lease = client.lease_grant(ttl, None).await.map_err(|e| e.to_string())?;
+                lease.id()
+            }
+            _ => leases[connection],
+        };
         workers.push(tokio::spawn(run_worker(client, lease, args.workload, worker, start, end)));
     }
     let mut latencies_us = Vec::new();
@@ -130,6 +143,7 @@ async fn main() -> Result<(), String> {
         Workload::Set => "set",
         Workload::Get => "get",
         Workload::Lock => "lock",
+        Workload::LockContended => "lock-contended",
     };
     println!(
         "workload={name} connections={} in_flight={} ops/s={ops:.0} p50={p50:.3}ms p90={p90:.3}ms \
@@ -164,7 +178,10 @@ async fn run_worker(
     start: Instant,
     end: Instant,
 ) -> WorkerOutcome {
-    let lock_name = format!("bench-lock-{worker}");
+    let lock_name = match workload {
+        Workload::LockContended => "bench-lock".to_owned(),
+        _ => format!("bench-lock-{worker}"),
+    };
     let mut outcome = WorkerOutcome {
         samples_us: Vec::new(),
         errors: 0,
@@ -180,7 +197,7 @@ async fn run_worker(
             Workload::Incr => increment(&mut client, &mut outcome.conflicts).await.is_ok(),
             Workload::Set => client.put("bench-reference", "0123456789abcdef", None).await.is_ok(),
             Workload::Get => client.get(COUNTER_KEY, None).await.is_ok(),
-            Workload::Lock => {
+            Workload::Lock | Workload::LockContended => {
                 let options = LockOptions::new().with_lease(lease);
                 match client.lock(lock_name.as_str(), Some(options)).await {
                     Ok(locked) => client.unlock(locked.key()).await.is_ok(),
