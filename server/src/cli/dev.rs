@@ -15,6 +15,10 @@ pub struct DevArgs {
     /// Data directory; each node uses a subdirectory.
     #[arg(long, default_value = "raftcp-data")]
     pub data: PathBuf,
+    /// Microseconds each log waits for more writes before an fsync (see
+    /// `raftcp serve --help`).
+    #[arg(long, default_value_t = node::DEFAULT_FSYNC_BATCH_WAIT_US)]
+    pub fsync_batch_wait_us: u64,
 }
 
 pub async fn run(args: DevArgs) -> Result<(), String> {
@@ -27,7 +31,8 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
     let mut nodes = Vec::new();
     for id in members.keys() {
         let dir = args.data.join(format!("node-{id}"));
-        let config = NodeConfig::new(*id, dir, members.clone());
+        let mut config = NodeConfig::new(*id, dir, members.clone());
+        config.fsync_batch_wait = Duration::from_micros(args.fsync_batch_wait_us);
         nodes.push(node::start(config).await.map_err(|e| e.to_string())?);
     }
     let ready = nodes[0]

@@ -82,8 +82,9 @@ pub struct LogStore {
 }
 
 impl LogStore {
-    /// Opens (creating if needed) the log in `dir`.
-    pub fn open(dir: &Path) -> io::Result<Self> {
+    /// Opens (creating if needed) the log in `dir`; the flush thread waits
+    /// up to `batch_wait` for more appends before each fsync.
+    pub fn open(dir: &Path, batch_wait: std::time::Duration) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut config = raft_log::Config::new(dir.display());
         // A crash can leave a partly written record at the tail; it was never
@@ -93,8 +94,8 @@ impl LogStore {
         // fsync. Appends queued during the previous fsync are gathered anyway
         // (they are already in the queue), so a short wait keeps batches
         // large under load and saves most of a millisecond per write when
-        // idle.
-        config.wal.flush_batch_wait = Some(std::time::Duration::from_micros(100));
+        // idle (see `NodeConfig::fsync_batch_wait`).
+        config.wal.flush_batch_wait = Some(batch_wait);
         // Recent entries stay in memory for followers catching up; older
         // ones are read back from disk. raft-log's default (1 GiB, 100,000
         // entries) let a member's RSS grow by hundreds of MiB under load.
