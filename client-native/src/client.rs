@@ -277,23 +277,10 @@ enum WaitKind {
 
 impl WaitKind {
     fn of(op: &Op) -> WaitKind {
-        use raftcp_proto::{LatchOp, LockOp, SemaphoreOp};
-        let timeout = match op {
-            Op::Lock {
-                op: LockOp::Lock { timeout_ms, .. },
-                ..
-            }
-            | Op::Semaphore {
-                op: SemaphoreOp::Acquire { timeout_ms, .. },
-                ..
-            }
-            | Op::Latch {
-                op: LatchOp::Await { timeout_ms },
-                ..
-            } => *timeout_ms,
-            _ => return WaitKind::Immediate,
-        };
-        timeout.map_or(WaitKind::Unbounded, WaitKind::Bounded)
+        match op.wait_timeout_ms() {
+            None => WaitKind::Immediate,
+            Some(timeout) => timeout.map_or(WaitKind::Unbounded, WaitKind::Bounded),
+        }
     }
 }
 

@@ -146,12 +146,10 @@ impl Op {
         }
     }
 
-    /// The object name the operation addresses.
-    /// Whether the operation may queue a waiter (a lock, acquire or await
-    /// that is not a zero-timeout try): only these can be answered later,
-    /// by a completion, or be cancelled.
-    pub fn may_wait(&self) -> bool {
-        let timeout_ms = match self {
+    /// For a lock, acquire or await (the operations that wait by design),
+    /// its timeout: `Some(None)` waits until granted. `None` for the rest.
+    pub fn wait_timeout_ms(&self) -> Option<Option<u64>> {
+        match self {
             Op::Lock {
                 op: LockOp::Lock { timeout_ms, .. },
                 ..
@@ -163,12 +161,20 @@ impl Op {
             | Op::Latch {
                 op: LatchOp::Await { timeout_ms },
                 ..
-            } => timeout_ms,
-            _ => return false,
-        };
-        *timeout_ms != Some(0)
+            } => Some(*timeout_ms),
+            _ => None,
+        }
     }
 
+    /// Whether the operation may queue a waiter (a lock, acquire or await
+    /// that is not a zero-timeout try): only these can be answered later,
+    /// by a completion, or be cancelled.
+    pub fn may_wait(&self) -> bool {
+        self.wait_timeout_ms()
+            .is_some_and(|timeout_ms| timeout_ms != Some(0))
+    }
+
+    /// The object name the operation addresses.
     pub fn name(&self) -> &str {
         match self {
             Op::AtomicLong { name, .. }

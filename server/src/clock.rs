@@ -37,14 +37,14 @@ struct Office {
 }
 
 impl LeaderClock {
-    /// Now, for a leader in `term` whose replica's machine time is
-    /// `machine_now_ms`. A new term starts from the machine time.
-    pub fn now_ms(&mut self, term: u64, machine_now_ms: u64) -> u64 {
+    /// Now, for a leader in `term`. A new term starts from the replica's
+    /// machine time, which `machine_now_ms` reads (only then).
+    pub fn now_ms(&mut self, term: u64, machine_now_ms: impl FnOnce() -> u64) -> u64 {
         let office = match &mut self.office {
             Some(office) if office.term == term => office,
             slot => slot.insert(Office {
                 term,
-                base_ms: machine_now_ms,
+                base_ms: machine_now_ms(),
                 since: Instant::now(),
             }),
         };
@@ -61,11 +61,11 @@ mod tests {
     #[test]
     fn a_new_term_starts_from_machine_time_and_time_never_jumps_back() {
         let mut clock = LeaderClock::default();
-        let first = clock.now_ms(1, 5_000);
+        let first = clock.now_ms(1, || 5_000);
         assert!((5_000..5_100).contains(&first));
         // The same term ignores the replica's later machine time.
-        assert!(clock.now_ms(1, 1) >= first);
-        let next_term = clock.now_ms(2, 90_000);
+        assert!(clock.now_ms(1, || 1) >= first);
+        let next_term = clock.now_ms(2, || 90_000);
         assert!(next_term >= 90_000);
     }
 }

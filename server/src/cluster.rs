@@ -148,8 +148,7 @@ impl Cluster {
             return crate::clock::wall_clock_ms();
         }
         let term = self.raft.metrics().borrow_watched().current_term;
-        let machine_now_ms = self.replica.lock().machine.now_ms();
-        crate::sync::lock(&self.clock).now_ms(term, machine_now_ms)
+        crate::sync::lock(&self.clock).now_ms(term, || self.replica.lock().machine.now_ms())
     }
 
     /// Proposes on this node, which must lead. The leader's clock stamps the

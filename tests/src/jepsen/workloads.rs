@@ -67,13 +67,7 @@ impl Ctx {
         result: &Result<T, Error>,
         ok: impl Fn(&T) -> Ret,
     ) -> Outcome {
-        match result {
-            Ok(value) => Outcome::Ok(ok(value)),
-            Err(e) => {
-                self.note_error(process, e);
-                Outcome::Unknown(e.to_string())
-            }
-        }
+        self.outcome(process, result, ok, Outcome::Unknown)
     }
 
     /// A read's outcome: an error means it had no effect.
@@ -83,11 +77,21 @@ impl Ctx {
         result: &Result<T, Error>,
         ok: impl Fn(&T) -> Ret,
     ) -> Outcome {
+        self.outcome(process, result, ok, Outcome::Failed)
+    }
+
+    fn outcome<T>(
+        &self,
+        process: usize,
+        result: &Result<T, Error>,
+        ok: impl Fn(&T) -> Ret,
+        on_error: fn(String) -> Outcome,
+    ) -> Outcome {
         match result {
             Ok(value) => Outcome::Ok(ok(value)),
             Err(e) => {
                 self.note_error(process, e);
-                Outcome::Failed(e.to_string())
+                on_error(e.to_string())
             }
         }
     }
