@@ -2,6 +2,8 @@
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::runtime::{self, DefaultTransport};
+use crate::transport::Transport;
 use std::time::Duration;
 
 /// How long a call may take before it fails with [`Error::Timeout`]. A call
@@ -35,7 +37,7 @@ impl Default for ClientBuilder {
         Self {
             endpoints: Vec::new(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            client_name: format!("rust-{}", std::process::id()),
+            client_name: runtime::default_client_name(),
             follow_leader: true,
         }
     }
@@ -70,7 +72,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Shown in server logs. Default `rust-<process id>`.
+    /// Shown in server logs. Default `rust-<process id>` (`js` on wasm).
     pub fn client_name(mut self, name: impl Into<String>) -> Self {
         self.client_name = name.into();
         self
@@ -80,6 +82,12 @@ impl ClientBuilder {
     /// endpoints in turn with jittered back-off) and opens a session; calls
     /// made before that wait for it, within their timeout.
     pub async fn connect(self) -> Result<Client> {
+        self.connect_with(DefaultTransport::default()).await
+    }
+
+    /// [`ClientBuilder::connect`] over a given transport (on wasm, for
+    /// example, a WebSocket constructor other than the global one).
+    pub async fn connect_with<T: Transport>(self, transport: T) -> Result<Client> {
         if self.endpoints.is_empty() {
             return Err(Error::Config("no endpoints given".into()));
         }
@@ -87,6 +95,7 @@ impl ClientBuilder {
             return Err(Error::Config("request timeout must be positive".into()));
         }
         Ok(Client::start(
+            transport,
             self.endpoints,
             self.client_name,
             self.request_timeout,

@@ -3,8 +3,11 @@
 use crate::builder::ClientBuilder;
 use crate::driver::{self, Command};
 use crate::error::{Error, Result};
-use crate::primitives::{AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore};
-use crate::transport::native::TokioTransport;
+use crate::primitives::{
+    AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore, ValueReference,
+};
+use crate::runtime::{self, Sleep};
+use crate::transport::Transport;
 use raftcp_proto::{GroupName, HandleId, Op, OpError, Reply};
 use std::future::Future;
 use std::pin::Pin;
@@ -48,7 +51,8 @@ impl Client {
         ClientBuilder::default()
     }
 
-    pub(crate) fn start(
+    pub(crate) fn start<T: Transport>(
+        transport: T,
         endpoints: Vec<String>,
         name: String,
         request_timeout: Duration,
@@ -57,14 +61,14 @@ impl Client {
         let (commands, inbox) = mpsc::unbounded_channel();
         let sessions_lost = Arc::new(AtomicU64::new(0));
         let driver = driver::run(
-            TokioTransport,
+            transport,
             endpoints,
             name,
             inbox,
             sessions_lost.clone(),
             follow_leader,
         );
-        tokio::spawn(driver);
+        runtime::spawn(driver);
         Client {
             shared: Arc::new(Shared {
                 commands,
@@ -84,6 +88,12 @@ impl Client {
     /// A handle to the AtomicReference `name`, holding values of type `T` (any serde type).
     pub fn get_atomic_reference<T>(&self, name: &str) -> AtomicReference<T> {
         AtomicReference::new(self.object(name))
+    }
+
+    /// The AtomicReference `name` read and written as raw canonical
+    /// [`raftcp_proto::Value`]s (the JavaScript package's view of it).
+    pub fn get_value_reference(&self, name: &str) -> ValueReference {
+        ValueReference::new(self.object(name))
     }
 
     /// A lock handle: reentrant with itself, exclusive with every other handle.
@@ -187,7 +197,7 @@ impl Object {
             ticket,
             commands: cancellable.then(|| shared.commands.clone()),
             early: None,
-            deadline: limit.map(|limit| Box::pin(tokio::time::sleep(limit))),
+            deadline: limit.map(runtime::sleep),
             limit,
         }
     }
@@ -204,7 +214,7 @@ pub(crate) struct Call {
     commands: Option<mpsc::UnboundedSender<Command>>,
     early: Option<Error>,
     /// Fires when the call has taken too long; `None` for unbounded waits.
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    deadline: Option<Sleep>,
     limit: Option<Duration>,
 }
 
@@ -236,7 +246,7 @@ impl Future for Call {
                 let expired = self
                     .deadline
                     .as_mut()
-                    .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready());
+                    .is_some_and(|deadline| Pin::new(deadline).poll(cx).is_ready());
                 if !expired {
                     return Poll::Pending;
                 }

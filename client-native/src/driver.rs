@@ -5,12 +5,13 @@
 
 use crate::engine::{Engine, EngineEvent};
 use crate::error::Error;
+use crate::runtime::{self, jitter, now_ms};
 use crate::transport::{Link, Transport};
 use raftcp_proto::{ClientFrame, GroupName, Op, Reply, RequestId, ServerFrame};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 pub type Answer = oneshot::Sender<Result<Reply, Error>>;
@@ -98,8 +99,8 @@ pub async fn run<T: Transport>(
             return driver.stop(None);
         }
         let url = driver.pick_endpoint();
-        let connected = tokio::time::timeout(CONNECT_TIMEOUT, driver.transport.connect(&url)).await;
-        let Ok(Ok(mut link)) = connected else {
+        let connected = runtime::timeout(CONNECT_TIMEOUT, driver.transport.connect(&url)).await;
+        let Some(Ok(mut link)) = connected else {
             tracing::debug!("cannot connect to {url}");
             // Keep taking commands while waiting to reconnect.
             let pause = jitter(backoff);
@@ -203,7 +204,7 @@ impl<T: Transport> Driver<T> {
                         return LinkEnd::Stop(None);
                     }
                 },
-                _ = tokio::time::sleep(wait) => self.engine.on_tick(now_ms()),
+                _ = runtime::sleep(wait) => self.engine.on_tick(now_ms()),
             }
         }
     }
@@ -288,7 +289,7 @@ impl<T: Transport> Driver<T> {
             && link.flush().await.is_ok()
         {
             // The server closes the connection once the session ended.
-            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            let _ = runtime::timeout(Duration::from_secs(5), async {
                 while link.recv().await.is_some() {}
             })
             .await;
@@ -302,17 +303,17 @@ impl<T: Transport> Driver<T> {
         commands: &mut mpsc::UnboundedReceiver<Command>,
         pause: Duration,
     ) -> Option<Option<oneshot::Sender<()>>> {
-        let until = Instant::now() + pause;
+        let until = now_ms() + pause.as_millis() as u64;
         loop {
-            let remaining = until.saturating_duration_since(Instant::now());
+            let remaining = Duration::from_millis(until.saturating_sub(now_ms()));
             if remaining.is_zero() {
                 return None;
             }
-            match tokio::time::timeout(remaining, commands.recv()).await {
-                Err(_) => return None,
-                Ok(None) => return Some(None),
-                Ok(Some(Command::Close { done })) => return Some(Some(done)),
-                Ok(Some(command)) => self.on_command(command),
+            match runtime::timeout(remaining, commands.recv()).await {
+                None => return None,
+                Some(None) => return Some(None),
+                Some(Some(Command::Close { done })) => return Some(Some(done)),
+                Some(Some(command)) => self.on_command(command),
             }
         }
     }
@@ -325,21 +326,4 @@ impl<T: Transport> Driver<T> {
             let _ = done.send(());
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// `base` scaled by a factor in [0.5, 1.5) so reconnecting clients spread out.
-fn jitter(base: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
-    base.mul_f64(factor)
 }

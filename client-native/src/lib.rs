@@ -20,6 +20,7 @@
 //! acknowledgements, resends with the original ids, heartbeats) driven over a
 //! small [`transport`] trait, so the same core runs natively and in wasm.
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod blocking;
 mod builder;
 mod client;
@@ -27,15 +28,19 @@ mod driver;
 pub mod engine;
 mod error;
 mod primitives;
+mod runtime;
 pub mod transport;
 mod value;
 
 pub use builder::{ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
 pub use client::Client;
 pub use error::{Error, Result};
-pub use primitives::{AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore};
+pub use primitives::{
+    AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore, ValueReference,
+};
 pub use raftcp_proto as proto;
 pub use raftcp_proto::{Fence, OpError};
+pub use runtime::MaybeSend;
 
 /// The README's Rust snippets compile as doc tests.
 #[cfg(doctest)]

@@ -1,7 +1,7 @@
-use crate::client::{Object, unexpected};
+use super::ValueReference;
+use crate::client::Object;
 use crate::error::Result;
 use crate::value::{from_value, to_value};
-use raftcp_proto::{Op, RefOp, Reply, Value};
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
 
@@ -20,14 +20,14 @@ use std::marker::PhantomData;
 /// Rust struct compares equal to the same object set from JavaScript.
 #[derive(Debug)]
 pub struct AtomicReference<T> {
-    object: Object,
+    values: ValueReference,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for AtomicReference<T> {
     fn clone(&self) -> Self {
         Self {
-            object: self.object.clone(),
+            values: self.values.clone(),
             _type: PhantomData,
         }
     }
@@ -36,7 +36,7 @@ impl<T> Clone for AtomicReference<T> {
 impl<T> AtomicReference<T> {
     pub(crate) fn new(object: Object) -> Self {
         Self {
-            object,
+            values: ValueReference::new(object),
             _type: PhantomData,
         }
     }
@@ -45,80 +45,50 @@ impl<T> AtomicReference<T> {
 impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
     /// The object name (without the group).
     pub fn name(&self) -> &str {
-        self.object.name()
-    }
-
-    async fn call(&self, op: RefOp) -> Result<Reply> {
-        self.object
-            .call(|name| Op::AtomicReference { name, op })
-            .await
-    }
-
-    async fn bool(&self, op: RefOp) -> Result<bool> {
-        match self.call(op).await? {
-            Reply::Bool(b) => Ok(b),
-            other => Err(unexpected(other)),
-        }
-    }
-
-    async fn value(&self, op: RefOp) -> Result<Option<T>> {
-        match self.call(op).await? {
-            Reply::Value(value) => value.map(from_value).transpose(),
-            other => Err(unexpected(other)),
-        }
+        self.values.name()
     }
 
     /// The current value; `None` when unset or cleared.
     pub async fn get(&self) -> Result<Option<T>> {
-        self.value(RefOp::Get).await
+        self.values.get().await?.map(from_value).transpose()
     }
 
     /// Sets `value`.
     pub async fn set(&self, value: &T) -> Result<()> {
-        match self.call(RefOp::Set(Some(to_value(value)?))).await? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.values.set(Some(to_value(value)?)).await
     }
 
     /// Sets `value`; returns the previous one.
     pub async fn get_and_set(&self, value: &T) -> Result<Option<T>> {
-        self.value(RefOp::GetAndSet(Some(to_value(value)?))).await
+        let previous = self.values.get_and_set(Some(to_value(value)?)).await?;
+        previous.map(from_value).transpose()
     }
 
     /// Sets `update` if the current value equals `expect` (`None`: unset).
     pub async fn compare_and_set(&self, expect: Option<&T>, update: Option<&T>) -> Result<bool> {
         let expect = expect.map(to_value).transpose()?;
         let update = update.map(to_value).transpose()?;
-        self.bool(RefOp::CompareAndSet { expect, update }).await
+        self.values.compare_and_set(expect, update).await
     }
 
     /// Sets `value` only if nothing is set; says whether it did.
     pub async fn set_if_absent(&self, value: &T) -> Result<bool> {
         let update = Some(to_value(value)?);
-        self.bool(RefOp::CompareAndSet {
-            expect: None,
-            update,
-        })
-        .await
+        self.values.compare_and_set(None, update).await
     }
 
     /// Whether no value is set.
     pub async fn is_null(&self) -> Result<bool> {
-        self.bool(RefOp::IsNull).await
+        self.values.is_null().await
     }
 
     /// Removes the value.
     pub async fn clear(&self) -> Result<()> {
-        match self.call(RefOp::Set(None)).await? {
-            Reply::Unit => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.values.set(None).await
     }
 
     /// Whether the current value equals `value` (`None`: unset), compared canonically.
     pub async fn contains(&self, value: Option<&T>) -> Result<bool> {
-        let value: Option<Value> = value.map(to_value).transpose()?;
-        self.bool(RefOp::Contains(value)).await
+        self.values.contains(value.map(to_value).transpose()?).await
     }
 }

@@ -6,12 +6,14 @@ mod atomic_reference;
 mod latch;
 mod lock;
 mod semaphore;
+mod value_reference;
 
 pub use atomic_long::AtomicLong;
 pub use atomic_reference::AtomicReference;
 pub use latch::CountDownLatch;
 pub use lock::FencedLock;
 pub use semaphore::Semaphore;
+pub use value_reference::ValueReference;
 
 use std::time::Duration;
 

@@ -1,0 +1,88 @@
+use crate::client::{Object, unexpected};
+use crate::error::Result;
+use raftcp_proto::{Op, RefOp, Reply, Value};
+
+/// An AtomicReference read and written as canonical [`Value`]s, with no
+/// conversion: the layer under [`crate::AtomicReference`], and what the
+/// JavaScript package converts its values to. The same object as
+/// `get_atomic_reference::<T>(name)` for any `T`.
+#[derive(Clone, Debug)]
+pub struct ValueReference {
+    object: Object,
+}
+
+impl ValueReference {
+    pub(crate) fn new(object: Object) -> Self {
+        Self { object }
+    }
+
+    /// The object name (without the group).
+    pub fn name(&self) -> &str {
+        self.object.name()
+    }
+
+    async fn call(&self, op: RefOp) -> Result<Reply> {
+        self.object
+            .call(|name| Op::AtomicReference { name, op })
+            .await
+    }
+
+    async fn bool(&self, op: RefOp) -> Result<bool> {
+        match self.call(op).await? {
+            Reply::Bool(b) => Ok(b),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn value(&self, op: RefOp) -> Result<Option<Value>> {
+        match self.call(op).await? {
+            Reply::Value(value) => Ok(value),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn unit(&self, op: RefOp) -> Result<()> {
+        match self.call(op).await? {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The current value; `None` when unset or cleared.
+    pub async fn get(&self) -> Result<Option<Value>> {
+        self.value(RefOp::Get).await
+    }
+
+    /// Sets `value` (`None` clears).
+    pub async fn set(&self, value: Option<Value>) -> Result<()> {
+        self.unit(RefOp::Set(value.map(Value::canonical))).await
+    }
+
+    /// Sets `value`; returns the previous one.
+    pub async fn get_and_set(&self, value: Option<Value>) -> Result<Option<Value>> {
+        self.value(RefOp::GetAndSet(value.map(Value::canonical)))
+            .await
+    }
+
+    /// Sets `update` if the current value equals `expect` (`None`: unset).
+    pub async fn compare_and_set(
+        &self,
+        expect: Option<Value>,
+        update: Option<Value>,
+    ) -> Result<bool> {
+        let expect = expect.map(Value::canonical);
+        let update = update.map(Value::canonical);
+        self.bool(RefOp::CompareAndSet { expect, update }).await
+    }
+
+    /// Whether no value is set.
+    pub async fn is_null(&self) -> Result<bool> {
+        self.bool(RefOp::IsNull).await
+    }
+
+    /// Whether the current value equals `value` (`None`: unset), compared canonically.
+    pub async fn contains(&self, value: Option<Value>) -> Result<bool> {
+        self.bool(RefOp::Contains(value.map(Value::canonical)))
+            .await
+    }
+}

@@ -1,0 +1,45 @@
+//! Native runtime: tokio.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `Send` on native builds, where the client runs on a multi-threaded
+/// runtime; nothing on wasm, where JavaScript objects are never `Send`.
+pub trait MaybeSend: Send {}
+impl<T: Send> MaybeSend for T {}
+
+/// The transport [`crate::Client::connect`] uses.
+pub type DefaultTransport = crate::transport::native::TokioTransport;
+
+/// A timer future; dropping it cancels the timer.
+pub(crate) type Sleep = Pin<Box<tokio::time::Sleep>>;
+
+pub(crate) fn sleep(duration: Duration) -> Sleep {
+    Box::pin(tokio::time::sleep(duration))
+}
+
+pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+    tokio::spawn(task);
+}
+
+/// Wall-clock milliseconds, the engine's notion of time.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A number in [0, 1), varied enough to spread clients that start together.
+pub(crate) fn random_unit() -> f64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    f64::from(nanos % 1000) / 1000.0
+}
+
+pub(crate) fn default_client_name() -> String {
+    format!("rust-{}", std::process::id())
+}

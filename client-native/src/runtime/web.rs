@@ -1,0 +1,105 @@
+//! wasm runtime: the JavaScript host's timers, clock and microtask queue.
+//! Works wherever `setTimeout` exists (browsers, Node, Deno, workerd).
+
+use js_sys::Function;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+use wasm_bindgen::prelude::*;
+
+/// Nothing on wasm: JavaScript objects are never `Send`, and there is one
+/// thread.
+pub trait MaybeSend {}
+impl<T> MaybeSend for T {}
+
+/// The transport [`crate::Client::connect`] uses.
+pub type DefaultTransport = crate::transport::web::WebTransport;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &Function, ms: f64) -> JsValue;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn clear_timeout(timer: &JsValue);
+}
+
+/// The longest delay `setTimeout` takes (a signed 32-bit count of ms).
+const TIMER_DELAY_MAX_MS: f64 = 2_147_483_647.0;
+
+#[derive(Debug, Default)]
+struct SleepState {
+    fired: bool,
+    waker: Option<Waker>,
+}
+
+/// A `setTimeout` as a future. Dropping it clears the timer, so a finished
+/// call leaves nothing behind that would keep Node's event loop alive.
+#[derive(Debug)]
+pub(crate) struct Sleep {
+    state: Rc<RefCell<SleepState>>,
+    timer: JsValue,
+    /// Owned here and freed with the timer (never `forget`-ed).
+    _callback: Closure<dyn FnMut()>,
+}
+
+pub(crate) fn sleep(duration: Duration) -> Sleep {
+    let state = Rc::new(RefCell::new(SleepState::default()));
+    let shared = state.clone();
+    let callback = Closure::<dyn FnMut()>::new(move || {
+        let waker = {
+            let mut state = shared.borrow_mut();
+            state.fired = true;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    });
+    let ms = (duration.as_millis() as f64).min(TIMER_DELAY_MAX_MS);
+    let timer = set_timeout(callback.as_ref().unchecked_ref(), ms);
+    Sleep {
+        state,
+        timer,
+        _callback: callback,
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.borrow_mut();
+        if state.fired {
+            return Poll::Ready(());
+        }
+        state.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        clear_timeout(&self.timer);
+    }
+}
+
+pub(crate) fn spawn(task: impl Future<Output = ()> + 'static) {
+    wasm_bindgen_futures::spawn_local(task);
+}
+
+/// Wall-clock milliseconds, the engine's notion of time.
+pub(crate) fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// A number in [0, 1).
+pub(crate) fn random_unit() -> f64 {
+    js_sys::Math::random()
+}
+
+pub(crate) fn default_client_name() -> String {
+    "js".to_owned()
+}

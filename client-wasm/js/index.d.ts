@@ -1,0 +1,13 @@
+// The package's public types: the classes and connect() as wasm-bindgen
+// declared them, and the error classes.
+export {
+  connect,
+  Client,
+  AtomicLong,
+  AtomicReference,
+  FencedLock,
+  Semaphore,
+  CountDownLatch,
+} from "./raftcp_wasm.js";
+export type { Value, ConnectOptions, WaitOptions } from "./raftcp_wasm.js";
+export * from "./errors.js";

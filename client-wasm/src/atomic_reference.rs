@@ -1,0 +1,122 @@
+//! The `AtomicReference` class: JSON-like values (plus `bigint` and
+//! `Uint8Array`), compared canonically; `null` means "no value".
+
+use crate::convert::{from_stored, to_stored};
+use crate::types::{promise, try_promise};
+use js_sys::Promise;
+use raftcp::ValueReference;
+use wasm_bindgen::prelude::*;
+
+/// A replicated value.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct AtomicReference {
+    inner: ValueReference,
+}
+
+impl AtomicReference {
+    pub(crate) fn new(inner: ValueReference) -> Self {
+        Self { inner }
+    }
+}
+
+#[wasm_bindgen]
+impl AtomicReference {
+    /// The object name (without the group).
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().to_owned()
+    }
+
+    /// The current value; `null` when unset or cleared.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Value>")]
+    pub fn get(&self) -> Promise {
+        let reference = self.inner.clone();
+        promise(async move { reference.get().await.map(from_stored) })
+    }
+
+    /// Sets `value` (`null` clears).
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn set(&self, #[wasm_bindgen(unchecked_param_type = "Value")] value: JsValue) -> Promise {
+        try_promise(|| {
+            let value = to_stored(&value)?;
+            let reference = self.inner.clone();
+            Ok(promise(async move { reference.set(value).await }))
+        })
+    }
+
+    /// Sets `value`; returns the previous one.
+    #[wasm_bindgen(js_name = getAndSet, unchecked_return_type = "Promise<Value>")]
+    pub fn get_and_set(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Value")] value: JsValue,
+    ) -> Promise {
+        try_promise(|| {
+            let value = to_stored(&value)?;
+            let reference = self.inner.clone();
+            Ok(promise(async move {
+                reference.get_and_set(value).await.map(from_stored)
+            }))
+        })
+    }
+
+    /// Sets `update` if the current value equals `expect` (`null`: unset);
+    /// says whether it did.
+    #[wasm_bindgen(js_name = compareAndSet, unchecked_return_type = "Promise<boolean>")]
+    pub fn compare_and_set(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Value")] expect: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Value")] update: JsValue,
+    ) -> Promise {
+        try_promise(|| {
+            let expect = to_stored(&expect)?;
+            let update = to_stored(&update)?;
+            let reference = self.inner.clone();
+            Ok(promise(async move {
+                reference.compare_and_set(expect, update).await
+            }))
+        })
+    }
+
+    /// Sets `value` only if nothing is set; says whether it did.
+    #[wasm_bindgen(js_name = setIfAbsent, unchecked_return_type = "Promise<boolean>")]
+    pub fn set_if_absent(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Value")] value: JsValue,
+    ) -> Promise {
+        try_promise(|| {
+            let value = to_stored(&value)?;
+            let reference = self.inner.clone();
+            Ok(promise(async move {
+                reference.compare_and_set(None, value).await
+            }))
+        })
+    }
+
+    /// Whether no value is set.
+    #[wasm_bindgen(js_name = isNull, unchecked_return_type = "Promise<boolean>")]
+    pub fn is_null(&self) -> Promise {
+        let reference = self.inner.clone();
+        promise(async move { reference.is_null().await })
+    }
+
+    /// Removes the value.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn clear(&self) -> Promise {
+        let reference = self.inner.clone();
+        promise(async move { reference.set(None).await })
+    }
+
+    /// Whether the current value equals `value` (`null`: unset).
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn contains(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Value")] value: JsValue,
+    ) -> Promise {
+        try_promise(|| {
+            let value = to_stored(&value)?;
+            let reference = self.inner.clone();
+            Ok(promise(async move { reference.contains(value).await }))
+        })
+    }
+}

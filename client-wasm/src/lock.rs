@@ -1,0 +1,139 @@
+//! The `FencedLock` class: fences as `bigint`, `null` where no lock was
+//! taken, and `withLock(fn)` that unlocks on every path.
+
+use crate::abort::{abortable, signal_of};
+use crate::convert::timeout;
+use crate::errors::to_js;
+use crate::types::{promise, promise_js, try_promise};
+use js_sys::{BigInt, Function, Promise};
+use raftcp::Fence;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// A replicated reentrant mutex with fencing tokens. Each handle is its own
+/// owner: two handles exclude each other even in one client.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct FencedLock {
+    inner: raftcp::FencedLock,
+}
+
+fn fence(fence: Fence) -> JsValue {
+    BigInt::from(fence.0).into()
+}
+
+impl FencedLock {
+    pub(crate) fn new(inner: raftcp::FencedLock) -> Self {
+        Self { inner }
+    }
+}
+
+#[wasm_bindgen]
+impl FencedLock {
+    /// The object name (without the group).
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().to_owned()
+    }
+
+    /// Waits until this handle holds the lock; resolves to the fence.
+    #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
+    pub fn lock(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        let signal = options.as_ref().and_then(signal_of);
+        let lock = self.inner.clone();
+        promise_js(async move {
+            abortable(signal, lock.lock())
+                .await?
+                .map(fence)
+                .map_err(to_js)
+        })
+    }
+
+    /// Takes the lock if it is free now, or within `timeoutMs`; resolves to
+    /// the fence, or `null` if it was not taken.
+    #[wasm_bindgen(js_name = tryLock, unchecked_return_type = "Promise<bigint | null>")]
+    pub fn try_lock(
+        &self,
+        timeout_ms: Option<f64>,
+        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        try_promise(|| {
+            let wait = timeout(timeout_ms)?.unwrap_or_default();
+            let signal = options.as_ref().and_then(signal_of);
+            let lock = self.inner.clone();
+            Ok(promise_js(async move {
+                abortable(signal, lock.try_lock_timeout(wait))
+                    .await?
+                    .map(|taken| taken.map_or(JsValue::NULL, fence))
+                    .map_err(to_js)
+            }))
+        })
+    }
+
+    /// Releases one hold. Rejects with NOT_OWNER if this handle holds
+    /// nothing, or LockOwnershipLostError if its session ended meanwhile.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn unlock(&self) -> Promise {
+        let lock = self.inner.clone();
+        promise(async move { lock.unlock().await })
+    }
+
+    /// Takes the lock, runs `work(fence)` (sync or async) and unlocks on
+    /// every path; resolves to what `work` returned, or rejects with what
+    /// it threw (after unlocking).
+    #[wasm_bindgen(js_name = withLock, unchecked_return_type = "Promise<any>")]
+    pub fn with_lock(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "(fence: bigint) => unknown")] work: Function,
+        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        let signal = options.as_ref().and_then(signal_of);
+        let lock = self.inner.clone();
+        promise_js(async move {
+            // Only taking the lock listens to the signal: once `work` runs,
+            // it finishes and the lock is released normally.
+            let held = abortable(signal, lock.lock()).await?.map_err(to_js)?;
+            let outcome = run_work(&work, held).await;
+            lock.unlock().await.map_err(to_js)?;
+            outcome
+        })
+    }
+
+    /// Whether any handle holds the lock.
+    #[wasm_bindgen(js_name = isLocked, unchecked_return_type = "Promise<boolean>")]
+    pub fn is_locked(&self) -> Promise {
+        let lock = self.inner.clone();
+        promise(async move { lock.is_locked().await })
+    }
+
+    /// Whether this handle holds the lock.
+    #[wasm_bindgen(js_name = isLockedByMe, unchecked_return_type = "Promise<boolean>")]
+    pub fn is_locked_by_me(&self) -> Promise {
+        let lock = self.inner.clone();
+        promise(async move { lock.is_locked_by_me().await })
+    }
+
+    /// How many times the lock is held (by any handle).
+    #[wasm_bindgen(js_name = getLockCount, unchecked_return_type = "Promise<number>")]
+    pub fn get_lock_count(&self) -> Promise {
+        let lock = self.inner.clone();
+        promise(async move { lock.get_lock_count().await })
+    }
+
+    /// The fence of this handle's current hold; rejects with NOT_OWNER if
+    /// it holds nothing.
+    #[wasm_bindgen(js_name = getFence, unchecked_return_type = "Promise<bigint>")]
+    pub fn get_fence(&self) -> Promise {
+        let lock = self.inner.clone();
+        promise_js(async move { lock.get_fence().await.map(fence).map_err(to_js) })
+    }
+}
+
+/// Calls `work(fence)` and waits for what it returns if that is a promise.
+async fn run_work(work: &Function, held: Fence) -> Result<JsValue, JsValue> {
+    let returned = work.call1(&JsValue::UNDEFINED, &fence(held))?;
+    JsFuture::from(Promise::resolve(&returned)).await
+}

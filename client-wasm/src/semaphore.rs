@@ -1,0 +1,132 @@
+//! The `Semaphore` class: permits as `number`, JavaScript default arguments
+//! where the seed API has them.
+
+use crate::abort::{abortable, signal_of};
+use crate::convert::{count, timeout};
+use crate::errors::to_js;
+use crate::types::{promise, promise_js, try_promise};
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+
+/// A replicated counting semaphore; permits are held by this handle.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Semaphore {
+    inner: raftcp::Semaphore,
+}
+
+impl Semaphore {
+    pub(crate) fn new(inner: raftcp::Semaphore) -> Self {
+        Self { inner }
+    }
+
+    /// Runs `op(handle, permits)` with `permits` checked (default 1).
+    fn with_permits<F, Fut, T>(&self, permits: Option<f64>, op: F) -> Promise
+    where
+        F: FnOnce(raftcp::Semaphore, u32) -> Fut + 'static,
+        Fut: std::future::Future<Output = raftcp::Result<T>> + 'static,
+        T: crate::types::Resolved,
+    {
+        try_promise(|| {
+            let permits = count(permits, 1, "permits")?;
+            let semaphore = self.inner.clone();
+            Ok(promise(op(semaphore, permits)))
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Semaphore {
+    /// The object name (without the group).
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().to_owned()
+    }
+
+    /// Sets the permit count once; `false` if it was already initialized.
+    #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
+    pub fn init(&self, permits: f64) -> Promise {
+        self.with_permits(Some(permits), |s, n| async move { s.init(n).await })
+    }
+
+    /// Waits until `permits` (default 1) are available and takes them.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn acquire(
+        &self,
+        permits: Option<f64>,
+        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        try_promise(|| {
+            let permits = count(permits, 1, "permits")?;
+            let signal = options.as_ref().and_then(signal_of);
+            let semaphore = self.inner.clone();
+            Ok(promise_js(async move {
+                abortable(signal, semaphore.acquire_many(permits))
+                    .await?
+                    .map(|()| JsValue::UNDEFINED)
+                    .map_err(to_js)
+            }))
+        })
+    }
+
+    /// Takes `permits` (default 1) if they are available within
+    /// `timeoutMs` (default 0: only if available now); says whether it did.
+    #[wasm_bindgen(js_name = tryAcquire, unchecked_return_type = "Promise<boolean>")]
+    pub fn try_acquire(
+        &self,
+        permits: Option<f64>,
+        timeout_ms: Option<f64>,
+        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+    ) -> Promise {
+        try_promise(|| {
+            let permits = count(permits, 1, "permits")?;
+            let wait = timeout(timeout_ms)?.unwrap_or_default();
+            let signal = options.as_ref().and_then(signal_of);
+            let semaphore = self.inner.clone();
+            Ok(promise_js(async move {
+                abortable(signal, semaphore.try_acquire_many(permits, wait))
+                    .await?
+                    .map(JsValue::from_bool)
+                    .map_err(to_js)
+            }))
+        })
+    }
+
+    /// Returns `permits` (default 1) this handle holds.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn release(&self, permits: Option<f64>) -> Promise {
+        self.with_permits(permits, |s, n| async move { s.release_many(n).await })
+    }
+
+    /// Permits available now.
+    #[wasm_bindgen(js_name = availablePermits, unchecked_return_type = "Promise<number>")]
+    pub fn available_permits(&self) -> Promise {
+        let semaphore = self.inner.clone();
+        promise(async move { semaphore.available_permits().await })
+    }
+
+    /// Takes every available permit; returns how many.
+    #[wasm_bindgen(js_name = drainPermits, unchecked_return_type = "Promise<number>")]
+    pub fn drain_permits(&self) -> Promise {
+        let semaphore = self.inner.clone();
+        promise(async move { semaphore.drain_permits().await })
+    }
+
+    /// Removes up to `permits` available permits (never below zero).
+    #[wasm_bindgen(js_name = reducePermits, unchecked_return_type = "Promise<void>")]
+    pub fn reduce_permits(&self, permits: f64) -> Promise {
+        self.with_permits(
+            Some(permits),
+            |s, n| async move { s.reduce_permits(n).await },
+        )
+    }
+
+    /// Adds `permits` to the pool, granting waiters in order.
+    #[wasm_bindgen(js_name = increasePermits, unchecked_return_type = "Promise<void>")]
+    pub fn increase_permits(&self, permits: f64) -> Promise {
+        self.with_permits(
+            Some(permits),
+            |s, n| async move { s.increase_permits(n).await },
+        )
+    }
+}
