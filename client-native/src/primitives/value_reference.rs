@@ -1,6 +1,22 @@
 use crate::client::{Object, unexpected};
 use crate::error::Result;
-use raftcp_proto::{Op, RefOp, Reply, Value};
+use raftcp_proto::limits::VALUE_BYTES_MAX;
+use raftcp_proto::{Op, OpError, RefOp, Reply, Value};
+
+/// `value` in canonical form, refused here (as the cluster would refuse it)
+/// when too large, so it never travels.
+fn checked(value: Option<Value>) -> Result<Option<Value>> {
+    let Some(value) = value else { return Ok(None) };
+    let bytes = value.encoded_len();
+    if bytes > VALUE_BYTES_MAX {
+        return Err(OpError::ValueTooLarge {
+            bytes: bytes as u64,
+            max: VALUE_BYTES_MAX as u64,
+        }
+        .into());
+    }
+    Ok(Some(value.canonical()))
+}
 
 /// An AtomicReference read and written as canonical [`Value`]s, with no
 /// conversion: the layer under [`crate::AtomicReference`], and what the
@@ -55,13 +71,12 @@ impl ValueReference {
 
     /// Sets `value` (`None` clears).
     pub async fn set(&self, value: Option<Value>) -> Result<()> {
-        self.unit(RefOp::Set(value.map(Value::canonical))).await
+        self.unit(RefOp::Set(checked(value)?)).await
     }
 
     /// Sets `value`; returns the previous one.
     pub async fn get_and_set(&self, value: Option<Value>) -> Result<Option<Value>> {
-        self.value(RefOp::GetAndSet(value.map(Value::canonical)))
-            .await
+        self.value(RefOp::GetAndSet(checked(value)?)).await
     }
 
     /// Sets `update` if the current value equals `expect` (`None`: unset).
@@ -70,8 +85,8 @@ impl ValueReference {
         expect: Option<Value>,
         update: Option<Value>,
     ) -> Result<bool> {
-        let expect = expect.map(Value::canonical);
-        let update = update.map(Value::canonical);
+        let expect = checked(expect)?;
+        let update = checked(update)?;
         self.bool(RefOp::CompareAndSet { expect, update }).await
     }
 
