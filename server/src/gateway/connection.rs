@@ -212,9 +212,18 @@ impl Connection {
             ClientFrame::Cancel { id } => {
                 if let Some(cancel) = lock(&self.proposing).get_mut(&id) {
                     *cancel = true; // Proposed when the request's proposal returns.
-                } else {
-                    spawn_cancel(&self.gateway, session, id);
+                    return Ok(());
                 }
+                // Proposed before reading the next frame: proposals run in
+                // concurrent batches, so a request sent after the cancel
+                // (a `tryAcquire` after an aborted `acquire`) could
+                // otherwise be applied first and still find the waiter
+                // queued. Cancels are rare; the pause is one commit.
+                let cancel = CommandKind::Cancel {
+                    session,
+                    request: id,
+                };
+                let _ = self.gateway.propose(cancel).await;
                 Ok(())
             }
             ClientFrame::Heartbeat => {
