@@ -1,0 +1,131 @@
+// The package in headless Chromium (Debian's chromium, driven by
+// playwright-core): a page loads the browser build over HTTP, runs each
+// primitive with the browser's own WebSocket, and two tabs hand a lock over.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import { dirname, extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { Cluster } from "./cluster.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const pkg = join(here, "..", "pkg");
+const CONTENT_TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+
+let cluster;
+let server;
+let browser;
+let origin;
+
+/** Serves the test page and the built package, nothing else. */
+function serve(request, response) {
+  const path = normalize(new URL(request.url, "http://x").pathname);
+  const file = path === "/" ? join(here, "browser_page.html")
+    : path.startsWith("/pkg/") ? join(pkg, path.slice("/pkg/".length)) : null;
+  if (!file || !file.startsWith(pkg) && path !== "/") {
+    response.writeHead(404).end();
+    return;
+  }
+  readFile(file).then(
+    (body) => response.writeHead(200, { "content-type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream" }).end(body),
+    () => response.writeHead(404).end(),
+  );
+}
+
+before(async () => {
+  cluster = await Cluster.start();
+  server = createServer(serve);
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  origin = `http://127.0.0.1:${server.address().port}`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+  await cluster?.stop();
+});
+
+async function openTab() {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  await page.goto(origin + "/");
+  await page.waitForFunction(() => document.title === "ready", null, { timeout: 60_000 });
+  page.errors = errors;
+  return page;
+}
+
+test("each primitive in the browser", async () => {
+  const page = await openTab();
+  const results = await page.evaluate(async (endpoints) => {
+    const { connect, OperationError } = window.raftcp;
+    const client = await connect(endpoints);
+    const out = {};
+    const counter = client.getAtomicLong("browser-counter");
+    await counter.set(0);
+    out.incremented = String(await counter.incrementAndGet());
+    out.cas = await counter.compareAndSet(1, 10);
+    const ref = client.getAtomicReference("browser-config");
+    await ref.set({ theme: "dark", sizes: [1, 2] });
+    out.reference = await ref.get();
+    out.swapped = await ref.compareAndSet({ sizes: [1, 2], theme: "dark" }, null);
+    const lock = client.getFencedLock("browser-lock");
+    out.fenceType = typeof (await lock.lock());
+    await lock.unlock();
+    try { await lock.unlock(); } catch (e) { out.unlockError = e instanceof OperationError && e.code; }
+    const semaphore = client.getSemaphore("browser-pool");
+    await semaphore.init(3);
+    await semaphore.acquire(2);
+    out.available = await semaphore.availablePermits();
+    await semaphore.release(2);
+    const latch = client.getCountDownLatch("browser-latch");
+    await latch.trySetCount(1);
+    const opened = latch.awaitLatch(10_000);
+    await latch.countDown();
+    out.latchOpened = await opened;
+    await client.close();
+    return out;
+  }, cluster.endpoints);
+  assert.deepEqual(results, {
+    incremented: "1",
+    cas: true,
+    reference: { sizes: [1, 2], theme: "dark" },
+    swapped: true,
+    fenceType: "bigint",
+    unlockError: "NOT_OWNER",
+    available: 1,
+    latchOpened: true,
+  });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test("two tabs hand a lock over", async () => {
+  const [first, second] = [await openTab(), await openTab()];
+  const holding = await first.evaluate(async (endpoints) => {
+    window.client = await window.raftcp.connect(endpoints);
+    window.lock = window.client.getFencedLock("handoff");
+    return String(await window.lock.lock());
+  }, cluster.endpoints);
+  // The second tab queues for the lock; it cannot have it yet.
+  await second.evaluate(async (endpoints) => {
+    window.client = await window.raftcp.connect(endpoints);
+    window.waiting = window.client.getFencedLock("handoff").lock().then(String);
+    window.tried = await window.client.getFencedLock("handoff").tryLock(200);
+  }, cluster.endpoints);
+  assert.equal(await second.evaluate(() => window.tried), null);
+  await first.evaluate(() => window.lock.unlock());
+  const taken = await second.evaluate(() => window.waiting);
+  assert.ok(BigInt(taken) > BigInt(holding), `fence ${taken} follows ${holding}`);
+  await first.evaluate(() => window.client.close());
+  await second.evaluate(() => window.client.close());
+  await first.close();
+  await second.close();
+});
