@@ -1,3 +1,6 @@
+/// <reference lib="esnext.disposable" />
+// wasm-bindgen gives each class a [Symbol.dispose]; this brings its type
+// to projects whose `lib` predates it.
 // The package's public types: the classes and connect() as wasm-bindgen
 // declared them, and the error classes.
 export {

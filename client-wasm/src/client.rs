@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(unchecked_return_type = "Promise<Client>")]
 pub fn connect(
     #[wasm_bindgen(unchecked_param_type = "string | string[]")] endpoints: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "ConnectOptions")] options: Option<JsValue>,
+    #[wasm_bindgen(unchecked_optional_param_type = "ConnectOptions")] options: Option<JsValue>,
 ) -> Promise {
     promise_js(async move {
         let options = options.unwrap_or(JsValue::UNDEFINED);
@@ -99,7 +99,11 @@ impl Client {
     /// A lock handle: reentrant with itself, exclusive with every other
     /// handle. `reentrancyLimit` 1 makes it non-reentrant.
     #[wasm_bindgen(js_name = getFencedLock)]
-    pub fn get_fenced_lock(&self, name: &str, reentrancy_limit: Option<u32>) -> FencedLock {
+    pub fn get_fenced_lock(
+        &self,
+        name: &str,
+        #[wasm_bindgen(js_name = reentrancyLimit)] reentrancy_limit: Option<u32>,
+    ) -> FencedLock {
         let lock = match reentrancy_limit {
             Some(limit) => self.inner.get_fenced_lock_with_limit(name, limit),
             None => self.inner.get_fenced_lock(name),

@@ -30,7 +30,7 @@ impl CountDownLatch {
 
     /// Sets the count if the latch is at zero; `false` otherwise.
     #[wasm_bindgen(js_name = trySetCount, unchecked_return_type = "Promise<boolean>")]
-    pub fn try_set_count(&self, count_to: f64) -> Promise {
+    pub fn try_set_count(&self, #[wasm_bindgen(js_name = count)] count_to: f64) -> Promise {
         try_promise(|| {
             let n = count(Some(count_to), 0, "count")?;
             let latch = self.inner.clone();
@@ -57,8 +57,9 @@ impl CountDownLatch {
     #[wasm_bindgen(js_name = awaitLatch, unchecked_return_type = "Promise<boolean>")]
     pub fn await_latch(
         &self,
+        #[wasm_bindgen(js_name = timeoutMs, unchecked_optional_param_type = "number")]
         timeout_ms: Option<f64>,
-        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
     ) -> Promise {
         try_promise(|| {
             let limit = timeout(timeout_ms)?;

@@ -40,7 +40,7 @@ impl FencedLock {
     #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
     pub fn lock(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
     ) -> Promise {
         let signal = options.as_ref().and_then(signal_of);
         let lock = self.inner.clone();
@@ -57,8 +57,9 @@ impl FencedLock {
     #[wasm_bindgen(js_name = tryLock, unchecked_return_type = "Promise<bigint | null>")]
     pub fn try_lock(
         &self,
+        #[wasm_bindgen(js_name = timeoutMs, unchecked_optional_param_type = "number")]
         timeout_ms: Option<f64>,
-        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
     ) -> Promise {
         try_promise(|| {
             let wait = timeout(timeout_ms)?.unwrap_or_default();
@@ -88,7 +89,7 @@ impl FencedLock {
     pub fn with_lock(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(fence: bigint) => unknown")] work: Function,
-        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
     ) -> Promise {
         let signal = options.as_ref().and_then(signal_of);
         let lock = self.inner.clone();

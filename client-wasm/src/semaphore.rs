@@ -53,8 +53,8 @@ impl Semaphore {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn acquire(
         &self,
-        permits: Option<f64>,
-        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] permits: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
     ) -> Promise {
         try_promise(|| {
             let permits = count(permits, 1, "permits")?;
@@ -74,9 +74,10 @@ impl Semaphore {
     #[wasm_bindgen(js_name = tryAcquire, unchecked_return_type = "Promise<boolean>")]
     pub fn try_acquire(
         &self,
-        permits: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] permits: Option<f64>,
+        #[wasm_bindgen(js_name = timeoutMs, unchecked_optional_param_type = "number")]
         timeout_ms: Option<f64>,
-        #[wasm_bindgen(unchecked_param_type = "WaitOptions")] options: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
     ) -> Promise {
         try_promise(|| {
             let permits = count(permits, 1, "permits")?;
@@ -94,7 +95,10 @@ impl Semaphore {
 
     /// Returns `permits` (default 1) this handle holds.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn release(&self, permits: Option<f64>) -> Promise {
+    pub fn release(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] permits: Option<f64>,
+    ) -> Promise {
         self.with_permits(permits, |s, n| async move { s.release_many(n).await })
     }
 

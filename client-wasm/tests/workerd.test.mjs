@@ -1,5 +1,5 @@
 // The package in Cloudflare's workerd (the real runtime from the `workerd`
-// npm package): a Worker imports it through the "workerd" export and, per
+// npm package): the README's Worker imports it through the "workerd" export and, per
 // HTTP request, increments an AtomicLong and takes and releases a
 // FencedLock. Concurrent requests must each count exactly once.
 import { test, before, after } from "node:test";
@@ -13,6 +13,7 @@ import { createServer } from "node:net";
 import { WebSocket } from "ws";
 import { connect } from "raftcp";
 import { Cluster } from "./cluster.mjs";
+import { snippet } from "./readme.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = join(here, "..", "pkg");
@@ -37,7 +38,7 @@ function config(dir, port, endpoints) {
   const module = (name, file, kind = "esModule") =>
     `(name = "${name}", ${kind} = embed "${relative(dir, file)}")`;
   const modules = [
-    module("worker.js", join(here, "worker.js")),
+    module("worker.js", join(dir, "worker.js")),
     module("raftcp", join(pkg, "workerd.js")),
     module("raftcp_wasm.js", join(pkg, "raftcp_wasm.js")),
     module("api.js", join(pkg, "api.js")),
@@ -56,7 +57,7 @@ const config :Workerd.Config = (
 const worker :Workerd.Worker = (
   modules = [${modules.join(",\n    ")}],
   compatibilityDate = "2025-06-01",
-  bindings = [(name = "ENDPOINTS", text = "${endpoints.join(",")}")],
+  bindings = [(name = "RAFTCP_ENDPOINTS", text = "${endpoints.join(",")}")],
   globalOutbound = "network",
 );
 `;
@@ -67,6 +68,7 @@ before(async () => {
   const port = await freePort();
   configDir = mkdtempSync(join(tmpdir(), "raftcp-workerd-"));
   const file = join(configDir, "config.capnp");
+  writeFileSync(join(configDir, "worker.js"), snippet("worker"));
   writeFileSync(file, config(configDir, port, cluster.endpoints));
   runtime = spawn(workerd, ["serve", file], { stdio: ["ignore", "inherit", "inherit"] });
   runtime.url = `http://127.0.0.1:${port}/`;
@@ -99,7 +101,7 @@ test("concurrent Worker requests each increment once and take the lock", async (
       return body;
     }),
   );
-  const values = answers.map((answer) => BigInt(answer.value));
+  const values = answers.map((answer) => BigInt(answer.hits));
   const fences = answers.map((answer) => BigInt(answer.fence));
   assert.equal(new Set(values).size, REQUESTS);
   assert.equal(new Set(fences).size, REQUESTS, "each request held the lock on its own");

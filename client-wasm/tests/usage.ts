@@ -1,0 +1,76 @@
+// Type-checked against the built declarations (`tsc --noEmit`, run by
+// types.test.mjs): what a TypeScript user writes must compile, and misuse
+// marked @ts-expect-error must not.
+import {
+  connect,
+  type Client,
+  type Value,
+  RaftcpError,
+  OperationError,
+  LockOwnershipLostError,
+  type RaftcpErrorCode,
+  type OperationErrorCode,
+} from "raftcp";
+
+export async function usage(): Promise<void> {
+  const client: Client = await connect(["ws://127.0.0.1:7701"], { requestTimeoutMs: 5000 });
+
+  const counter = client.getAtomicLong("sequence-generator");
+  await counter.set(0);
+  await counter.set(0n);
+  const next: bigint = await counter.incrementAndGet();
+  const swapped: boolean = await counter.compareAndSet(15, 20n);
+  // @ts-expect-error a string is not a counter value
+  await counter.set("1");
+
+  const config = client.getAtomicReference("config");
+  await config.set({ timeout: 30, retries: 3, tags: ["a"], raw: new Uint8Array(2), big: 1n });
+  const current: Value = await config.get();
+  const absent: boolean = await config.setIfAbsent({ timeout: 10 });
+  // @ts-expect-error functions are not storable values
+  await config.set(() => 1);
+
+  const lock = client.getFencedLock("resource-lock");
+  const fence: bigint = await lock.lock();
+  const maybe: bigint | null = await lock.tryLock(5000);
+  const controller = new AbortController();
+  await lock.lock({ signal: controller.signal });
+  const result: unknown = await lock.withLock(async (held: bigint) => held + 1n);
+  await lock.unlock();
+  const count: number = await lock.getLockCount();
+
+  const semaphore = client.getSemaphore("connection-pool");
+  const initialized: boolean = await semaphore.init(10);
+  await semaphore.acquire();
+  await semaphore.acquire(3, { signal: controller.signal });
+  const acquired: boolean = await semaphore.tryAcquire(2, 5000);
+  await semaphore.release(3);
+  const available: number = await semaphore.availablePermits();
+
+  const latch = client.getCountDownLatch("startup-latch");
+  const set: boolean = await latch.trySetCount(3);
+  await latch.countDown();
+  const opened: boolean = await latch.awaitLatch(30_000);
+  const remaining: number = await latch.getCount();
+
+  try {
+    await lock.unlock();
+  } catch (error) {
+    if (error instanceof LockOwnershipLostError) {
+      const code: "LOCK_OWNERSHIP_LOST" = error.code;
+      void code;
+    } else if (error instanceof OperationError) {
+      const code: OperationErrorCode = error.code;
+      void code;
+    } else if (error instanceof RaftcpError) {
+      const code: RaftcpErrorCode = error.code;
+      // @ts-expect-error codes are a closed set
+      const wrong: "NO_SUCH_CODE" = error.code;
+      void [code, wrong];
+    }
+  }
+  const lost: number = client.sessionsLost;
+  await client.close();
+  void [next, swapped, current, absent, fence, maybe, result, count, initialized, acquired,
+    available, set, opened, remaining, lost];
+}
