@@ -1,5 +1,8 @@
-//! Client link frames: one enum per direction. One binary WebSocket message
-//! carries exactly one frame. Variant order is wire format: append only.
+//! Client link frames: one enum per direction. A binary WebSocket message
+//! from a client carries one or more frames back to back (at most
+//! `FRAME_BYTES_MAX` bytes in all; see [`crate::codec::decode_each`]); one
+//! from the server carries exactly one. Variant order is wire format:
+//! append only.
 
 use crate::error::OpError;
 use crate::ids::{RequestId, SessionId};

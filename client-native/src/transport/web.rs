@@ -69,6 +69,9 @@ enum SocketEvent {
 #[derive(Debug)]
 pub struct WebLink {
     socket: Socket,
+    /// Frames queued by `send`, packed into one message by `flush` (each
+    /// message costs the host a socket write).
+    packed: Vec<u8>,
     events: mpsc::UnboundedReceiver<SocketEvent>,
     _handlers: [Closure<dyn FnMut(JsValue)>; 4],
 }
@@ -88,6 +91,7 @@ impl Transport for WebTransport {
         let handlers = attach_handlers(&socket, &sender);
         let mut link = WebLink {
             socket,
+            packed: Vec::new(),
             events,
             _handlers: handlers,
         };
@@ -161,15 +165,15 @@ fn describe(error: &JsValue) -> String {
 
 impl Link for WebLink {
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), String> {
-        // A copy in JavaScript memory: the socket may still read it after
-        // wasm memory has moved on.
-        let copy = Uint8Array::from(frame.as_slice());
-        self.socket.send(&copy).map_err(|e| describe(&e))
+        if self.packed.len() + frame.len() > FRAME_BYTES_MAX {
+            self.send_packed()?;
+        }
+        self.packed.extend_from_slice(&frame);
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), String> {
-        // The socket sends as soon as `send` returns.
-        Ok(())
+        self.send_packed()
     }
 
     async fn recv(&mut self) -> Option<Vec<u8>> {
@@ -180,6 +184,19 @@ impl Link for WebLink {
                 SocketEvent::Open => continue,
             }
         }
+    }
+}
+
+impl WebLink {
+    fn send_packed(&mut self) -> Result<(), String> {
+        if self.packed.is_empty() {
+            return Ok(());
+        }
+        // A copy in JavaScript memory: the socket may still read it after
+        // wasm memory has moved on.
+        let copy = Uint8Array::from(self.packed.as_slice());
+        self.packed.clear();
+        self.socket.send(&copy).map_err(|e| describe(&e))
     }
 }
 

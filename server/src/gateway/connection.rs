@@ -121,17 +121,25 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
             Message::Close(_) => break None,
             _ => continue,
         };
-        let frame =
-            match raftcp_proto::codec::decode_bounded::<ClientFrame>(&bytes, FRAME_BYTES_MAX) {
-                Ok(frame) => frame,
-                Err(e) => {
-                    break Some(Closing::protocol(
-                        CloseCode::Invalid,
-                        format!("malformed frame: {e}"),
-                    ));
-                }
-            };
-        if let Err(closing) = connection.on_frame(frame).await {
+        // A message may pack several frames; they are handled in order.
+        let frames = match raftcp_proto::codec::decode_each::<ClientFrame>(&bytes, FRAME_BYTES_MAX)
+        {
+            Ok(frames) => frames,
+            Err(e) => {
+                break Some(Closing::protocol(
+                    CloseCode::Invalid,
+                    format!("malformed frame: {e}"),
+                ));
+            }
+        };
+        let mut ended = None;
+        for frame in frames {
+            if let Err(closing) = connection.on_frame(frame).await {
+                ended = Some(closing);
+                break;
+            }
+        }
+        if let Some(closing) = ended {
             break closing;
         }
     };
