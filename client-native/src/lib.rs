@@ -40,6 +40,9 @@ pub use primitives::{
 };
 pub use raftcp_proto as proto;
 pub use raftcp_proto::{Fence, OpError};
+/// wasm only: a host callback as a future (for the JavaScript façade).
+#[cfg(target_arch = "wasm32")]
+pub use runtime::Callback;
 pub use runtime::MaybeSend;
 
 /// The README's Rust snippets compile as doc tests.

@@ -5,11 +5,10 @@
 use crate::convert::option;
 use crate::errors::aborted;
 use futures_util::future::{Either, select};
-use std::cell::RefCell;
+use raftcp::Callback;
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -49,59 +48,32 @@ pub(crate) async fn abortable<F: Future>(
     }
 }
 
-#[derive(Debug, Default)]
-struct FiredState {
-    fired: bool,
-    waker: Option<Waker>,
-}
-
 /// Resolves when the signal fires; stops listening when dropped.
 #[derive(Debug)]
 struct Fired {
     signal: Signal,
-    state: Rc<RefCell<FiredState>>,
-    listener: Closure<dyn FnMut()>,
+    listener: Callback,
 }
 
 impl Fired {
     fn listen(signal: Signal) -> Self {
-        let state = Rc::new(RefCell::new(FiredState::default()));
-        let shared = state.clone();
-        let listener = Closure::<dyn FnMut()>::new(move || {
-            let waker = {
-                let mut state = shared.borrow_mut();
-                state.fired = true;
-                state.waker.take()
-            };
-            if let Some(waker) = waker {
-                waker.wake();
-            }
-        });
-        signal.add_event_listener("abort", listener.as_ref().unchecked_ref());
-        Fired {
-            signal,
-            state,
-            listener,
-        }
+        let listener = Callback::new();
+        signal.add_event_listener("abort", listener.function());
+        Fired { signal, listener }
     }
 }
 
 impl Future for Fired {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.state.borrow_mut();
-        if state.fired {
-            return Poll::Ready(());
-        }
-        state.waker = Some(cx.waker().clone());
-        Poll::Pending
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.listener).poll(cx)
     }
 }
 
 impl Drop for Fired {
     fn drop(&mut self) {
         self.signal
-            .remove_event_listener("abort", self.listener.as_ref().unchecked_ref());
+            .remove_event_listener("abort", self.listener.function());
     }
 }

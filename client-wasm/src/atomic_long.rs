@@ -1,9 +1,10 @@
-//! The `AtomicLong` class: values in and out as `bigint` (a safe-integer
-//! `number` is accepted as input).
+//! The `AtomicLong` class: values out as `bigint`, in as `bigint` or a
+//! safe-integer `number`.
 
-use crate::convert::{bigint, long};
-use crate::types::{promise_js, try_promise};
+use crate::convert::long;
+use crate::promise::{Resolved, on, try_promise};
 use js_sys::Promise;
+use std::future::Future;
 use wasm_bindgen::prelude::*;
 
 /// A replicated 64-bit counter.
@@ -18,14 +19,17 @@ impl AtomicLong {
         Self { inner }
     }
 
-    /// Runs `op` on a clone of the handle and resolves to a `bigint`.
-    fn run<F, Fut>(&self, op: F) -> Promise
+    /// Runs `op` with `value` checked as a 64-bit integer.
+    fn with_long<F, Fut, T>(&self, value: &JsValue, what: &str, op: F) -> Promise
     where
-        F: FnOnce(raftcp::AtomicLong) -> Fut + 'static,
-        Fut: std::future::Future<Output = raftcp::Result<i64>> + 'static,
+        F: FnOnce(raftcp::AtomicLong, i64) -> Fut + 'static,
+        Fut: Future<Output = raftcp::Result<T>> + 'static,
+        T: Resolved,
     {
-        let counter = self.inner.clone();
-        promise_js(async move { op(counter).await.map(bigint).map_err(crate::errors::to_js) })
+        try_promise(|| {
+            let value = long(value, what)?;
+            Ok(on(&self.inner, move |c| op(c, value)))
+        })
     }
 }
 
@@ -40,7 +44,7 @@ impl AtomicLong {
     /// The current value.
     #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
     pub fn get(&self) -> Promise {
-        self.run(|c| async move { c.get().await })
+        on(&self.inner, |c| async move { c.get().await })
     }
 
     /// Sets the value.
@@ -49,13 +53,11 @@ impl AtomicLong {
         &self,
         #[wasm_bindgen(unchecked_param_type = "bigint | number")] value: JsValue,
     ) -> Promise {
-        try_promise(|| {
-            let value = long(&value, "value")?;
-            let counter = self.inner.clone();
-            Ok(crate::types::promise(
-                async move { counter.set(value).await },
-            ))
-        })
+        self.with_long(
+            &value,
+            "value",
+            |c, value| async move { c.set(value).await },
+        )
     }
 
     /// Adds `delta`; returns the new value.
@@ -64,9 +66,8 @@ impl AtomicLong {
         &self,
         #[wasm_bindgen(unchecked_param_type = "bigint | number")] delta: JsValue,
     ) -> Promise {
-        try_promise(|| {
-            let delta = long(&delta, "delta")?;
-            Ok(self.run(move |c| async move { c.add_and_get(delta).await }))
+        self.with_long(&delta, "delta", |c, delta| async move {
+            c.add_and_get(delta).await
         })
     }
 
@@ -76,34 +77,33 @@ impl AtomicLong {
         &self,
         #[wasm_bindgen(unchecked_param_type = "bigint | number")] delta: JsValue,
     ) -> Promise {
-        try_promise(|| {
-            let delta = long(&delta, "delta")?;
-            Ok(self.run(move |c| async move { c.get_and_add(delta).await }))
+        self.with_long(&delta, "delta", |c, delta| async move {
+            c.get_and_add(delta).await
         })
     }
 
     /// Adds one; returns the new value.
     #[wasm_bindgen(js_name = incrementAndGet, unchecked_return_type = "Promise<bigint>")]
     pub fn increment_and_get(&self) -> Promise {
-        self.run(|c| async move { c.increment_and_get().await })
+        on(&self.inner, |c| async move { c.increment_and_get().await })
     }
 
     /// Subtracts one; returns the new value.
     #[wasm_bindgen(js_name = decrementAndGet, unchecked_return_type = "Promise<bigint>")]
     pub fn decrement_and_get(&self) -> Promise {
-        self.run(|c| async move { c.decrement_and_get().await })
+        on(&self.inner, |c| async move { c.decrement_and_get().await })
     }
 
     /// Adds one; returns the previous value.
     #[wasm_bindgen(js_name = getAndIncrement, unchecked_return_type = "Promise<bigint>")]
     pub fn get_and_increment(&self) -> Promise {
-        self.run(|c| async move { c.get_and_increment().await })
+        on(&self.inner, |c| async move { c.get_and_increment().await })
     }
 
     /// Subtracts one; returns the previous value.
     #[wasm_bindgen(js_name = getAndDecrement, unchecked_return_type = "Promise<bigint>")]
     pub fn get_and_decrement(&self) -> Promise {
-        self.run(|c| async move { c.get_and_decrement().await })
+        on(&self.inner, |c| async move { c.get_and_decrement().await })
     }
 
     /// Sets `value`; returns the previous value.
@@ -112,9 +112,8 @@ impl AtomicLong {
         &self,
         #[wasm_bindgen(unchecked_param_type = "bigint | number")] value: JsValue,
     ) -> Promise {
-        try_promise(|| {
-            let value = long(&value, "value")?;
-            Ok(self.run(move |c| async move { c.get_and_set(value).await }))
+        self.with_long(&value, "value", |c, value| async move {
+            c.get_and_set(value).await
         })
     }
 
@@ -128,9 +127,8 @@ impl AtomicLong {
         try_promise(|| {
             let expect = long(&expect, "expect")?;
             let update = long(&update, "update")?;
-            let counter = self.inner.clone();
-            Ok(crate::types::promise(async move {
-                counter.compare_and_set(expect, update).await
+            Ok(on(&self.inner, move |c| async move {
+                c.compare_and_set(expect, update).await
             }))
         })
     }

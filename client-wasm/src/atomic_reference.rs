@@ -2,7 +2,7 @@
 //! `Uint8Array`), compared canonically; `null` means "no value".
 
 use crate::convert::{from_stored, to_stored};
-use crate::types::{promise, try_promise};
+use crate::promise::{on, try_promise};
 use js_sys::Promise;
 use raftcp::ValueReference;
 use wasm_bindgen::prelude::*;
@@ -31,8 +31,9 @@ impl AtomicReference {
     /// The current value; `null` when unset or cleared.
     #[wasm_bindgen(unchecked_return_type = "Promise<Value>")]
     pub fn get(&self) -> Promise {
-        let reference = self.inner.clone();
-        promise(async move { reference.get().await.map(from_stored) })
+        on(&self.inner, move |r| async move {
+            r.get().await.map(from_stored)
+        })
     }
 
     /// Sets `value` (`null` clears).
@@ -40,8 +41,7 @@ impl AtomicReference {
     pub fn set(&self, #[wasm_bindgen(unchecked_param_type = "Value")] value: JsValue) -> Promise {
         try_promise(|| {
             let value = to_stored(&value)?;
-            let reference = self.inner.clone();
-            Ok(promise(async move { reference.set(value).await }))
+            Ok(on(&self.inner, move |r| async move { r.set(value).await }))
         })
     }
 
@@ -53,9 +53,8 @@ impl AtomicReference {
     ) -> Promise {
         try_promise(|| {
             let value = to_stored(&value)?;
-            let reference = self.inner.clone();
-            Ok(promise(async move {
-                reference.get_and_set(value).await.map(from_stored)
+            Ok(on(&self.inner, move |r| async move {
+                r.get_and_set(value).await.map(from_stored)
             }))
         })
     }
@@ -71,9 +70,8 @@ impl AtomicReference {
         try_promise(|| {
             let expect = to_stored(&expect)?;
             let update = to_stored(&update)?;
-            let reference = self.inner.clone();
-            Ok(promise(async move {
-                reference.compare_and_set(expect, update).await
+            Ok(on(&self.inner, move |r| async move {
+                r.compare_and_set(expect, update).await
             }))
         })
     }
@@ -86,9 +84,8 @@ impl AtomicReference {
     ) -> Promise {
         try_promise(|| {
             let value = to_stored(&value)?;
-            let reference = self.inner.clone();
-            Ok(promise(async move {
-                reference.compare_and_set(None, value).await
+            Ok(on(&self.inner, move |r| async move {
+                r.compare_and_set(None, value).await
             }))
         })
     }
@@ -96,15 +93,13 @@ impl AtomicReference {
     /// Whether no value is set.
     #[wasm_bindgen(js_name = isNull, unchecked_return_type = "Promise<boolean>")]
     pub fn is_null(&self) -> Promise {
-        let reference = self.inner.clone();
-        promise(async move { reference.is_null().await })
+        on(&self.inner, move |r| async move { r.is_null().await })
     }
 
     /// Removes the value.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn clear(&self) -> Promise {
-        let reference = self.inner.clone();
-        promise(async move { reference.set(None).await })
+        on(&self.inner, move |r| async move { r.set(None).await })
     }
 
     /// Whether the current value equals `value` (`null`: unset).
@@ -115,8 +110,10 @@ impl AtomicReference {
     ) -> Promise {
         try_promise(|| {
             let value = to_stored(&value)?;
-            let reference = self.inner.clone();
-            Ok(promise(async move { reference.contains(value).await }))
+            Ok(on(
+                &self.inner,
+                move |r| async move { r.contains(value).await },
+            ))
         })
     }
 }

@@ -2,16 +2,16 @@
 
 use crate::atomic_long::AtomicLong;
 use crate::atomic_reference::AtomicReference;
-use crate::convert::option;
-use crate::errors::config;
+use crate::convert::{count, option};
+use crate::errors::{config, invalid};
 use crate::latch::CountDownLatch;
 use crate::lock::FencedLock;
 use crate::semaphore::Semaphore;
-use crate::types::promise_js;
 use js_sys::{Array, Function, Promise};
 use raftcp::transport::web::WebTransport;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 /// Connects to a raftcp cluster through any of `endpoints`
 /// (`ws://host:port`). The client connects in the background and opens a
@@ -21,7 +21,7 @@ pub fn connect(
     #[wasm_bindgen(unchecked_param_type = "string | string[]")] endpoints: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "ConnectOptions")] options: Option<JsValue>,
 ) -> Promise {
-    promise_js(async move {
+    future_to_promise(async move {
         let options = options.unwrap_or(JsValue::UNDEFINED);
         let mut builder = raftcp::Client::builder().endpoints(endpoint_list(&endpoints)?);
         if let Some(ms) = option(&options, "requestTimeoutMs") {
@@ -97,18 +97,24 @@ impl Client {
     }
 
     /// A lock handle: reentrant with itself, exclusive with every other
-    /// handle. `reentrancyLimit` 1 makes it non-reentrant.
+    /// handle. `reentrancyLimit` caps how many times this handle may hold
+    /// it at once (1: not reentrant); throws an InvalidValueError if it is
+    /// not a whole number of at least 1.
     #[wasm_bindgen(js_name = getFencedLock)]
     pub fn get_fenced_lock(
         &self,
         name: &str,
-        #[wasm_bindgen(js_name = reentrancyLimit)] reentrancy_limit: Option<u32>,
-    ) -> FencedLock {
+        #[wasm_bindgen(js_name = reentrancyLimit, unchecked_optional_param_type = "number")]
+        reentrancy_limit: Option<f64>,
+    ) -> Result<FencedLock, JsValue> {
         let lock = match reentrancy_limit {
-            Some(limit) => self.inner.get_fenced_lock_with_limit(name, limit),
+            Some(limit) => match count(Some(limit), 0, "reentrancyLimit")? {
+                0 => return Err(invalid("reentrancyLimit must be at least 1")),
+                limit => self.inner.get_fenced_lock_with_limit(name, limit),
+            },
             None => self.inner.get_fenced_lock(name),
         };
-        FencedLock::new(lock)
+        Ok(FencedLock::new(lock))
     }
 
     /// A Semaphore handle; permits it acquires are held by this handle.
@@ -135,7 +141,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
         let client = self.inner.clone();
-        promise_js(async move {
+        future_to_promise(async move {
             client.close().await;
             Ok(JsValue::UNDEFINED)
         })

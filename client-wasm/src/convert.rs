@@ -53,11 +53,6 @@ pub(crate) fn timeout(value: Option<f64>) -> Result<Option<Duration>, JsValue> {
     }
 }
 
-/// A 64-bit result as `bigint`.
-pub(crate) fn bigint(value: i64) -> JsValue {
-    BigInt::from(value).into()
-}
-
 /// A value to store; `null` and `undefined` mean "no value".
 pub(crate) fn to_stored(value: &JsValue) -> Result<Option<Value>, JsValue> {
     if value.is_null() || value.is_undefined() {

@@ -1,9 +1,8 @@
 //! The `CountDownLatch` class.
 
-use crate::abort::{abortable, signal_of};
+use crate::abort::signal_of;
 use crate::convert::{count, timeout};
-use crate::errors::to_js;
-use crate::types::{promise, promise_js, try_promise};
+use crate::promise::{on, on_waiting, try_promise};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
@@ -33,23 +32,23 @@ impl CountDownLatch {
     pub fn try_set_count(&self, #[wasm_bindgen(js_name = count)] count_to: f64) -> Promise {
         try_promise(|| {
             let n = count(Some(count_to), 0, "count")?;
-            let latch = self.inner.clone();
-            Ok(promise(async move { latch.try_set_count(n).await }))
+            Ok(on(
+                &self.inner,
+                move |l| async move { l.try_set_count(n).await },
+            ))
         })
     }
 
     /// Decrements the count; at zero every waiter is released.
     #[wasm_bindgen(js_name = countDown, unchecked_return_type = "Promise<void>")]
     pub fn count_down(&self) -> Promise {
-        let latch = self.inner.clone();
-        promise(async move { latch.count_down().await })
+        on(&self.inner, |l| async move { l.count_down().await })
     }
 
     /// The current count.
     #[wasm_bindgen(js_name = getCount, unchecked_return_type = "Promise<number>")]
     pub fn get_count(&self) -> Promise {
-        let latch = self.inner.clone();
-        promise(async move { latch.get_count().await })
+        on(&self.inner, |l| async move { l.get_count().await })
     }
 
     /// Waits until the count reaches zero, at most `timeoutMs` if given;
@@ -64,16 +63,11 @@ impl CountDownLatch {
         try_promise(|| {
             let limit = timeout(timeout_ms)?;
             let signal = options.as_ref().and_then(signal_of);
-            let latch = self.inner.clone();
-            Ok(promise_js(async move {
-                let opened = match limit {
-                    Some(limit) => abortable(signal, latch.await_latch_timeout(limit)).await?,
-                    None => {
-                        abortable(signal, async { latch.await_latch().await.map(|()| true) })
-                            .await?
-                    }
-                };
-                opened.map(JsValue::from_bool).map_err(to_js)
+            Ok(on_waiting(&self.inner, signal, move |l| async move {
+                match limit {
+                    Some(limit) => l.await_latch_timeout(limit).await,
+                    None => l.await_latch().await.map(|()| true),
+                }
             }))
         })
     }

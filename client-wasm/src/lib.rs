@@ -9,8 +9,8 @@
 //! shared Rust client.
 //!
 //! Every exported method takes `&self`, clones the handle it wraps and
-//! returns a `Promise`, so no borrow of a JavaScript-owned object is held
-//! across an `await`.
+//! returns a `Promise` ([`promise`]), so no borrow of a JavaScript-owned
+//! object is held across an `await`.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -22,6 +22,7 @@ mod convert;
 mod errors;
 mod latch;
 mod lock;
+mod promise;
 mod semaphore;
 mod types;
 

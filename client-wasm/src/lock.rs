@@ -4,11 +4,11 @@
 use crate::abort::{abortable, signal_of};
 use crate::convert::timeout;
 use crate::errors::to_js;
-use crate::types::{promise, promise_js, try_promise};
-use js_sys::{BigInt, Function, Promise};
+use crate::promise::{Resolved, on, on_waiting, try_promise};
+use js_sys::{Function, Promise};
 use raftcp::Fence;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 /// A replicated reentrant mutex with fencing tokens. Each handle is its own
 /// owner: two handles exclude each other even in one client.
@@ -16,10 +16,6 @@ use wasm_bindgen_futures::JsFuture;
 #[derive(Debug)]
 pub struct FencedLock {
     inner: raftcp::FencedLock,
-}
-
-fn fence(fence: Fence) -> JsValue {
-    BigInt::from(fence.0).into()
 }
 
 impl FencedLock {
@@ -43,13 +39,7 @@ impl FencedLock {
         #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
     ) -> Promise {
         let signal = options.as_ref().and_then(signal_of);
-        let lock = self.inner.clone();
-        promise_js(async move {
-            abortable(signal, lock.lock())
-                .await?
-                .map(fence)
-                .map_err(to_js)
-        })
+        on_waiting(&self.inner, signal, |l| async move { l.lock().await })
     }
 
     /// Takes the lock if it is free now, or within `timeoutMs`; resolves to
@@ -64,12 +54,8 @@ impl FencedLock {
         try_promise(|| {
             let wait = timeout(timeout_ms)?.unwrap_or_default();
             let signal = options.as_ref().and_then(signal_of);
-            let lock = self.inner.clone();
-            Ok(promise_js(async move {
-                abortable(signal, lock.try_lock_timeout(wait))
-                    .await?
-                    .map(|taken| taken.map_or(JsValue::NULL, fence))
-                    .map_err(to_js)
+            Ok(on_waiting(&self.inner, signal, move |l| async move {
+                l.try_lock_timeout(wait).await
             }))
         })
     }
@@ -78,8 +64,7 @@ impl FencedLock {
     /// nothing, or LockOwnershipLostError if its session ended meanwhile.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn unlock(&self) -> Promise {
-        let lock = self.inner.clone();
-        promise(async move { lock.unlock().await })
+        on(&self.inner, |l| async move { l.unlock().await })
     }
 
     /// Takes the lock, runs `work(fence)` (sync or async) and unlocks on
@@ -93,7 +78,7 @@ impl FencedLock {
     ) -> Promise {
         let signal = options.as_ref().and_then(signal_of);
         let lock = self.inner.clone();
-        promise_js(async move {
+        future_to_promise(async move {
             // Only taking the lock listens to the signal: once `work` runs,
             // it finishes and the lock is released normally.
             let held = abortable(signal, lock.lock()).await?.map_err(to_js)?;
@@ -106,35 +91,31 @@ impl FencedLock {
     /// Whether any handle holds the lock.
     #[wasm_bindgen(js_name = isLocked, unchecked_return_type = "Promise<boolean>")]
     pub fn is_locked(&self) -> Promise {
-        let lock = self.inner.clone();
-        promise(async move { lock.is_locked().await })
+        on(&self.inner, |l| async move { l.is_locked().await })
     }
 
     /// Whether this handle holds the lock.
     #[wasm_bindgen(js_name = isLockedByMe, unchecked_return_type = "Promise<boolean>")]
     pub fn is_locked_by_me(&self) -> Promise {
-        let lock = self.inner.clone();
-        promise(async move { lock.is_locked_by_me().await })
+        on(&self.inner, |l| async move { l.is_locked_by_me().await })
     }
 
     /// How many times the lock is held (by any handle).
     #[wasm_bindgen(js_name = getLockCount, unchecked_return_type = "Promise<number>")]
     pub fn get_lock_count(&self) -> Promise {
-        let lock = self.inner.clone();
-        promise(async move { lock.get_lock_count().await })
+        on(&self.inner, |l| async move { l.get_lock_count().await })
     }
 
     /// The fence of this handle's current hold; rejects with NOT_OWNER if
     /// it holds nothing.
     #[wasm_bindgen(js_name = getFence, unchecked_return_type = "Promise<bigint>")]
     pub fn get_fence(&self) -> Promise {
-        let lock = self.inner.clone();
-        promise_js(async move { lock.get_fence().await.map(fence).map_err(to_js) })
+        on(&self.inner, |l| async move { l.get_fence().await })
     }
 }
 
 /// Calls `work(fence)` and waits for what it returns if that is a promise.
 async fn run_work(work: &Function, held: Fence) -> Result<JsValue, JsValue> {
-    let returned = work.call1(&JsValue::UNDEFINED, &fence(held))?;
+    let returned = work.call1(&JsValue::UNDEFINED, &held.into_js())?;
     JsFuture::from(Promise::resolve(&returned)).await
 }

@@ -1,10 +1,9 @@
 //! The `Semaphore` class: permits as `number`, JavaScript default arguments
 //! where the seed API has them.
 
-use crate::abort::{abortable, signal_of};
+use crate::abort::signal_of;
 use crate::convert::{count, timeout};
-use crate::errors::to_js;
-use crate::types::{promise, promise_js, try_promise};
+use crate::promise::{on, on_waiting, try_promise};
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;
 
@@ -19,20 +18,6 @@ impl Semaphore {
     pub(crate) fn new(inner: raftcp::Semaphore) -> Self {
         Self { inner }
     }
-
-    /// Runs `op(handle, permits)` with `permits` checked (default 1).
-    fn with_permits<F, Fut, T>(&self, permits: Option<f64>, op: F) -> Promise
-    where
-        F: FnOnce(raftcp::Semaphore, u32) -> Fut + 'static,
-        Fut: std::future::Future<Output = raftcp::Result<T>> + 'static,
-        T: crate::types::Resolved,
-    {
-        try_promise(|| {
-            let permits = count(permits, 1, "permits")?;
-            let semaphore = self.inner.clone();
-            Ok(promise(op(semaphore, permits)))
-        })
-    }
 }
 
 #[wasm_bindgen]
@@ -46,7 +31,13 @@ impl Semaphore {
     /// Sets the permit count once; `false` if it was already initialized.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn init(&self, permits: f64) -> Promise {
-        self.with_permits(Some(permits), |s, n| async move { s.init(n).await })
+        try_promise(|| {
+            let permits = count(Some(permits), 0, "permits")?;
+            Ok(on(
+                &self.inner,
+                move |s| async move { s.init(permits).await },
+            ))
+        })
     }
 
     /// Waits until `permits` (default 1) are available and takes them.
@@ -59,12 +50,8 @@ impl Semaphore {
         try_promise(|| {
             let permits = count(permits, 1, "permits")?;
             let signal = options.as_ref().and_then(signal_of);
-            let semaphore = self.inner.clone();
-            Ok(promise_js(async move {
-                abortable(signal, semaphore.acquire_many(permits))
-                    .await?
-                    .map(|()| JsValue::UNDEFINED)
-                    .map_err(to_js)
+            Ok(on_waiting(&self.inner, signal, move |s| async move {
+                s.acquire_many(permits).await
             }))
         })
     }
@@ -83,12 +70,8 @@ impl Semaphore {
             let permits = count(permits, 1, "permits")?;
             let wait = timeout(timeout_ms)?.unwrap_or_default();
             let signal = options.as_ref().and_then(signal_of);
-            let semaphore = self.inner.clone();
-            Ok(promise_js(async move {
-                abortable(signal, semaphore.try_acquire_many(permits, wait))
-                    .await?
-                    .map(JsValue::from_bool)
-                    .map_err(to_js)
+            Ok(on_waiting(&self.inner, signal, move |s| async move {
+                s.try_acquire_many(permits, wait).await
             }))
         })
     }
@@ -99,38 +82,45 @@ impl Semaphore {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "number")] permits: Option<f64>,
     ) -> Promise {
-        self.with_permits(permits, |s, n| async move { s.release_many(n).await })
+        try_promise(|| {
+            let permits = count(permits, 1, "permits")?;
+            Ok(on(&self.inner, move |s| async move {
+                s.release_many(permits).await
+            }))
+        })
     }
 
     /// Permits available now.
     #[wasm_bindgen(js_name = availablePermits, unchecked_return_type = "Promise<number>")]
     pub fn available_permits(&self) -> Promise {
-        let semaphore = self.inner.clone();
-        promise(async move { semaphore.available_permits().await })
+        on(&self.inner, |s| async move { s.available_permits().await })
     }
 
     /// Takes every available permit; returns how many.
     #[wasm_bindgen(js_name = drainPermits, unchecked_return_type = "Promise<number>")]
     pub fn drain_permits(&self) -> Promise {
-        let semaphore = self.inner.clone();
-        promise(async move { semaphore.drain_permits().await })
+        on(&self.inner, |s| async move { s.drain_permits().await })
     }
 
     /// Removes up to `permits` available permits (never below zero).
     #[wasm_bindgen(js_name = reducePermits, unchecked_return_type = "Promise<void>")]
     pub fn reduce_permits(&self, permits: f64) -> Promise {
-        self.with_permits(
-            Some(permits),
-            |s, n| async move { s.reduce_permits(n).await },
-        )
+        try_promise(|| {
+            let permits = count(Some(permits), 0, "permits")?;
+            Ok(on(&self.inner, move |s| async move {
+                s.reduce_permits(permits).await
+            }))
+        })
     }
 
     /// Adds `permits` to the pool, granting waiters in order.
     #[wasm_bindgen(js_name = increasePermits, unchecked_return_type = "Promise<void>")]
     pub fn increase_permits(&self, permits: f64) -> Promise {
-        self.with_permits(
-            Some(permits),
-            |s, n| async move { s.increase_permits(n).await },
-        )
+        try_promise(|| {
+            let permits = count(Some(permits), 0, "permits")?;
+            Ok(on(&self.inner, move |s| async move {
+                s.increase_permits(permits).await
+            }))
+        })
     }
 }

@@ -17,7 +17,8 @@ export const serverBinary =
 const MEMBERS = 3;
 const START_TIMEOUT_MS = 60_000;
 
-async function freePort() {
+/** A port free on 127.0.0.1 right now. */
+export async function freePort() {
   const server = createServer();
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address();

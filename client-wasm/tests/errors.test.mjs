@@ -132,3 +132,20 @@ test("a call with no answer in time rejects with TimeoutError", async () => {
   await assert.rejects(lonely.getAtomicLong("never").get(), hasCode(TimeoutError, "TIMEOUT"));
   await lonely.close();
 });
+
+test("a lock is reentrant up to its handle's limit", async () => {
+  assert.throws(() => client.getFencedLock("limited", 0), hasCode(InvalidValueError, "INVALID_VALUE"));
+  assert.throws(() => client.getFencedLock("limited", -1), hasCode(InvalidValueError, "INVALID_VALUE"));
+  const reentrant = client.getFencedLock("reentrant");
+  const fence = await reentrant.lock();
+  assert.equal(await reentrant.lock(), fence);
+  assert.equal(await reentrant.getLockCount(), 2);
+  await reentrant.unlock();
+  await reentrant.unlock();
+  const once = client.getFencedLock("limited", 1);
+  await once.lock();
+  // As in Hazelcast: lock() past the limit fails, tryLock() says no.
+  await assert.rejects(once.lock(), hasCode(OperationError, "LOCK_ACQUIRE_LIMIT_REACHED"));
+  assert.equal(await once.tryLock(), null);
+  await once.unlock();
+});

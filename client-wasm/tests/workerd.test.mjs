@@ -9,10 +9,9 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createServer } from "node:net";
 import { WebSocket } from "ws";
 import { connect } from "raftcp";
-import { Cluster } from "./cluster.mjs";
+import { Cluster, freePort } from "./cluster.mjs";
 import { snippet } from "./readme.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -23,14 +22,6 @@ const REQUESTS = 24;
 let cluster;
 let runtime;
 let configDir;
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** The workerd config: the Worker, the package's modules, outbound network. */
 function config(dir, port, endpoints) {

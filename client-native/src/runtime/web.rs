@@ -30,53 +30,84 @@ extern "C" {
 const TIMER_DELAY_MAX_MS: f64 = 2_147_483_647.0;
 
 #[derive(Debug, Default)]
-struct SleepState {
-    fired: bool,
+struct CallbackState {
+    called: bool,
     waker: Option<Waker>,
+}
+
+/// A future that completes once JavaScript calls [`Callback::function`]:
+/// the bridge from a host callback (a timer, an event listener) to Rust.
+/// The function is owned here and freed with it (never `forget`-ed), so
+/// whoever registered it must unregister it first.
+#[derive(Debug)]
+pub struct Callback {
+    state: Rc<RefCell<CallbackState>>,
+    function: Closure<dyn FnMut()>,
+}
+
+impl Callback {
+    /// A callback not called yet.
+    pub fn new() -> Self {
+        let state = Rc::new(RefCell::new(CallbackState::default()));
+        let shared = state.clone();
+        let function = Closure::<dyn FnMut()>::new(move || {
+            let waker = {
+                let mut state = shared.borrow_mut();
+                state.called = true;
+                state.waker.take()
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        });
+        Callback { state, function }
+    }
+
+    /// The JavaScript function to hand to the host.
+    pub fn function(&self) -> &Function {
+        self.function.as_ref().unchecked_ref()
+    }
+}
+
+impl Default for Callback {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Future for Callback {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.state.borrow_mut();
+        if state.called {
+            return Poll::Ready(());
+        }
+        state.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
 }
 
 /// A `setTimeout` as a future. Dropping it clears the timer, so a finished
 /// call leaves nothing behind that would keep Node's event loop alive.
 #[derive(Debug)]
 pub(crate) struct Sleep {
-    state: Rc<RefCell<SleepState>>,
     timer: JsValue,
-    /// Owned here and freed with the timer (never `forget`-ed).
-    _callback: Closure<dyn FnMut()>,
+    fired: Callback,
 }
 
 pub(crate) fn sleep(duration: Duration) -> Sleep {
-    let state = Rc::new(RefCell::new(SleepState::default()));
-    let shared = state.clone();
-    let callback = Closure::<dyn FnMut()>::new(move || {
-        let waker = {
-            let mut state = shared.borrow_mut();
-            state.fired = true;
-            state.waker.take()
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-    });
+    let fired = Callback::new();
     let ms = (duration.as_millis() as f64).min(TIMER_DELAY_MAX_MS);
-    let timer = set_timeout(callback.as_ref().unchecked_ref(), ms);
-    Sleep {
-        state,
-        timer,
-        _callback: callback,
-    }
+    let timer = set_timeout(fired.function(), ms);
+    Sleep { timer, fired }
 }
 
 impl Future for Sleep {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.state.borrow_mut();
-        if state.fired {
-            return Poll::Ready(());
-        }
-        state.waker = Some(cx.waker().clone());
-        Poll::Pending
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.fired).poll(cx)
     }
 }
 
