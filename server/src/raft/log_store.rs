@@ -24,6 +24,12 @@ use tokio::sync::{RwLock, oneshot};
 /// Bytes of recent log entries kept in memory.
 const LOG_CACHE_BYTES: usize = 64 * 1024 * 1024;
 
+/// Bytes per WAL file before a new one starts. raft-log can only evict
+/// cached entries, and delete purged entries from disk, a whole closed file
+/// at a time; with its default (1 GiB) the file under load never closed, so
+/// every entry stayed in memory and on disk.
+const LOG_CHUNK_BYTES: usize = 16 * 1024 * 1024;
+
 /// raft-log's view of our types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WalTypes;
@@ -100,6 +106,7 @@ impl LogStore {
         // ones are read back from disk. raft-log's default (1 GiB, 100,000
         // entries) let a member's RSS grow by hundreds of MiB under load.
         config.log_cache_capacity = Some(LOG_CACHE_BYTES);
+        config.wal.chunk_max_size = Some(LOG_CHUNK_BYTES);
         let log = raft_log::RaftLog::open(Arc::new(config))?;
         Ok(Self {
             log: Arc::new(RwLock::new(log)),
