@@ -30,6 +30,7 @@ test("each primitive under Deno", async () => {
   );
   const results = JSON.parse(stdout.trim().split("\n").at(-1));
   assert.deepEqual(results, {
+    entry: "deno.js",
     incremented: "42",
     swapped: true,
     reference: { ok: true },

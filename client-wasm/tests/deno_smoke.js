@@ -5,6 +5,8 @@ import { connect, OperationError } from "raftcp";
 const endpoints = Deno.args;
 const client = await connect(endpoints);
 const results = {};
+// Which of the package's entries Deno picked.
+results.entry = import.meta.resolve("raftcp").split("/").pop();
 
 const counter = client.getAtomicLong("deno-counter");
 await counter.set(41);

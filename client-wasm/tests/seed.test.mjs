@@ -19,6 +19,10 @@ after(async () => {
   await cluster?.stop();
 });
 
+test("Node resolves the package's node entry", () => {
+  assert.match(import.meta.resolve("raftcp"), /\/node\.js$/);
+});
+
 test("AtomicLong", async () => {
   const atomicLong = client.getAtomicLong("sequence-generator");
   await atomicLong.set(0);
