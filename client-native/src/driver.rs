@@ -303,17 +303,17 @@ impl<T: Transport> Driver<T> {
         commands: &mut mpsc::UnboundedReceiver<Command>,
         pause: Duration,
     ) -> Option<Option<oneshot::Sender<()>>> {
-        let until = now_ms() + pause.as_millis() as u64;
+        // One timer for the whole pause (not a deadline on the wall clock,
+        // which a clock step could stretch).
+        let mut pause = runtime::sleep(pause);
         loop {
-            let remaining = Duration::from_millis(until.saturating_sub(now_ms()));
-            if remaining.is_zero() {
-                return None;
-            }
-            match runtime::timeout(remaining, commands.recv()).await {
-                None => return None,
-                Some(None) => return Some(None),
-                Some(Some(Command::Close { done })) => return Some(Some(done)),
-                Some(Some(command)) => self.on_command(command),
+            tokio::select! {
+                _ = &mut pause => return None,
+                command = commands.recv() => match command {
+                    None => return Some(None),
+                    Some(Command::Close { done }) => return Some(Some(done)),
+                    Some(command) => self.on_command(command),
+                },
             }
         }
     }
