@@ -2,7 +2,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// `Send` on native builds, where the client runs on a multi-threaded
 /// runtime; nothing on wasm, where JavaScript objects are never `Send`.
@@ -23,12 +24,11 @@ pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) {
     tokio::spawn(task);
 }
 
-/// Wall-clock milliseconds, the engine's notion of time.
+/// Monotonic milliseconds (since the first call), the engine's notion of
+/// time: a step of the wall clock must not delay heartbeats.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
 /// A number in [0, 1), varied enough to spread clients that start together.

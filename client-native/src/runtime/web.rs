@@ -24,6 +24,8 @@ extern "C" {
     fn set_timeout(callback: &Function, ms: f64) -> JsValue;
     #[wasm_bindgen(js_name = clearTimeout)]
     fn clear_timeout(timer: &JsValue);
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
 }
 
 /// The longest delay `setTimeout` takes (a signed 32-bit count of ms).
@@ -121,9 +123,10 @@ pub(crate) fn spawn(task: impl Future<Output = ()> + 'static) {
     wasm_bindgen_futures::spawn_local(task);
 }
 
-/// Wall-clock milliseconds, the engine's notion of time.
+/// Monotonic milliseconds (`performance.now()`), the engine's notion of
+/// time: a step of the wall clock must not delay heartbeats.
 pub(crate) fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
+    performance_now() as u64
 }
 
 /// A number in [0, 1).
