@@ -261,6 +261,12 @@ impl<'a> Nemesis<'a> {
                     self.sleep_ms(2_000, 3_000);
                     self.note("heal partition".into());
                     self.net.heal_members();
+                    // Long enough for an election and a keepalive round: the
+                    // members' clients are cut off while their member is,
+                    // and partitions back to back (a heal spent electing)
+                    // would add up past the session TTL, which legitimately
+                    // ends their sessions.
+                    self.sleep_ms(1_500, 2_500);
                 }
                 Fault::OneWay => {
                     let leader = self.leader_or_any();
