@@ -9,7 +9,8 @@ use serde_json::Value as Json;
 
 pub(crate) fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value> {
     let json = serde_json::to_value(value).map_err(|e| Error::Value(e.to_string()))?;
-    Ok(from_json(json).canonical())
+    // Canonical form is applied once, by `ValueReference`, before sending.
+    Ok(from_json(json))
 }
 
 pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T> {

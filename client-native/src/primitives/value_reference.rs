@@ -6,7 +6,9 @@ use raftcp_proto::{Op, OpError, RefOp, Reply, Value};
 /// `value` in canonical form, refused here (as the cluster would refuse it)
 /// when too large, so it never travels.
 fn checked(value: Option<Value>) -> Result<Option<Value>> {
-    let Some(value) = value else { return Ok(None) };
+    let Some(value) = value.map(Value::canonical) else {
+        return Ok(None);
+    };
     let bytes = value.encoded_len();
     if bytes > VALUE_BYTES_MAX {
         return Err(OpError::ValueTooLarge {
@@ -15,7 +17,7 @@ fn checked(value: Option<Value>) -> Result<Option<Value>> {
         }
         .into());
     }
-    Ok(Some(value.canonical()))
+    Ok(Some(value))
 }
 
 /// An AtomicReference read and written as canonical [`Value`]s, with no

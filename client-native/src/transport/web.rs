@@ -130,12 +130,12 @@ fn attach_handlers(
     handlers
 }
 
-/// The bytes of a binary message; text messages are not part of the
-/// protocol and end the connection through a decode error.
+/// The bytes of a binary message; a text message is not part of the
+/// protocol and ends the connection.
 fn frame_of(event: JsValue) -> Option<SocketEvent> {
     let data = Reflect::get(&event, &"data".into()).ok()?;
     if data.is_string() {
-        return Some(SocketEvent::Frame(Vec::new()));
+        return Some(SocketEvent::Closed("text message from server".to_owned()));
     }
     // An ArrayBuffer or any typed array (Node's Buffer) reads the same way.
     let bytes = Uint8Array::new(&data);
