@@ -72,7 +72,7 @@ fn a_batch_equals_its_commands_at_consecutive_positions() {
         2,
         Command {
             time_ms: 2,
-            kind: CommandKind::Batch(kinds()),
+            kind: CommandKind::Batch(kinds().into()),
         },
     );
     let CommandResponse::Batch(responses) = applied.response else {
@@ -118,7 +118,8 @@ fn a_batch_equals_its_commands_at_consecutive_positions() {
 fn a_batch_inside_a_batch_is_refused() {
     let mut machine = Machine::new();
     open_session(&mut machine);
-    let nested = CommandKind::Batch(vec![CommandKind::Batch(vec![lock(1, 1)]), lock(2, 1)]);
+    let nested =
+        CommandKind::Batch(vec![CommandKind::Batch(vec![lock(1, 1)].into()), lock(2, 1)].into());
     let applied = machine.apply_entry(
         2,
         Command {

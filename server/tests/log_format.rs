@@ -54,13 +54,16 @@ fn samples() -> Vec<(&'static str, Command)> {
         ),
         (
             "batch",
-            at(CommandKind::Batch(vec![
-                CommandKind::ExpireWaits,
-                CommandKind::Cancel {
-                    session: s,
-                    request: RequestId(9),
-                },
-            ])),
+            at(CommandKind::Batch(
+                vec![
+                    CommandKind::ExpireWaits,
+                    CommandKind::Cancel {
+                        session: s,
+                        request: RequestId(9),
+                    },
+                ]
+                .into(),
+            )),
         ),
     ]
 }

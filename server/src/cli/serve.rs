@@ -38,8 +38,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 20_000)]
     pub snapshot_every: u64,
     /// Microseconds the log waits for more writes before each fsync.
-    /// Raise it (e.g. 400) on disks that throttle I/O operations: fewer,
-    /// larger fsyncs, lower tail latency, a little less throughput.
+    /// Longer means fewer, larger fsyncs: lower tail latency on disks that
+    /// throttle I/O operations, a little less throughput at high concurrency.
     #[arg(long, default_value_t = node::DEFAULT_FSYNC_BATCH_WAIT_US)]
     pub fsync_batch_wait_us: u64,
 }

@@ -2,6 +2,7 @@
 
 use raftcp_proto::{Op, OpError, Reply, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One Raft log entry's payload. `time_ms` is the proposing leader's wall
 /// clock; the machine keeps `now = max(previous now, time_ms)`, so time
@@ -47,7 +48,10 @@ pub enum CommandKind {
     /// log position (see [`super::Machine::apply_entry`]). Gateways batch the
     /// commands of concurrent requests so the per-entry cost of Raft (log
     /// record, fsync share, replication, apply) is paid once for many.
-    Batch(Vec<CommandKind>),
+    /// Shared, because the leader hands each entry to every follower's
+    /// replication and to its own apply: a copy each would be a deep copy
+    /// of every command in the batch. Encoded as a plain sequence.
+    Batch(Arc<[CommandKind]>),
 }
 
 /// The result of a client request at apply time.

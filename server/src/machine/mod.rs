@@ -84,10 +84,10 @@ impl Machine {
         };
         let mut responses = Vec::with_capacity(kinds.len());
         let mut effects = Vec::new();
-        for (place, kind) in (0..POSITIONS_PER_ENTRY).zip(kinds) {
+        for (place, kind) in (0..POSITIONS_PER_ENTRY).zip(kinds.iter()) {
             let command = Command {
                 time_ms: command.time_ms,
-                kind,
+                kind: kind.clone(),
             };
             let applied = self.apply(base + place, command);
             responses.push(applied.response);
