@@ -51,6 +51,8 @@ struct Driver<T: Transport> {
     /// cannot bounce the client around).
     current: String,
     via_hint: bool,
+    /// Whether the current connection got as far as a session.
+    session_on_link: bool,
     /// Who waits for each request, and the caller's ticket for it.
     answers: HashMap<RequestId, (Answer, u64)>,
     tickets: HashMap<u64, RequestId>,
@@ -77,6 +79,7 @@ pub async fn run<T: Transport>(
         follow_leader,
         current: String::new(),
         via_hint: false,
+        session_on_link: false,
         transport,
         engine: Engine::new(client_name),
         endpoints,
@@ -100,24 +103,31 @@ pub async fn run<T: Transport>(
         }
         let url = driver.pick_endpoint();
         let connected = runtime::timeout(CONNECT_TIMEOUT, driver.transport.connect(&url)).await;
-        let Some(Ok(mut link)) = connected else {
-            tracing::debug!("cannot connect to {url}");
-            // Keep taking commands while waiting to reconnect.
-            let pause = jitter(backoff);
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-            if let Some(done) = driver.absorb_commands_for(&mut commands, pause).await {
-                driver.stop(done);
-                return;
-            }
+        driver.session_on_link = false;
+        match connected {
+            Some(Ok(mut link)) => match driver.serve_link(&mut link, &mut commands).await {
+                LinkEnd::Lost | LinkEnd::Redirect => driver.engine.on_disconnected(),
+                LinkEnd::Stop(done) => {
+                    driver.stop(done);
+                    return;
+                }
+            },
+            _ => tracing::debug!("cannot connect to {url}"),
+        }
+        if driver.session_on_link {
+            // The member served us: try the next one at once.
+            backoff = BACKOFF_MIN;
             continue;
-        };
-        backoff = BACKOFF_MIN;
-        match driver.serve_link(&mut link, &mut commands).await {
-            LinkEnd::Lost | LinkEnd::Redirect => driver.engine.on_disconnected(),
-            LinkEnd::Stop(done) => {
-                driver.stop(done);
-                return;
-            }
+        }
+        // No connection, or no session on it (a member that cannot reach a
+        // leader closes new connections at once): pause before the next
+        // member, longer each time, so a cluster without a quorum is not
+        // flooded with handshakes. Keep taking commands meanwhile.
+        let pause = jitter(backoff);
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        if let Some(done) = driver.absorb_commands_for(&mut commands, pause).await {
+            driver.stop(done);
+            return;
         }
     }
 }
@@ -265,6 +275,7 @@ impl<T: Transport> Driver<T> {
                     self.sessions_lost.fetch_add(1, Ordering::AcqRel);
                 }
                 EngineEvent::SessionReady { leader_hint, .. } => {
+                    self.session_on_link = true;
                     if let Some(leader) = leader_hint
                         && self.follow_leader
                         && !self.via_hint

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 
 /// Server settings that clients see.
 #[derive(Clone, Debug)]
@@ -29,6 +30,9 @@ pub struct Settings {
     pub heartbeat_ms: u64,
     /// How long a request may wait for a leader before it fails retryably.
     pub request_timeout: Duration,
+    /// How long without a quorum before this member sends its clients away
+    /// (see `reachability`).
+    pub cut_off_after: Duration,
 }
 
 #[derive(Debug)]
@@ -45,6 +49,9 @@ pub struct Cluster {
     pub metrics: Metrics,
     /// Stamps commands while this member leads.
     pub clock: Mutex<LeaderClock>,
+    /// True while this member cannot reach a quorum; kept by
+    /// `reachability::watch`.
+    pub cut_off: watch::Sender<bool>,
 }
 
 /// Pause between attempts while no leader is known or it is changing.
@@ -115,13 +122,26 @@ impl Cluster {
         let deadline = Instant::now() + self.settings.request_timeout;
         let mut hint = None;
         loop {
-            let reply = match hint.take().or_else(|| self.leader()) {
-                Some(leader) if leader == self.id => Ok(self.answer_here(request.clone()).await),
-                Some(leader) => self
-                    .forward(leader, request.clone(), deadline)
-                    .await
-                    .map_err(|e| ForwardError::Unavailable(e.to_string())),
-                None => Err(ForwardError::NotLeader { leader: None }),
+            if *self.cut_off.borrow() {
+                return Err(self.no_quorum());
+            }
+            let attempt = async {
+                match hint.take().or_else(|| self.leader()) {
+                    Some(leader) if leader == self.id => {
+                        Ok(self.answer_here(request.clone()).await)
+                    }
+                    Some(leader) => self
+                        .forward(leader, request.clone(), deadline)
+                        .await
+                        .map_err(|e| ForwardError::Unavailable(e.to_string())),
+                    None => Err(ForwardError::NotLeader { leader: None }),
+                }
+            };
+            // What waits here when the member is cut off could wait for
+            // the whole request timeout; the client does better elsewhere.
+            let reply = tokio::select! {
+                reply = attempt => reply,
+                () = self.until_cut_off() => Err(self.no_quorum()),
             };
             match reply.and_then(refused_here) {
                 Ok(reply) => return Ok(reply),
@@ -221,6 +241,21 @@ impl Cluster {
                 return std::future::pending().await; // Raft stopped: the deadline decides.
             }
         }
+    }
+
+    /// Resolves once this member is cut off from a quorum.
+    async fn until_cut_off(&self) {
+        let mut cut_off = self.cut_off.subscribe();
+        if cut_off.wait_for(|cut| *cut).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn no_quorum(&self) -> ForwardError {
+        ForwardError::Unavailable(format!(
+            "member {} cannot reach a quorum; try another member",
+            self.id
+        ))
     }
 
     /// Waits a little before the next attempt; gives up at the deadline.

@@ -12,6 +12,7 @@ pub mod machine;
 pub mod metrics;
 pub mod node;
 pub mod raft;
+pub mod reachability;
 pub mod storage;
 pub mod sync;
 pub mod ws;

@@ -157,9 +157,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             session_ttl_ms: config.session_ttl_ms,
             heartbeat_ms: config.heartbeat_ms,
             request_timeout: config.request_timeout,
+            cut_off_after: Duration::from_millis(3 * config.election_timeout_ms),
         },
         metrics: Metrics::default(),
         clock: Default::default(),
+        cut_off: tokio::sync::watch::Sender::new(false),
     });
     let (gateway, batcher) = Gateway::new(cluster.clone());
     let tasks = vec![
@@ -167,6 +169,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         tokio::spawn(gateway.clone().deliver_effects(applied_rx)),
         tokio::spawn(gateway::run_leader_duties(gateway.clone())),
         tokio::spawn(gateway::run_heartbeats(gateway.clone())),
+        tokio::spawn(crate::reachability::watch(gateway.clone())),
         tokio::spawn(crate::http::accept_loop(
             listener,
             gateway,

@@ -8,6 +8,7 @@ use crate::faults::{PlantedBug, planted};
 use crate::machine::{CommandKind, CommandResponse, Outcome};
 use crate::metrics::kind_index;
 use crate::raft::network::write_frames;
+use crate::raft::peer_frame::ForwardError;
 use crate::sync::lock;
 use crate::ws::Socket;
 use futures_util::StreamExt;
@@ -265,7 +266,7 @@ impl Connection {
                     Ok(_) => {
                         return self.refuse(format!("session {} is expired or closed", session.0));
                     }
-                    Err(e) => return self.refuse(format!("no leader reachable: {e}")),
+                    Err(e) => return self.try_elsewhere(e),
                 }
             }
             None => {
@@ -277,7 +278,7 @@ impl Connection {
                     Ok(CommandResponse::SessionOpened { session }) => session,
                     Ok(CommandResponse::Refused(e)) => return self.refuse(e.to_string()),
                     Ok(other) => return self.refuse(format!("unexpected answer {other:?}")),
-                    Err(e) => return self.refuse(format!("no leader reachable: {e}")),
+                    Err(e) => return self.try_elsewhere(e),
                 }
             }
         };
@@ -294,6 +295,21 @@ impl Connection {
         };
         send_frame(&self.outbox, &ServerFrame::Welcome(welcome));
         Ok(())
+    }
+
+    /// This member cannot reach a leader now: ends the connection with
+    /// "try again later". Not `Refused`, which tells a client its session is
+    /// gone, and not a protocol error: the client keeps its session and
+    /// reconnects, to another member first.
+    fn try_elsewhere(&self, error: ForwardError) -> Result<(), Option<Closing>> {
+        let reason = format!("no leader reachable: {error}");
+        tracing::debug!("closing client connection: {reason}");
+        let frame = CloseFrame {
+            code: CloseCode::Again,
+            reason: truncate_reason(&reason).into(),
+        };
+        let _ = self.outbox.send(Message::Close(Some(frame)));
+        Err(None)
     }
 
     /// Answers `Refused` and ends the connection (the client may retry).

@@ -161,11 +161,12 @@ impl Gateway {
         }
     }
 
-    /// A snapshot replaced this replica: completions of the entries it
-    /// skipped were never seen here. Closing every client connection makes
-    /// each client reconnect and resend what it waits on; the machine answers
-    /// resends from its cache or keeps them waiting.
-    fn drop_all_connections(&self) {
+    /// Closes every client connection: each client reconnects and resends
+    /// what it waits on, and the machine answers resends from its cache or
+    /// keeps them waiting. Done when a snapshot replaced this replica (the
+    /// completions of the entries it skipped were never seen here) and when
+    /// this member is cut off from a quorum (`reachability`).
+    pub fn drop_all_connections(&self) {
         for (_, holder) in self.holders().drain() {
             let _ = holder.outbox.send(Message::Close(None));
         }

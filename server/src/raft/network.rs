@@ -86,6 +86,7 @@ impl Peers {
                     incarnation: self.incarnation,
                     known: self.known.clone(),
                     state: tokio::sync::Mutex::default(),
+                    heard_ms: AtomicU64::new(crate::clock::monotonic_ms()),
                 });
                 links.insert(target, link.clone());
                 link
@@ -96,6 +97,12 @@ impl Peers {
     pub fn get(&self, target: NodeId) -> Option<Arc<PeerLink>> {
         let links = lock(&self.links);
         links.get(&target).cloned()
+    }
+
+    /// Whether `peer` was heard from within `limit`.
+    pub fn heard_within(&self, peer: NodeId, limit: Duration) -> bool {
+        self.get(peer)
+            .is_some_and(|link| link.silent_for() <= limit)
     }
 }
 
@@ -109,6 +116,11 @@ pub struct PeerLink {
     incarnation: u64,
     known: Arc<KnownPeers>,
     state: tokio::sync::Mutex<LinkState>,
+    /// When (`clock::monotonic_ms`) the peer was last heard from: an answer
+    /// on this link, or a request of its own. Starts at the link's creation,
+    /// so a member just started has the same time to hear its peers as one
+    /// that just lost them.
+    heard_ms: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -128,6 +140,17 @@ struct Connection {
 }
 
 impl PeerLink {
+    /// Notes that the peer was just heard from.
+    pub fn heard(&self) {
+        let now = crate::clock::monotonic_ms();
+        self.heard_ms.fetch_max(now, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let heard = self.heard_ms.load(Ordering::Relaxed);
+        Duration::from_millis(crate::clock::monotonic_ms().saturating_sub(heard))
+    }
+
     /// Sends `rpc` and waits for its answer for at most `timeout`.
     pub async fn call(&self, rpc: PeerRpc, timeout: Duration) -> Result<PeerReply, LinkError> {
         let connection = self.connection().await?;
@@ -141,7 +164,10 @@ impl PeerLink {
             return Err(LinkError::Closed(self.target));
         }
         match tokio::time::timeout(timeout, answer_rx).await {
-            Ok(Ok(reply)) => Ok(reply),
+            Ok(Ok(reply)) => {
+                self.heard();
+                Ok(reply)
+            }
             Ok(Err(_)) => Err(LinkError::Closed(self.target)),
             Err(_) => {
                 lock(&connection.pending).remove(&id);
@@ -308,9 +334,16 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient {
-            link: self.peers.link(target, &node.addr),
-        }
+        // The address this member was configured with (`--peers`) wins over
+        // the one in the membership, which is the view of whichever member
+        // initialized the cluster: where routes differ per member (a proxy,
+        // a NAT, the fault campaign's partitions), the membership's address
+        // is another member's route and would bypass this member's own.
+        let link = match self.peers.get(target) {
+            Some(link) => link,
+            None => self.peers.link(target, &node.addr),
+        };
+        PeerClient { link }
     }
 }
 

@@ -70,6 +70,9 @@ pub async fn serve(socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
         };
         match decode_peer_frame(&bytes) {
             Ok(PeerFrame::Request { id, rpc }) => {
+                if let Some(link) = cluster.peers.get(peer) {
+                    link.heard();
+                }
                 let cluster = cluster.clone();
                 let outbox = outbox.clone();
                 tokio::spawn(async move {

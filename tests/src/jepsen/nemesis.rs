@@ -61,8 +61,8 @@ pub enum Fault {
     /// session TTL, then continued: its fence must be refused and its
     /// unlock must report the lock lost.
     PauseClient,
-    /// Followers restart with clocks far ahead, then the leader is killed so
-    /// one of them leads.
+    /// Followers restart with clocks far ahead (further each round), then
+    /// the leader is killed so one of them leads.
     ClockSkew,
 }
 
@@ -198,6 +198,10 @@ impl<'a> Nemesis<'a> {
     /// Injects `fault` repeatedly until `until`, then heals everything.
     pub fn run(&mut self, fault: Fault, until: Instant) {
         let ttl_ms = self.ctx.session_ttl.as_millis() as u64;
+        // Each clock-skew round sets every clock further ahead than the last,
+        // so each takeover, not only the first, is by a member whose clock
+        // runs ahead of the leader it replaces.
+        let mut skew_ms = 0;
         loop {
             self.sleep_ms(500, 1_500);
             if Instant::now() >= until {
@@ -258,14 +262,12 @@ impl<'a> Nemesis<'a> {
                         .collect();
                     self.note(format!("partition [{victim}] from {others:?}"));
                     self.net.partition(&[victim], &others);
-                    self.sleep_ms(2_000, 3_000);
+                    // Past the session TTL: the cut-off member must send its
+                    // clients to the majority in time for their sessions to
+                    // live (a member without a quorum closes its connections).
+                    self.sleep_ms(ttl_ms + 1_000, ttl_ms + 2_000);
                     self.note("heal partition".into());
                     self.net.heal_members();
-                    // Long enough for an election and a keepalive round: the
-                    // members' clients are cut off while their member is,
-                    // and partitions back to back (a heal spent electing)
-                    // would add up past the session TTL, which legitimately
-                    // ends their sessions.
                     self.sleep_ms(1_500, 2_500);
                 }
                 Fault::OneWay => {
@@ -304,6 +306,8 @@ impl<'a> Nemesis<'a> {
                     self.pause_lock_holding_process();
                 }
                 Fault::ClockSkew => {
+                    // Ahead: a clock behind only delays expiry.
+                    skew_ms += 3 * ttl_ms as i64;
                     let leader = self.leader_or_any();
                     let followers: Vec<u64> = self
                         .members()
@@ -311,13 +315,11 @@ impl<'a> Nemesis<'a> {
                         .filter(|m| *m != leader)
                         .collect();
                     for follower in followers {
-                        // Ahead: a clock behind only delays expiry.
-                        let skew = 3 * ttl_ms as i64;
                         self.note(format!(
-                            "restart member {follower} with its clock {skew:+} ms off"
+                            "restart member {follower} with its clock {skew_ms:+} ms off"
                         ));
                         self.cluster.kill(follower);
-                        self.restart(follower, skew);
+                        self.restart(follower, skew_ms);
                         self.sleep_ms(1_000, 1_500);
                     }
                     self.note(format!(
@@ -326,10 +328,9 @@ impl<'a> Nemesis<'a> {
                     self.cluster.kill(leader);
                     self.sleep_ms(1_500, 2_500);
                     self.note(format!(
-                        "restart member {leader} with its clock {:+} ms off",
-                        3 * ttl_ms
+                        "restart member {leader} with its clock {skew_ms:+} ms off"
                     ));
-                    self.restart(leader, 3 * ttl_ms as i64);
+                    self.restart(leader, skew_ms);
                 }
             }
         }
