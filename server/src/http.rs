@@ -160,9 +160,10 @@ fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
         ServerState::Learner => "learner",
         ServerState::Shutdown => "shutdown",
     };
+    let cut_off = *cluster.cut_off.borrow();
     let json = format!(
         "{{\"node\":{},\"state\":\"{state}\",\"leader\":{},\"term\":{},\"last_log_index\":{},\
-         \"commit_index\":{},\"applied_index\":{}}}\n",
+         \"commit_index\":{},\"applied_index\":{},\"cut_off\":{cut_off}}}\n",
         cluster.id,
         leader.map_or("null".to_owned(), |l| l.to_string()),
         m.current_term,
@@ -170,7 +171,8 @@ fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
         m.local_committed.as_ref().map_or(0, |c| c.index),
         m.last_applied.as_ref().map_or(0, |a| a.index),
     );
-    let status = if leader.is_some() {
+    // A follower cut off from its leader may still name it (pre-vote).
+    let status = if leader.is_some() && !cut_off {
         "200 OK"
     } else {
         "503 Service Unavailable"
@@ -185,7 +187,7 @@ fn metrics(cluster: &Cluster) -> String {
         (replica.machine.stats(), replica.snapshots_installed)
     };
     let mut out = String::new();
-    let gauges: [(&str, u64); 10] = [
+    let gauges: [(&str, u64); 11] = [
         ("raftcp_node_id", cluster.id),
         ("raftcp_raft_term", m.current_term),
         (
@@ -205,6 +207,7 @@ fn metrics(cluster: &Cluster) -> String {
         ("raftcp_objects", stats.objects as u64),
         ("raftcp_waiters", stats.waiters as u64),
         ("raftcp_snapshots_installed", snapshots_installed),
+        ("raftcp_cut_off", u64::from(*cluster.cut_off.borrow())),
     ];
     for (name, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");

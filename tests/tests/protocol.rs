@@ -1,5 +1,7 @@
 //! Bad input on a raw WebSocket: malformed, text, oversize and out-of-order
 //! frames each get a protocol error and a close code; other clients carry on.
+//! Also what a raw client sees of session expiry and of a member without a
+//! quorum.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use raftcp::Client;
 use raftcp_proto::{ClientFrame, PROTOCOL_VERSION, ServerFrame, limits::FRAME_BYTES_MAX};
 use raftcp_tests::TestCluster;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -170,4 +172,55 @@ async fn a_silent_client_hears_its_session_expire_and_can_open_another() {
         panic!("expected a second Welcome")
     };
     assert!(again.session > welcome.session);
+}
+
+/// A member left without a quorum says so within a few election timeouts
+/// and turns a new connection away at once with "try again later" (not
+/// `Refused`, which would end a resumed session, and not after the request
+/// timeout); with its peers back it serves again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_without_a_quorum_turns_clients_away_at_once() {
+    let mut cluster = TestCluster::start("cut-off");
+    let client = Client::connect(vec![cluster.url(1)]).await.unwrap();
+    let counter = client.get_atomic_long("counter");
+    assert_eq!(counter.increment_and_get().await.unwrap(), 1);
+    assert_eq!(cluster.health(1).unwrap()["cut_off"], false);
+    assert_eq!(cluster.gauge(1, "raftcp_cut_off"), Some(0));
+
+    cluster.kill(2);
+    cluster.kill(3);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.gauge(1, "raftcp_cut_off") != Some(1) {
+        assert!(Instant::now() < deadline, "member 1 never noticed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(cluster.health(1).unwrap()["cut_off"], true);
+
+    let mut socket = raw_socket(&cluster.addrs[&1]).await;
+    socket.send(Message::binary(hello())).await.unwrap();
+    // The request timeout in tests is 5 s; the answer must come well before.
+    let answer = tokio::time::timeout(Duration::from_secs(3), socket.next())
+        .await
+        .expect("turned away at once");
+    match answer {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(frame.code, CloseCode::Again);
+            assert!(frame.reason.contains("no leader reachable"), "{frame:?}");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+
+    cluster.start_node(2);
+    cluster.start_node(3);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.gauge(1, "raftcp_cut_off") != Some(0) {
+        assert!(
+            Instant::now() < deadline,
+            "member 1 never heard its peers again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The client kept its session through it all.
+    assert_eq!(counter.increment_and_get().await.unwrap(), 2);
+    assert_eq!(client.sessions_lost(), 0);
 }
