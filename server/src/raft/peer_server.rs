@@ -62,6 +62,9 @@ pub async fn serve(socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
     if send(&outbox, &hello).is_err() {
         return;
     }
+    // Each request from the peer counts as hearing from it (`reachability`);
+    // looked up once, not per request.
+    let link_to_peer = cluster.peers.get(peer);
     while let Some(Ok(message)) = stream.next().await {
         let bytes = match message {
             Message::Binary(bytes) => bytes,
@@ -70,7 +73,7 @@ pub async fn serve(socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
         };
         match decode_peer_frame(&bytes) {
             Ok(PeerFrame::Request { id, rpc }) => {
-                if let Some(link) = cluster.peers.get(peer) {
+                if let Some(link) = &link_to_peer {
                     link.heard();
                 }
                 let cluster = cluster.clone();
