@@ -1,6 +1,6 @@
 //! Strict postcard codec for frames and log entries.
 
-use crate::limits::FRAME_BYTES_MAX;
+use crate::limits::{FRAME_BYTES_MAX, FRAMES_PER_MESSAGE_MAX};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -12,6 +12,8 @@ pub enum CodecError {
     TrailingBytes { bytes: usize },
     #[error("malformed frame: {reason}")]
     Malformed { reason: String },
+    #[error("message packs more than {max} frames")]
+    TooManyFrames { max: usize },
 }
 
 /// Encodes `message`, refusing results larger than [`FRAME_BYTES_MAX`].
@@ -60,10 +62,14 @@ pub fn decode_bounded<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T
 
 /// Decodes a message that carries one or more frames back to back, each
 /// strictly (a truncated or unknown frame is an error, and so is an empty
-/// message); the whole message is bounded by `max`. Packing frames saves
-/// clients whose sockets cost a system call per message (JavaScript
+/// message), with each frame's encoded length. The whole message is bounded
+/// by `max` bytes and [`FRAMES_PER_MESSAGE_MAX`] frames. Packing frames
+/// saves clients whose sockets cost a system call per message (JavaScript
 /// WebSockets) most of their sending work. Never panics.
-pub fn decode_each<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<Vec<T>, CodecError> {
+pub fn decode_each<T: DeserializeOwned>(
+    bytes: &[u8],
+    max: usize,
+) -> Result<Vec<(T, usize)>, CodecError> {
     if bytes.len() > max {
         return Err(CodecError::Oversize {
             bytes: bytes.len(),
@@ -78,11 +84,16 @@ pub fn decode_each<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<Vec<
     let mut frames = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
+        if frames.len() == FRAMES_PER_MESSAGE_MAX {
+            return Err(CodecError::TooManyFrames {
+                max: FRAMES_PER_MESSAGE_MAX,
+            });
+        }
         let (frame, after) =
             postcard::take_from_bytes(rest).map_err(|error| CodecError::Malformed {
                 reason: error.to_string(),
             })?;
-        frames.push(frame);
+        frames.push((frame, rest.len() - after.len()));
         rest = after;
     }
     Ok(frames)
@@ -126,7 +137,10 @@ mod tests {
         bytes.extend(encode(&ClientFrame::CloseSession).unwrap());
         assert_eq!(
             decode_each::<ClientFrame>(&bytes, FRAME_BYTES_MAX),
-            Ok(vec![ClientFrame::Heartbeat, ClientFrame::CloseSession])
+            Ok(vec![
+                (ClientFrame::Heartbeat, 1),
+                (ClientFrame::CloseSession, 1)
+            ])
         );
         // A truncated or unknown frame after good ones fails the message.
         bytes.push(200);
@@ -142,5 +156,19 @@ mod tests {
             decode_each::<ClientFrame>(&bytes, 2),
             Err(CodecError::Oversize { .. })
         ));
+    }
+
+    #[test]
+    fn packed_frames_are_counted() {
+        let heartbeat = encode(&ClientFrame::Heartbeat).unwrap();
+        let most = heartbeat.repeat(FRAMES_PER_MESSAGE_MAX);
+        assert!(decode_each::<ClientFrame>(&most, FRAME_BYTES_MAX).is_ok());
+        let one_more = heartbeat.repeat(FRAMES_PER_MESSAGE_MAX + 1);
+        assert_eq!(
+            decode_each::<ClientFrame>(&one_more, FRAME_BYTES_MAX),
+            Err(CodecError::TooManyFrames {
+                max: FRAMES_PER_MESSAGE_MAX
+            })
+        );
     }
 }

@@ -46,9 +46,15 @@ pub struct Request {
     /// Unique within the session; reused unchanged by retries.
     pub id: RequestId,
     pub group: GroupName,
-    /// Every request below this id has had its response delivered, so the
-    /// server may forget those responses.
+    /// Every request below this id has had its response delivered, except
+    /// those in `acked_except`, so the server may forget those responses.
     pub acked_below: RequestId,
+    /// Requests below `acked_below` that still wait for their answer (a
+    /// `lock()` queued behind another holder), ascending, at most
+    /// [`crate::limits::ACKED_EXCEPT_MAX`]: the server keeps them, so one
+    /// long wait does not hold the watermark back. A request once left out
+    /// is acknowledged for good.
+    pub acked_except: Vec<RequestId>,
     pub op: Op,
 }
 

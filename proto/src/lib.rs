@@ -38,7 +38,12 @@ pub use reply::Reply;
 pub use value::Value;
 
 /// Version carried in [`Hello`]; the WebSocket subprotocol is [`SUBPROTOCOL`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// `Hello` itself never changes, so a server answers a client of another
+/// version with a `Refused` that says which version it speaks.
+///
+/// - 1: the first release.
+/// - 2: [`Request::acked_except`] (acknowledging around waiting requests).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// WebSocket subprotocol name negotiated on `/v1/client` and `/v1/raft`.
 pub const SUBPROTOCOL: &str = "raftcp.v1";

@@ -31,3 +31,25 @@ pub const UNACKNOWLEDGED_RESPONSES_MAX: usize = 4096;
 
 /// Most sessions named in one batched heartbeat.
 pub const HEARTBEAT_SESSIONS_MAX: usize = 100_000;
+
+/// Largest message a connection may send before its handshake completes:
+/// room for a `Hello` with a client name and a token, nothing more.
+pub const HANDSHAKE_BYTES_MAX: usize = 16 * 1024;
+
+/// Most frames one client message may pack (see [`crate::codec::decode_each`]).
+pub const FRAMES_PER_MESSAGE_MAX: usize = 8192;
+
+/// Most waiting requests a client may name in `Request::acked_except`: it
+/// acknowledges around at most this many requests that still wait.
+pub const ACKED_EXCEPT_MAX: usize = 256;
+
+/// How far past its oldest unacknowledged request a client sends: a request
+/// whose id is this far ahead waits in the client until older ones are
+/// answered, so the server never holds more than
+/// [`UNACKNOWLEDGED_RESPONSES_MAX`] responses for one session.
+pub const REQUEST_SPAN_MAX: u64 = (UNACKNOWLEDGED_RESPONSES_MAX - ACKED_EXCEPT_MAX) as u64;
+
+const _: () = assert!(ACKED_EXCEPT_MAX < UNACKNOWLEDGED_RESPONSES_MAX);
+const _: () = assert!(HANDSHAKE_BYTES_MAX >= CLIENT_NAME_BYTES_MAX + 8 * 1024);
+const _: () = assert!(HANDSHAKE_BYTES_MAX < FRAME_BYTES_MAX);
+const _: () = assert!(FRAMES_PER_MESSAGE_MAX >= UNACKNOWLEDGED_RESPONSES_MAX);

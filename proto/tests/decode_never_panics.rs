@@ -26,6 +26,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
         id: RequestId(9),
         group: GroupName::default_group(),
         acked_below: RequestId(4),
+        acked_except: vec![RequestId(2)],
         op,
     };
     vec![

@@ -362,6 +362,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         id: RequestId(3),
         group: GroupName::default_group(),
         acked_below: RequestId(2),
+        acked_except: vec![RequestId(1)],
         op: Op::Latch {
             name: name(),
             op: LatchOp::CountDown,
@@ -499,7 +500,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("error.not_leader", "0f010677733a2f2f68"),
     ("error.unavailable", "100172"),
     ("client.hello", "00010163010c00"),
-    ("client.request", "01030764656661756c740204016e01"),
+    ("client.request", "01030764656661756c7402010104016e01"),
     ("client.cancel", "0203"),
     ("client.heartbeat", "03"),
     ("client.close_session", "04"),

@@ -2,30 +2,42 @@
 //! `/v1/raft`, plain HTTP for `/health` and `/metrics`. The request line is
 //! peeked (not consumed) to route, so the WebSocket handshake still sees the
 //! whole request.
+//!
+//! A connection is counted ([`Admission`]) before anything is read from it,
+//! and its whole HTTP head and WebSocket upgrade must arrive within
+//! [`HEAD_TIMEOUT`] of its accept: a half-sent request holds nothing for
+//! long.
 
+use crate::admission::Admission;
 use crate::cluster::Cluster;
 use crate::gateway::{Gateway, connection};
-use crate::raft::peer_frame::PEER_FRAME_BYTES_MAX;
+use crate::limits::{FRAME_BYTES_MAX, HEAD_TIMEOUT, PEER_HELLO_BYTES_MAX};
 use crate::raft::peer_server;
 use crate::ws;
 use openraft::ServerState;
-use raftcp_proto::limits::FRAME_BYTES_MAX;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// Longest request head read for plain HTTP.
 const HEAD_BYTES_MAX: usize = 16 * 1024;
-const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait between looks at a request line that is still arriving.
+const REQUEST_LINE_POLL_MAX: Duration = Duration::from_millis(100);
 
-pub async fn accept_loop(listener: TcpListener, gateway: Arc<Gateway>, incarnation: u64) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    admission: Arc<Admission>,
+    incarnation: u64,
+) {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and similar: back off, keep serving.
@@ -34,31 +46,63 @@ pub async fn accept_loop(listener: TcpListener, gateway: Arc<Gateway>, incarnati
                 continue;
             }
         };
+        let admitted = match admission.admit(remote.ip()) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                tracing::debug!("turned away a connection from {remote}: {refusal}");
+                tokio::spawn(turn_away(stream, refusal.to_string()));
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
         tokio::spawn(async move {
+            let deadline = Instant::now() + HEAD_TIMEOUT;
             // A silent or garbage connection is dropped.
-            if let Ok(Some(path)) = tokio::time::timeout(HEAD_TIMEOUT, request_path(&stream)).await
-            {
-                route(stream, &path, gateway, incarnation).await;
+            let path = tokio::time::timeout_at(deadline, request_path(&stream)).await;
+            if let Ok(Some(path)) = path {
+                route(stream, &path, gateway, deadline, incarnation).await;
             }
+            drop(admitted);
         });
     }
 }
 
-async fn route(stream: TcpStream, path: &str, gateway: Arc<Gateway>, incarnation: u64) {
+/// Answers a connection over the limits with 503 (briefly) and closes it.
+async fn turn_away(mut stream: TcpStream, reason: String) {
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{reason}\n",
+        reason.len() + 1
+    );
+    let write = stream.write_all(response.as_bytes());
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+async fn route(
+    stream: TcpStream,
+    path: &str,
+    gateway: Arc<Gateway>,
+    deadline: Instant,
+    incarnation: u64,
+) {
     match path {
         "/v1/client" => {
-            if let Some(socket) = upgrade(stream, FRAME_BYTES_MAX).await {
+            if let Some(socket) = upgrade(stream, FRAME_BYTES_MAX, deadline).await {
                 connection::serve(socket, gateway).await;
             }
         }
         "/v1/raft" => {
-            if let Some(socket) = upgrade(stream, PEER_FRAME_BYTES_MAX).await {
+            // Only the peer's Hello may arrive before it is checked; the
+            // link takes its full frame size after that.
+            if let Some(socket) = upgrade(stream, PEER_HELLO_BYTES_MAX, deadline).await {
                 peer_server::serve(socket, gateway.cluster.clone(), incarnation).await;
             }
         }
-        _ => serve_http(stream, path, &gateway.cluster).await,
+        _ => {
+            let serve = serve_http(stream, path, &gateway.cluster);
+            let _ = tokio::time::timeout_at(deadline, serve).await;
+        }
     }
 }
 
@@ -66,7 +110,11 @@ async fn route(stream: TcpStream, path: &str, gateway: Arc<Gateway>, incarnation
 /// client offers it (browsers require the echo).
 // The callback's error type is tungstenite's, not ours to shrink.
 #[allow(clippy::result_large_err)]
-async fn upgrade(stream: TcpStream, max_message_bytes: usize) -> Option<ws::Socket> {
+async fn upgrade(
+    stream: TcpStream,
+    max_message_bytes: usize,
+    deadline: Instant,
+) -> Option<ws::Socket> {
     let echo_subprotocol = |request: &Request, mut response: Response| {
         let offered = request
             .headers()
@@ -84,14 +132,14 @@ async fn upgrade(stream: TcpStream, max_message_bytes: usize) -> Option<ws::Sock
         Ok(response)
     };
     let config = Some(ws::config(max_message_bytes));
-    tokio_tungstenite::accept_hdr_async_with_config(stream, echo_subprotocol, config)
-        .await
-        .ok()
+    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(stream, echo_subprotocol, config);
+    tokio::time::timeout_at(deadline, upgrade).await.ok()?.ok()
 }
 
 /// The path of the request line, once it has fully arrived.
 async fn request_path(stream: &TcpStream) -> Option<String> {
     let mut buffer = [0u8; 1024];
+    let mut pause = Duration::from_millis(2);
     loop {
         let n = stream.peek(&mut buffer).await.ok()?;
         if n == 0 {
@@ -106,8 +154,11 @@ async fn request_path(stream: &TcpStream) -> Option<String> {
         if n == buffer.len() {
             return None; // A request line this long is not ours.
         }
-        // Part of the line is here; wait for the rest.
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        // Part of the line is here; wait for the rest. Peeking leaves the
+        // socket readable, so this polls: ever more slowly, or a slow
+        // sender would cost a wake-up every few milliseconds.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(REQUEST_LINE_POLL_MAX);
     }
 }
 

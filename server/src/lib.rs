@@ -2,12 +2,14 @@
 //! the durable files beside the Raft log ([`storage`]). The Raft driver,
 //! client gateway and CLI build on them.
 
+pub mod admission;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod faults;
 pub mod gateway;
 pub mod http;
+pub mod limits;
 pub mod machine;
 pub mod metrics;
 pub mod node;

@@ -1,6 +1,7 @@
 //! Starting and stopping one member: open its data directory, start Raft,
 //! the gateway, the timed duties and the listener.
 
+use crate::admission::{self, Admission};
 use crate::cluster::{Cluster, Settings};
 use crate::gateway::{self, Gateway};
 use crate::metrics::Metrics;
@@ -11,6 +12,7 @@ use crate::raft::{NodeId, Raft, raft_config};
 use crate::storage::identity::{self, IdentityError};
 use crate::storage::known_peers::KnownPeers;
 use openraft::BasicNode;
+use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +50,9 @@ pub struct NodeConfig {
     /// disk that throttles I/O operations, a little more latency per write
     /// when idle.
     pub fsync_batch_wait: Duration,
+    /// Caps on open connections (`--max-connections`,
+    /// `--max-connections-per-address`).
+    pub connection_limits: admission::Limits,
 }
 
 impl NodeConfig {
@@ -67,6 +72,7 @@ impl NodeConfig {
             snapshot_every: 20_000,
             request_timeout: Duration::from_secs(10),
             fsync_batch_wait: Duration::from_micros(DEFAULT_FSYNC_BATCH_WAIT_US),
+            connection_limits: admission::Limits::default(),
         }
     }
 }
@@ -157,7 +163,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             session_ttl_ms: config.session_ttl_ms,
             heartbeat_ms: config.heartbeat_ms,
             request_timeout: config.request_timeout,
-            cut_off_after: Duration::from_millis(3 * config.election_timeout_ms),
+            cut_off_after: Duration::from_millis(config.election_timeout_ms.saturating_mul(3)),
         },
         metrics: Metrics::default(),
         clock: Default::default(),
@@ -170,9 +176,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         tokio::spawn(gateway::run_leader_duties(gateway.clone())),
         tokio::spawn(gateway::run_heartbeats(gateway.clone())),
         tokio::spawn(crate::reachability::watch(gateway.clone())),
+        tokio::spawn(exit_on_fatal(cluster.raft.clone())),
         tokio::spawn(crate::http::accept_loop(
             listener,
             gateway,
+            Admission::new(config.connection_limits),
             identity.incarnation,
         )),
     ];
@@ -183,6 +191,30 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         tasks,
     })
 }
+
+/// Exits the process when Raft stops on its own (a storage error such as a
+/// full disk or a failed fsync, or a panic in its core): a member that can
+/// no longer write its log must not stay up answering 503, but stop, so
+/// that its supervisor notices and restarts it. A clean shutdown aborts
+/// this task before it stops Raft.
+async fn exit_on_fatal(raft: Raft) {
+    let mut metrics = raft.metrics();
+    let fatal = loop {
+        if let Err(fatal) = &metrics.borrow_watched().running_state {
+            break fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            break "raft stopped reporting".to_owned();
+        }
+    };
+    tracing::error!("raft stopped: {fatal}; exiting so the member can be restarted");
+    eprintln!("raftcp: raft stopped: {fatal}");
+    std::process::exit(EXIT_RAFT_STOPPED);
+}
+
+/// Exit status of a member whose Raft stopped (EX_IOERR: nearly always the
+/// disk).
+pub const EXIT_RAFT_STOPPED: i32 = 74;
 
 impl RunningNode {
     pub fn raft(&self) -> &Raft {

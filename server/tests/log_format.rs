@@ -53,6 +53,19 @@ fn samples() -> Vec<(&'static str, Command)> {
             }),
         ),
         (
+            "request",
+            at(CommandKind::Request {
+                session: s,
+                request: RequestId(9),
+                acked_below: RequestId(8),
+                acked_except: vec![RequestId(7)],
+                op: Op::AtomicLong {
+                    name: "n".into(),
+                    op: LongOp::AddAndGet(1),
+                },
+            }),
+        ),
+        (
             "batch",
             at(CommandKind::Batch(
                 vec![
@@ -77,6 +90,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("renew_all_sessions", "80d095ffbc3105"),
     ("client", "80d095ffbc310605090800016e0202"),
     ("cancel", "80d095ffbc31070509"),
+    ("request", "80d095ffbc3109050908010700016e0202"),
     ("batch", "80d095ffbc31080204070509"),
 ];
 

@@ -11,6 +11,7 @@
 mod support;
 
 use proptest::prelude::*;
+use raftcp_proto::limits::ACKED_EXCEPT_MAX;
 use raftcp_proto::{
     HandleId, LatchOp, LockOp, LongOp, Op, RefOp, Reply, RequestId, SemaphoreOp, SessionId, Value,
 };
@@ -49,15 +50,48 @@ enum Step {
 }
 
 fn timeout() -> impl Strategy<Value = Option<u64>> {
-    prop_oneof![Just(None), Just(Some(0)), (1u64..1_500).prop_map(Some)]
+    prop_oneof![
+        Just(None),
+        Just(Some(0)),
+        (1u64..1_500).prop_map(Some),
+        Just(Some(u64::MAX))
+    ]
+}
+
+/// The ends of the range, where arithmetic slips live.
+fn extreme_long() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(i64::MIN),
+        Just(i64::MIN + 1),
+        Just(i64::MAX),
+        Just(i64::MAX - 1)
+    ]
+}
+
+/// A small count (often what the step needs), or an extreme one: the
+/// machine must refuse or absorb every `u32` without breaking an invariant.
+fn count(below: u32) -> impl Strategy<Value = u32> {
+    prop_oneof![
+        6 => 0..below,
+        1 => Just(u32::MAX),
+        1 => Just(u32::MAX - 1),
+        1 => Just(u32::MAX / 2 + 1),
+    ]
+}
+
+fn reentrancy_limit() -> impl Strategy<Value = u32> {
+    prop_oneof![4 => 0u32..3, 1 => Just(u32::MAX)]
 }
 
 fn long_op() -> impl Strategy<Value = Op> {
     let op = prop_oneof![
         Just(LongOp::Get),
         (-3i64..4).prop_map(LongOp::Set),
+        extreme_long().prop_map(LongOp::Set),
         (-2i64..3).prop_map(LongOp::AddAndGet),
+        extreme_long().prop_map(LongOp::AddAndGet),
         (-2i64..3).prop_map(LongOp::GetAndAdd),
+        extreme_long().prop_map(LongOp::GetAndAdd),
         (-1i64..3, -1i64..3).prop_map(|(expect, update)| LongOp::CompareAndSet { expect, update }),
         (-3i64..4).prop_map(LongOp::GetAndSet),
     ];
@@ -95,7 +129,7 @@ fn reference_op() -> impl Strategy<Value = Op> {
 
 fn lock_op() -> impl Strategy<Value = Op> {
     let op = prop_oneof![
-        3 => (timeout(), 0u32..3).prop_map(|(timeout_ms, reentrancy_limit)| LockOp::Lock { timeout_ms, reentrancy_limit }),
+        3 => (timeout(), reentrancy_limit()).prop_map(|(timeout_ms, reentrancy_limit)| LockOp::Lock { timeout_ms, reentrancy_limit }),
         3 => Just(LockOp::Unlock),
         1 => Just(LockOp::IsLocked),
         1 => Just(LockOp::IsLockedByMe),
@@ -111,13 +145,13 @@ fn lock_op() -> impl Strategy<Value = Op> {
 
 fn semaphore_op() -> impl Strategy<Value = Op> {
     let op = prop_oneof![
-        1 => (0u32..4).prop_map(|permits| SemaphoreOp::Init { permits }),
-        3 => (0u32..3, timeout()).prop_map(|(permits, timeout_ms)| SemaphoreOp::Acquire { permits, timeout_ms }),
-        3 => (0u32..3).prop_map(|permits| SemaphoreOp::Release { permits }),
+        1 => count(4).prop_map(|permits| SemaphoreOp::Init { permits }),
+        3 => (count(3), timeout()).prop_map(|(permits, timeout_ms)| SemaphoreOp::Acquire { permits, timeout_ms }),
+        3 => count(3).prop_map(|permits| SemaphoreOp::Release { permits }),
         1 => Just(SemaphoreOp::AvailablePermits),
         1 => Just(SemaphoreOp::Drain),
-        1 => (0u32..3).prop_map(|permits| SemaphoreOp::Reduce { permits }),
-        1 => (0u32..3).prop_map(|permits| SemaphoreOp::Increase { permits }),
+        1 => count(3).prop_map(|permits| SemaphoreOp::Reduce { permits }),
+        1 => count(3).prop_map(|permits| SemaphoreOp::Increase { permits }),
     ];
     op.prop_map(|op| Op::Semaphore {
         name: String::new(),
@@ -128,7 +162,7 @@ fn semaphore_op() -> impl Strategy<Value = Op> {
 
 fn latch_op() -> impl Strategy<Value = Op> {
     let op = prop_oneof![
-        1 => (0u32..4).prop_map(|count| LatchOp::TrySetCount { count }),
+        1 => count(4).prop_map(|count| LatchOp::TrySetCount { count }),
         3 => Just(LatchOp::CountDown),
         1 => Just(LatchOp::GetCount),
         2 => timeout().prop_map(|timeout_ms| LatchOp::Await { timeout_ms }),
@@ -277,24 +311,36 @@ impl Run {
     }
 
     /// Acknowledge all but the newest few answered requests, so retries of
-    /// those stay answerable from the cache.
-    fn acked_below(&self, session: SessionId) -> RequestId {
-        let unanswered = self
+    /// those stay answerable from the cache, and around requests that still
+    /// wait, as the client engine does.
+    fn acknowledgement(&self, session: SessionId) -> (RequestId, Vec<RequestId>) {
+        let next = self.next_request.get(&session).copied().unwrap_or(1);
+        let mut below = next.saturating_sub(3);
+        let mut unanswered: Vec<&Sent> = self
             .sent
             .iter()
             .filter(|s| s.session == session && s.answer.is_none())
-            .map(|s| s.request.0)
-            .min();
-        let next = self.next_request.get(&session).copied().unwrap_or(1);
-        RequestId(unanswered.unwrap_or(next).min(next.saturating_sub(3)))
+            .collect();
+        unanswered.sort_by_key(|s| s.request);
+        let mut except = Vec::new();
+        for sent in unanswered {
+            if !sent.op.may_wait() || except.len() == ACKED_EXCEPT_MAX {
+                below = below.min(sent.request.0);
+                break;
+            }
+            except.push(sent.request);
+        }
+        except.retain(|id| id.0 < below);
+        (RequestId(below), except)
     }
 
     fn send(&mut self, session: SessionId, request: RequestId, op: Op) -> Outcome {
-        let acked_below = self.acked_below(session);
-        let kind = CommandKind::Client {
+        let (acked_below, acked_except) = self.acknowledgement(session);
+        let kind = CommandKind::Request {
             session,
             request,
             acked_below,
+            acked_except,
             op,
         };
         match self.apply(kind) {
@@ -338,7 +384,8 @@ impl Run {
                     sent.op.clone(),
                     sent.answer.clone(),
                 );
-                let acked = request < self.acked_below(session);
+                let (below, except) = self.acknowledgement(session);
+                let acked = request < below && !except.contains(&request);
                 let outcome = self.send(session, request, op.clone());
                 // Exactly once: a retry answers what the first attempt did
                 // (or is still waiting), unless its answer was acknowledged

@@ -8,6 +8,13 @@
 //! 3. [`Engine::submit`] a request at any time; it is sent when the session is
 //!    ready, and re-sent with the **same id** after every reconnect until a
 //!    final answer arrives (the server deduplicates by `(session, id)`).
+//!    Requests leave in id order, and one leaves only while it is less than
+//!    [`REQUEST_SPAN_MAX`] ahead of the oldest unanswered request that does
+//!    not wait: the server keeps every answer until it is acknowledged, so
+//!    the client holds back rather than overrun it. Waiting requests (a
+//!    `lock()` behind another holder) are acknowledged around
+//!    ([`Request::acked_except`]), so one long wait never holds back the
+//!    requests after it.
 //! 4. On a lost connection call [`Engine::on_disconnected`] and reconnect;
 //!    [`EngineEvent::Redirect`] names a better member when one is known.
 //! 5. Call [`Engine::on_heard`] on connecting and on every frame received,
@@ -19,6 +26,7 @@
 mod in_flight;
 
 use in_flight::InFlight;
+use raftcp_proto::limits::{ACKED_EXCEPT_MAX, REQUEST_SPAN_MAX};
 use raftcp_proto::{
     ClientFrame, Event, GroupName, Hello, Member, Op, OpError, PROTOCOL_VERSION, Reply, Request,
     RequestId, ServerFrame, SessionId,
@@ -83,6 +91,9 @@ pub struct Engine {
     members: Vec<Member>,
     next_id: u64,
     in_flight: BTreeMap<RequestId, InFlight>,
+    /// Every request in flight below this id went out on the current
+    /// connection; the ones from here on wait for their turn.
+    send_frontier: RequestId,
     outbox: VecDeque<ClientFrame>,
     events: VecDeque<EngineEvent>,
     last_sent_ms: u64,
@@ -109,6 +120,7 @@ impl Engine {
             members: Vec::new(),
             next_id: 1,
             in_flight: BTreeMap::new(),
+            send_frontier: RequestId(1),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             last_sent_ms: 0,
@@ -155,9 +167,7 @@ impl Engine {
         let id = RequestId(self.next_id);
         self.next_id += 1;
         self.in_flight.insert(id, InFlight::new(group, op));
-        if self.link == Link::Ready {
-            self.send_request(id);
-        }
+        self.send_eligible();
         id
     }
 
@@ -169,7 +179,8 @@ impl Engine {
             return;
         };
         request.cancelled = true;
-        if self.link == Link::Ready {
+        // A request not sent yet carries its cancel when it goes out.
+        if self.link == Link::Ready && id < self.send_frontier {
             self.outbox.push_back(ClientFrame::Cancel { id });
         }
     }
@@ -190,7 +201,9 @@ impl Engine {
                     ttl_ms: welcome.ttl_ms,
                     leader_hint: welcome.leader_hint,
                 });
-                self.resend_all();
+                // Everything in flight goes out again, oldest first.
+                self.send_frontier = RequestId(0);
+                self.send_eligible();
             }
             ServerFrame::Refused { reason } => match self.session.take() {
                 // The session we tried to resume is gone; start a new one.
@@ -292,6 +305,7 @@ impl Engine {
         }
         self.in_flight.remove(&id);
         self.events.push_back(EngineEvent::Completed { id, result });
+        self.send_eligible();
     }
 
     /// Every request in flight is answered `SESSION_EXPIRED`: what it did,
@@ -304,36 +318,50 @@ impl Engine {
         self.events.push_back(EngineEvent::SessionLost { session });
     }
 
-    fn resend_all(&mut self) {
-        let ids: Vec<RequestId> = self.in_flight.keys().copied().collect();
-        for id in ids {
-            self.send_request(id);
-            if self.in_flight.get(&id).is_some_and(|r| r.cancelled) {
+    /// Sends, in id order, the requests in flight that have not gone out on
+    /// this connection and are within the span (each with its cancel, if
+    /// the caller gave up on it meanwhile).
+    fn send_eligible(&mut self) {
+        if self.link != Link::Ready {
+            return;
+        }
+        let (acked_below, acked_except) = self.acknowledgement();
+        let span_end = acked_below.0.saturating_add(REQUEST_SPAN_MAX);
+        let pending: Vec<RequestId> = self
+            .in_flight
+            .range(self.send_frontier..RequestId(span_end))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in pending {
+            let request = &self.in_flight[&id];
+            self.outbox.push_back(ClientFrame::Request(Request {
+                id,
+                group: request.group.clone(),
+                acked_below,
+                acked_except: acked_except.clone(),
+                op: request.op.clone(),
+            }));
+            if request.cancelled {
                 self.outbox.push_back(ClientFrame::Cancel { id });
             }
         }
+        self.send_frontier = self
+            .send_frontier
+            .max(RequestId(span_end.min(self.next_id)));
     }
 
-    fn send_request(&mut self, id: RequestId) {
-        let Some(request) = self.in_flight.get(&id) else {
-            return;
-        };
-        let frame = ClientFrame::Request(Request {
-            id,
-            group: request.group.clone(),
-            acked_below: self.acked_below(),
-            op: request.op.clone(),
-        });
-        self.outbox.push_back(frame);
-    }
-
-    /// Every id below the oldest unanswered request has been answered.
-    fn acked_below(&self) -> RequestId {
-        self.in_flight
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(RequestId(self.next_id))
+    /// What the server may forget: every answer below the first id
+    /// returned, except the waiting requests listed (up to
+    /// [`ACKED_EXCEPT_MAX`]), which are still unanswered.
+    fn acknowledgement(&self) -> (RequestId, Vec<RequestId>) {
+        let mut except = Vec::new();
+        for (id, request) in &self.in_flight {
+            if !request.op.may_wait() || except.len() == ACKED_EXCEPT_MAX {
+                return (*id, except);
+            }
+            except.push(*id);
+        }
+        (RequestId(self.next_id), except)
     }
 }
 

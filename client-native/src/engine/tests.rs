@@ -241,3 +241,92 @@ fn server_side_expiry_is_reported_and_a_new_session_starts() {
         })]
     ));
 }
+
+fn lock_op() -> Op {
+    Op::Lock {
+        name: "leader".into(),
+        handle: raftcp_proto::HandleId(1),
+        op: raftcp_proto::LockOp::Lock {
+            timeout_ms: None,
+            reentrancy_limit: 0,
+        },
+    }
+}
+
+fn acknowledgements(frames: &[ClientFrame]) -> Vec<(u64, u64, Vec<u64>)> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ClientFrame::Request(r) => Some((
+                r.id.0,
+                r.acked_below.0,
+                r.acked_except.iter().map(|id| id.0).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_waiting_request_is_acknowledged_around() {
+    let mut engine = ready(7);
+    let wait = engine.submit(GroupName::default_group(), lock_op());
+    assert_eq!(acknowledgements(&sent(&mut engine)), vec![(1, 2, vec![1])]);
+    for expected in 2..10 {
+        let id = engine.submit(GroupName::default_group(), op());
+        assert_eq!(
+            acknowledgements(&sent(&mut engine)),
+            vec![(id.0, id.0, vec![wait.0])],
+        );
+        engine.on_frame(respond(id.0, Ok(Reply::Long(expected))));
+    }
+    // Once the wait is answered, it is no longer excepted.
+    engine.on_frame(respond(
+        wait.0,
+        Ok(Reply::Fence(Some(raftcp_proto::Fence(5)))),
+    ));
+    let id = engine.submit(GroupName::default_group(), op());
+    assert_eq!(
+        acknowledgements(&sent(&mut engine)),
+        vec![(id.0, id.0, vec![])]
+    );
+}
+
+#[test]
+fn requests_beyond_the_span_wait_in_the_client() {
+    let mut engine = ready(7);
+    let span = REQUEST_SPAN_MAX;
+    for _ in 0..span + 10 {
+        engine.submit(GroupName::default_group(), op());
+    }
+    let first = acknowledgements(&sent(&mut engine));
+    assert_eq!(first.len() as u64, span);
+    assert_eq!(engine.in_flight() as u64, span + 10);
+    // Answers to the oldest let as many newer ones go out, in order.
+    for id in 1..=3 {
+        engine.on_frame(respond(id, Ok(Reply::Long(1))));
+    }
+    let next: Vec<u64> = acknowledgements(&sent(&mut engine))
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(next, vec![span + 1, span + 2, span + 3]);
+}
+
+#[test]
+fn a_cancel_of_a_request_not_sent_yet_follows_it_out() {
+    let mut engine = ready(7);
+    for _ in 0..REQUEST_SPAN_MAX {
+        engine.submit(GroupName::default_group(), op());
+    }
+    sent(&mut engine);
+    let held = engine.submit(GroupName::default_group(), lock_op());
+    engine.cancel(held);
+    assert_eq!(sent(&mut engine), vec![]);
+    engine.on_frame(respond(1, Ok(Reply::Long(1))));
+    let frames = sent(&mut engine);
+    assert!(matches!(
+        &frames[..],
+        [ClientFrame::Request(r), ClientFrame::Cancel { id }] if r.id == held && *id == held
+    ));
+}

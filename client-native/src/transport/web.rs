@@ -6,7 +6,7 @@
 
 use super::{Link, Transport};
 use js_sys::{Array, Function, Reflect, Uint8Array};
-use raftcp_proto::limits::FRAME_BYTES_MAX;
+use raftcp_proto::limits::{FRAME_BYTES_MAX, FRAMES_PER_MESSAGE_MAX};
 use tokio::sync::mpsc;
 use wasm_bindgen::prelude::*;
 
@@ -72,6 +72,8 @@ pub struct WebLink {
     /// Frames queued by `send`, packed into one message by `flush` (each
     /// message costs the host a socket write).
     packed: Vec<u8>,
+    /// Frames in `packed`; the server takes at most `FRAMES_PER_MESSAGE_MAX`.
+    packed_frames: usize,
     events: mpsc::UnboundedReceiver<SocketEvent>,
     _handlers: [Closure<dyn FnMut(JsValue)>; 4],
 }
@@ -92,6 +94,7 @@ impl Transport for WebTransport {
         let mut link = WebLink {
             socket,
             packed: Vec::new(),
+            packed_frames: 0,
             events,
             _handlers: handlers,
         };
@@ -165,10 +168,12 @@ fn describe(error: &JsValue) -> String {
 
 impl Link for WebLink {
     async fn send(&mut self, frame: Vec<u8>) -> Result<(), String> {
-        if self.packed.len() + frame.len() > FRAME_BYTES_MAX {
+        let full = self.packed_frames == FRAMES_PER_MESSAGE_MAX;
+        if full || self.packed.len() + frame.len() > FRAME_BYTES_MAX {
             self.send_packed()?;
         }
         self.packed.extend_from_slice(&frame);
+        self.packed_frames += 1;
         Ok(())
     }
 
@@ -196,6 +201,7 @@ impl WebLink {
         // wasm memory has moved on.
         let copy = Uint8Array::from(self.packed.as_slice());
         self.packed.clear();
+        self.packed_frames = 0;
         self.socket.send(&copy).map_err(|e| describe(&e))
     }
 }

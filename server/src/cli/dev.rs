@@ -19,6 +19,8 @@ pub struct DevArgs {
     /// `raftcp serve --help`).
     #[arg(long, default_value_t = node::DEFAULT_FSYNC_BATCH_WAIT_US)]
     pub fsync_batch_wait_us: u64,
+    #[command(flatten)]
+    pub connections: super::serve::ConnectionArgs,
 }
 
 pub async fn run(args: DevArgs) -> Result<(), String> {
@@ -33,6 +35,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
         let dir = args.data.join(format!("node-{id}"));
         let mut config = NodeConfig::new(*id, dir, members.clone());
         config.fsync_batch_wait = Duration::from_micros(args.fsync_batch_wait_us);
+        config.connection_limits = args.connections.limits();
         nodes.push(node::start(config).await.map_err(|e| e.to_string())?);
     }
     let ready = nodes[0]

@@ -1,5 +1,6 @@
 //! `raftcp serve`: one member of a cluster.
 
+use crate::admission;
 use crate::node::{self, NodeConfig};
 use clap::Args;
 use std::collections::BTreeMap;
@@ -42,6 +43,29 @@ pub struct ServeArgs {
     /// throttle I/O operations, a little less throughput at high concurrency.
     #[arg(long, default_value_t = node::DEFAULT_FSYNC_BATCH_WAIT_US)]
     pub fsync_batch_wait_us: u64,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// Caps on open connections (clients and peers together); a connection
+/// over a cap is answered 503 and closed.
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Most connections open at once.
+    #[arg(long, default_value_t = admission::CONNECTIONS_MAX)]
+    pub max_connections: usize,
+    /// Most connections open at once from one IP address.
+    #[arg(long, default_value_t = admission::CONNECTIONS_PER_ADDRESS_MAX)]
+    pub max_connections_per_address: usize,
+}
+
+impl ConnectionArgs {
+    pub fn limits(&self) -> admission::Limits {
+        admission::Limits {
+            total: self.max_connections,
+            per_address: self.max_connections_per_address,
+        }
+    }
 }
 
 pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, String> {
@@ -78,7 +102,9 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.election_timeout_ms = args.election_timeout_ms;
     config.snapshot_every = args.snapshot_every;
     config.fsync_batch_wait = Duration::from_micros(args.fsync_batch_wait_us);
-    config.request_timeout = Duration::from_millis((args.election_timeout_ms * 10).max(5_000));
+    config.request_timeout =
+        Duration::from_millis(args.election_timeout_ms.saturating_mul(10).max(5_000));
+    config.connection_limits = args.connections.limits();
     let node = node::start(config).await.map_err(|e| e.to_string())?;
     println!(
         "raftcp node {} serving ws://{}/v1/client",

@@ -4,6 +4,7 @@
 //! Raft is shared by many requests; an idle client's command leaves at once.
 
 use crate::cluster::Cluster;
+use crate::limits::ENTRY_BYTES_MAX;
 use crate::machine::{CommandKind, CommandResponse, POSITIONS_PER_ENTRY};
 use crate::raft::peer_frame::ForwardError;
 use std::sync::Arc;
@@ -15,9 +16,14 @@ const BATCHES_IN_FLIGHT: usize = 16;
 
 type Answer = oneshot::Sender<Result<CommandResponse, ForwardError>>;
 
+/// A command waiting for a batch: what it is, about how many bytes it
+/// encodes to (the size of the client frame that carried it), and who
+/// waits for its answer.
+type Queued = (CommandKind, usize, Answer);
+
 #[derive(Debug)]
 pub struct Batcher {
-    queue: mpsc::UnboundedSender<(CommandKind, Answer)>,
+    queue: mpsc::UnboundedSender<Queued>,
 }
 
 impl Batcher {
@@ -28,29 +34,51 @@ impl Batcher {
         (Batcher { queue }, task)
     }
 
-    /// Proposes `kind` as part of the next batch and waits for its response.
-    pub async fn propose(&self, kind: CommandKind) -> Result<CommandResponse, ForwardError> {
+    /// Proposes `kind`, which encodes to about `bytes`, as part of the next
+    /// batch and waits for its response.
+    pub async fn propose(
+        &self,
+        kind: CommandKind,
+        bytes: usize,
+    ) -> Result<CommandResponse, ForwardError> {
         let (answer, response) = oneshot::channel();
         let stopped = || ForwardError::Unavailable("the member is shutting down".into());
-        self.queue.send((kind, answer)).map_err(|_| stopped())?;
+        self.queue
+            .send((kind, bytes, answer))
+            .map_err(|_| stopped())?;
         response.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(cluster: Arc<Cluster>, mut commands: mpsc::UnboundedReceiver<(CommandKind, Answer)>) {
+async fn run(cluster: Arc<Cluster>, mut commands: mpsc::UnboundedReceiver<Queued>) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let max = POSITIONS_PER_ENTRY as usize;
-    while let Some(first) = commands.recv().await {
+    // A command that did not fit the previous batch starts the next one.
+    let mut carried = None;
+    loop {
+        let first = match carried.take() {
+            Some(first) => first,
+            None => match commands.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
         // Waiting for a slot is what lets the next batch grow.
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let mut batch = vec![first];
+        let mut bytes = first.1;
+        let mut batch = vec![(first.0, first.2)];
         while batch.len() < max {
-            match commands.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+            let Ok(next) = commands.try_recv() else {
+                break;
+            };
+            if bytes + next.1 > ENTRY_BYTES_MAX {
+                carried = Some(next);
+                break;
             }
+            bytes += next.1;
+            batch.push((next.0, next.2));
         }
         let cluster = cluster.clone();
         // Boxed so the spawned task stays small (cheap to create and move).

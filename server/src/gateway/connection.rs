@@ -1,19 +1,31 @@
 //! One client connection: the handshake, then requests multiplexed by id.
 //! Anything malformed ends this connection with a `ProtocolError` frame and a
 //! WebSocket close code, and touches nothing else.
+//!
+//! Every resource a connection can claim is bounded: before its handshake it
+//! may send one small message under a deadline; it has at most
+//! [`REQUESTS_PER_CONNECTION_MAX`] requests being proposed (more wait
+//! unread in the socket, so TCP pushes back on the client); its replies
+//! queue in a bounded [`Outbox`]. Requests are validated here, before
+//! anything is proposed, so nothing invalid enters the Raft log.
 
-use super::{Gateway, send_frame, unavailable};
+use super::outbox::{Outbox, outbox};
+use super::{Gateway, unavailable};
 use crate::clock::monotonic_ms;
 use crate::faults::{PlantedBug, planted};
-use crate::machine::{CommandKind, CommandResponse, Outcome};
+use crate::limits::{
+    CLIENT_HELLO_TIMEOUT, CLIENT_NAME_BYTES_MAX, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX,
+    OUTBOX_BYTES_MAX, REQUESTS_PER_CONNECTION_MAX,
+};
+use crate::machine::{
+    Acknowledged, CommandKind, CommandResponse, Outcome, validate_acknowledged, validate_op,
+};
 use crate::metrics::kind_index;
-use crate::raft::network::write_frames;
 use crate::raft::peer_frame::ForwardError;
 use crate::sync::lock;
 use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use raftcp_proto::limits::FRAME_BYTES_MAX;
 use raftcp_proto::{
     ClientFrame, Hello, OpError, PROTOCOL_VERSION, Request, RequestId, Response, ServerFrame,
     SessionId, Welcome, name::DEFAULT_GROUP,
@@ -21,16 +33,12 @@ use raftcp_proto::{
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-/// A connection must say `Hello` within this time.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a connection is being closed by the server.
 struct Closing {
@@ -60,7 +68,7 @@ struct Connection {
     /// Requests being answered, polled by the connection's own task.
     requests: FuturesUnordered<RequestTask>,
     proposing: Proposing,
-    outbox: mpsc::UnboundedSender<Message>,
+    outbox: Outbox,
     session: Option<SessionId>,
     connection_id: u64,
     last_seen_ms: Arc<AtomicU64>,
@@ -68,8 +76,8 @@ struct Connection {
 
 pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     let (sink, mut stream) = socket.split();
-    let (outbox, inbox) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_frames(sink, inbox, Arc::new(AtomicBool::new(true))));
+    let (outbox, inbox) = outbox();
+    let writer = tokio::spawn(inbox.write_to(sink));
     let metrics = &gateway.cluster.metrics;
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
     let mut connection = Connection {
@@ -83,20 +91,30 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     };
     // Twice the TTL: a silent client's session expires first, and it hears
     // `SessionExpired` before the connection is dropped.
-    let idle_timeout =
-        Duration::from_millis(gateway.cluster.settings.session_ttl_ms.max(1_000) * 2);
+    let idle_timeout = Duration::from_millis(
+        gateway
+            .cluster
+            .settings
+            .session_ttl_ms
+            .max(1_000)
+            .saturating_mul(2),
+    );
     let mut last_frame = Instant::now();
     let closing = loop {
         let deadline = if connection.session.is_some() {
             idle_timeout
         } else {
-            HANDSHAKE_TIMEOUT
+            CLIENT_HELLO_TIMEOUT
         };
         let silent_until = tokio::time::Instant::from_std(last_frame + deadline);
         let message = tokio::select! {
             message = tokio::time::timeout_at(silent_until, stream.next()) => message,
             // Requests run inside this task (cheaper than a task each).
             Some(()) = connection.requests.next(), if !connection.requests.is_empty() => continue,
+            () = outbox.overrun() => break Some(Closing::protocol(
+                CloseCode::Policy,
+                format!("replies are not being read: more than {OUTBOX_BYTES_MAX} bytes queued"),
+            )),
         };
         let message = match message {
             Err(_) if connection.session.is_none() => {
@@ -122,6 +140,15 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
             Message::Close(_) => break None,
             _ => continue,
         };
+        if connection.session.is_none() && bytes.len() > HANDSHAKE_BYTES_MAX {
+            break Some(Closing::protocol(
+                CloseCode::Policy,
+                format!(
+                    "handshake message is {} bytes: at most {HANDSHAKE_BYTES_MAX} allowed",
+                    bytes.len()
+                ),
+            ));
+        }
         // A message may pack several frames; they are handled in order.
         let frames = match raftcp_proto::codec::decode_each::<ClientFrame>(&bytes, FRAME_BYTES_MAX)
         {
@@ -134,8 +161,8 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
             }
         };
         let mut ended = None;
-        for frame in frames {
-            if let Err(closing) = connection.on_frame(frame).await {
+        for (frame, bytes) in frames {
+            if let Err(closing) = connection.on_frame(frame, bytes).await {
                 ended = Some(closing);
                 break;
             }
@@ -147,17 +174,14 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     if let Some(Closing { code, reason }) = closing {
         metrics.protocol_errors.fetch_add(1, Ordering::Relaxed);
         tracing::debug!("closing client connection: {reason}");
-        send_frame(
-            &outbox,
-            &ServerFrame::ProtocolError {
-                reason: reason.clone(),
-            },
-        );
+        outbox.send_frame(&ServerFrame::ProtocolError {
+            reason: reason.clone(),
+        });
         let frame = CloseFrame {
             code,
             reason: truncate_reason(&reason).into(),
         };
-        let _ = outbox.send(Message::Close(Some(frame)));
+        outbox.close(Message::Close(Some(frame)));
     }
     if let Some(session) = connection.session {
         gateway.detach(session, connection.connection_id);
@@ -192,7 +216,8 @@ fn truncate_reason(reason: &str) -> &str {
 }
 
 impl Connection {
-    async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), Option<Closing>> {
+    /// Handles one frame, `bytes` long on the wire.
+    async fn on_frame(&mut self, frame: ClientFrame, bytes: usize) -> Result<(), Option<Closing>> {
         let Some(session) = self.session else {
             return match frame {
                 ClientFrame::Hello(hello) => self.handshake(hello).await,
@@ -214,13 +239,23 @@ impl Connection {
                 "Hello sent twice on one connection",
             ))),
             ClientFrame::Request(request) => {
-                let task = self.request_task(session, request);
+                // Backpressure: the next frame is read once a request is done.
+                while self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
+                    self.requests.next().await;
+                }
+                let task = self.request_task(session, request, bytes);
                 self.requests.push(task);
                 Ok(())
             }
             ClientFrame::Cancel { id } => {
                 if let Some(cancel) = lock(&self.proposing).get_mut(&id) {
                     *cancel = true; // Proposed when the request's proposal returns.
+                    return Ok(());
+                }
+                if !self.gateway.is_waiting(session, id) {
+                    // Nothing of this session waits under that id (it was
+                    // answered, or never was a wait): nothing to cancel,
+                    // and nothing is proposed.
                     return Ok(());
                 }
                 // Proposed before reading the next frame: proposals run in
@@ -236,7 +271,7 @@ impl Connection {
                 Ok(())
             }
             ClientFrame::Heartbeat => {
-                send_frame(&self.outbox, &ServerFrame::HeartbeatAck);
+                self.outbox.send_frame(&ServerFrame::HeartbeatAck);
                 Ok(())
             }
             ClientFrame::CloseSession => {
@@ -252,6 +287,13 @@ impl Connection {
             let reason = format!(
                 "protocol version {} is not supported; this server speaks {PROTOCOL_VERSION}",
                 hello.protocol_version
+            );
+            return self.refuse(reason);
+        }
+        if hello.client_name.len() > CLIENT_NAME_BYTES_MAX {
+            let reason = format!(
+                "client name is {} bytes: at most {CLIENT_NAME_BYTES_MAX} allowed",
+                hello.client_name.len()
             );
             return self.refuse(reason);
         }
@@ -293,7 +335,7 @@ impl Connection {
             leader_hint: cluster.leader().and_then(|id| cluster.client_url(id)),
             members: cluster.member_list(),
         };
-        send_frame(&self.outbox, &ServerFrame::Welcome(welcome));
+        self.outbox.send_frame(&ServerFrame::Welcome(welcome));
         Ok(())
     }
 
@@ -308,18 +350,18 @@ impl Connection {
             code: CloseCode::Again,
             reason: truncate_reason(&reason).into(),
         };
-        let _ = self.outbox.send(Message::Close(Some(frame)));
+        self.outbox.close(Message::Close(Some(frame)));
         Err(None)
     }
 
     /// Answers `Refused` and ends the connection (the client may retry).
     fn refuse(&self, reason: String) -> Result<(), Option<Closing>> {
-        send_frame(&self.outbox, &ServerFrame::Refused { reason });
-        let _ = self.outbox.send(Message::Close(None));
+        self.outbox.send_frame(&ServerFrame::Refused { reason });
+        self.outbox.close(Message::Close(None));
         Err(None)
     }
 
-    fn request_task(&self, session: SessionId, request: Request) -> RequestTask {
+    fn request_task(&self, session: SessionId, request: Request, bytes: usize) -> RequestTask {
         let gateway = self.gateway.clone();
         let outbox = self.outbox.clone();
         let proposing = self.proposing.clone();
@@ -339,19 +381,28 @@ impl Connection {
                 Err(OpError::UnknownGroup {
                     group: request.group.0,
                 })
+            } else if let Err(error) = validate_op(&request.op).and_then(|()| {
+                validate_acknowledged(Acknowledged {
+                    below: request.acked_below,
+                    except: &request.acked_except,
+                })
+            }) {
+                // Refused here, not in the machine: never replicated.
+                Err(error)
             } else if request.op.is_mutating() {
                 if may_wait {
                     // Register before proposing: the completion may be
                     // applied here before the leader's answer comes back.
                     gateway.note_waiting(session, id, kind, since);
                 }
-                let command = CommandKind::Client {
+                let command = CommandKind::Request {
                     session,
                     request: id,
                     acked_below: request.acked_below,
+                    acked_except: request.acked_except,
                     op: request.op,
                 };
-                let proposed = gateway.propose(command).await;
+                let proposed = gateway.propose_request(command, bytes).await;
                 let cancel_requested = may_wait && lock(&proposing).remove(&id).unwrap_or(false);
                 match proposed {
                     Ok(CommandResponse::Client(Outcome::Pending)) => {
@@ -386,7 +437,7 @@ impl Connection {
                 .cluster
                 .metrics
                 .record(kind, result.is_ok(), since.elapsed());
-            send_frame(&outbox, &ServerFrame::Response(Response { id, result }));
+            outbox.send_frame(&ServerFrame::Response(Response { id, result }));
         })
     }
 }

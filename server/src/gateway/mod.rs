@@ -7,12 +7,14 @@
 mod batcher;
 pub mod connection;
 mod duties;
+pub mod outbox;
 
 use crate::cluster::Cluster;
 use crate::machine::{CommandKind, CommandResponse, Effect};
 use crate::raft::peer_frame::ForwardError;
 use crate::raft::state_machine::Applied;
 use batcher::Batcher;
+use outbox::Outbox;
 use raftcp_proto::{
     Event, OpError, Reply, RequestId, Response, ServerFrame, SessionId,
     limits::HEARTBEAT_SESSIONS_MAX,
@@ -26,6 +28,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub use duties::{run_heartbeats, run_leader_duties};
 
+/// What a command the gateway makes up itself counts for in a batch's
+/// bytes: a handshake within the handshake limit, or a list of sessions.
+const SMALL_COMMAND_BYTES: usize = raftcp_proto::limits::HANDSHAKE_BYTES_MAX;
+
 /// A request that is waiting in the machine, kept for metrics.
 #[derive(Debug)]
 struct Waiting {
@@ -37,7 +43,7 @@ struct Waiting {
 #[derive(Debug)]
 struct Holder {
     connection: u64,
-    outbox: mpsc::UnboundedSender<Message>,
+    outbox: Outbox,
     /// Monotonic ms of the client's last frame; a silent client (paused
     /// process) stops being heartbeated, so its session can expire.
     last_seen_ms: Arc<AtomicU64>,
@@ -65,21 +71,27 @@ impl Gateway {
         (gateway, task)
     }
 
-    /// Proposes a client-originated command, batched with concurrent ones.
+    /// Proposes a small client-originated command (a session's handshake,
+    /// heartbeat, cancel or close), batched with concurrent ones.
     pub async fn propose(&self, kind: CommandKind) -> Result<CommandResponse, ForwardError> {
-        self.batcher.propose(kind).await
+        self.batcher.propose(kind, SMALL_COMMAND_BYTES).await
+    }
+
+    /// Proposes a client's request, `bytes` long on the wire, batched with
+    /// concurrent ones up to [`crate::limits::ENTRY_BYTES_MAX`] per entry.
+    pub async fn propose_request(
+        &self,
+        kind: CommandKind,
+        bytes: usize,
+    ) -> Result<CommandResponse, ForwardError> {
+        self.batcher.propose(kind, bytes).await
     }
 
     fn holders(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Holder>> {
         crate::sync::lock(&self.holders)
     }
 
-    fn attach(
-        &self,
-        session: SessionId,
-        outbox: mpsc::UnboundedSender<Message>,
-        last_seen_ms: Arc<AtomicU64>,
-    ) -> u64 {
+    fn attach(&self, session: SessionId, outbox: Outbox, last_seen_ms: Arc<AtomicU64>) -> u64 {
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed);
         let holder = Holder {
             connection,
@@ -109,6 +121,14 @@ impl Gateway {
         if let Some(holder) = self.holders().get_mut(&session) {
             holder.waiting.insert(request, Waiting { kind, since });
         }
+    }
+
+    /// Whether `request` of `session` is waiting (being proposed, or queued
+    /// in the machine) on a connection of this member.
+    fn is_waiting(&self, session: SessionId, request: RequestId) -> bool {
+        self.holders()
+            .get(&session)
+            .is_some_and(|holder| holder.waiting.contains_key(&request))
     }
 
     fn forget_waiting(&self, session: SessionId, request: RequestId) {
@@ -148,14 +168,13 @@ impl Gateway {
                     id: done.request,
                     result: done.result,
                 });
-                send_frame(&holder.outbox, &frame);
+                holder.outbox.send_frame(&frame);
             }
             Effect::SessionEnded(session) => {
                 if let Some(holder) = holders.remove(&session) {
-                    send_frame(
-                        &holder.outbox,
-                        &ServerFrame::Event(Event::SessionExpired { session }),
-                    );
+                    holder
+                        .outbox
+                        .send_frame(&ServerFrame::Event(Event::SessionExpired { session }));
                 }
             }
         }
@@ -168,7 +187,7 @@ impl Gateway {
     /// this member is cut off from a quorum (`reachability`).
     pub fn drop_all_connections(&self) {
         for (_, holder) in self.holders().drain() {
-            let _ = holder.outbox.send(Message::Close(None));
+            holder.outbox.close(Message::Close(None));
         }
     }
 
@@ -187,22 +206,16 @@ impl Gateway {
             let kind = CommandKind::Heartbeat {
                 sessions: batch.to_vec(),
             };
-            if let Ok(CommandResponse::Heartbeat { unknown }) = self.propose(kind).await {
+            // A session id is a varint of at most ten bytes.
+            let bytes = batch.len() * 10;
+            if let Ok(CommandResponse::Heartbeat { unknown }) =
+                self.propose_request(kind, bytes).await
+            {
                 for session in unknown {
                     self.deliver(Effect::SessionEnded(session));
                 }
             }
         }
-    }
-}
-
-/// Queues `frame` for the connection's writer; a closed connection drops it.
-pub fn send_frame(outbox: &mpsc::UnboundedSender<Message>, frame: &ServerFrame) {
-    match raftcp_proto::encode(frame) {
-        Ok(bytes) => {
-            let _ = outbox.send(Message::binary(bytes));
-        }
-        Err(e) => tracing::error!("cannot encode {frame:?}: {e}"),
     }
 }
 

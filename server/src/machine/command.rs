@@ -1,7 +1,8 @@
 //! What the Raft log carries and what applying an entry produces.
 
 use raftcp_proto::{Op, OpError, Reply, RequestId, SessionId};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::cell::Cell;
 use std::sync::Arc;
 
 /// One Raft log entry's payload. `time_ms` is the proposing leader's wall
@@ -31,7 +32,9 @@ pub enum CommandKind {
     /// Proposed by a new leader on taking office: every session gets a fresh
     /// TTL, so an election never expires healthy clients.
     RenewAllSessions,
-    /// A client operation, deduplicated by `(session, request)`.
+    /// A client operation as protocol 1 carried it (still read from
+    /// existing logs): a [`CommandKind::Request`] acknowledging nothing
+    /// around its watermark.
     Client {
         session: SessionId,
         request: RequestId,
@@ -50,8 +53,19 @@ pub enum CommandKind {
     /// record, fsync share, replication, apply) is paid once for many.
     /// Shared, because the leader hands each entry to every follower's
     /// replication and to its own apply: a copy each would be a deep copy
-    /// of every command in the batch. Encoded as a plain sequence.
-    Batch(Arc<[CommandKind]>),
+    /// of every command in the batch. Encoded as a plain sequence; a batch
+    /// inside a batch is refused when decoded (see [`unnested`]).
+    Batch(#[serde(deserialize_with = "unnested")] Arc<[CommandKind]>),
+    /// A client operation, deduplicated by `(session, request)`. The
+    /// session's cached answers below `acked_below` are forgotten, except
+    /// those of `acked_except` (requests that still wait).
+    Request {
+        session: SessionId,
+        request: RequestId,
+        acked_below: RequestId,
+        acked_except: Vec<RequestId>,
+        op: Op,
+    },
 }
 
 /// The result of a client request at apply time.
@@ -60,6 +74,10 @@ pub enum Outcome {
     Done(Result<Reply, OpError>),
     /// The request waits in a queue; a [`Completion`] will carry its result.
     Pending,
+    /// Kept in a session's cache only: the client acknowledged around this
+    /// request (it is in `acked_except`) before it was applied, so when it
+    /// arrives it is executed although its id is below the watermark.
+    Awaited,
 }
 
 /// The direct answer to an entry, delivered to whoever proposed it.
@@ -77,7 +95,7 @@ pub enum CommandResponse {
     Done,
     Refused(OpError),
     /// One response per command of a [`CommandKind::Batch`], in order.
-    Batch(Vec<CommandResponse>),
+    Batch(#[serde(deserialize_with = "unnested")] Vec<CommandResponse>),
 }
 
 /// A waiting request finished in this entry (granted, timed out, cancelled or
@@ -102,4 +120,66 @@ pub enum Effect {
 pub struct Applied {
     pub response: CommandResponse,
     pub effects: Vec<Effect>,
+}
+
+thread_local! {
+    /// Whether this thread is decoding the contents of a batch.
+    static IN_BATCH: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Decodes a batch's contents, refusing a batch nested inside it. Batches
+/// are one level deep by construction, and a hostile peer frame or log
+/// record of thousands of nested batches would otherwise overflow the
+/// decoder's stack and abort the process.
+fn unnested<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    if IN_BATCH.with(Cell::get) {
+        return Err(serde::de::Error::custom("a batch cannot contain a batch"));
+    }
+    /// Clears the flag on every exit, errors included.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            IN_BATCH.with(|flag| flag.set(false));
+        }
+    }
+    IN_BATCH.with(|flag| flag.set(true));
+    let _leave = Leave;
+    T::deserialize(deserializer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested_batches(depth: usize) -> Vec<u8> {
+        // CommandKind::Batch is variant 8, a sequence of length 1 each level.
+        let mut bytes = [8u8, 1].repeat(depth);
+        bytes.push(3); // ExpireSessions
+        bytes
+    }
+
+    #[test]
+    fn one_level_of_batch_decodes() {
+        let batch = CommandKind::Batch(vec![CommandKind::ExpireSessions].into());
+        let bytes = postcard::to_allocvec(&batch).unwrap();
+        assert_eq!(bytes, nested_batches(1));
+        assert_eq!(postcard::from_bytes::<CommandKind>(&bytes).unwrap(), batch);
+    }
+
+    #[test]
+    fn nested_batches_are_an_error_not_a_stack_overflow() {
+        for depth in [2, 100_000] {
+            let decoded = postcard::from_bytes::<CommandKind>(&nested_batches(depth));
+            assert!(decoded.is_err(), "depth {depth}");
+        }
+        let response = [5u8, 1].repeat(100_000);
+        assert!(postcard::from_bytes::<CommandResponse>(&response).is_err());
+        // The flag is cleared after an error.
+        let ok = postcard::from_bytes::<CommandKind>(&nested_batches(1));
+        assert!(ok.is_ok());
+    }
 }

@@ -7,7 +7,8 @@ use super::lock::{LockAttempt, LockWaiter};
 use super::objects::get_or_create;
 use super::owner::{Grant, Owner};
 use super::semaphore::{AcquireAttempt, SemaphoreWaiter};
-use super::validate::validate_op;
+use super::sessions::Acknowledged;
+use super::validate::{validate_acknowledged, validate_op};
 use super::waits::{Wait, WaitTarget};
 use crate::faults::{PlantedBug, planted};
 use raftcp_proto::limits::{OBJECTS_MAX, UNACKNOWLEDGED_RESPONSES_MAX};
@@ -25,33 +26,36 @@ impl Machine {
         index: u64,
         session_id: SessionId,
         request: RequestId,
-        acked_below: RequestId,
+        acknowledged: Acknowledged<'_>,
         op: Op,
         effects: &mut Effects,
     ) -> Outcome {
+        if let Err(error) = validate_acknowledged(acknowledged) {
+            return Outcome::Done(Err(error));
+        }
         // Any request from a session keeps it alive.
         let Some(session) = self.sessions.touch(session_id, self.now_ms) else {
             return Outcome::Done(Err(OpError::SessionExpired {
                 session: session_id,
             }));
         };
-        session.acknowledge(acked_below);
-        if request < session.acked_below {
-            let acked_below = session.acked_below;
-            return Outcome::Done(Err(OpError::RequestAcknowledged {
-                request,
-                acked_below,
-            }));
-        }
-        if let Some(cached) = session.responses.get(&request)
-            && !planted(PlantedBug::NoRetryDedup)
-        {
-            return cached.clone();
-        }
+        session.acknowledge(acknowledged);
+        let awaited = match session.responses.get(&request) {
+            Some(Outcome::Awaited) => true,
+            Some(cached) if !planted(PlantedBug::NoRetryDedup) => return cached.clone(),
+            _ if request < session.acked_below => {
+                let acked_below = session.acked_below;
+                return Outcome::Done(Err(OpError::RequestAcknowledged {
+                    request,
+                    acked_below,
+                }));
+            }
+            _ => false,
+        };
         if !op.is_mutating() {
             return Outcome::Done(self.query(session_id, &op));
         }
-        if session.responses.len() >= UNACKNOWLEDGED_RESPONSES_MAX {
+        if !awaited && session.responses.len() >= UNACKNOWLEDGED_RESPONSES_MAX {
             return Outcome::Done(Err(OpError::TooManyUnacknowledged {
                 session: session_id,
                 max: UNACKNOWLEDGED_RESPONSES_MAX as u64,
@@ -294,11 +298,13 @@ impl Machine {
                 semaphore.reduce(permits);
                 Ok(Reply::Unit)
             }
-            SemaphoreOp::Increase { permits } => {
-                let grants = semaphore.increase(permits);
-                self.deliver_semaphore_grants(name, grants, effects);
-                Ok(Reply::Unit)
-            }
+            SemaphoreOp::Increase { permits } => match semaphore.increase(name, permits) {
+                Ok(grants) => {
+                    self.deliver_semaphore_grants(name, grants, effects);
+                    Ok(Reply::Unit)
+                }
+                Err(error) => Err(error),
+            },
             // Answered above without creating the object; kept total.
             SemaphoreOp::AvailablePermits => Ok(Reply::Count(semaphore.available)),
         };

@@ -3,8 +3,9 @@
 
 use super::Machine;
 use super::command::Outcome;
+use super::semaphore::PERMITS_MAX;
 use super::waits::WaitTarget;
-use raftcp_proto::limits::UNACKNOWLEDGED_RESPONSES_MAX;
+use raftcp_proto::limits::{ACKED_EXCEPT_MAX, UNACKNOWLEDGED_RESPONSES_MAX};
 use raftcp_proto::{Fence, RequestId, SessionId};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -36,10 +37,10 @@ impl Machine {
                 session.responses.len() <= UNACKNOWLEDGED_RESPONSES_MAX,
                 || format!("session {id} caches {} responses", session.responses.len()),
             )?;
-            ensure(
-                session.responses.keys().all(|r| *r >= session.acked_below),
-                || format!("session {id} caches an acknowledged response"),
-            )?;
+            let around = session.responses.range(..session.acked_below).count();
+            ensure(around <= ACKED_EXCEPT_MAX, || {
+                format!("session {id} keeps {around} responses below its watermark")
+            })?;
             for name in &session.locks {
                 let held = self.objects.locks.get(name).and_then(|l| l.holder.as_ref());
                 ensure(held.is_some_and(|h| h.owner.session == *id), || {
@@ -125,6 +126,12 @@ impl Machine {
                     )
                 })?;
             }
+            ensure(semaphore.total_permits() <= PERMITS_MAX, || {
+                format!(
+                    "semaphore \"{name}\" has {} permits: at most {PERMITS_MAX} allowed",
+                    semaphore.total_permits()
+                )
+            })?;
             if let Some(head) = semaphore.queue.front() {
                 ensure(head.permits > semaphore.available, || {
                     format!(

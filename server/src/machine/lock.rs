@@ -45,8 +45,8 @@ impl Lock {
     pub fn lock(&mut self, name: &str, waiter: LockWaiter, waits: bool, index: u64) -> LockAttempt {
         match &mut self.holder {
             Some(holder) if holder.owner == waiter.owner => {
-                let limit = waiter.reentrancy_limit;
-                if limit != 0 && holder.count >= limit {
+                let limit = effective_limit(waiter.reentrancy_limit);
+                if holder.count >= limit {
                     return if waits {
                         LockAttempt::Refused(OpError::LockAcquireLimitReached {
                             name: name.to_owned(),
@@ -160,8 +160,7 @@ impl Lock {
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for waiter in self.queue.drain(..) {
             let holder = self.holder.as_mut().expect("granted above");
-            let within_limit =
-                waiter.reentrancy_limit == 0 || holder.count < waiter.reentrancy_limit;
+            let within_limit = holder.count < effective_limit(waiter.reentrancy_limit);
             if waiter.owner == holder.owner && within_limit {
                 holder.count += 1;
                 grants.push(Grant {
@@ -175,5 +174,14 @@ impl Lock {
         }
         self.queue = kept;
         grants
+    }
+}
+
+/// The most times a handle may hold a lock: its own limit, or (0, "no
+/// limit") as many as the count can record, so it never overflows.
+fn effective_limit(reentrancy_limit: u32) -> u32 {
+    match reentrancy_limit {
+        0 => u32::MAX,
+        limit => limit,
     }
 }

@@ -37,7 +37,9 @@ mod waits;
 
 pub use command::{Applied, Command, CommandKind, CommandResponse, Completion, Effect, Outcome};
 pub use invariants::InvariantViolation;
+pub use sessions::Acknowledged;
 pub use snapshot::RestoreError;
+pub use validate::{validate_acknowledged, validate_op};
 
 use objects::Objects;
 use raftcp_proto::limits::{CLIENT_NAME_BYTES_MAX, SESSIONS_MAX};
@@ -151,8 +153,27 @@ impl Machine {
                 acked_below,
                 op,
             } => {
+                let acknowledged = Acknowledged {
+                    below: acked_below,
+                    except: &[],
+                };
                 let outcome =
-                    self.client_request(index, session, request, acked_below, op, &mut effects);
+                    self.client_request(index, session, request, acknowledged, op, &mut effects);
+                CommandResponse::Client(outcome)
+            }
+            CommandKind::Request {
+                session,
+                request,
+                acked_below,
+                acked_except,
+                op,
+            } => {
+                let acknowledged = Acknowledged {
+                    below: acked_below,
+                    except: &acked_except,
+                };
+                let outcome =
+                    self.client_request(index, session, request, acknowledged, op, &mut effects);
                 CommandResponse::Client(outcome)
             }
             CommandKind::Cancel { session, request } => {

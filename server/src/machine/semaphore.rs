@@ -1,13 +1,19 @@
 //! Semaphore with session-aware permits and strictly FIFO waiters: a request
 //! is granted only when every request queued before it was, so a large
 //! acquire is never starved by a stream of small ones. Available permits
-//! never go below zero.
+//! never go below zero, and the permits of a semaphore (available plus
+//! held) never exceed `u32::MAX`, so no count it keeps can overflow: an
+//! increase past that is refused.
 
 use super::owner::{Grant, Owner};
 use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
 use raftcp_proto::{OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+
+/// Most permits one semaphore has in all (available plus held): every count
+/// it keeps is a `u32`.
+pub const PERMITS_MAX: u64 = u32::MAX as u64;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Semaphore {
@@ -101,10 +107,24 @@ impl Semaphore {
         self.available = self.available.saturating_sub(permits);
     }
 
-    pub fn increase(&mut self, permits: u32) -> Vec<Grant<()>> {
+    pub fn increase(&mut self, name: &str, permits: u32) -> Result<Vec<Grant<()>>, OpError> {
+        let total = self.total_permits() + u64::from(permits);
+        if total > PERMITS_MAX {
+            return Err(OpError::InvalidArgument {
+                reason: format!(
+                    "semaphore \"{name}\" would have {total} permits: at most {PERMITS_MAX} allowed"
+                ),
+            });
+        }
         self.initialized = true;
-        self.available = self.available.saturating_add(permits);
-        self.grant_waiters()
+        self.available += permits;
+        Ok(self.grant_waiters())
+    }
+
+    /// Available plus held permits; at most [`PERMITS_MAX`].
+    pub fn total_permits(&self) -> u64 {
+        let held: u64 = self.held.values().map(|&permits| u64::from(permits)).sum();
+        u64::from(self.available) + held
     }
 
     /// Returns everything the session's handles hold (its session ended).
@@ -156,18 +176,60 @@ impl Semaphore {
         self.held.keys().any(|owner| owner.session == session)
     }
 
+    /// Moves permits from available to `owner`. Neither step can overflow:
+    /// callers take at most what is available, and the total fits a `u32`.
     fn take(&mut self, owner: Owner, permits: u32) {
         self.available -= permits;
         *self.held.entry(owner).or_insert(0) += permits;
     }
 
+    /// Moves permits `owner` holds back to available (the total is unchanged).
     fn give_back(&mut self, owner: Owner, permits: u32) {
-        self.available = self.available.saturating_add(permits);
+        self.available += permits;
         if let Some(held) = self.held.get_mut(&owner) {
             *held -= permits;
             if *held == 0 {
                 self.held.remove(&owner);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftcp_proto::HandleId;
+
+    fn waiter(permits: u32) -> SemaphoreWaiter {
+        SemaphoreWaiter {
+            owner: Owner {
+                session: SessionId(1),
+                handle: HandleId(1),
+            },
+            request: RequestId(1),
+            permits,
+        }
+    }
+
+    #[test]
+    fn permits_past_u32_max_are_refused_and_change_nothing() {
+        // increase(MAX), acquire(MAX), increase(1), acquire(1) once wrapped
+        // the handle's held count to zero.
+        let mut semaphore = Semaphore::default();
+        assert!(semaphore.increase("S", u32::MAX).is_ok());
+        let acquired = semaphore.acquire("S", waiter(u32::MAX), true);
+        assert_eq!(acquired, AcquireAttempt::Acquired);
+        let before = semaphore.clone();
+        let refused = semaphore.increase("S", 1);
+        assert!(
+            matches!(&refused, Err(OpError::InvalidArgument { reason }) if reason.contains("4294967296 permits")),
+            "{refused:?}"
+        );
+        assert_eq!(semaphore, before);
+        assert_eq!(semaphore.total_permits(), PERMITS_MAX);
+        assert_eq!(
+            semaphore.acquire("S", waiter(1), false),
+            AcquireAttempt::NotAcquired
+        );
     }
 }

@@ -117,12 +117,118 @@ impl Sessions {
     }
 }
 
+/// What a request tells the machine its client has received: every answer
+/// below `below` except those of `except` (ascending, below `below`, at most
+/// `ACKED_EXCEPT_MAX`: see [`super::validate_acknowledged`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Acknowledged<'a> {
+    pub below: RequestId,
+    pub except: &'a [RequestId],
+}
+
 impl Session {
-    /// Forgets responses the client acknowledged (`acked_below` only grows).
-    pub fn acknowledge(&mut self, acked_below: RequestId) {
-        if acked_below > self.acked_below {
-            self.acked_below = acked_below;
-            self.responses = self.responses.split_off(&acked_below);
+    /// Forgets the responses the client acknowledged. The watermark only
+    /// grows, and a request is acknowledged for good once it is below the
+    /// watermark and not excepted: a request delayed in the network may
+    /// carry an older `except`, and must not bring an answer back.
+    pub fn acknowledge(&mut self, acknowledged: Acknowledged<'_>) {
+        let Acknowledged { below, except } = acknowledged;
+        if below < self.acked_below {
+            return; // An older request applied late: it says nothing new.
         }
+        let excepted = |id: &RequestId| except.binary_search(id).is_ok();
+        if below == self.acked_below {
+            // Only answers kept around the watermark can go now.
+            if self.responses.range(..below).next().is_some() {
+                self.responses.retain(|id, _| *id >= below || excepted(id));
+            }
+            return;
+        }
+        let passed = self.acked_below;
+        let kept = self.responses.split_off(&below);
+        let mut around = std::mem::replace(&mut self.responses, kept);
+        for id in except {
+            match around.remove(id) {
+                // Waiting (or done, its answer not received yet): kept.
+                Some(outcome) => {
+                    self.responses.insert(*id, outcome);
+                }
+                // Passed just now, not applied yet: executed when it comes.
+                None if *id >= passed => {
+                    self.responses.insert(*id, Outcome::Awaited);
+                }
+                // Acknowledged earlier: stays acknowledged.
+                None => {}
+            }
+        }
+        self.acked_below = below;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raftcp_proto::Reply;
+
+    fn session_with(answered: &[u64]) -> Session {
+        let mut sessions = Sessions::default();
+        sessions.open(SessionId(1), "c".into(), 1_000, 0);
+        let mut session = sessions.remove(SessionId(1)).expect("opened");
+        for id in answered {
+            let done = Outcome::Done(Ok(Reply::Unit));
+            session.responses.insert(RequestId(*id), done);
+        }
+        session
+    }
+
+    fn acknowledge(session: &mut Session, below: u64, except: &[u64]) {
+        let except: Vec<RequestId> = except.iter().copied().map(RequestId).collect();
+        session.acknowledge(Acknowledged {
+            below: RequestId(below),
+            except: &except,
+        });
+    }
+
+    fn kept(session: &Session) -> Vec<u64> {
+        session.responses.keys().map(|id| id.0).collect()
+    }
+
+    #[test]
+    fn a_waiting_request_is_kept_while_the_watermark_passes_it() {
+        let mut session = session_with(&[1, 3, 4]);
+        session.responses.insert(RequestId(2), Outcome::Pending);
+        acknowledge(&mut session, 5, &[2]);
+        assert_eq!(kept(&session), vec![2]);
+        assert_eq!(session.acked_below, RequestId(5));
+        // The wait completes and its answer is received: it goes.
+        acknowledge(&mut session, 5, &[]);
+        assert_eq!(kept(&session), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn an_excepted_request_not_applied_yet_is_awaited() {
+        let mut session = session_with(&[1]);
+        acknowledge(&mut session, 4, &[2]);
+        assert_eq!(
+            session.responses.get(&RequestId(2)),
+            Some(&Outcome::Awaited)
+        );
+        assert_eq!(kept(&session), vec![2]);
+    }
+
+    #[test]
+    fn a_request_acknowledged_once_is_never_excepted_again() {
+        let mut session = session_with(&[]);
+        session.responses.insert(RequestId(2), Outcome::Pending);
+        acknowledge(&mut session, 5, &[2]);
+        acknowledge(&mut session, 6, &[]);
+        // A request sent earlier, applied late, still lists 2: nothing
+        // comes back, neither at the same watermark nor a higher one.
+        acknowledge(&mut session, 6, &[2]);
+        acknowledge(&mut session, 7, &[2]);
+        assert_eq!(kept(&session), Vec::<u64>::new());
+        // An older watermark is ignored altogether.
+        acknowledge(&mut session, 3, &[]);
+        assert_eq!(session.acked_below, RequestId(7));
     }
 }

@@ -5,8 +5,7 @@
 use super::Machine;
 use super::invariants::InvariantViolation;
 
-/// Snapshots hold the whole group; they may be far larger than a frame.
-pub const SNAPSHOT_BYTES_MAX: usize = 4 * 1024 * 1024 * 1024;
+use crate::limits::SNAPSHOT_BYTES_MAX;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {

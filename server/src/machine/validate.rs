@@ -1,7 +1,8 @@
 //! Checks on a client operation before it touches state. Every failure is a
 //! typed error with the offending value; nothing here panics.
 
-use raftcp_proto::limits::{VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
+use super::sessions::Acknowledged;
+use raftcp_proto::limits::{ACKED_EXCEPT_MAX, VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
 use raftcp_proto::name::validate_name;
 use raftcp_proto::{LatchOp, Op, OpError, RefOp, SemaphoreOp, Value};
 
@@ -28,6 +29,31 @@ pub fn validate_op(op: &Op) -> Result<(), OpError> {
         } => positive("count", *count),
         _ => Ok(()),
     }
+}
+
+/// `acked_except` lists at most `ACKED_EXCEPT_MAX` ids, ascending, each
+/// below the watermark.
+pub fn validate_acknowledged(acknowledged: Acknowledged<'_>) -> Result<(), OpError> {
+    let except = acknowledged.except;
+    if except.len() > ACKED_EXCEPT_MAX {
+        return Err(OpError::InvalidArgument {
+            reason: format!(
+                "acked_except lists {} requests: at most {ACKED_EXCEPT_MAX} allowed",
+                except.len()
+            ),
+        });
+    }
+    let ascending = except.windows(2).all(|pair| pair[0] < pair[1]);
+    let below = except.last().is_none_or(|last| *last < acknowledged.below);
+    if !ascending || !below {
+        return Err(OpError::InvalidArgument {
+            reason: format!(
+                "acked_except must ascend below acked_below {}",
+                acknowledged.below
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn positive(what: &str, n: u32) -> Result<(), OpError> {

@@ -52,9 +52,9 @@ pub fn raft_config(
         cluster_name: "raftcp".into(),
         heartbeat_interval: heartbeat,
         election_timeout_min: election_timeout_ms,
-        election_timeout_max: election_timeout_ms * 2,
+        election_timeout_max: election_timeout_ms.saturating_mul(2),
         // A partitioned old leader must not block a connected quorum forever.
-        quorum_loss_probe_interval: Some(election_timeout_ms * 5),
+        quorum_loss_probe_interval: Some(election_timeout_ms.saturating_mul(5)),
         enable_pre_vote: Some(true),
         broadcast_submitted_on_append: Some(true),
         // A leader restarting must win an election (and commit a blank
@@ -65,6 +65,8 @@ pub fn raft_config(
         enable_leader_restore: Some(false),
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every.max(1)),
         max_in_snapshot_log_to_keep: (snapshot_every / 20).min(1_000),
+        // Bounded so a full AppendEntries fits a peer frame (crate::limits).
+        max_payload_entries: crate::limits::APPEND_ENTRIES_MAX,
         ..Default::default()
     };
     config.validate()

@@ -3,9 +3,10 @@
 //! deadline. A peer that cannot be reached is reported `Unreachable`, which
 //! makes openraft back off instead of spinning.
 
-use super::peer_frame::{PEER_FRAME_BYTES_MAX, PeerFrame, PeerReply, PeerRpc};
+use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
 use super::state_machine::SnapshotData;
 use super::{NodeId, SnapshotOf, TypeConfig, Vote};
+use crate::limits::PEER_FRAME_BYTES_MAX;
 use crate::storage::known_peers::{KnownPeers, Verdict};
 use crate::sync::lock;
 use crate::ws;

@@ -9,10 +9,6 @@ use openraft::raft::{VoteRequest, VoteResponse};
 use raftcp_proto::{Op, OpError, Reply, SessionId};
 use serde::{Deserialize, Serialize};
 
-/// Peer frames may carry snapshots, so they get a larger bound than client
-/// frames.
-pub const PEER_FRAME_BYTES_MAX: usize = 512 * 1024 * 1024;
-
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerFrame {
     /// First frame from the dialer; the acceptor answers with its own `Hello`

@@ -2,57 +2,36 @@
 //! serves each request in its own task so a slow snapshot or a forwarded
 //! write never holds up heartbeats behind it.
 
+use super::NodeId;
 use super::network::{check_incarnation, decode_peer_frame, write_frames};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
 use crate::cluster::Cluster;
-use crate::ws::Socket;
+use crate::limits::{PEER_FRAME_BYTES_MAX, PEER_HELLO_TIMEOUT, PEER_REQUESTS_MAX};
+use crate::ws::{self, Socket};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-
-pub async fn serve(socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
-    let (sink, mut stream) = socket.split();
-    let (outbox, inbox) = mpsc::unbounded_channel();
-    tokio::spawn(write_frames(sink, inbox, Arc::new(AtomicBool::new(true))));
-    let first = tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await;
+pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
+    let first = tokio::time::timeout(PEER_HELLO_TIMEOUT, socket.next()).await;
     let Ok(Some(Ok(Message::Binary(bytes)))) = first else {
         return;
     };
-    let peer = match decode_peer_frame(&bytes) {
-        Ok(PeerFrame::Hello {
-            cluster_id,
-            from,
-            to,
-            incarnation: theirs,
-        }) => {
-            if cluster_id != cluster.cluster_id || to != cluster.id {
-                tracing::warn!(
-                    "refused peer: cluster {cluster_id:?} node {to} is not this node \
-                     (cluster {:?} node {})",
-                    cluster.cluster_id,
-                    cluster.id
-                );
-                return;
-            }
-            if !cluster.members.contains_key(&from) {
-                tracing::warn!("refused peer {from}: not a member");
-                return;
-            }
-            if check_incarnation(&cluster.known_peers, from, theirs).is_err() {
-                return;
-            }
-            from
-        }
-        other => {
-            tracing::warn!("refused peer link: expected Hello, got {other:?}");
-            return;
-        }
+    let Some(peer) = check_hello(&bytes, &cluster) else {
+        return;
     };
+    // The dialer waits for our answer before it sends more, so nothing is
+    // buffered past its Hello: the link restarts on the same connection
+    // with the full peer frame size.
+    let config = Some(ws::config(PEER_FRAME_BYTES_MAX));
+    let stream = socket.into_inner();
+    let socket = Socket::from_raw_socket(stream, Role::Server, config).await;
+    let (sink, mut stream) = socket.split();
+    let (outbox, inbox) = mpsc::unbounded_channel();
+    tokio::spawn(write_frames(sink, inbox, Arc::new(AtomicBool::new(true))));
     let hello = PeerFrame::Hello {
         cluster_id: cluster.cluster_id.clone(),
         from: cluster.id,
@@ -65,6 +44,7 @@ pub async fn serve(socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
     // Each request from the peer counts as hearing from it (`reachability`);
     // looked up once, not per request.
     let link_to_peer = cluster.peers.get(peer);
+    let slots = Arc::new(Semaphore::new(PEER_REQUESTS_MAX));
     while let Some(Ok(message)) = stream.next().await {
         let bytes = match message {
             Message::Binary(bytes) => bytes,
@@ -76,18 +56,66 @@ pub async fn serve(socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
                 if let Some(link) = &link_to_peer {
                     link.heard();
                 }
+                // At the cap, the link is not read until a request is done.
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let cluster = cluster.clone();
                 let outbox = outbox.clone();
                 tokio::spawn(async move {
                     let reply = Box::pin(handle(&cluster, rpc)).await;
                     let _ = send(&outbox, &PeerFrame::Response { id, reply });
+                    drop(slot);
                 });
             }
             other => {
-                tracing::warn!("peer {peer} sent {other:?}; closing the link");
+                tracing::warn!(
+                    "peer {peer} sent {} on its link; closing it",
+                    describe(&other)
+                );
                 break;
             }
         }
+    }
+}
+
+/// The dialer's id, if its `Hello` names this cluster and node, comes from
+/// another member, and carries the incarnation that member is known by.
+/// Logs say what was wrong, never what was sent.
+fn check_hello(bytes: &[u8], cluster: &Cluster) -> Option<NodeId> {
+    let frame = decode_peer_frame(bytes);
+    let Ok(PeerFrame::Hello {
+        cluster_id,
+        from,
+        to,
+        incarnation,
+    }) = frame
+    else {
+        tracing::warn!(
+            "refused peer link: expected Hello, got {}",
+            describe(&frame)
+        );
+        return None;
+    };
+    if cluster_id != cluster.cluster_id || to != cluster.id {
+        tracing::warn!("refused peer: its Hello names another cluster or node");
+        return None;
+    }
+    if from == cluster.id || !cluster.members.contains_key(&from) {
+        tracing::warn!("refused peer claiming to be node {from}: not another member");
+        return None;
+    }
+    check_incarnation(&cluster.known_peers, from, incarnation).ok()?;
+    Some(from)
+}
+
+/// What a frame was, for logs: the variant, or why it did not decode.
+fn describe(frame: &Result<PeerFrame, String>) -> String {
+    match frame {
+        Ok(PeerFrame::Hello { .. }) => "a Hello".into(),
+        Ok(PeerFrame::Request { .. }) => "a Request".into(),
+        Ok(PeerFrame::Response { .. }) => "a Response".into(),
+        Err(e) => format!("an undecodable frame ({e})"),
     }
 }
 

@@ -118,6 +118,7 @@ impl Driver {
         match self.send(session, op) {
             (_, Outcome::Done(result)) => result,
             (request, Outcome::Pending) => panic!("request {request} unexpectedly waits"),
+            (request, Outcome::Awaited) => panic!("request {request} answered with a cache marker"),
         }
     }
 

@@ -6,13 +6,13 @@
 
 #![allow(dead_code)]
 
-use raftcp_proto::limits::UNACKNOWLEDGED_RESPONSES_MAX;
+use raftcp_proto::limits::{ACKED_EXCEPT_MAX, UNACKNOWLEDGED_RESPONSES_MAX};
 use raftcp_proto::{
     Fence, HandleId, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp,
     SessionId, Value,
 };
 use raftcp_server::machine::{CommandKind, CommandResponse, Effect, Outcome};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 type Owner = (SessionId, HandleId);
 
@@ -21,6 +21,8 @@ struct ModelSession {
     ttl_ms: u64,
     expires_at_ms: u64,
     acked_below: RequestId,
+    /// Requests below the watermark the client still waits for.
+    excepted: BTreeSet<RequestId>,
     cache: BTreeMap<RequestId, Outcome>,
 }
 
@@ -92,6 +94,7 @@ impl Model {
                     ttl_ms,
                     expires_at_ms,
                     acked_below: RequestId(0),
+                    excepted: BTreeSet::new(),
                     cache,
                 });
                 CommandResponse::SessionOpened { session: id }
@@ -147,7 +150,20 @@ impl Model {
                 request,
                 acked_below,
                 op,
-            } => CommandResponse::Client(self.client(session, request, acked_below, op)),
+            } => CommandResponse::Client(self.client(session, request, acked_below, &[], op)),
+            CommandKind::Request {
+                session,
+                request,
+                acked_below,
+                acked_except,
+                op,
+            } => CommandResponse::Client(self.client(
+                session,
+                request,
+                acked_below,
+                &acked_except,
+                op,
+            )),
             // The machine unpacks batches in `apply_entry`; `apply` refuses one.
             CommandKind::Batch(_) => CommandResponse::Refused(OpError::InvalidArgument {
                 reason: "a batch cannot contain a batch".into(),
@@ -238,29 +254,61 @@ impl Model {
         session: SessionId,
         request: RequestId,
         acked_below: RequestId,
+        acked_except: &[RequestId],
         op: Op,
     ) -> Outcome {
+        if acked_except.len() > ACKED_EXCEPT_MAX {
+            return Outcome::Done(Err(OpError::InvalidArgument {
+                reason: format!(
+                    "acked_except lists {} requests: at most {ACKED_EXCEPT_MAX} allowed",
+                    acked_except.len()
+                ),
+            }));
+        }
+        let ascending = acked_except.windows(2).all(|w| w[0] < w[1]);
+        if !ascending || acked_except.last().is_some_and(|last| *last >= acked_below) {
+            return Outcome::Done(Err(OpError::InvalidArgument {
+                reason: format!("acked_except must ascend below acked_below {acked_below}"),
+            }));
+        }
         if !self.touch(session) {
             return Outcome::Done(Err(OpError::SessionExpired { session }));
         }
         let s = self.session(session).expect("touched");
-        if acked_below > s.acked_below {
+        // Requests may leave the excepted set, never join it once passed.
+        if acked_below >= s.acked_below {
+            let passed = s.acked_below;
+            s.excepted = acked_except
+                .iter()
+                .filter(|id| s.excepted.contains(id) || **id >= passed)
+                .copied()
+                .collect();
             s.acked_below = acked_below;
-            s.cache.retain(|r, _| *r >= acked_below);
+            let (watermark, excepted) = (s.acked_below, s.excepted.clone());
+            s.cache
+                .retain(|r, _| *r >= watermark || excepted.contains(r));
         }
-        if request < s.acked_below {
+        if let Some(cached) = s.cache.get(&request) {
+            return cached.clone();
+        }
+        if request < s.acked_below && !s.excepted.contains(&request) {
             return Outcome::Done(Err(OpError::RequestAcknowledged {
                 request,
                 acked_below: s.acked_below,
             }));
         }
-        if let Some(cached) = s.cache.get(&request) {
-            return cached.clone();
-        }
         if !op.is_mutating() {
             return Outcome::Done(self.read(session, &op));
         }
-        if s.cache.len() >= UNACKNOWLEDGED_RESPONSES_MAX {
+        // Excepted requests not applied yet hold a place in the cache too.
+        let s = self.session(session).expect("touched");
+        let unseen = s
+            .excepted
+            .iter()
+            .filter(|r| **r < s.acked_below && !s.cache.contains_key(r))
+            .count();
+        let replaces_a_place = request < s.acked_below;
+        if !replaces_a_place && s.cache.len() + unseen >= UNACKNOWLEDGED_RESPONSES_MAX {
             let max = UNACKNOWLEDGED_RESPONSES_MAX as u64;
             return Outcome::Done(Err(OpError::TooManyUnacknowledged { session, max }));
         }
@@ -321,7 +369,7 @@ impl Model {
         amount: u32,
         timeout_ms: Option<u64>,
     ) -> Outcome {
-        let deadline_ms = timeout_ms.map(|t| self.now_ms + t);
+        let deadline_ms = timeout_ms.map(|t| self.now_ms.saturating_add(t));
         self.waiters.push(Waiter {
             session,
             request,
@@ -531,6 +579,16 @@ impl Model {
                         done(Reply::Unit)
                     }
                     SemaphoreOp::Increase { permits } => {
+                        let held: u64 = sem.held.iter().map(|(_, n)| u64::from(*n)).sum();
+                        let total = u64::from(sem.available) + held + u64::from(permits);
+                        if total > u64::from(u32::MAX) {
+                            return Outcome::Done(Err(OpError::InvalidArgument {
+                                reason: format!(
+                                    "semaphore \"{name}\" would have {total} permits: at most {} allowed",
+                                    u32::MAX
+                                ),
+                            }));
+                        }
                         sem.initialized = true;
                         sem.available += permits;
                         done(Reply::Unit)

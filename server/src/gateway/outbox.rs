@@ -1,0 +1,170 @@
+//! A client connection's queue of messages to send, bounded in bytes. A
+//! client that stops reading its replies (or packs a million heartbeats into
+//! one message and never reads the acks) fills it; the connection is then
+//! closed with 1008 instead of growing without limit. The session stays:
+//! the client may resume it on a new connection until its TTL passes.
+
+use crate::limits::OUTBOX_BYTES_MAX;
+use raftcp_proto::ServerFrame;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+
+/// What a queued message costs beyond its payload, so that floods of tiny
+/// messages are bounded by their real memory too.
+const MESSAGE_OVERHEAD_BYTES: usize = 64;
+
+/// The sending half, shared by the connection and the gateway (completions).
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    sender: mpsc::UnboundedSender<Message>,
+    shared: Arc<Shared>,
+}
+
+/// The receiving half, drained into the socket by [`OutboxReceiver::write_to`].
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    receiver: mpsc::UnboundedReceiver<Message>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queued_bytes: AtomicUsize,
+    overrun: AtomicBool,
+    overrun_notify: Notify,
+}
+
+pub fn outbox() -> (Outbox, OutboxReceiver) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared::default());
+    let receiver = OutboxReceiver {
+        receiver,
+        shared: shared.clone(),
+    };
+    (Outbox { sender, shared }, receiver)
+}
+
+fn cost(message: &Message) -> usize {
+    message.len() + MESSAGE_OVERHEAD_BYTES
+}
+
+impl Outbox {
+    /// Queues `frame`. A full outbox drops it and marks the connection
+    /// overrun (it is closed); a closed connection drops it silently.
+    pub fn send_frame(&self, frame: &ServerFrame) {
+        match raftcp_proto::encode(frame) {
+            Ok(bytes) => self.send(Message::binary(bytes)),
+            Err(e) => tracing::error!("cannot encode a {} frame: {e}", frame_name(frame)),
+        }
+    }
+
+    fn send(&self, message: Message) {
+        let cost = cost(&message);
+        let queued = self.shared.queued_bytes.fetch_add(cost, Ordering::AcqRel);
+        if queued + cost > OUTBOX_BYTES_MAX {
+            self.shared.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+            if !self.shared.overrun.swap(true, Ordering::AcqRel) {
+                self.shared.overrun_notify.notify_one();
+            }
+            return;
+        }
+        if self.sender.send(message).is_err() {
+            self.shared.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+        }
+    }
+
+    /// Queues a close frame, past the bound: it is the last message.
+    pub fn close(&self, message: Message) {
+        self.shared
+            .queued_bytes
+            .fetch_add(cost(&message), Ordering::AcqRel);
+        let _ = self.sender.send(message);
+    }
+
+    /// Resolves once a message did not fit.
+    pub async fn overrun(&self) {
+        loop {
+            let notified = self.shared.overrun_notify.notified();
+            if self.shared.overrun.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl OutboxReceiver {
+    /// Drains the outbox into `sink` until either side goes away. Messages
+    /// already queued go out with one flush, so a burst costs one write.
+    pub async fn write_to<S>(mut self, mut sink: S)
+    where
+        S: futures_util::Sink<Message> + Unpin,
+    {
+        use futures_util::SinkExt;
+        'outer: while let Some(message) = self.receiver.recv().await {
+            if self.feed(&mut sink, message).await.is_err() {
+                break;
+            }
+            while let Ok(message) = self.receiver.try_recv() {
+                if self.feed(&mut sink, message).await.is_err() {
+                    break 'outer;
+                }
+            }
+            if sink.flush().await.is_err() {
+                break;
+            }
+        }
+    }
+
+    async fn feed<S>(&self, sink: &mut S, message: Message) -> Result<(), S::Error>
+    where
+        S: futures_util::Sink<Message> + Unpin,
+    {
+        use futures_util::SinkExt;
+        let cost = cost(&message);
+        let fed = sink.feed(message).await;
+        self.shared.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+        fed
+    }
+}
+
+/// The frame's kind, for logs that must not carry client payloads.
+fn frame_name(frame: &ServerFrame) -> &'static str {
+    match frame {
+        ServerFrame::Welcome(_) => "Welcome",
+        ServerFrame::Refused { .. } => "Refused",
+        ServerFrame::Response(_) => "Response",
+        ServerFrame::Event(_) => "Event",
+        ServerFrame::ProtocolError { .. } => "ProtocolError",
+        ServerFrame::HeartbeatAck => "HeartbeatAck",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_outbox_reports_overrun_and_drops_the_frame() {
+        let (outbox, mut receiver) = outbox();
+        let big = ServerFrame::Refused {
+            reason: "x".repeat(900 * 1024),
+        };
+        let fits = OUTBOX_BYTES_MAX / (900 * 1024 + MESSAGE_OVERHEAD_BYTES + 8);
+        for _ in 0..fits {
+            outbox.send_frame(&big);
+        }
+        assert!(!outbox.shared.overrun.load(Ordering::Acquire));
+        outbox.send_frame(&big);
+        tokio::time::timeout(std::time::Duration::from_secs(5), outbox.overrun())
+            .await
+            .expect("overrun reported");
+        let mut queued = 0;
+        while receiver.receiver.try_recv().is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, fits);
+    }
+}

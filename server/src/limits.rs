@@ -1,0 +1,96 @@
+//! Every bound a member enforces, in one place, checked against each other
+//! at compile time: whatever one limit admits must fit through the next
+//! (a client frame into a batch, a batch into a Raft entry, entries into a
+//! peer frame). The wire limits shared with clients live in
+//! [`raftcp_proto::limits`] and are re-exported here. docs/operations.md
+//! lists each with what a client sees when it is hit.
+
+pub use raftcp_proto::limits::*;
+
+use crate::machine::POSITIONS_PER_ENTRY;
+use std::time::Duration;
+
+// --- Connections -----------------------------------------------------------
+
+/// Default of `--max-connections`: clients and peers together, well under
+/// the usual descriptor limit, leaving room for the log's files.
+pub const CONNECTIONS_MAX: usize = 10_000;
+
+/// Default of `--max-connections-per-address`. Behind a proxy every client
+/// shares its address: raise it there (or set it to the total).
+pub const CONNECTIONS_PER_ADDRESS_MAX: usize = 1_000;
+
+/// A connection's HTTP request head and WebSocket upgrade must be complete
+/// this soon after it is accepted.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client connection must complete its `Hello` this soon after upgrading.
+pub const CLIENT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most requests of one client connection being proposed or read at once;
+/// the connection reads no further frames until one finishes, so TCP pushes
+/// back on the client. Covers a client engine's whole window.
+pub const REQUESTS_PER_CONNECTION_MAX: usize = 4096;
+
+/// Most bytes of replies queued for one client connection: room for every
+/// reply of a full window of requests, far below what would hurt the
+/// member. A client that does not read is closed with 1008.
+pub const OUTBOX_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+// --- Raft entries and the peer link ------------------------------------------
+
+/// Most bytes of client frames gathered into one Raft entry (a batch).
+pub const ENTRY_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Most entries openraft sends in one AppendEntries.
+pub const APPEND_ENTRIES_MAX: u64 = 64;
+
+/// What a command adds to the client frame that carried it (session id,
+/// time stamp, enum tags), generously.
+const COMMAND_OVERHEAD_BYTES: usize = 64;
+
+/// Largest Raft entry a batch can make.
+pub const ENTRY_ENCODED_BYTES_MAX: usize =
+    ENTRY_BYTES_MAX + POSITIONS_PER_ENTRY as usize * COMMAND_OVERHEAD_BYTES;
+
+/// Largest peer frame: a full AppendEntries, a forwarded batch's answer, or
+/// a snapshot chunk.
+pub const PEER_FRAME_BYTES_MAX: usize = 512 * 1024 * 1024;
+
+/// Largest first message on an accepted peer link: a `Hello`, nothing else
+/// is read (or buffered) before the dialer's identity is checked.
+pub const PEER_HELLO_BYTES_MAX: usize = 4 * 1024;
+
+/// Most requests of one peer link being served at once; the link is not
+/// read further until one is done. Forwarded batches and Raft RPCs of a
+/// busy leader stay far below it.
+pub const PEER_REQUESTS_MAX: usize = 1024;
+
+/// A peer must send its `Hello` this soon after upgrading.
+pub const PEER_HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest snapshot a member restores. Snapshots travel to followers in one
+/// peer frame, so a state larger than [`PEER_FRAME_BYTES_MAX`] can be
+/// restored from disk but not shipped: byte quotas on the state keep it far
+/// below either.
+pub const SNAPSHOT_BYTES_MAX: usize = 4 * 1024 * 1024 * 1024;
+
+// A client frame fits a batch, a batch fits a peer frame (forwarded to the
+// leader), a full AppendEntries fits a peer frame, and so does the answer
+// to a batch whose every command returns a largest value.
+const _: () = assert!(FRAME_BYTES_MAX <= ENTRY_BYTES_MAX);
+const _: () = assert!(ENTRY_ENCODED_BYTES_MAX < PEER_FRAME_BYTES_MAX);
+const _: () =
+    assert!(APPEND_ENTRIES_MAX as usize * (ENTRY_ENCODED_BYTES_MAX + 1024) < PEER_FRAME_BYTES_MAX);
+const _: () = assert!(
+    POSITIONS_PER_ENTRY as usize * (VALUE_BYTES_MAX + COMMAND_OVERHEAD_BYTES)
+        < PEER_FRAME_BYTES_MAX
+);
+// A client's whole window fits its connection's request cap, and the first
+// message of either link fits its handshake bound.
+const _: () = assert!(REQUEST_SPAN_MAX as usize <= REQUESTS_PER_CONNECTION_MAX);
+const _: () = assert!(HANDSHAKE_BYTES_MAX <= FRAME_BYTES_MAX);
+const _: () = assert!(PEER_HELLO_BYTES_MAX < PEER_FRAME_BYTES_MAX);
+// A connection's replies to a full window of ordinary requests fit its
+// outbox.
+const _: () = assert!(REQUESTS_PER_CONNECTION_MAX * 1024 < OUTBOX_BYTES_MAX);
