@@ -37,6 +37,24 @@ pub const REQUESTS_PER_CONNECTION_MAX: usize = 4096;
 /// member. A client that does not read is closed with 1008.
 pub const OUTBOX_BYTES_MAX: usize = 16 * 1024 * 1024;
 
+/// Past this many bytes queued on all client connections of a member
+/// together, a connection holding more than [`OUTBOX_FAIR_SHARE_BYTES`] is
+/// closed as a slow reader: queued replies take at most this plus the fair
+/// share of every connection.
+pub const OUTBOX_BYTES_TOTAL_MAX: usize = 1024 * 1024 * 1024;
+
+/// What a connection may always queue, however full the member is.
+pub const OUTBOX_FAIR_SHARE_BYTES: usize = 1024 * 1024;
+
+/// Most bytes of replies one client connection may have on the way (being
+/// read or proposed, or crossing the peer link); a read of an
+/// AtomicReference reserves a whole value. Past it the connection is not
+/// read until replies have gone out.
+pub const REPLY_BYTES_IN_FLIGHT_PER_CONNECTION_MAX: usize = 16 * 1024 * 1024;
+
+/// The same, over every client connection of a member.
+pub const REPLY_BYTES_IN_FLIGHT_MAX: usize = 256 * 1024 * 1024;
+
 // --- Raft entries and the peer link ------------------------------------------
 
 /// Most bytes of client frames gathered into one Raft entry (a batch).

@@ -4,8 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fuzz;
 pub mod jepsen;
 pub mod proxy;
+pub mod raw;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -45,6 +47,8 @@ pub struct TestCluster {
     routes: BTreeMap<u64, BTreeMap<u64, String>>,
     /// Extra environment for a member's next start (fault switches).
     node_env: BTreeMap<u64, Vec<(String, String)>>,
+    /// Extra `raftcp serve` arguments for every member's next start.
+    extra_args: Vec<String>,
     children: BTreeMap<u64, Child>,
     _slot: Slot,
 }
@@ -163,6 +167,7 @@ impl TestCluster {
             timings,
             routes: BTreeMap::new(),
             node_env: BTreeMap::new(),
+            extra_args: Vec::new(),
             children: BTreeMap::new(),
             _slot: slot,
         }
@@ -194,6 +199,25 @@ impl TestCluster {
     /// Environment for member `id`'s next start (replaces earlier values).
     pub fn set_node_env(&mut self, id: u64, env: Vec<(String, String)>) {
         self.node_env.insert(id, env);
+    }
+
+    /// Extra `raftcp serve` arguments for every member's next start.
+    pub fn set_extra_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// Resident memory of member `id`, in bytes.
+    pub fn rss_bytes(&self, id: u64) -> Option<u64> {
+        let pid = self.children.get(&id)?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// Bytes of member `id`'s Raft log on disk.
+    pub fn log_bytes(&self, id: u64) -> u64 {
+        dir_bytes(&self.data_dir(id).join("log"))
     }
 
     pub fn data_dir(&self, id: u64) -> PathBuf {
@@ -232,6 +256,7 @@ impl TestCluster {
                 &self.timings.election_timeout_ms.to_string(),
             ])
             .args(["--snapshot-every", &self.timings.snapshot_every.to_string()])
+            .args(&self.extra_args)
             // RAFTCP_TEST_LOG=info shows what the members did.
             .args([
                 "--log",
@@ -384,6 +409,21 @@ pub fn http_get(addr: &str, path: &str) -> Option<String> {
     stream.read_to_string(&mut response).ok()?;
     let (_, body) = response.split_once("\r\n\r\n")?;
     Some(body.to_owned())
+}
+
+/// Bytes of every file under `dir`.
+pub fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(meta) if meta.is_dir() => dir_bytes(&entry.path()),
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Removes everything in a data directory (a "wiped disk").

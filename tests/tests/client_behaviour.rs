@@ -1,5 +1,6 @@
 //! Client behaviour against a real cluster: going to the leader by itself,
-//! and cancelling a waiting call by dropping it.
+//! cancelling a waiting call by dropping it, and a long wait that does not
+//! hold back the client's other requests.
 
 #![allow(clippy::unwrap_used)]
 
@@ -108,4 +109,53 @@ async fn close_releases_what_the_session_held() {
     assert!(started.elapsed() < Duration::from_secs(3));
     // Calls on the closed client fail instead of hanging.
     assert_eq!(lock.is_locked().await.unwrap_err(), raftcp::Error::Closed);
+}
+
+/// The leader-election shape: one handle waits in `lock()` for as long as
+/// another client holds the lock, while another handle of the same client
+/// goes on working. Each of its 20,000 increments succeeds: the waiting
+/// request is acknowledged around, so the answers the server keeps for
+/// the session never reach their cap (they did at 4,096 when one waiting
+/// request held the acknowledgement watermark back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_wait_does_not_hold_back_its_clients_other_requests() {
+    let cluster = TestCluster::start("long-wait");
+    let holder = Client::connect(cluster.urls()).await.unwrap();
+    let leadership = holder.get_fenced_lock("leader");
+    leadership.lock().await.unwrap();
+
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let candidate = client.get_fenced_lock("leader");
+    let waiting = tokio::spawn(async move { candidate.lock().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the candidate must wait");
+
+    const INCREMENTS: i64 = 20_000;
+    const IN_FLIGHT: usize = 64;
+    let counter = client.get_atomic_long("work");
+    let mut calls = futures_util::stream::FuturesUnordered::new();
+    let mut started = 0;
+    let mut highest = 0;
+    loop {
+        while calls.len() < IN_FLIGHT && started < INCREMENTS {
+            let counter = counter.clone();
+            calls.push(async move { counter.increment_and_get().await });
+            started += 1;
+        }
+        let Some(result) = futures_util::StreamExt::next(&mut calls).await else {
+            break;
+        };
+        highest = highest.max(result.unwrap());
+    }
+    assert_eq!(highest, INCREMENTS);
+    assert!(!waiting.is_finished(), "the candidate still waits");
+
+    leadership.unlock().await.unwrap();
+    let fence = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("the candidate gets the lock once it is free")
+        .unwrap()
+        .unwrap();
+    assert!(fence.0 > 0);
+    assert_eq!(client.sessions_lost(), 0);
 }

@@ -10,6 +10,7 @@
 //! anything is proposed, so nothing invalid enters the Raft log.
 
 use super::outbox::{Outbox, outbox};
+use super::reply_budget::{ReplyBudget, Reserved};
 use super::{Gateway, unavailable};
 use crate::clock::monotonic_ms;
 use crate::faults::{PlantedBug, planted};
@@ -27,7 +28,7 @@ use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use raftcp_proto::{
-    ClientFrame, Hello, OpError, PROTOCOL_VERSION, Request, RequestId, Response, ServerFrame,
+    ClientFrame, Hello, Op, OpError, PROTOCOL_VERSION, Request, RequestId, Response, ServerFrame,
     SessionId, Welcome, name::DEFAULT_GROUP,
 };
 use std::collections::HashMap;
@@ -39,6 +40,9 @@ use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// How long a closing connection's last frames may take to leave.
+const WRITER_GRACE: Duration = Duration::from_secs(2);
 
 /// Why a connection is being closed by the server.
 struct Closing {
@@ -69,6 +73,7 @@ struct Connection {
     requests: FuturesUnordered<RequestTask>,
     proposing: Proposing,
     outbox: Outbox,
+    reply_budget: ReplyBudget,
     session: Option<SessionId>,
     connection_id: u64,
     last_seen_ms: Arc<AtomicU64>,
@@ -76,7 +81,7 @@ struct Connection {
 
 pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     let (sink, mut stream) = socket.split();
-    let (outbox, inbox) = outbox();
+    let (outbox, inbox) = outbox(gateway.outbox_bytes.clone());
     let writer = tokio::spawn(inbox.write_to(sink));
     let metrics = &gateway.cluster.metrics;
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
@@ -84,6 +89,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
         gateway: gateway.clone(),
         proposing: Proposing::default(),
         outbox: outbox.clone(),
+        reply_budget: ReplyBudget::new(gateway.reply_budget.clone()),
         session: None,
         connection_id: 0,
         last_seen_ms: Arc::new(AtomicU64::new(monotonic_ms())),
@@ -188,8 +194,15 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     }
     drop(connection);
     drop(outbox);
-    // Let the writer flush the last frames; it ends when the socket does.
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // Let the writer flush the last frames, briefly: a client that does not
+    // read must not keep its queued replies in memory.
+    let mut writer = writer;
+    if tokio::time::timeout(WRITER_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
     metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
 }
 
@@ -239,11 +252,8 @@ impl Connection {
                 "Hello sent twice on one connection",
             ))),
             ClientFrame::Request(request) => {
-                // Backpressure: the next frame is read once a request is done.
-                while self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
-                    self.requests.next().await;
-                }
-                let task = self.request_task(session, request, bytes);
+                let reserved = self.make_room(&request.op).await;
+                let task = self.request_task(session, request, bytes, reserved);
                 self.requests.push(task);
                 Ok(())
             }
@@ -361,7 +371,30 @@ impl Connection {
         Err(None)
     }
 
-    fn request_task(&self, session: SessionId, request: Request, bytes: usize) -> RequestTask {
+    /// Backpressure: waits, answering requests meanwhile, until one more
+    /// fits the request cap and its reply fits the reply budgets. The
+    /// connection reads no further frames until then.
+    async fn make_room(&mut self, op: &Op) -> Reserved {
+        loop {
+            if self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
+                self.requests.next().await;
+                continue;
+            }
+            tokio::select! {
+                biased;
+                reserved = self.reply_budget.reserve(op) => return reserved,
+                Some(()) = self.requests.next(), if !self.requests.is_empty() => {}
+            }
+        }
+    }
+
+    fn request_task(
+        &self,
+        session: SessionId,
+        request: Request,
+        bytes: usize,
+        reserved: Reserved,
+    ) -> RequestTask {
         let gateway = self.gateway.clone();
         let outbox = self.outbox.clone();
         let proposing = self.proposing.clone();
@@ -438,6 +471,7 @@ impl Connection {
                 .metrics
                 .record(kind, result.is_ok(), since.elapsed());
             outbox.send_frame(&ServerFrame::Response(Response { id, result }));
+            drop(reserved);
         })
     }
 }

@@ -8,6 +8,7 @@ mod batcher;
 pub mod connection;
 mod duties;
 pub mod outbox;
+mod reply_budget;
 
 use crate::cluster::Cluster;
 use crate::machine::{CommandKind, CommandResponse, Effect};
@@ -56,6 +57,10 @@ pub struct Gateway {
     batcher: Batcher,
     holders: Mutex<HashMap<SessionId, Holder>>,
     next_connection: AtomicU64,
+    /// Bytes of replies on the way to all clients of this member.
+    reply_budget: Arc<tokio::sync::Semaphore>,
+    /// Bytes queued in every client connection's outbox.
+    outbox_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Gateway {
@@ -67,6 +72,8 @@ impl Gateway {
             batcher,
             holders: Mutex::default(),
             next_connection: AtomicU64::new(1),
+            reply_budget: reply_budget::member_budget(),
+            outbox_bytes: Arc::default(),
         });
         (gateway, task)
     }

@@ -3,8 +3,12 @@
 //! one message and never reads the acks) fills it; the connection is then
 //! closed with 1008 instead of growing without limit. The session stays:
 //! the client may resume it on a new connection until its TTL passes.
+//!
+//! The queues of all connections share a member-wide bound as well: past
+//! it, a connection holding more than its fair share is closed, so many
+//! slow readers together cannot exhaust the member either.
 
-use crate::limits::OUTBOX_BYTES_MAX;
+use crate::limits::{OUTBOX_BYTES_MAX, OUTBOX_BYTES_TOTAL_MAX, OUTBOX_FAIR_SHARE_BYTES};
 use raftcp_proto::ServerFrame;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,13 +36,20 @@ pub struct OutboxReceiver {
 #[derive(Debug, Default)]
 struct Shared {
     queued_bytes: AtomicUsize,
+    /// Bytes queued on every connection of the member.
+    member_bytes: Arc<AtomicUsize>,
     overrun: AtomicBool,
     overrun_notify: Notify,
 }
 
-pub fn outbox() -> (Outbox, OutboxReceiver) {
+/// A new connection's outbox; `member_bytes` counts the bytes queued on all
+/// connections of the member.
+pub fn outbox(member_bytes: Arc<AtomicUsize>) -> (Outbox, OutboxReceiver) {
     let (sender, receiver) = mpsc::unbounded_channel();
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared {
+        member_bytes,
+        ..Shared::default()
+    });
     let receiver = OutboxReceiver {
         receiver,
         shared: shared.clone(),
@@ -62,25 +73,28 @@ impl Outbox {
 
     fn send(&self, message: Message) {
         let cost = cost(&message);
-        let queued = self.shared.queued_bytes.fetch_add(cost, Ordering::AcqRel);
-        if queued + cost > OUTBOX_BYTES_MAX {
-            self.shared.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+        let queued = self.shared.add(cost);
+        let member = self.shared.member_bytes.load(Ordering::Acquire);
+        let over_member = member > OUTBOX_BYTES_TOTAL_MAX && queued > OUTBOX_FAIR_SHARE_BYTES;
+        if queued > OUTBOX_BYTES_MAX || over_member {
+            self.shared.remove(cost);
             if !self.shared.overrun.swap(true, Ordering::AcqRel) {
                 self.shared.overrun_notify.notify_one();
             }
             return;
         }
         if self.sender.send(message).is_err() {
-            self.shared.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+            self.shared.remove(cost);
         }
     }
 
     /// Queues a close frame, past the bound: it is the last message.
     pub fn close(&self, message: Message) {
-        self.shared
-            .queued_bytes
-            .fetch_add(cost(&message), Ordering::AcqRel);
-        let _ = self.sender.send(message);
+        let cost = cost(&message);
+        self.shared.add(cost);
+        if self.sender.send(message).is_err() {
+            self.shared.remove(cost);
+        }
     }
 
     /// Resolves once a message did not fit.
@@ -125,8 +139,31 @@ impl OutboxReceiver {
         use futures_util::SinkExt;
         let cost = cost(&message);
         let fed = sink.feed(message).await;
-        self.shared.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
+        self.shared.remove(cost);
         fed
+    }
+}
+
+impl Drop for OutboxReceiver {
+    /// Messages never written leave the member's count with the connection.
+    fn drop(&mut self) {
+        self.receiver.close();
+        while let Ok(message) = self.receiver.try_recv() {
+            self.shared.remove(cost(&message));
+        }
+    }
+}
+
+impl Shared {
+    /// Counts `cost` more bytes queued; returns this connection's total.
+    fn add(&self, cost: usize) -> usize {
+        self.member_bytes.fetch_add(cost, Ordering::AcqRel);
+        self.queued_bytes.fetch_add(cost, Ordering::AcqRel) + cost
+    }
+
+    fn remove(&self, cost: usize) {
+        self.member_bytes.fetch_sub(cost, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(cost, Ordering::AcqRel);
     }
 }
 
@@ -148,7 +185,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_outbox_reports_overrun_and_drops_the_frame() {
-        let (outbox, mut receiver) = outbox();
+        let member = Arc::new(AtomicUsize::new(0));
+        let (outbox, mut receiver) = outbox(member.clone());
         let big = ServerFrame::Refused {
             reason: "x".repeat(900 * 1024),
         };
@@ -166,5 +204,22 @@ mod tests {
             queued += 1;
         }
         assert_eq!(queued, fits);
+    }
+
+    #[tokio::test]
+    async fn past_the_member_bound_a_connection_over_its_fair_share_is_overrun() {
+        let member = Arc::new(AtomicUsize::new(OUTBOX_BYTES_TOTAL_MAX + 1));
+        let (outbox, _receiver) = outbox(member.clone());
+        let small = ServerFrame::HeartbeatAck;
+        // Below its fair share a connection still gets its frames queued.
+        for _ in 0..(OUTBOX_FAIR_SHARE_BYTES / 128) {
+            outbox.send_frame(&small);
+        }
+        assert!(!outbox.shared.overrun.load(Ordering::Acquire));
+        let big = ServerFrame::Refused {
+            reason: "x".repeat(OUTBOX_FAIR_SHARE_BYTES),
+        };
+        outbox.send_frame(&big);
+        assert!(outbox.shared.overrun.load(Ordering::Acquire));
     }
 }

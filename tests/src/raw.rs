@@ -1,0 +1,202 @@
+//! A raw WebSocket client for tests that play a hostile or broken peer:
+//! it sends whatever bytes it is given, from whatever loopback address, and
+//! reports what the member answered and how it closed.
+
+use futures_util::{SinkExt, StreamExt};
+use raftcp_proto::{ClientFrame, Hello, Op, PROTOCOL_VERSION, Request, RequestId, ServerFrame};
+use std::time::Duration;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+pub type Socket = WebSocketStream<TcpStream>;
+
+/// A TCP connection to `addr` from the loopback address `from` (any of
+/// 127.0.0.0/8), so one test can play several remote hosts.
+pub async fn tcp_from(from: &str, addr: &str) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(format!("{from}:0").parse().expect("an IPv4 address"))?;
+    socket.connect(addr.parse().expect("host:port")).await
+}
+
+/// A WebSocket to `ws://{addr}{path}` from 127.0.0.1, which sends frames of
+/// any size (the member, not this client, must enforce the limits).
+pub async fn connect(addr: &str, path: &str) -> Result<Socket, String> {
+    connect_from("127.0.0.1", addr, path).await
+}
+
+pub async fn connect_from(from: &str, addr: &str, path: &str) -> Result<Socket, String> {
+    let stream = tcp_from(from, addr).await.map_err(|e| e.to_string())?;
+    let url = format!("ws://{addr}{path}");
+    let config = WebSocketConfig::default()
+        .max_message_size(None)
+        .max_frame_size(None);
+    let (socket, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(socket)
+}
+
+pub fn hello(client_name: &str) -> Vec<u8> {
+    raftcp_proto::encode(&ClientFrame::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        client_name: client_name.into(),
+        resume_session: None,
+        auth: None,
+    }))
+    .expect("a small hello encodes")
+}
+
+/// One request frame's bytes, acknowledging nothing.
+pub fn request(id: u64, op: Op) -> Vec<u8> {
+    encode_unbounded(&ClientFrame::Request(Request {
+        id: RequestId(id),
+        group: raftcp_proto::GroupName::default_group(),
+        acked_below: RequestId(0),
+        acked_except: Vec::new(),
+        op,
+    }))
+}
+
+/// Encodes without the frame limit: attacks send what clients may not.
+pub fn encode_unbounded(frame: &ClientFrame) -> Vec<u8> {
+    postcard::to_allocvec(frame).expect("frames encode")
+}
+
+/// What a member said before it closed (or before `within` passed).
+#[derive(Default)]
+pub struct Ending {
+    pub frames: Vec<ServerFrame>,
+    /// The close frame's code, when one arrived.
+    pub code: Option<CloseCode>,
+    pub reason: String,
+    /// The connection ended (close frame, EOF or reset) within the time.
+    pub closed: bool,
+}
+
+/// A summary: frames can hold large values.
+impl std::fmt::Debug for Ending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<String> = self
+            .frames
+            .iter()
+            .take(8)
+            .map(|frame| match frame {
+                ServerFrame::Response(r) => match &r.result {
+                    Ok(_) => format!("Response({}: ok)", r.id),
+                    Err(e) => format!("Response({}: {})", r.id, e.code()),
+                },
+                ServerFrame::ProtocolError { reason } => format!("ProtocolError({reason})"),
+                ServerFrame::Refused { reason } => format!("Refused({reason})"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        f.debug_struct("Ending")
+            .field("frames", &self.frames.len())
+            .field("first", &kinds)
+            .field("code", &self.code)
+            .field("reason", &self.reason)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl Ending {
+    /// The text of a `ProtocolError` or `Refused` frame, if one came.
+    pub fn error_text(&self) -> Option<&str> {
+        self.frames.iter().find_map(|frame| match frame {
+            ServerFrame::ProtocolError { reason } | ServerFrame::Refused { reason } => {
+                Some(reason.as_str())
+            }
+            _ => None,
+        })
+    }
+}
+
+/// Reads until the member closes the connection or `within` passes.
+pub async fn read_to_end(socket: &mut Socket, within: Duration) -> Ending {
+    let mut ending = Ending::default();
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let next = tokio::time::timeout_at(deadline, socket.next()).await;
+        match next {
+            Err(_) => return ending,
+            Ok(None) | Ok(Some(Err(_))) => {
+                ending.closed = true;
+                return ending;
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                if let Some(frame) = frame {
+                    ending.code = Some(frame.code);
+                    ending.reason = frame.reason.to_string();
+                }
+                ending.closed = true;
+                return ending;
+            }
+            Ok(Some(Ok(Message::Binary(bytes)))) => {
+                if let Ok(frame) = raftcp_proto::decode::<ServerFrame>(&bytes) {
+                    ending.frames.push(frame);
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+/// Sends one binary message; an error means the member already closed.
+pub async fn send(socket: &mut Socket, bytes: Vec<u8>) -> Result<(), String> {
+    socket
+        .send(Message::binary(bytes))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Opens a session: sends `Hello` and waits for the `Welcome`.
+pub async fn session(addr: &str) -> Socket {
+    let mut socket = connect(addr, "/v1/client").await.expect("connects");
+    send(&mut socket, hello("raw")).await.expect("sends hello");
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Binary(bytes))) => {
+                if let Ok(ServerFrame::Welcome(_)) = raftcp_proto::decode(&bytes) {
+                    return socket;
+                }
+            }
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `request` on a session and waits for its response's result.
+pub async fn call(
+    socket: &mut Socket,
+    id: u64,
+    op: Op,
+) -> Result<raftcp_proto::Reply, raftcp_proto::OpError> {
+    call_bytes(socket, id, request(id, op)).await
+}
+
+/// Sends the request frame `bytes` and waits for the response to `id`.
+pub async fn call_bytes(
+    socket: &mut Socket,
+    id: u64,
+    bytes: Vec<u8>,
+) -> Result<raftcp_proto::Reply, raftcp_proto::OpError> {
+    send(socket, bytes).await.expect("sends");
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Binary(bytes))) => {
+                if let Ok(ServerFrame::Response(response)) = raftcp_proto::decode(&bytes)
+                    && response.id == RequestId(id)
+                {
+                    return response.result;
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(other) => panic!("expected the response to {id}, got {other:?}"),
+            None => panic!("closed before the response to {id}"),
+        }
+    }
+}

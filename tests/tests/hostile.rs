@@ -1,0 +1,553 @@
+//! The hostile-client suite: real `raftcp serve` processes attacked over raw
+//! TCP and WebSocket, as an anonymous client on the internet could. Every
+//! case checks three things: the attacker gets a clear error or a close,
+//! a well-behaved client on the same cluster keeps getting correct answers
+//! throughout ([`Bystander`]), and the members' memory and Raft log stay
+//! under a stated bound ([`Budget`]).
+//!
+//! It runs against release builds, where arithmetic and stack depth are
+//! what operators run (and debug builds are too slow for the floods):
+//! `cargo test --release -p raftcp-tests --test hostile`, as `scripts/test`
+//! does; in a debug build its tests are ignored.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use raftcp::Client;
+use raftcp_proto::{ClientFrame, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp, Value};
+use raftcp_server::machine::CommandKind;
+use raftcp_server::raft::peer_frame::{PeerFrame, PeerRpc};
+use raftcp_tests::raw::{self, Ending};
+use raftcp_tests::{TestCluster, Timings};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+const MIB: u64 = 1024 * 1024;
+
+/// How long a member may take to turn an attacker away (its own deadlines
+/// are 5 and 10 s; the rest is a loaded 2-core machine).
+const TURNED_AWAY_WITHIN: Duration = Duration::from_secs(20);
+
+/// A client that increments its own counter throughout an attack and
+/// checks that every answer is the next number.
+struct Bystander {
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<Result<i64, String>>,
+}
+
+impl Bystander {
+    async fn start(cluster: &TestCluster) -> Bystander {
+        let client = Client::builder()
+            .endpoints(cluster.urls())
+            .request_timeout(Duration::from_secs(20))
+            .client_name("bystander")
+            .connect()
+            .await
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let counter = client.get_atomic_long("bystander");
+            let mut expected = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                expected += 1;
+                match counter.increment_and_get().await {
+                    Ok(value) if value == expected => {}
+                    Ok(value) => return Err(format!("expected {expected}, got {value}")),
+                    Err(e) => return Err(format!("increment {expected} failed: {e}")),
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            client.close().await;
+            Ok(expected)
+        });
+        Bystander { stop, task }
+    }
+
+    /// Stops the bystander; panics unless every answer was right.
+    async fn finish(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let answered = self.task.await.unwrap().unwrap();
+        assert!(answered > 10, "the bystander got only {answered} answers");
+    }
+}
+
+/// The members' memory and log size when an attack starts.
+struct Budget {
+    rss: Vec<u64>,
+    log: Vec<u64>,
+}
+
+impl Budget {
+    fn start(cluster: &TestCluster) -> Budget {
+        Budget {
+            rss: (1..=3).map(|id| cluster.rss_bytes(id).unwrap()).collect(),
+            log: (1..=3).map(|id| cluster.log_bytes(id)).collect(),
+        }
+    }
+
+    /// Every member is alive, grew its memory by at most `rss_growth` and
+    /// its Raft log by at most `log_growth` bytes.
+    fn check(&self, cluster: &TestCluster, rss_growth: u64, log_growth: u64) {
+        for id in 1..=3u64 {
+            let index = id as usize - 1;
+            assert!(
+                cluster.health(id).is_some(),
+                "member {id} stopped answering"
+            );
+            let rss = cluster.rss_bytes(id).expect("member alive");
+            assert!(
+                rss <= self.rss[index] + rss_growth,
+                "member {id}: RSS {} MiB, from {} MiB",
+                rss / MIB,
+                self.rss[index] / MIB
+            );
+            let log = cluster.log_bytes(id);
+            assert!(
+                log <= self.log[index] + log_growth,
+                "member {id}: log {log} bytes, from {}",
+                self.log[index]
+            );
+        }
+    }
+}
+
+fn closed_with(ending: &Ending, code: CloseCode, text: &str) {
+    assert!(ending.closed, "not closed: {ending:?}");
+    assert_eq!(ending.code, Some(code), "{ending:?}");
+    let said = ending.error_text().unwrap_or(&ending.reason);
+    assert!(said.contains(text), "expected {text:?} in {ending:?}");
+}
+
+/// `PeerFrame::Request { id: 1, rpc: Propose(Batch(Batch(… ExpireSessions))) }`,
+/// `depth` batches deep.
+fn nested_batches(depth: usize) -> Vec<u8> {
+    let mut bytes = vec![1u8, 1, 4]; // Request, id 1, Propose
+    bytes.extend([8u8, 1].repeat(depth));
+    bytes.push(3); // ExpireSessions
+    bytes
+}
+
+/// A peer connection's first frame decides nothing before the dialer proves
+/// who it is: nested, oversize and out-of-order frames, and a Hello that
+/// claims to be the member itself, each close the link; no member stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(debug_assertions, ignore = "release builds only: scripts/test runs it")]
+async fn peer_link_attacks() {
+    let cluster = TestCluster::start("hostile-peer");
+    let bystander = Bystander::start(&cluster).await;
+    let budget = Budget::start(&cluster);
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let addr = cluster.addrs[&leader].clone();
+
+    // One frame of batches nested 100,000 deep once overflowed the stack.
+    for depth in [1_000, 100_000] {
+        let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();
+        let _ = raw::send(&mut socket, nested_batches(depth)).await;
+        let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+        assert!(ending.closed && ending.frames.is_empty(), "{ending:?}");
+    }
+
+    // A 20 MiB first frame is refused unread (and not logged).
+    let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();
+    let _ = raw::send(&mut socket, vec![2u8; 20 * MIB as usize]).await;
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    assert!(ending.closed, "{ending:?}");
+
+    // A first frame that is a request, not a Hello: nothing is applied.
+    let propose = PeerFrame::Request {
+        id: 1,
+        rpc: PeerRpc::Propose(CommandKind::RenewAllSessions),
+    };
+    let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();
+    raw::send(&mut socket, postcard::to_allocvec(&propose).unwrap())
+        .await
+        .unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    assert!(ending.closed && ending.frames.is_empty(), "{ending:?}");
+
+    // A Hello that claims to be the member itself learns nothing.
+    let impostor = PeerFrame::Hello {
+        cluster_id: "raftcp".into(),
+        from: leader,
+        to: leader,
+        incarnation: 12345,
+    };
+    let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();
+    raw::send(&mut socket, postcard::to_allocvec(&impostor).unwrap())
+        .await
+        .unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    assert!(ending.closed && ending.frames.is_empty(), "{ending:?}");
+
+    // An upgraded peer link that never says Hello is closed.
+    let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    assert!(ending.closed, "a silent peer link stayed open");
+
+    let log = cluster.log_text(leader);
+    assert!(
+        log.len() < 256 * 1024,
+        "member log grew to {} bytes",
+        log.len()
+    );
+    budget.check(&cluster, 64 * MIB, 4 * MIB);
+    bystander.finish().await;
+}
+
+/// Before its handshake a connection may send one small Hello under a
+/// deadline; half-sent HTTP requests, silent sockets and connection floods
+/// from one address are cut off without touching other clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(debug_assertions, ignore = "release builds only: scripts/test runs it")]
+async fn handshake_attacks() {
+    let mut cluster = TestCluster::prepare("hostile-handshake", Timings::default());
+    cluster.set_extra_args(&["--max-connections-per-address", "64"]);
+    cluster.start_all();
+    let bystander = Bystander::start(&cluster).await;
+    let budget = Budget::start(&cluster);
+    let addr = cluster.addrs[&1].clone();
+
+    // A Hello over the handshake limit.
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
+    let _ = raw::send(&mut socket, raw::hello(&"n".repeat(100_000))).await;
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    closed_with(&ending, CloseCode::Policy, "handshake message");
+
+    // Hellos with oversize client names are refused before anything is
+    // proposed: 300 × 10 KB would otherwise be 3 MB in every log.
+    for _ in 0..300 {
+        let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
+        raw::send(&mut socket, raw::hello(&"n".repeat(10_000)))
+            .await
+            .unwrap();
+        let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+        let said = ending.error_text().unwrap_or_default();
+        assert!(said.contains("client name"), "{ending:?}");
+    }
+
+    // A request before Hello, and a text frame.
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
+    let heartbeat = raftcp_proto::encode(&ClientFrame::Heartbeat).unwrap();
+    raw::send(&mut socket, heartbeat).await.unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    closed_with(&ending, CloseCode::Protocol, "first frame must be Hello");
+    let mut socket = raw::session(&addr).await;
+    use futures_util::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text("{}"))
+        .await
+        .unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    closed_with(&ending, CloseCode::Unsupported, "text frames");
+
+    // An upgraded connection that never says Hello.
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    closed_with(&ending, CloseCode::Policy, "no Hello in time");
+
+    // Slowloris: silence, half a request line, half a head, on each path.
+    let partial: [&[u8]; 5] = [
+        b"",
+        b"GET /v1/cli",
+        b"GET /v1/client HTTP/1.1\r\nHost: x\r\n",
+        b"GET /v1/raft HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n",
+        b"GET /health HTTP/1.1\r\nHost: x\r\n",
+    ];
+    let mut slow = Vec::new();
+    for bytes in partial {
+        let mut stream = raw::tcp_from("127.0.0.1", &addr).await.unwrap();
+        stream.write_all(bytes).await.unwrap();
+        slow.push(tokio::spawn(async move {
+            let mut buffer = [0u8; 1024];
+            // Closed means a read of 0 bytes (or an error) before the deadline.
+            loop {
+                match tokio::time::timeout(TURNED_AWAY_WITHIN, stream.read(&mut buffer)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return true,
+                    Ok(Ok(_)) => continue,
+                    Err(_) => return false,
+                }
+            }
+        }));
+    }
+    for (bytes, closed) in partial.iter().zip(slow) {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(closed.await.unwrap(), "{text:?} held its connection open");
+    }
+
+    // A flood of connections from one address: past its cap each is
+    // answered 503 at once, and clients from other addresses carry on.
+    let mut flood = Vec::new();
+    for _ in 0..100 {
+        flood.push(raw::tcp_from("127.0.0.2", &addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut turned_away = 0;
+    for stream in &mut flood {
+        let mut first = [0u8; 12];
+        let read = tokio::time::timeout(Duration::from_millis(10), stream.read(&mut first)).await;
+        if let Ok(Ok(n)) = read {
+            assert_eq!(&first[..n], &b"HTTP/1.1 503"[..n]);
+            turned_away += 1;
+        }
+    }
+    assert_eq!(turned_away, 36, "of 100 connections over a cap of 64");
+    let client = Client::connect([cluster.url(1)]).await.unwrap();
+    assert_eq!(
+        client
+            .get_atomic_long("after-flood")
+            .increment_and_get()
+            .await
+            .unwrap(),
+        1
+    );
+    drop(flood);
+
+    budget.check(&cluster, 64 * MIB, MIB);
+    bystander.finish().await;
+}
+
+/// Requests are checked in the gateway: what is invalid is refused with a
+/// typed error and never reaches the Raft log; malformed or overfull
+/// messages close their own connection only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(debug_assertions, ignore = "release builds only: scripts/test runs it")]
+async fn request_attacks() {
+    let cluster = TestCluster::start("hostile-requests");
+    let bystander = Bystander::start(&cluster).await;
+    let budget = Budget::start(&cluster);
+    let addr = cluster.addrs[&1].clone();
+    let mut socket = raw::session(&addr).await;
+    let long = |name: String| Op::AtomicLong {
+        name,
+        op: LongOp::AddAndGet(1),
+    };
+    let set = |value: Value| Op::AtomicReference {
+        name: "r".into(),
+        op: RefOp::Set(Some(value)),
+    };
+
+    // An oversize name, an oversize value (twenty times: 6 MB if logged),
+    // zero permits, and an acknowledgement listing too many requests.
+    let result = raw::call(&mut socket, 1, long("n".repeat(300))).await;
+    assert!(
+        matches!(result, Err(OpError::InvalidName { .. })),
+        "{result:?}"
+    );
+    for id in 2..22 {
+        let result = raw::call(&mut socket, id, set(Value::Bytes(vec![7; 300_000]))).await;
+        assert!(
+            matches!(result, Err(OpError::ValueTooLarge { .. })),
+            "{result:?}"
+        );
+    }
+    let acquire = Op::Semaphore {
+        name: "s".into(),
+        handle: raftcp_proto::HandleId(1),
+        op: SemaphoreOp::Acquire {
+            permits: 0,
+            timeout_ms: Some(0),
+        },
+    };
+    let result = raw::call(&mut socket, 22, acquire).await;
+    assert!(
+        matches!(result, Err(OpError::InvalidArgument { .. })),
+        "{result:?}"
+    );
+    let overlong = raftcp_proto::Request {
+        id: RequestId(500),
+        group: raftcp_proto::GroupName::default_group(),
+        acked_below: RequestId(400),
+        acked_except: (1..=300).map(RequestId).collect(),
+        op: long("n".into()),
+    };
+    let bytes = raw::encode_unbounded(&ClientFrame::Request(overlong));
+    let result = raw::call_bytes(&mut socket, 500, bytes).await;
+    assert!(
+        matches!(result, Err(OpError::InvalidArgument { .. })),
+        "{result:?}"
+    );
+
+    // Cancels of ids nothing waits under: 400,000 of them, no log entries.
+    let cancels: Vec<u8> = (0..8192u64)
+        .flat_map(|id| {
+            raftcp_proto::encode(&ClientFrame::Cancel {
+                id: RequestId(1_000_000 + id),
+            })
+            .unwrap()
+        })
+        .collect();
+    for _ in 0..50 {
+        raw::send(&mut socket, cancels.clone()).await.unwrap();
+    }
+    let result = raw::call(&mut socket, 600, long("after-cancels".into())).await;
+    assert_eq!(result, Ok(Reply::Long(1)));
+
+    // A value nested 40 deep does not decode: the connection closes.
+    let mut deep = Value::Null;
+    for _ in 0..40 {
+        deep = Value::List(vec![deep]);
+    }
+    raw::send(&mut socket, raw::request(601, set(deep)))
+        .await
+        .unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    closed_with(&ending, CloseCode::Invalid, "malformed");
+
+    // More frames in one message than allowed, and an oversize message.
+    let mut socket = raw::session(&addr).await;
+    let heartbeat = raftcp_proto::encode(&ClientFrame::Heartbeat).unwrap();
+    raw::send(&mut socket, heartbeat.repeat(8193))
+        .await
+        .unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    closed_with(&ending, CloseCode::Invalid, "more than 8192 frames");
+    let mut socket = raw::session(&addr).await;
+    let _ = raw::send(&mut socket, vec![0u8; 2 * MIB as usize]).await;
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    closed_with(&ending, CloseCode::Size, "too large");
+
+    budget.check(&cluster, 64 * MIB, MIB);
+    bystander.finish().await;
+}
+
+/// A client that does not read its replies fills its bounded outbox and is
+/// closed, whether it floods heartbeats or large reads: with 1008 when it
+/// reads again soon enough to see the close, else by dropping the socket.
+fn closed_as_slow_reader(ending: &Ending) {
+    assert!(ending.closed, "a slow reader stayed connected: {ending:?}");
+    if let Some(code) = ending.code {
+        assert_eq!(code, CloseCode::Policy, "{ending:?}");
+        assert!(
+            ending
+                .error_text()
+                .unwrap_or_default()
+                .contains("not being read")
+        );
+    }
+}
+
+/// A client that does not read its replies fills its bounded outbox and is
+/// closed, whether it floods heartbeats or large reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(debug_assertions, ignore = "release builds only: scripts/test runs it")]
+async fn slow_readers_are_closed() {
+    let cluster = TestCluster::start("hostile-slow-readers");
+    let bystander = Bystander::start(&cluster).await;
+    let budget = Budget::start(&cluster);
+    let addr = cluster.addrs[&1].clone();
+
+    // Heartbeats, 8,192 a message, never reading an acknowledgement: six
+    // such megabytes once took a member from 69 to 695 MiB.
+    let mut socket = raw::session(&addr).await;
+    let heartbeats = raftcp_proto::encode(&ClientFrame::Heartbeat)
+        .unwrap()
+        .repeat(8192);
+    for _ in 0..2_000 {
+        let send = raw::send(&mut socket, heartbeats.clone());
+        match tokio::time::timeout(Duration::from_secs(2), send).await {
+            Ok(Ok(())) => {}
+            _ => break, // Closed, or the member stopped reading: done.
+        }
+    }
+    let ending = raw::read_to_end(&mut socket, Duration::from_secs(60)).await;
+    closed_as_slow_reader(&ending);
+
+    // Large reads never read: a 200 KB value, fetched 1,000 times.
+    let mut writer = raw::session(&addr).await;
+    let set = Op::AtomicReference {
+        name: "big".into(),
+        op: RefOp::Set(Some(Value::Bytes(vec![1; 200_000]))),
+    };
+    assert_eq!(raw::call(&mut writer, 1, set).await, Ok(Reply::Unit));
+    let mut socket = raw::session(&addr).await;
+    for id in 1..=1_000 {
+        let get = Op::AtomicReference {
+            name: "big".into(),
+            op: RefOp::Get,
+        };
+        let send = raw::send(&mut socket, raw::request(id, get));
+        match tokio::time::timeout(Duration::from_secs(2), send).await {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+    }
+    let ending = raw::read_to_end(&mut socket, Duration::from_secs(60)).await;
+    closed_as_slow_reader(&ending);
+
+    budget.check(&cluster, 96 * MIB, MIB);
+    bystander.finish().await;
+}
+
+/// Extreme arguments on every primitive are refused or absorbed without
+/// breaking an invariant: after snapshots and a crash of every member, the
+/// cluster starts again. `increase(MAX)`, `acquire(MAX)`, `increase(1)`,
+/// `acquire(1)` once wrapped a handle's permits to zero and left every
+/// member unable to restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(debug_assertions, ignore = "release builds only: scripts/test runs it")]
+async fn arithmetic_extremes_cannot_break_the_machine() {
+    let timings = Timings {
+        snapshot_every: 20,
+        ..Timings::default()
+    };
+    let mut cluster = TestCluster::start_with("hostile-arithmetic", timings);
+    let bystander = Bystander::start(&cluster).await;
+    let budget = Budget::start(&cluster);
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let code = |result: Result<(), raftcp::Error>| match result {
+        Err(raftcp::Error::Server(e)) => e.code(),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    let semaphore = client.get_semaphore("S");
+    semaphore.increase_permits(u32::MAX).await.unwrap();
+    semaphore.acquire_many(u32::MAX).await.unwrap();
+    assert_eq!(
+        code(semaphore.increase_permits(1).await),
+        "INVALID_ARGUMENT"
+    );
+    assert!(!semaphore.try_acquire().await.unwrap());
+    assert_eq!(semaphore.available_permits().await.unwrap(), 0);
+    let other = client.get_semaphore("S");
+    assert_eq!(code(other.release_many(u32::MAX).await), "NOT_OWNER");
+    semaphore.reduce_permits(u32::MAX).await.unwrap();
+    semaphore.release_many(u32::MAX).await.unwrap();
+    assert_eq!(semaphore.available_permits().await.unwrap(), u32::MAX);
+
+    let long = client.get_atomic_long("L");
+    long.set(i64::MAX).await.unwrap();
+    assert_eq!(long.add_and_get(i64::MAX).await.unwrap(), -2); // Java's wrap
+    assert_eq!(long.add_and_get(i64::MIN).await.unwrap(), i64::MAX - 1);
+
+    let latch = client.get_count_down_latch("D");
+    assert!(latch.try_set_count(u32::MAX).await.unwrap());
+    latch.count_down().await.unwrap();
+    assert_eq!(latch.get_count().await.unwrap(), u32::MAX - 1);
+
+    let lock = client.get_fenced_lock("K");
+    let fence = lock.lock().await.unwrap();
+    assert!(fence.0 > 0);
+
+    // Enough entries for several snapshots, then every member crashes.
+    for _ in 0..60 {
+        long.get().await.unwrap();
+        semaphore.available_permits().await.unwrap();
+        long.increment_and_get().await.unwrap();
+    }
+    budget.check(&cluster, 64 * MIB, 4 * MIB);
+    bystander.finish().await;
+    client.close().await;
+    cluster.crash_and_restart_all();
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let semaphore = client.get_semaphore("S");
+    assert_eq!(semaphore.available_permits().await.unwrap(), u32::MAX);
+    assert_eq!(
+        client.get_count_down_latch("D").get_count().await.unwrap(),
+        u32::MAX - 1
+    );
+    client.close().await;
+}
