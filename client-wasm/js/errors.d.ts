@@ -16,7 +16,8 @@ export type OperationErrorCode =
   | "CANCELLED"
   | "UNKNOWN_GROUP"
   | "NOT_LEADER"
-  | "UNAVAILABLE";
+  | "UNAVAILABLE"
+  | "TOO_MANY_WAITING_REQUESTS";
 
 /** Every code a RaftcpError can carry. */
 export type RaftcpErrorCode =

@@ -62,6 +62,10 @@ pub enum OpError {
     /// The cluster cannot answer now (no quorum, shutting down); retryable.
     #[error("unavailable: {reason}")]
     Unavailable { reason: String },
+    /// A request that may wait (`lock`, `acquire`, `await`) from a session
+    /// that already has the most requests waiting.
+    #[error("session {session} already has {max} requests waiting")]
+    TooManyWaitingRequests { session: SessionId, max: u64 },
 }
 
 impl OpError {
@@ -85,6 +89,7 @@ impl OpError {
             OpError::UnknownGroup { .. } => "UNKNOWN_GROUP",
             OpError::NotLeader { .. } => "NOT_LEADER",
             OpError::Unavailable { .. } => "UNAVAILABLE",
+            OpError::TooManyWaitingRequests { .. } => "TOO_MANY_WAITING_REQUESTS",
         }
     }
 

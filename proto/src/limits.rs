@@ -39,9 +39,15 @@ pub const HANDSHAKE_BYTES_MAX: usize = 16 * 1024;
 /// Most frames one client message may pack (see [`crate::codec::decode_each`]).
 pub const FRAMES_PER_MESSAGE_MAX: usize = 8192;
 
-/// Most waiting requests a client may name in `Request::acked_except`: it
-/// acknowledges around at most this many requests that still wait.
-pub const ACKED_EXCEPT_MAX: usize = 256;
+/// Most requests of one session waiting at once (queued behind a lock
+/// holder, for permits or for a latch); a request that may wait beyond it
+/// is refused with `TOO_MANY_WAITING_REQUESTS`.
+pub const WAITING_REQUESTS_PER_SESSION_MAX: usize = 1024;
+
+/// Most waiting requests a client may name in `Request::acked_except`: as
+/// many as may wait, so a client's acknowledgement is never held back by a
+/// request that waits for long (the one beyond them is refused, not queued).
+pub const ACKED_EXCEPT_MAX: usize = WAITING_REQUESTS_PER_SESSION_MAX;
 
 /// How far past its oldest unacknowledged request a client sends: a request
 /// whose id is this far ahead waits in the client until older ones are

@@ -351,6 +351,10 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             "error.unavailable",
             OpError::Unavailable { reason: "r".into() },
         ),
+        (
+            "error.too_many_waiting_requests",
+            OpError::TooManyWaitingRequests { session: s, max: 1 },
+        ),
     ];
     let hello = Hello {
         protocol_version: 1,
@@ -499,6 +503,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("error.unknown_group", "0e0167"),
     ("error.not_leader", "0f010677733a2f2f68"),
     ("error.unavailable", "100172"),
+    ("error.too_many_waiting_requests", "110c01"),
     ("client.hello", "00010163010c00"),
     ("client.request", "01030764656661756c7402010104016e01"),
     ("client.cancel", "0203"),

@@ -46,14 +46,14 @@ pub const OUTBOX_BYTES_TOTAL_MAX: usize = 1024 * 1024 * 1024;
 /// What a connection may always queue, however full the member is.
 pub const OUTBOX_FAIR_SHARE_BYTES: usize = 1024 * 1024;
 
-/// Most bytes of replies one client connection may have on the way (being
-/// read or proposed, or crossing the peer link); a read of an
-/// AtomicReference reserves a whole value. Past it the connection is not
-/// read until replies have gone out.
-pub const REPLY_BYTES_IN_FLIGHT_PER_CONNECTION_MAX: usize = 16 * 1024 * 1024;
+/// Most bytes one client connection may have on the way: requests being
+/// proposed or read (in the batcher, across the peer link) and their
+/// replies until queued; a read of an AtomicReference reserves a whole
+/// value. Past it the connection is not read until requests finish.
+pub const IN_FLIGHT_BYTES_PER_CONNECTION_MAX: usize = 16 * 1024 * 1024;
 
 /// The same, over every client connection of a member.
-pub const REPLY_BYTES_IN_FLIGHT_MAX: usize = 256 * 1024 * 1024;
+pub const IN_FLIGHT_BYTES_MAX: usize = 256 * 1024 * 1024;
 
 // --- Raft entries and the peer link ------------------------------------------
 

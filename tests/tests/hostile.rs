@@ -360,14 +360,63 @@ async fn request_attacks() {
     let overlong = raftcp_proto::Request {
         id: RequestId(500),
         group: raftcp_proto::GroupName::default_group(),
-        acked_below: RequestId(400),
-        acked_except: (1..=300).map(RequestId).collect(),
+        acked_below: RequestId(1_200),
+        acked_except: (1..=1_100).map(RequestId).collect(),
         op: long("n".into()),
     };
     let bytes = raw::encode_unbounded(&ClientFrame::Request(overlong));
     let result = raw::call_bytes(&mut socket, 500, bytes).await;
     assert!(
         matches!(result, Err(OpError::InvalidArgument { .. })),
+        "{result:?}"
+    );
+
+    // A megabyte group name is refused, not echoed back.
+    let mut in_group = raftcp_proto::Request {
+        id: RequestId(501),
+        group: raftcp_proto::GroupName("g".repeat(1_000_000)),
+        acked_below: RequestId(0),
+        acked_except: vec![],
+        op: long("n".into()),
+    };
+    let bytes = raw::encode_unbounded(&ClientFrame::Request(in_group.clone()));
+    let result = raw::call_bytes(&mut socket, 501, bytes).await;
+    assert!(
+        matches!(result, Err(OpError::InvalidName { .. })),
+        "{result:?}"
+    );
+    in_group.id = RequestId(502);
+    in_group.group = raftcp_proto::GroupName("elsewhere".into());
+    let bytes = raw::encode_unbounded(&ClientFrame::Request(in_group));
+    let result = raw::call_bytes(&mut socket, 502, bytes).await;
+    assert!(
+        matches!(result, Err(OpError::UnknownGroup { .. })),
+        "{result:?}"
+    );
+
+    // One session queues at most 1,024 waiting requests: behind a lock
+    // another session holds, the 1,025th is refused.
+    let mut holder = raw::session(&addr).await;
+    let take = |handle: u64| Op::Lock {
+        name: "held".into(),
+        handle: raftcp_proto::HandleId(handle),
+        op: raftcp_proto::LockOp::Lock {
+            timeout_ms: None,
+            reentrancy_limit: 0,
+        },
+    };
+    let held = raw::call(&mut holder, 1, take(1)).await;
+    assert!(matches!(held, Ok(Reply::Fence(Some(_)))), "{held:?}");
+    let waits: Vec<u8> = (0..1_024u64)
+        .flat_map(|i| raw::request(700 + i, take(100 + i)))
+        .collect();
+    raw::send(&mut socket, waits).await.unwrap();
+    let result = raw::call(&mut socket, 1_800, take(99)).await;
+    assert!(
+        matches!(
+            result,
+            Err(OpError::TooManyWaitingRequests { max: 1_024, .. })
+        ),
         "{result:?}"
     );
 
@@ -475,6 +524,9 @@ async fn slow_readers_are_closed() {
             _ => break,
         }
     }
+    // Requests are tiny, so all went out at once: now not reading for a
+    // while (shorter than the idle timeout) is what lets replies pile up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let ending = raw::read_to_end(&mut socket, Duration::from_secs(60)).await;
     closed_as_slow_reader(&ending);
 

@@ -9,8 +9,8 @@
 //! queue in a bounded [`Outbox`]. Requests are validated here, before
 //! anything is proposed, so nothing invalid enters the Raft log.
 
+use super::in_flight_budget::{InFlightBudget, Reserved};
 use super::outbox::{Outbox, outbox};
-use super::reply_budget::{ReplyBudget, Reserved};
 use super::{Gateway, unavailable};
 use crate::clock::monotonic_ms;
 use crate::faults::{PlantedBug, planted};
@@ -29,7 +29,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use raftcp_proto::{
     ClientFrame, Hello, Op, OpError, PROTOCOL_VERSION, Request, RequestId, Response, ServerFrame,
-    SessionId, Welcome, name::DEFAULT_GROUP,
+    SessionId, Welcome,
+    name::{DEFAULT_GROUP, validate_name},
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -73,7 +74,7 @@ struct Connection {
     requests: FuturesUnordered<RequestTask>,
     proposing: Proposing,
     outbox: Outbox,
-    reply_budget: ReplyBudget,
+    in_flight_budget: InFlightBudget,
     session: Option<SessionId>,
     connection_id: u64,
     last_seen_ms: Arc<AtomicU64>,
@@ -89,7 +90,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
         gateway: gateway.clone(),
         proposing: Proposing::default(),
         outbox: outbox.clone(),
-        reply_budget: ReplyBudget::new(gateway.reply_budget.clone()),
+        in_flight_budget: InFlightBudget::new(gateway.in_flight_budget.clone()),
         session: None,
         connection_id: 0,
         last_seen_ms: Arc::new(AtomicU64::new(monotonic_ms())),
@@ -252,7 +253,7 @@ impl Connection {
                 "Hello sent twice on one connection",
             ))),
             ClientFrame::Request(request) => {
-                let reserved = self.make_room(&request.op).await;
+                let reserved = self.make_room(&request.op, bytes).await;
                 let task = self.request_task(session, request, bytes, reserved);
                 self.requests.push(task);
                 Ok(())
@@ -374,7 +375,7 @@ impl Connection {
     /// Backpressure: waits, answering requests meanwhile, until one more
     /// fits the request cap and its reply fits the reply budgets. The
     /// connection reads no further frames until then.
-    async fn make_room(&mut self, op: &Op) -> Reserved {
+    async fn make_room(&mut self, op: &Op, bytes: usize) -> Reserved {
         loop {
             if self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
                 self.requests.next().await;
@@ -382,7 +383,7 @@ impl Connection {
             }
             tokio::select! {
                 biased;
-                reserved = self.reply_budget.reserve(op) => return reserved,
+                reserved = self.in_flight_budget.reserve(op, bytes) => return reserved,
                 Some(()) = self.requests.next(), if !self.requests.is_empty() => {}
             }
         }
@@ -410,7 +411,10 @@ impl Connection {
             let since = Instant::now();
             let kind = kind_index(&request.op);
             let id = request.id;
-            let result = if request.group.as_str() != DEFAULT_GROUP {
+            let result = if let Err(error) = validate_name(request.group.as_str()) {
+                // Checked before it is echoed back in UNKNOWN_GROUP.
+                Err(error)
+            } else if request.group.as_str() != DEFAULT_GROUP {
                 Err(OpError::UnknownGroup {
                     group: request.group.0,
                 })

@@ -7,8 +7,8 @@
 mod batcher;
 pub mod connection;
 mod duties;
+mod in_flight_budget;
 pub mod outbox;
-mod reply_budget;
 
 use crate::cluster::Cluster;
 use crate::machine::{CommandKind, CommandResponse, Effect};
@@ -57,8 +57,8 @@ pub struct Gateway {
     batcher: Batcher,
     holders: Mutex<HashMap<SessionId, Holder>>,
     next_connection: AtomicU64,
-    /// Bytes of replies on the way to all clients of this member.
-    reply_budget: Arc<tokio::sync::Semaphore>,
+    /// Bytes of requests and replies on the way for all clients here.
+    in_flight_budget: Arc<tokio::sync::Semaphore>,
     /// Bytes queued in every client connection's outbox.
     outbox_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -72,7 +72,7 @@ impl Gateway {
             batcher,
             holders: Mutex::default(),
             next_connection: AtomicU64::new(1),
-            reply_budget: reply_budget::member_budget(),
+            in_flight_budget: in_flight_budget::member_budget(),
             outbox_bytes: Arc::default(),
         });
         (gateway, task)

@@ -137,10 +137,10 @@ impl OutboxReceiver {
         S: futures_util::Sink<Message> + Unpin,
     {
         use futures_util::SinkExt;
-        let cost = cost(&message);
-        let fed = sink.feed(message).await;
-        self.shared.remove(cost);
-        fed
+        // Counted out before the write: a writer dropped mid-write (its
+        // client stopped reading) must not leave its bytes counted.
+        self.shared.remove(cost(&message));
+        sink.feed(message).await
     }
 }
 
@@ -217,7 +217,7 @@ mod tests {
         }
         assert!(!outbox.shared.overrun.load(Ordering::Acquire));
         let big = ServerFrame::Refused {
-            reason: "x".repeat(OUTBOX_FAIR_SHARE_BYTES),
+            reason: "x".repeat(OUTBOX_FAIR_SHARE_BYTES / 2),
         };
         outbox.send_frame(&big);
         assert!(outbox.shared.overrun.load(Ordering::Acquire));

@@ -11,7 +11,9 @@ use super::sessions::Acknowledged;
 use super::validate::{validate_acknowledged, validate_op};
 use super::waits::{Wait, WaitTarget};
 use crate::faults::{PlantedBug, planted};
-use raftcp_proto::limits::{OBJECTS_MAX, UNACKNOWLEDGED_RESPONSES_MAX};
+use raftcp_proto::limits::{
+    OBJECTS_MAX, UNACKNOWLEDGED_RESPONSES_MAX, WAITING_REQUESTS_PER_SESSION_MAX,
+};
 use raftcp_proto::{
     Fence, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp, SessionId,
     Value,
@@ -62,6 +64,12 @@ impl Machine {
             }));
         }
         let outcome = match validate_op(&op) {
+            Ok(()) if op.may_wait() && self.waiting_requests_full(session_id) => {
+                Outcome::Done(Err(OpError::TooManyWaitingRequests {
+                    session: session_id,
+                    max: WAITING_REQUESTS_PER_SESSION_MAX as u64,
+                }))
+            }
             Ok(()) => self.execute(index, session_id, request, op, effects),
             Err(error) => Outcome::Done(Err(error)),
         };
@@ -433,6 +441,14 @@ impl Machine {
             self.note_permits_held(grant.session, name);
             self.complete(grant.session, grant.request, Ok(Reply::Bool(true)), effects);
         }
+    }
+
+    /// Whether `session` has as many requests waiting as it may: a request
+    /// that may wait is then refused, whether or not it would have waited,
+    /// so the rule does not depend on the objects' state.
+    fn waiting_requests_full(&self, session: SessionId) -> bool {
+        let max = WAITING_REQUESTS_PER_SESSION_MAX;
+        self.waits.count_of_session(session, max) >= max
     }
 
     fn objects_full(&self) -> bool {

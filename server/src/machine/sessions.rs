@@ -2,6 +2,7 @@
 //! what each session holds (so expiry can release it without a scan).
 
 use super::command::Outcome;
+use raftcp_proto::limits::UNACKNOWLEDGED_RESPONSES_MAX;
 use raftcp_proto::{RequestId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -147,19 +148,20 @@ impl Session {
         let passed = self.acked_below;
         let kept = self.responses.split_off(&below);
         let mut around = std::mem::replace(&mut self.responses, kept);
+        // Waiting (or done, its answer not received yet): kept.
         for id in except {
-            match around.remove(id) {
-                // Waiting (or done, its answer not received yet): kept.
-                Some(outcome) => {
-                    self.responses.insert(*id, outcome);
-                }
-                // Passed just now, not applied yet: executed when it comes.
-                None if *id >= passed => {
-                    self.responses.insert(*id, Outcome::Awaited);
-                }
-                // Acknowledged earlier: stays acknowledged.
-                None => {}
+            if let Some(outcome) = around.remove(id) {
+                self.responses.insert(*id, outcome);
             }
+        }
+        // Passed just now, not applied yet: executed when it comes, if the
+        // cache has room (an honest client never fills it; see
+        // `REQUEST_SPAN_MAX`). One acknowledged earlier stays acknowledged.
+        for id in except.iter().filter(|id| **id >= passed) {
+            if self.responses.len() >= UNACKNOWLEDGED_RESPONSES_MAX {
+                break;
+            }
+            self.responses.entry(*id).or_insert(Outcome::Awaited);
         }
         self.acked_below = below;
     }
@@ -214,6 +216,17 @@ mod tests {
             Some(&Outcome::Awaited)
         );
         assert_eq!(kept(&session), vec![2]);
+    }
+
+    #[test]
+    fn awaited_places_never_overfill_the_cache() {
+        // A full cache above a watermark that jumps past 256 unseen ids.
+        let answered: Vec<u64> = (5_000..5_000 + UNACKNOWLEDGED_RESPONSES_MAX as u64).collect();
+        let mut session = session_with(&answered);
+        let except: Vec<u64> = (1..=256).collect();
+        acknowledge(&mut session, 4_000, &except);
+        assert_eq!(session.responses.len(), UNACKNOWLEDGED_RESPONSES_MAX);
+        assert!(!session.responses.contains_key(&RequestId(1)));
     }
 
     #[test]

@@ -77,6 +77,13 @@ impl Waits {
         self.entries.range(range).map(|(key, _)| *key).collect()
     }
 
+    /// How many requests of `session` wait, counting up to `max` (the
+    /// callers only need to know whether it is reached).
+    pub fn count_of_session(&self, session: SessionId, max: usize) -> usize {
+        let range = (session, RequestId(0))..=(session, RequestId(u64::MAX));
+        self.entries.range(range).take(max).count()
+    }
+
     pub fn next_deadline_ms(&self) -> Option<u64> {
         self.by_deadline.first().map(|(at, _)| *at)
     }

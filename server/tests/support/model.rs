@@ -6,7 +6,9 @@
 
 #![allow(dead_code)]
 
-use raftcp_proto::limits::{ACKED_EXCEPT_MAX, UNACKNOWLEDGED_RESPONSES_MAX};
+use raftcp_proto::limits::{
+    ACKED_EXCEPT_MAX, UNACKNOWLEDGED_RESPONSES_MAX, WAITING_REQUESTS_PER_SESSION_MAX,
+};
 use raftcp_proto::{
     Fence, HandleId, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp,
     SessionId, Value,
@@ -278,15 +280,33 @@ impl Model {
         // Requests may leave the excepted set, never join it once passed.
         if acked_below >= s.acked_below {
             let passed = s.acked_below;
-            s.excepted = acked_except
+            let still: BTreeSet<RequestId> = acked_except
                 .iter()
-                .filter(|id| s.excepted.contains(id) || **id >= passed)
+                .filter(|id| {
+                    s.excepted.contains(id) || (**id >= passed && s.cache.contains_key(id))
+                })
                 .copied()
                 .collect();
-            s.acked_below = acked_below;
-            let (watermark, excepted) = (s.acked_below, s.excepted.clone());
             s.cache
-                .retain(|r, _| *r >= watermark || excepted.contains(r));
+                .retain(|r, _| *r >= acked_below || still.contains(r));
+            s.excepted = still;
+            // Newly passed requests not applied yet hold a place each, while
+            // there is room.
+            for id in acked_except.iter().filter(|id| **id >= passed) {
+                let unseen = s
+                    .excepted
+                    .iter()
+                    .filter(|r| !s.cache.contains_key(r))
+                    .count();
+                if s.excepted.contains(id) {
+                    continue;
+                }
+                if s.cache.len() + unseen >= UNACKNOWLEDGED_RESPONSES_MAX {
+                    break;
+                }
+                s.excepted.insert(*id);
+            }
+            s.acked_below = acked_below;
         }
         if let Some(cached) = s.cache.get(&request) {
             return cached.clone();
@@ -312,7 +332,25 @@ impl Model {
             let max = UNACKNOWLEDGED_RESPONSES_MAX as u64;
             return Outcome::Done(Err(OpError::TooManyUnacknowledged { session, max }));
         }
-        let outcome = self.mutate(session, request, op);
+        // Zero permits is refused as invalid first; any other request that
+        // may wait is refused while the session has the most waiting.
+        let zero_permits = matches!(
+            op,
+            Op::Semaphore {
+                op: SemaphoreOp::Acquire { permits: 0, .. },
+                ..
+            }
+        );
+        let waiting = self.waiters.iter().filter(|w| w.session == session).count();
+        let outcome =
+            if op.may_wait() && !zero_permits && waiting >= WAITING_REQUESTS_PER_SESSION_MAX {
+                Outcome::Done(Err(OpError::TooManyWaitingRequests {
+                    session,
+                    max: WAITING_REQUESTS_PER_SESSION_MAX as u64,
+                }))
+            } else {
+                self.mutate(session, request, op)
+            };
         self.session(session)
             .expect("live")
             .cache

@@ -1,14 +1,15 @@
-//! Bytes of replies a client connection may have on the way at once: being
-//! read or proposed, crossing the peer link from the leader, or queued. A
-//! request reserves what its reply may take before it starts (a read of an
-//! AtomicReference a whole value, anything else a little), against its
+//! Bytes a client connection may have on the way at once: its requests
+//! waiting to be proposed or read (in the batcher, on the peer link) and
+//! their replies until they are queued to go out. A request reserves its
+//! own size plus what its reply may take (a read of an AtomicReference a
+//! whole value, anything else a little) before it starts, against its
 //! connection's budget and the member's; when either is spent the
-//! connection reads no further frames until replies have gone out. So a
-//! client that asks for a large value thousands of times waits its turn
-//! instead of pulling gigabytes through the member.
+//! connection reads no further frames until requests finish. So a client
+//! that sends thousands of large values, or asks for one thousands of
+//! times, waits its turn instead of pulling gigabytes through the member.
 
 use crate::limits::{
-    REPLY_BYTES_IN_FLIGHT_MAX, REPLY_BYTES_IN_FLIGHT_PER_CONNECTION_MAX, VALUE_BYTES_MAX,
+    FRAME_BYTES_MAX, IN_FLIGHT_BYTES_MAX, IN_FLIGHT_BYTES_PER_CONNECTION_MAX, VALUE_BYTES_MAX,
 };
 use raftcp_proto::{Op, RefOp};
 use std::sync::Arc;
@@ -22,12 +23,12 @@ const SMALL_REPLY_KIB: u32 = 1;
 
 /// A connection's view of the budgets: its own and the member's.
 #[derive(Debug)]
-pub struct ReplyBudget {
+pub struct InFlightBudget {
     connection: Arc<Semaphore>,
     member: Arc<Semaphore>,
 }
 
-/// Budget held by one request until its reply is queued.
+/// Budget held by one request until its reply is queued (or it waits).
 #[derive(Debug)]
 pub struct Reserved {
     _connection: OwnedSemaphorePermit,
@@ -36,21 +37,23 @@ pub struct Reserved {
 
 /// The member's budget, shared by all its client connections.
 pub fn member_budget() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(REPLY_BYTES_IN_FLIGHT_MAX / UNIT_BYTES))
+    Arc::new(Semaphore::new(IN_FLIGHT_BYTES_MAX / UNIT_BYTES))
 }
 
-impl ReplyBudget {
+impl InFlightBudget {
     pub fn new(member: Arc<Semaphore>) -> Self {
-        let permits = REPLY_BYTES_IN_FLIGHT_PER_CONNECTION_MAX / UNIT_BYTES;
-        ReplyBudget {
+        let permits = IN_FLIGHT_BYTES_PER_CONNECTION_MAX / UNIT_BYTES;
+        InFlightBudget {
             connection: Arc::new(Semaphore::new(permits)),
             member,
         }
     }
 
-    /// Waits until `op`'s reply fits both budgets.
-    pub async fn reserve(&self, op: &Op) -> Reserved {
-        let cost = reply_kib(op);
+    /// Waits until a request of `op`, `bytes` long, and its reply fit both
+    /// budgets.
+    pub async fn reserve(&self, op: &Op, bytes: usize) -> Reserved {
+        let request_kib = bytes.div_ceil(UNIT_BYTES) as u32;
+        let cost = reply_kib(op) + request_kib;
         let closed = "reply budgets are never closed";
         let connection = self.connection.clone().acquire_many_owned(cost).await;
         let member = self.member.clone().acquire_many_owned(cost).await;
@@ -72,5 +75,5 @@ fn reply_kib(op: &Op) -> u32 {
     }
 }
 
-const _: () = assert!(VALUE_BYTES_MAX < REPLY_BYTES_IN_FLIGHT_PER_CONNECTION_MAX);
-const _: () = assert!(REPLY_BYTES_IN_FLIGHT_PER_CONNECTION_MAX <= REPLY_BYTES_IN_FLIGHT_MAX);
+const _: () = assert!(VALUE_BYTES_MAX + FRAME_BYTES_MAX < IN_FLIGHT_BYTES_PER_CONNECTION_MAX);
+const _: () = assert!(IN_FLIGHT_BYTES_PER_CONNECTION_MAX <= IN_FLIGHT_BYTES_MAX);
