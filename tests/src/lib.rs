@@ -376,6 +376,20 @@ impl TestCluster {
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
     }
 
+    /// Waits up to `timeout` for member `id` to exit by itself; its status.
+    pub fn wait_exit(&mut self, id: u64, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let child = self.children.get_mut(&id)?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.children.remove(&id);
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
     pub fn is_running(&self, id: u64) -> bool {
         self.children.contains_key(&id)
     }
