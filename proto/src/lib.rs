@@ -46,4 +46,6 @@ pub use value::Value;
 pub const PROTOCOL_VERSION: u32 = 2;
 
 /// WebSocket subprotocol name negotiated on `/v1/client` and `/v1/raft`.
+/// It names the framing (binary postcard messages), which has not changed;
+/// the protocol's version is checked in `Hello`, so it stays `raftcp.v1`.
 pub const SUBPROTOCOL: &str = "raftcp.v1";

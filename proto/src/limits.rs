@@ -25,8 +25,9 @@ pub const OBJECTS_MAX: usize = 4_000_000;
 /// Most live sessions in one group.
 pub const SESSIONS_MAX: usize = 1_000_000;
 
-/// Most responses a session may leave unacknowledged; a client keeps at most
-/// this many mutating requests in flight.
+/// Most responses a session may leave unacknowledged; the client stays under
+/// it by sending at most [`REQUEST_SPAN_MAX`] ids past its oldest unanswered
+/// request that does not wait.
 pub const UNACKNOWLEDGED_RESPONSES_MAX: usize = 4096;
 
 /// Most sessions named in one batched heartbeat.

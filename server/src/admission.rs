@@ -48,10 +48,10 @@ pub struct Admitted {
 /// Why a connection was turned away.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("the member has {0} connections open (the limit)")]
-    Total(usize),
-    #[error("{0} connections from this address are open (the limit)")]
-    PerAddress(usize),
+    #[error("the member has {max} connections open (the limit)")]
+    Total { max: usize },
+    #[error("{max} connections from this address are open (the limit)")]
+    PerAddress { max: usize },
 }
 
 impl Admission {
@@ -66,11 +66,15 @@ impl Admission {
     pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Admitted, Refusal> {
         let mut open = lock(&self.open);
         if open.total >= self.limits.total {
-            return Err(Refusal::Total(self.limits.total));
+            return Err(Refusal::Total {
+                max: self.limits.total,
+            });
         }
         let from_address = open.by_address.entry(address).or_insert(0);
         if *from_address >= self.limits.per_address {
-            return Err(Refusal::PerAddress(self.limits.per_address));
+            return Err(Refusal::PerAddress {
+                max: self.limits.per_address,
+            });
         }
         *from_address += 1;
         open.total += 1;
@@ -109,9 +113,12 @@ mod tests {
         let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
         let first = admission.admit(a).expect("free");
         let _second = admission.admit(a).expect("free");
-        assert_eq!(admission.admit(a).unwrap_err(), Refusal::PerAddress(2));
+        assert_eq!(
+            admission.admit(a).unwrap_err(),
+            Refusal::PerAddress { max: 2 }
+        );
         let _third = admission.admit(b).expect("free");
-        assert_eq!(admission.admit(b).unwrap_err(), Refusal::Total(3));
+        assert_eq!(admission.admit(b).unwrap_err(), Refusal::Total { max: 3 });
         drop(first);
         assert!(admission.admit(a).is_ok());
     }

@@ -11,7 +11,10 @@
 use crate::admission::Admission;
 use crate::cluster::Cluster;
 use crate::gateway::{Gateway, connection};
-use crate::limits::{FRAME_BYTES_MAX, HEAD_TIMEOUT, PEER_HELLO_BYTES_MAX};
+use crate::limits::{
+    FRAME_BYTES_MAX, HEAD_TIMEOUT, HTTP_HEAD_BYTES_MAX, PEER_HELLO_BYTES_MAX,
+    REQUEST_LINE_BYTES_MAX, TURN_AWAY_TIMEOUT,
+};
 use crate::raft::peer_server;
 use crate::ws;
 use openraft::ServerState;
@@ -25,8 +28,6 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// Longest request head read for plain HTTP.
-const HEAD_BYTES_MAX: usize = 16 * 1024;
 /// Longest wait between looks at a request line that is still arriving.
 const REQUEST_LINE_POLL_MAX: Duration = Duration::from_millis(100);
 
@@ -76,7 +77,7 @@ async fn turn_away(mut stream: TcpStream, reason: String) {
         reason.len() + 1
     );
     let write = stream.write_all(response.as_bytes());
-    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+    let _ = tokio::time::timeout(TURN_AWAY_TIMEOUT, write).await;
 }
 
 async fn route(
@@ -138,7 +139,7 @@ async fn upgrade(
 
 /// The path of the request line, once it has fully arrived.
 async fn request_path(stream: &TcpStream) -> Option<String> {
-    let mut buffer = [0u8; 1024];
+    let mut buffer = [0u8; REQUEST_LINE_BYTES_MAX];
     let mut pause = Duration::from_millis(2);
     loop {
         let n = stream.peek(&mut buffer).await.ok()?;
@@ -166,7 +167,7 @@ async fn serve_http(mut stream: TcpStream, path: &str, cluster: &Cluster) {
     // Read the head so the client sees a clean response, not a reset.
     let mut head = Vec::new();
     let mut chunk = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HEAD_BYTES_MAX {
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HTTP_HEAD_BYTES_MAX {
         match stream.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => head.extend_from_slice(&chunk[..n]),

@@ -24,6 +24,15 @@ pub const CONNECTIONS_PER_ADDRESS_MAX: usize = 1_000;
 /// this soon after it is accepted.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Longest request line routed; a longer one is not ours and is dropped.
+pub const REQUEST_LINE_BYTES_MAX: usize = 1024;
+
+/// Longest head read for plain HTTP (`/health`, `/metrics`).
+pub const HTTP_HEAD_BYTES_MAX: usize = 16 * 1024;
+
+/// How long a connection over a cap is given to take its `503`.
+pub const TURN_AWAY_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A client connection must complete its `Hello` this soon after upgrading.
 pub const CLIENT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -32,16 +41,17 @@ pub const CLIENT_HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// back on the client. Covers a client engine's whole window.
 pub const REQUESTS_PER_CONNECTION_MAX: usize = 4096;
 
-/// Most bytes of replies queued for one client connection: room for every
-/// reply of a full window of requests, far below what would hurt the
-/// member. A client that does not read is closed with 1008.
-pub const OUTBOX_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Most bytes of replies queued for one client connection: room for a full
+/// window of requests' replies of 1 KiB, or 64 largest values, far below
+/// what would hurt the member. A client that does not read is closed with
+/// 1008.
+pub const OUTBOX_BYTES_PER_CONNECTION_MAX: usize = 16 * 1024 * 1024;
 
 /// Past this many bytes queued on all client connections of a member
 /// together, a connection holding more than [`OUTBOX_FAIR_SHARE_BYTES`] is
 /// closed as a slow reader: queued replies take at most this plus the fair
 /// share of every connection.
-pub const OUTBOX_BYTES_TOTAL_MAX: usize = 1024 * 1024 * 1024;
+pub const OUTBOX_BYTES_PER_MEMBER_MAX: usize = 1024 * 1024 * 1024;
 
 /// What a connection may always queue, however full the member is.
 pub const OUTBOX_FAIR_SHARE_BYTES: usize = 1024 * 1024;
@@ -53,7 +63,7 @@ pub const OUTBOX_FAIR_SHARE_BYTES: usize = 1024 * 1024;
 pub const IN_FLIGHT_BYTES_PER_CONNECTION_MAX: usize = 16 * 1024 * 1024;
 
 /// The same, over every client connection of a member.
-pub const IN_FLIGHT_BYTES_MAX: usize = 256 * 1024 * 1024;
+pub const IN_FLIGHT_BYTES_PER_MEMBER_MAX: usize = 256 * 1024 * 1024;
 
 // --- Raft entries and the peer link ------------------------------------------
 
@@ -72,7 +82,7 @@ pub const ENTRY_ENCODED_BYTES_MAX: usize =
     ENTRY_BYTES_MAX + POSITIONS_PER_ENTRY as usize * COMMAND_OVERHEAD_BYTES;
 
 /// Largest peer frame: a full AppendEntries, a forwarded batch's answer, or
-/// a snapshot chunk.
+/// a whole snapshot.
 pub const PEER_FRAME_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// Largest first message on an accepted peer link: a `Hello`, nothing else
@@ -87,11 +97,11 @@ pub const PEER_REQUESTS_MAX: usize = 1024;
 /// A peer must send its `Hello` this soon after upgrading.
 pub const PEER_HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Largest snapshot a member restores. Snapshots travel to followers in one
-/// peer frame, so a state larger than [`PEER_FRAME_BYTES_MAX`] can be
-/// restored from disk but not shipped: byte quotas on the state keep it far
-/// below either.
-pub const SNAPSHOT_BYTES_MAX: usize = 4 * 1024 * 1024 * 1024;
+/// Largest snapshot a member restores (`machine::SNAPSHOT_BYTES_MAX`).
+/// Snapshots travel to followers in one peer frame, so a state larger than
+/// [`PEER_FRAME_BYTES_MAX`] can be restored from disk but not shipped.
+/// Nothing bounds the state's bytes yet: keep it well under the peer frame.
+pub use crate::machine::SNAPSHOT_BYTES_MAX;
 
 // A client frame fits a batch, a batch fits a peer frame (forwarded to the
 // leader), a full AppendEntries fits a peer frame, and so does the answer
@@ -111,4 +121,4 @@ const _: () = assert!(HANDSHAKE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(PEER_HELLO_BYTES_MAX < PEER_FRAME_BYTES_MAX);
 // A connection's replies to a full window of ordinary requests fit its
 // outbox.
-const _: () = assert!(REQUESTS_PER_CONNECTION_MAX * 1024 < OUTBOX_BYTES_MAX);
+const _: () = assert!(REQUESTS_PER_CONNECTION_MAX * 1024 < OUTBOX_BYTES_PER_CONNECTION_MAX);

@@ -169,7 +169,7 @@ pub async fn session(addr: &str) -> Socket {
     }
 }
 
-/// Sends `request` on a session and waits for its response's result.
+/// Sends `op` as request `id` on a session and waits for its response.
 pub async fn call(
     socket: &mut Socket,
     id: u64,
@@ -178,8 +178,20 @@ pub async fn call(
     call_bytes(socket, id, request(id, op)).await
 }
 
+/// A member must answer a raw call this soon.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Sends the request frame `bytes` and waits for the response to `id`.
 pub async fn call_bytes(
+    socket: &mut Socket,
+    id: u64,
+    bytes: Vec<u8>,
+) -> Result<raftcp_proto::Reply, raftcp_proto::OpError> {
+    let answer = tokio::time::timeout(CALL_TIMEOUT, response_to(socket, id, bytes)).await;
+    answer.unwrap_or_else(|_| panic!("no response to request {id} within {CALL_TIMEOUT:?}"))
+}
+
+async fn response_to(
     socket: &mut Socket,
     id: u64,
     bytes: Vec<u8>,

@@ -1,5 +1,5 @@
 //! The fuzz targets' checks (`raftcp_tests::fuzz`) on their saved corpus
-//! (`fuzz/corpus/<target>/`), on seeds built here, and on a fixed set of
+//! (`fuzz/corpus/<target>/`, when there is one), on seeds built here, and on a fixed set of
 //! mutations of each: bytes flipped, cut, repeated and set to extremes.
 //! Deterministic, so a failure here reproduces; `scripts/fuzz` runs the
 //! same checks under libFuzzer for as long as it is given.
@@ -75,10 +75,19 @@ fn run(target: &str, check: fn(&[u8]), seeds: Vec<Vec<u8>>) {
     let mut rng = Rng(0x5eed_0000_0000_0001 ^ target.len() as u64);
     let all: Vec<Vec<u8>> = seeds.into_iter().chain(corpus(target)).collect();
     assert!(!all.is_empty());
-    for seed in &all {
-        check(seed);
-        for _ in 0..MUTATIONS_PER_SEED {
-            check(&mutate(seed, &mut rng));
+    for (seed_index, seed) in all.iter().enumerate() {
+        for mutation in 0..=MUTATIONS_PER_SEED {
+            let input = match mutation {
+                0 => seed.clone(),
+                _ => mutate(seed, &mut rng),
+            };
+            let checked = std::panic::catch_unwind(|| check(&input));
+            if let Err(panic) = checked {
+                // Enough to reproduce: save it as fuzz/corpus/<target>/<name>.
+                let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
+                eprintln!("{target}: seed {seed_index}, mutation {mutation} failed; input {hex}");
+                std::panic::resume_unwind(panic);
+            }
         }
     }
 }
@@ -186,7 +195,12 @@ fn session_commands() -> Vec<(u16, CommandKind)> {
                     session,
                     request: request.id,
                     acked_below: request.acked_below,
-                    acked_except: vec![RequestId(1)],
+                    // Acknowledged around request 1 where the watermark passed it.
+                    acked_except: if request.acked_below > RequestId(1) {
+                        vec![RequestId(1)]
+                    } else {
+                        vec![]
+                    },
                     op: request.op,
                 },
             ));

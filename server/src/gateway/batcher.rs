@@ -16,10 +16,15 @@ const BATCHES_IN_FLIGHT: usize = 16;
 
 type Answer = oneshot::Sender<Result<CommandResponse, ForwardError>>;
 
-/// A command waiting for a batch: what it is, about how many bytes it
-/// encodes to (the size of the client frame that carried it), and who
-/// waits for its answer.
-type Queued = (CommandKind, usize, Answer);
+/// A command waiting for a batch.
+#[derive(Debug)]
+struct Queued {
+    kind: CommandKind,
+    /// About how many bytes it encodes to: the size of the client frame
+    /// that carried it.
+    bytes: usize,
+    answer: Answer,
+}
 
 #[derive(Debug)]
 pub struct Batcher {
@@ -43,9 +48,12 @@ impl Batcher {
     ) -> Result<CommandResponse, ForwardError> {
         let (answer, response) = oneshot::channel();
         let stopped = || ForwardError::Unavailable("the member is shutting down".into());
-        self.queue
-            .send((kind, bytes, answer))
-            .map_err(|_| stopped())?;
+        let queued = Queued {
+            kind,
+            bytes,
+            answer,
+        };
+        self.queue.send(queued).map_err(|_| stopped())?;
         response.await.map_err(|_| stopped())?
     }
 }
@@ -67,18 +75,18 @@ async fn run(cluster: Arc<Cluster>, mut commands: mpsc::UnboundedReceiver<Queued
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let mut bytes = first.1;
-        let mut batch = vec![(first.0, first.2)];
+        let mut bytes = first.bytes;
+        let mut batch = vec![(first.kind, first.answer)];
         while batch.len() < max {
             let Ok(next) = commands.try_recv() else {
                 break;
             };
-            if bytes + next.1 > ENTRY_BYTES_MAX {
+            if bytes + next.bytes > ENTRY_BYTES_MAX {
                 carried = Some(next);
                 break;
             }
-            bytes += next.1;
-            batch.push((next.0, next.2));
+            bytes += next.bytes;
+            batch.push((next.kind, next.answer));
         }
         let cluster = cluster.clone();
         // Boxed so the spawned task stays small (cheap to create and move).

@@ -9,34 +9,24 @@
 //! queue in a bounded [`Outbox`]. Requests are validated here, before
 //! anything is proposed, so nothing invalid enters the Raft log.
 
+use super::Gateway;
 use super::in_flight_budget::{InFlightBudget, Reserved};
 use super::outbox::{Outbox, outbox};
-use super::{Gateway, unavailable};
+use super::request::{self, Proposing, RequestContext, RequestTask};
 use crate::clock::monotonic_ms;
-use crate::faults::{PlantedBug, planted};
 use crate::limits::{
-    CLIENT_HELLO_TIMEOUT, CLIENT_NAME_BYTES_MAX, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX,
-    OUTBOX_BYTES_MAX, REQUESTS_PER_CONNECTION_MAX,
+    CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX,
+    REQUESTS_PER_CONNECTION_MAX,
 };
-use crate::machine::{
-    Acknowledged, CommandKind, CommandResponse, Outcome, validate_acknowledged, validate_op,
-};
-use crate::metrics::kind_index;
+use crate::machine::{CommandKind, CommandResponse, validate_client_name};
 use crate::raft::peer_frame::ForwardError;
 use crate::sync::lock;
 use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use raftcp_proto::{
-    ClientFrame, Hello, Op, OpError, PROTOCOL_VERSION, Request, RequestId, Response, ServerFrame,
-    SessionId, Welcome,
-    name::{DEFAULT_GROUP, validate_name},
-};
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
+use raftcp_proto::{ClientFrame, Hello, Op, PROTOCOL_VERSION, ServerFrame, SessionId, Welcome};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -59,14 +49,6 @@ impl Closing {
         }
     }
 }
-
-/// Requests of this connection whose proposal has not returned yet, with
-/// whether the client asked to cancel them meanwhile. A cancel must be
-/// applied after its request, or it would find no waiter and the request
-/// would then wait (or hold a lock) for a caller that is gone.
-type Proposing = Arc<Mutex<HashMap<RequestId, bool>>>;
-
-type RequestTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Connection {
     gateway: Arc<Gateway>,
@@ -120,7 +102,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
             Some(()) = connection.requests.next(), if !connection.requests.is_empty() => continue,
             () = outbox.overrun() => break Some(Closing::protocol(
                 CloseCode::Policy,
-                format!("replies are not being read: more than {OUTBOX_BYTES_MAX} bytes queued"),
+                format!("replies are not being read: more than {OUTBOX_BYTES_PER_CONNECTION_MAX} bytes queued"),
             )),
         };
         let message = match message {
@@ -168,8 +150,8 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
             }
         };
         let mut ended = None;
-        for (frame, bytes) in frames {
-            if let Err(closing) = connection.on_frame(frame, bytes).await {
+        for (frame, frame_bytes) in frames {
+            if let Err(closing) = connection.on_frame(frame, frame_bytes).await {
                 ended = Some(closing);
                 break;
             }
@@ -254,7 +236,17 @@ impl Connection {
             ))),
             ClientFrame::Request(request) => {
                 let reserved = self.make_room(&request.op, bytes).await;
-                let task = self.request_task(session, request, bytes, reserved);
+                let task = request::task(
+                    RequestContext {
+                        gateway: self.gateway.clone(),
+                        outbox: self.outbox.clone(),
+                        proposing: self.proposing.clone(),
+                        session,
+                        bytes,
+                        _reserved: reserved,
+                    },
+                    request,
+                );
                 self.requests.push(task);
                 Ok(())
             }
@@ -301,12 +293,8 @@ impl Connection {
             );
             return self.refuse(reason);
         }
-        if hello.client_name.len() > CLIENT_NAME_BYTES_MAX {
-            let reason = format!(
-                "client name is {} bytes: at most {CLIENT_NAME_BYTES_MAX} allowed",
-                hello.client_name.len()
-            );
-            return self.refuse(reason);
+        if let Err(error) = validate_client_name(&hello.client_name) {
+            return self.refuse(error.to_string());
         }
         let cluster = &self.gateway.cluster;
         let session = match hello.resume_session {
@@ -373,7 +361,8 @@ impl Connection {
     }
 
     /// Backpressure: waits, answering requests meanwhile, until one more
-    /// fits the request cap and its reply fits the reply budgets. The
+    /// fits the request cap and its request and reply fit the in-flight
+    /// budgets. The
     /// connection reads no further frames until then.
     async fn make_room(&mut self, op: &Op, bytes: usize) -> Reserved {
         loop {
@@ -388,104 +377,4 @@ impl Connection {
             }
         }
     }
-
-    fn request_task(
-        &self,
-        session: SessionId,
-        request: Request,
-        bytes: usize,
-        reserved: Reserved,
-    ) -> RequestTask {
-        let gateway = self.gateway.clone();
-        let outbox = self.outbox.clone();
-        let proposing = self.proposing.clone();
-        // Only a request that may wait can be cancelled meaningfully (a
-        // cancel of any other is a no-op), so only those are tracked.
-        let may_wait = request.op.may_wait();
-        if may_wait {
-            // Before the task runs: a Cancel frame right behind this request
-            // must find it here.
-            lock(&proposing).insert(request.id, false);
-        }
-        Box::pin(async move {
-            let since = Instant::now();
-            let kind = kind_index(&request.op);
-            let id = request.id;
-            let result = if let Err(error) = validate_name(request.group.as_str()) {
-                // Checked before it is echoed back in UNKNOWN_GROUP.
-                Err(error)
-            } else if request.group.as_str() != DEFAULT_GROUP {
-                Err(OpError::UnknownGroup {
-                    group: request.group.0,
-                })
-            } else if let Err(error) = validate_op(&request.op).and_then(|()| {
-                validate_acknowledged(Acknowledged {
-                    below: request.acked_below,
-                    except: &request.acked_except,
-                })
-            }) {
-                // Refused here, not in the machine: never replicated.
-                Err(error)
-            } else if request.op.is_mutating() {
-                if may_wait {
-                    // Register before proposing: the completion may be
-                    // applied here before the leader's answer comes back.
-                    gateway.note_waiting(session, id, kind, since);
-                }
-                let command = CommandKind::Request {
-                    session,
-                    request: id,
-                    acked_below: request.acked_below,
-                    acked_except: request.acked_except,
-                    op: request.op,
-                };
-                let proposed = gateway.propose_request(command, bytes).await;
-                let cancel_requested = may_wait && lock(&proposing).remove(&id).unwrap_or(false);
-                match proposed {
-                    Ok(CommandResponse::Client(Outcome::Pending)) => {
-                        if cancel_requested {
-                            spawn_cancel(&gateway, session, id);
-                        }
-                        return;
-                    }
-                    Ok(CommandResponse::Client(Outcome::Done(result))) => result,
-                    Ok(CommandResponse::Refused(e)) => Err(e),
-                    Ok(other) => unavailable(format!("unexpected answer {other:?}")),
-                    Err(e) => unavailable(e),
-                }
-            } else {
-                let read = if planted(PlantedBug::StaleReads) {
-                    let replica = gateway.cluster.replica.lock();
-                    Ok(replica.machine.query(session, &request.op))
-                } else {
-                    // Boxed: the read future is large; keep the request's small.
-                    Box::pin(gateway.cluster.read(session, request.op)).await
-                };
-                match read {
-                    Ok(result) => result,
-                    Err(e) => unavailable(e),
-                }
-            };
-            if may_wait {
-                lock(&proposing).remove(&id);
-                gateway.forget_waiting(session, id);
-            }
-            gateway
-                .cluster
-                .metrics
-                .record(kind, result.is_ok(), since.elapsed());
-            outbox.send_frame(&ServerFrame::Response(Response { id, result }));
-            drop(reserved);
-        })
-    }
-}
-
-fn spawn_cancel(gateway: &Arc<Gateway>, session: SessionId, request: RequestId) {
-    let gateway = gateway.clone();
-    tokio::spawn(async move {
-        // The waiter's final answer (CANCELLED) arrives as a completion.
-        let _ = gateway
-            .propose(CommandKind::Cancel { session, request })
-            .await;
-    });
 }

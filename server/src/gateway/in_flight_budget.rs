@@ -9,7 +9,8 @@
 //! times, waits its turn instead of pulling gigabytes through the member.
 
 use crate::limits::{
-    FRAME_BYTES_MAX, IN_FLIGHT_BYTES_MAX, IN_FLIGHT_BYTES_PER_CONNECTION_MAX, VALUE_BYTES_MAX,
+    FRAME_BYTES_MAX, IN_FLIGHT_BYTES_PER_CONNECTION_MAX, IN_FLIGHT_BYTES_PER_MEMBER_MAX,
+    VALUE_BYTES_MAX,
 };
 use raftcp_proto::{Op, RefOp};
 use std::sync::Arc;
@@ -37,7 +38,7 @@ pub struct Reserved {
 
 /// The member's budget, shared by all its client connections.
 pub fn member_budget() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(IN_FLIGHT_BYTES_MAX / UNIT_BYTES))
+    Arc::new(Semaphore::new(IN_FLIGHT_BYTES_PER_MEMBER_MAX / UNIT_BYTES))
 }
 
 impl InFlightBudget {
@@ -54,7 +55,7 @@ impl InFlightBudget {
     pub async fn reserve(&self, op: &Op, bytes: usize) -> Reserved {
         let request_kib = bytes.div_ceil(UNIT_BYTES) as u32;
         let cost = reply_kib(op) + request_kib;
-        let closed = "reply budgets are never closed";
+        let closed = "in-flight budgets are never closed";
         let connection = self.connection.clone().acquire_many_owned(cost).await;
         let member = self.member.clone().acquire_many_owned(cost).await;
         Reserved {
@@ -76,4 +77,4 @@ fn reply_kib(op: &Op) -> u32 {
 }
 
 const _: () = assert!(VALUE_BYTES_MAX + FRAME_BYTES_MAX < IN_FLIGHT_BYTES_PER_CONNECTION_MAX);
-const _: () = assert!(IN_FLIGHT_BYTES_PER_CONNECTION_MAX <= IN_FLIGHT_BYTES_MAX);
+const _: () = assert!(IN_FLIGHT_BYTES_PER_CONNECTION_MAX <= IN_FLIGHT_BYTES_PER_MEMBER_MAX);

@@ -9,6 +9,7 @@ pub mod connection;
 mod duties;
 mod in_flight_budget;
 pub mod outbox;
+mod request;
 
 use crate::cluster::Cluster;
 use crate::machine::{CommandKind, CommandResponse, Effect};
@@ -30,8 +31,12 @@ use tokio_tungstenite::tungstenite::Message;
 pub use duties::{run_heartbeats, run_leader_duties};
 
 /// What a command the gateway makes up itself counts for in a batch's
-/// bytes: a handshake within the handshake limit, or a list of sessions.
+/// bytes: the open, resume, cancel or close of one session (a handshake is
+/// within the handshake limit).
 const SMALL_COMMAND_BYTES: usize = raftcp_proto::limits::HANDSHAKE_BYTES_MAX;
+
+/// A session id is a postcard varint of at most ten bytes.
+const SESSION_ID_BYTES_MAX: usize = 10;
 
 /// A request that is waiting in the machine, kept for metrics.
 #[derive(Debug)]
@@ -86,7 +91,7 @@ impl Gateway {
 
     /// Proposes a client's request, `bytes` long on the wire, batched with
     /// concurrent ones up to [`crate::limits::ENTRY_BYTES_MAX`] per entry.
-    pub async fn propose_request(
+    pub async fn propose_sized(
         &self,
         kind: CommandKind,
         bytes: usize,
@@ -213,10 +218,9 @@ impl Gateway {
             let kind = CommandKind::Heartbeat {
                 sessions: batch.to_vec(),
             };
-            // A session id is a varint of at most ten bytes.
-            let bytes = batch.len() * 10;
+            let bytes = batch.len() * SESSION_ID_BYTES_MAX;
             if let Ok(CommandResponse::Heartbeat { unknown }) =
-                self.propose_request(kind, bytes).await
+                self.propose_sized(kind, bytes).await
             {
                 for session in unknown {
                     self.deliver(Effect::SessionEnded(session));

@@ -8,7 +8,9 @@
 //! it, a connection holding more than its fair share is closed, so many
 //! slow readers together cannot exhaust the member either.
 
-use crate::limits::{OUTBOX_BYTES_MAX, OUTBOX_BYTES_TOTAL_MAX, OUTBOX_FAIR_SHARE_BYTES};
+use crate::limits::{
+    OUTBOX_BYTES_PER_CONNECTION_MAX, OUTBOX_BYTES_PER_MEMBER_MAX, OUTBOX_FAIR_SHARE_BYTES,
+};
 use raftcp_proto::ServerFrame;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -75,8 +77,8 @@ impl Outbox {
         let cost = cost(&message);
         let queued = self.shared.add(cost);
         let member = self.shared.member_bytes.load(Ordering::Acquire);
-        let over_member = member > OUTBOX_BYTES_TOTAL_MAX && queued > OUTBOX_FAIR_SHARE_BYTES;
-        if queued > OUTBOX_BYTES_MAX || over_member {
+        let over_member = member > OUTBOX_BYTES_PER_MEMBER_MAX && queued > OUTBOX_FAIR_SHARE_BYTES;
+        if queued > OUTBOX_BYTES_PER_CONNECTION_MAX || over_member {
             self.shared.remove(cost);
             if !self.shared.overrun.swap(true, Ordering::AcqRel) {
                 self.shared.overrun_notify.notify_one();
@@ -190,7 +192,7 @@ mod tests {
         let big = ServerFrame::Refused {
             reason: "x".repeat(900 * 1024),
         };
-        let fits = OUTBOX_BYTES_MAX / (900 * 1024 + MESSAGE_OVERHEAD_BYTES + 8);
+        let fits = OUTBOX_BYTES_PER_CONNECTION_MAX / (900 * 1024 + MESSAGE_OVERHEAD_BYTES + 8);
         for _ in 0..fits {
             outbox.send_frame(&big);
         }
@@ -208,7 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn past_the_member_bound_a_connection_over_its_fair_share_is_overrun() {
-        let member = Arc::new(AtomicUsize::new(OUTBOX_BYTES_TOTAL_MAX + 1));
+        let member = Arc::new(AtomicUsize::new(OUTBOX_BYTES_PER_MEMBER_MAX + 1));
         let (outbox, _receiver) = outbox(member.clone());
         let small = ServerFrame::HeartbeatAck;
         // Below its fair share a connection still gets its frames queued.

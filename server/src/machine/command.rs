@@ -32,9 +32,9 @@ pub enum CommandKind {
     /// Proposed by a new leader on taking office: every session gets a fresh
     /// TTL, so an election never expires healthy clients.
     RenewAllSessions,
-    /// A client operation as protocol 1 carried it (still read from
-    /// existing logs): a [`CommandKind::Request`] acknowledging nothing
-    /// around its watermark.
+    /// A client operation as logs written before [`CommandKind::Request`]
+    /// existed hold it (still read from them): a `Request` acknowledging
+    /// nothing around its watermark.
     Client {
         session: SessionId,
         request: RequestId,

@@ -43,6 +43,8 @@ impl Machine {
         };
         session.acknowledge(acknowledged);
         let awaited = match session.responses.get(&request) {
+            // Acknowledged around before it was applied: it runs now,
+            // although its id is below the watermark.
             Some(Outcome::Awaited) => true,
             Some(cached) if !planted(PlantedBug::NoRetryDedup) => return cached.clone(),
             _ if request < session.acked_below => {
@@ -448,7 +450,7 @@ impl Machine {
     /// so the rule does not depend on the objects' state.
     fn waiting_requests_full(&self, session: SessionId) -> bool {
         let max = WAITING_REQUESTS_PER_SESSION_MAX;
-        self.waits.count_of_session(session, max) >= max
+        self.waits.count_of_session_up_to(session, max) >= max
     }
 
     fn objects_full(&self) -> bool {

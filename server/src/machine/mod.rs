@@ -38,12 +38,12 @@ mod waits;
 pub use command::{Applied, Command, CommandKind, CommandResponse, Completion, Effect, Outcome};
 pub use invariants::InvariantViolation;
 pub use sessions::Acknowledged;
-pub use snapshot::RestoreError;
-pub use validate::{validate_acknowledged, validate_op};
+pub use snapshot::{RestoreError, SNAPSHOT_BYTES_MAX};
+pub use validate::{validate_acknowledged, validate_client_name, validate_op};
 
 use objects::Objects;
-use raftcp_proto::limits::{CLIENT_NAME_BYTES_MAX, SESSIONS_MAX};
-use raftcp_proto::{OpError, SessionId};
+use raftcp_proto::limits::SESSIONS_MAX;
+use raftcp_proto::{OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
 use sessions::Sessions;
 use waits::Waits;
@@ -152,15 +152,14 @@ impl Machine {
                 request,
                 acked_below,
                 op,
-            } => {
-                let acknowledged = Acknowledged {
-                    below: acked_below,
-                    except: &[],
-                };
-                let outcome =
-                    self.client_request(index, session, request, acknowledged, op, &mut effects);
-                CommandResponse::Client(outcome)
-            }
+            } => self.client_command(
+                index,
+                session,
+                request,
+                (acked_below, &[]),
+                op,
+                &mut effects,
+            ),
             CommandKind::Request {
                 session,
                 request,
@@ -168,13 +167,8 @@ impl Machine {
                 acked_except,
                 op,
             } => {
-                let acknowledged = Acknowledged {
-                    below: acked_below,
-                    except: &acked_except,
-                };
-                let outcome =
-                    self.client_request(index, session, request, acknowledged, op, &mut effects);
-                CommandResponse::Client(outcome)
+                let acknowledged = (acked_below, acked_except.as_slice());
+                self.client_command(index, session, request, acknowledged, op, &mut effects)
             }
             CommandKind::Cancel { session, request } => {
                 self.cancel(session, request, &mut effects);
@@ -237,19 +231,29 @@ impl Machine {
         }
     }
 
+    /// A client operation, from either form the log may hold.
+    fn client_command(
+        &mut self,
+        index: u64,
+        session: SessionId,
+        request: RequestId,
+        (below, except): (RequestId, &[RequestId]),
+        op: raftcp_proto::Op,
+        effects: &mut Vec<Effect>,
+    ) -> CommandResponse {
+        let acknowledged = Acknowledged { below, except };
+        let outcome = self.client_request(index, session, request, acknowledged, op, effects);
+        CommandResponse::Client(outcome)
+    }
+
     fn open_session(&mut self, index: u64, client_name: String, ttl_ms: u64) -> CommandResponse {
         if self.sessions.len() >= SESSIONS_MAX {
             return CommandResponse::Refused(OpError::TooManySessions {
                 max: SESSIONS_MAX as u64,
             });
         }
-        if client_name.len() > CLIENT_NAME_BYTES_MAX {
-            return CommandResponse::Refused(OpError::InvalidArgument {
-                reason: format!(
-                    "client name is {} bytes: at most {CLIENT_NAME_BYTES_MAX} allowed",
-                    client_name.len()
-                ),
-            });
+        if let Err(error) = validate_client_name(&client_name) {
+            return CommandResponse::Refused(error);
         }
         let session = SessionId(index);
         self.sessions

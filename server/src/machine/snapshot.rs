@@ -5,7 +5,8 @@
 use super::Machine;
 use super::invariants::InvariantViolation;
 
-use crate::limits::SNAPSHOT_BYTES_MAX;
+/// Snapshots hold the whole group; they may be far larger than a frame.
+pub const SNAPSHOT_BYTES_MAX: usize = 4 * 1024 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {

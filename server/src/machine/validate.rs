@@ -2,7 +2,9 @@
 //! typed error with the offending value; nothing here panics.
 
 use super::sessions::Acknowledged;
-use raftcp_proto::limits::{ACKED_EXCEPT_MAX, VALUE_BYTES_MAX, VALUE_DEPTH_MAX};
+use raftcp_proto::limits::{
+    ACKED_EXCEPT_MAX, CLIENT_NAME_BYTES_MAX, VALUE_BYTES_MAX, VALUE_DEPTH_MAX,
+};
 use raftcp_proto::name::validate_name;
 use raftcp_proto::{LatchOp, Op, OpError, RefOp, SemaphoreOp, Value};
 
@@ -34,22 +36,35 @@ pub fn validate_op(op: &Op) -> Result<(), OpError> {
 /// `acked_except` lists at most `ACKED_EXCEPT_MAX` ids, ascending, each
 /// below the watermark.
 pub fn validate_acknowledged(acknowledged: Acknowledged<'_>) -> Result<(), OpError> {
-    let except = acknowledged.except;
+    let Acknowledged { below, except } = acknowledged;
+    let invalid = |reason: String| Err(OpError::InvalidArgument { reason });
     if except.len() > ACKED_EXCEPT_MAX {
-        return Err(OpError::InvalidArgument {
-            reason: format!(
-                "acked_except lists {} requests: at most {ACKED_EXCEPT_MAX} allowed",
-                except.len()
-            ),
-        });
+        let count = except.len();
+        return invalid(format!(
+            "acked_except lists {count} requests: at most {ACKED_EXCEPT_MAX} allowed"
+        ));
     }
-    let ascending = except.windows(2).all(|pair| pair[0] < pair[1]);
-    let below = except.last().is_none_or(|last| *last < acknowledged.below);
-    if !ascending || !below {
+    if let Some(pair) = except.windows(2).find(|pair| pair[0] >= pair[1]) {
+        let (first, then) = (pair[0], pair[1]);
+        return invalid(format!(
+            "acked_except lists {then} after {first}: ids must ascend"
+        ));
+    }
+    match except.last() {
+        Some(last) if *last >= below => invalid(format!(
+            "acked_except lists {last}, not below acked_below {below}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A client name in `Hello` is at most `CLIENT_NAME_BYTES_MAX` bytes.
+pub fn validate_client_name(client_name: &str) -> Result<(), OpError> {
+    if client_name.len() > CLIENT_NAME_BYTES_MAX {
         return Err(OpError::InvalidArgument {
             reason: format!(
-                "acked_except must ascend below acked_below {}",
-                acknowledged.below
+                "client name is {} bytes: at most {CLIENT_NAME_BYTES_MAX} allowed",
+                client_name.len()
             ),
         });
     }

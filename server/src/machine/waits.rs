@@ -79,7 +79,7 @@ impl Waits {
 
     /// How many requests of `session` wait, counting up to `max` (the
     /// callers only need to know whether it is reached).
-    pub fn count_of_session(&self, session: SessionId, max: usize) -> usize {
+    pub fn count_of_session_up_to(&self, session: SessionId, max: usize) -> usize {
         let range = (session, RequestId(0))..=(session, RequestId(u64::MAX));
         self.entries.range(range).take(max).count()
     }

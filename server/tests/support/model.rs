@@ -267,10 +267,19 @@ impl Model {
                 ),
             }));
         }
-        let ascending = acked_except.windows(2).all(|w| w[0] < w[1]);
-        if !ascending || acked_except.last().is_some_and(|last| *last >= acked_below) {
+        for pair in acked_except.windows(2) {
+            if pair[0] >= pair[1] {
+                return Outcome::Done(Err(OpError::InvalidArgument {
+                    reason: format!(
+                        "acked_except lists {} after {}: ids must ascend",
+                        pair[1], pair[0]
+                    ),
+                }));
+            }
+        }
+        if let Some(last) = acked_except.last().filter(|last| **last >= acked_below) {
             return Outcome::Done(Err(OpError::InvalidArgument {
-                reason: format!("acked_except must ascend below acked_below {acked_below}"),
+                reason: format!("acked_except lists {last}, not below acked_below {acked_below}"),
             }));
         }
         if !self.touch(session) {
