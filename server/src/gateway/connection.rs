@@ -1,22 +1,26 @@
-//! One client connection: the handshake, then requests multiplexed by id.
-//! Anything malformed ends this connection with a `ProtocolError` frame and a
-//! WebSocket close code, and touches nothing else.
+//! One client connection, driven: reads the socket, hands each message and
+//! frame to the connection's [`Rules`] (the protocol rules, without I/O) and
+//! carries out what they say: handshakes and cancels are proposed before
+//! the next frame is read, requests run as tasks polled by this one
+//! ([`super::request`]). Anything malformed ends this connection with a
+//! `ProtocolError` frame and a WebSocket close code, and touches nothing
+//! else.
 //!
 //! Every resource a connection can claim is bounded: before its handshake it
 //! may send one small message under a deadline; it has at most
-//! [`REQUESTS_PER_CONNECTION_MAX`] requests being proposed (more wait
-//! unread in the socket, so TCP pushes back on the client); its replies
-//! queue in a bounded [`Outbox`]. Requests are validated here, before
-//! anything is proposed, so nothing invalid enters the Raft log.
+//! [`REQUESTS_PER_CONNECTION_MAX`] requests being answered and a bounded
+//! number of bytes of them and their replies on the way (more wait unread
+//! in the socket, so TCP pushes back on the client); its replies queue in a
+//! bounded [`Outbox`].
 
 use super::Gateway;
 use super::in_flight_budget::{InFlightBudget, Reserved};
 use super::outbox::{Outbox, outbox};
 use super::request::{self, Proposing, RequestContext, RequestTask};
+use super::rules::{Action, CancelTarget, Closing, Incoming, Rules, Stop};
 use crate::clock::monotonic_ms;
 use crate::limits::{
-    CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX,
-    REQUESTS_PER_CONNECTION_MAX,
+    FRAME_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX, REQUESTS_PER_CONNECTION_MAX,
 };
 use crate::machine::{CommandKind, CommandResponse, validate_client_name};
 use crate::raft::peer_frame::ForwardError;
@@ -24,7 +28,7 @@ use crate::sync::lock;
 use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use raftcp_proto::{ClientFrame, Hello, Op, PROTOCOL_VERSION, ServerFrame, SessionId, Welcome};
+use raftcp_proto::{ClientFrame, Hello, Op, PROTOCOL_VERSION, ServerFrame, Welcome};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -35,29 +39,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 /// How long a closing connection's last frames may take to leave.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 
-/// Why a connection is being closed by the server.
-struct Closing {
-    code: CloseCode,
-    reason: String,
-}
-
-impl Closing {
-    fn protocol(code: CloseCode, reason: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason: reason.into(),
-        }
-    }
-}
-
 struct Connection {
     gateway: Arc<Gateway>,
+    rules: Rules,
     /// Requests being answered, polled by the connection's own task.
     requests: FuturesUnordered<RequestTask>,
     proposing: Proposing,
     outbox: Outbox,
     in_flight_budget: InFlightBudget,
-    session: Option<SessionId>,
     connection_id: u64,
     last_seen_ms: Arc<AtomicU64>,
 }
@@ -70,94 +59,55 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
     let mut connection = Connection {
         gateway: gateway.clone(),
+        rules: Rules::default(),
         proposing: Proposing::default(),
         outbox: outbox.clone(),
         in_flight_budget: InFlightBudget::new(gateway.in_flight_budget.clone()),
-        session: None,
         connection_id: 0,
         last_seen_ms: Arc::new(AtomicU64::new(monotonic_ms())),
         requests: FuturesUnordered::new(),
     };
-    // Twice the TTL: a silent client's session expires first, and it hears
-    // `SessionExpired` before the connection is dropped.
-    let idle_timeout = Duration::from_millis(
-        gateway
-            .cluster
-            .settings
-            .session_ttl_ms
-            .max(1_000)
-            .saturating_mul(2),
-    );
+    let session_ttl_ms = gateway.cluster.settings.session_ttl_ms;
     let mut last_frame = Instant::now();
-    let closing = loop {
-        let deadline = if connection.session.is_some() {
-            idle_timeout
-        } else {
-            CLIENT_HELLO_TIMEOUT
-        };
-        let silent_until = tokio::time::Instant::from_std(last_frame + deadline);
-        let message = tokio::select! {
-            message = tokio::time::timeout_at(silent_until, stream.next()) => message,
+    let closing = 'reading: loop {
+        let silence_limit = connection.rules.silence_limit(session_ttl_ms);
+        let silent_until = tokio::time::Instant::from_std(last_frame + silence_limit);
+        let read = tokio::select! {
+            read = tokio::time::timeout_at(silent_until, stream.next()) => read,
             // Requests run inside this task (cheaper than a task each).
             Some(()) = connection.requests.next(), if !connection.requests.is_empty() => continue,
-            () = outbox.overrun() => break Some(Closing::protocol(
+            () = outbox.overrun() => break Some(Closing::new(
                 CloseCode::Policy,
                 format!("replies are not being read: more than {OUTBOX_BYTES_PER_CONNECTION_MAX} bytes queued"),
             )),
         };
-        let message = match message {
-            Err(_) if connection.session.is_none() => {
-                break Some(Closing::protocol(CloseCode::Policy, "no Hello in time"));
-            }
-            Err(_) => break Some(Closing::protocol(CloseCode::Away, "idle for a session TTL")),
-            Ok(None) => break None,
+        let message = match read {
+            Err(_) => None,
+            Ok(None) => Some(Message::Close(None)),
             Ok(Some(Err(e))) => break read_error(e),
-            Ok(Some(Ok(message))) => message,
+            Ok(Some(Ok(message))) => Some(message),
         };
-        last_frame = Instant::now();
-        connection
-            .last_seen_ms
-            .store(monotonic_ms(), Ordering::Relaxed);
-        let bytes = match message {
-            Message::Binary(bytes) => bytes,
-            Message::Text(_) => {
-                break Some(Closing::protocol(
-                    CloseCode::Unsupported,
-                    "text frames are not part of the protocol; send binary postcard frames",
-                ));
-            }
-            Message::Close(_) => break None,
-            _ => continue,
-        };
-        if connection.session.is_none() && bytes.len() > HANDSHAKE_BYTES_MAX {
-            break Some(Closing::protocol(
-                CloseCode::Policy,
-                format!(
-                    "handshake message is {} bytes: at most {HANDSHAKE_BYTES_MAX} allowed",
-                    bytes.len()
-                ),
-            ));
+        if message.is_some() {
+            last_frame = Instant::now();
+            let now_ms = monotonic_ms();
+            connection.last_seen_ms.store(now_ms, Ordering::Relaxed);
         }
-        // A message may pack several frames; they are handled in order.
-        let frames = match raftcp_proto::codec::decode_each::<ClientFrame>(&bytes, FRAME_BYTES_MAX)
-        {
-            Ok(frames) => frames,
-            Err(e) => {
-                break Some(Closing::protocol(
-                    CloseCode::Invalid,
-                    format!("malformed frame: {e}"),
-                ));
-            }
+        let incoming = match &message {
+            None => Incoming::Silent,
+            Some(Message::Binary(bytes)) => Incoming::Binary(bytes),
+            Some(Message::Text(_)) => Incoming::Text,
+            Some(Message::Close(_)) => Incoming::Closed,
+            Some(_) => continue, // Ping and pong: tungstenite answers pings.
         };
-        let mut ended = None;
+        let frames = match connection.rules.on_incoming(incoming) {
+            Ok(frames) => frames,
+            Err(Stop::Close(closing)) => break Some(closing),
+            Err(Stop::End) => break None,
+        };
         for (frame, frame_bytes) in frames {
             if let Err(closing) = connection.on_frame(frame, frame_bytes).await {
-                ended = Some(closing);
-                break;
+                break 'reading closing;
             }
-        }
-        if let Some(closing) = ended {
-            break closing;
         }
     };
     if let Some(Closing { code, reason }) = closing {
@@ -172,7 +122,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
         };
         outbox.close(Message::Close(Some(frame)));
     }
-    if let Some(session) = connection.session {
+    if let Some(session) = connection.rules.session() {
         gateway.detach(session, connection.connection_id);
     }
     drop(connection);
@@ -192,12 +142,12 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
 fn read_error(e: tokio_tungstenite::tungstenite::Error) -> Option<Closing> {
     use tokio_tungstenite::tungstenite::Error;
     match e {
-        Error::Capacity(e) => Some(Closing::protocol(
+        Error::Capacity(e) => Some(Closing::new(
             CloseCode::Size,
             format!("frame too large (limit {FRAME_BYTES_MAX} bytes): {e}"),
         )),
-        Error::Protocol(e) => Some(Closing::protocol(CloseCode::Protocol, e.to_string())),
-        Error::Utf8(e) => Some(Closing::protocol(CloseCode::Invalid, e)),
+        Error::Protocol(e) => Some(Closing::new(CloseCode::Protocol, e.to_string())),
+        Error::Utf8(e) => Some(Closing::new(CloseCode::Invalid, e)),
         _ => None,
     }
 }
@@ -212,60 +162,54 @@ fn truncate_reason(reason: &str) -> &str {
 }
 
 impl Connection {
-    /// Handles one frame, `bytes` long on the wire.
+    /// Carries out what the rules say of one frame, `bytes` long; an error
+    /// ends the connection (`None`: quietly).
     async fn on_frame(&mut self, frame: ClientFrame, bytes: usize) -> Result<(), Option<Closing>> {
-        let Some(session) = self.session else {
-            return match frame {
-                ClientFrame::Hello(hello) => self.handshake(hello).await,
-                _ => Err(Some(Closing::protocol(
-                    CloseCode::Protocol,
-                    "the first frame must be Hello",
-                ))),
-            };
+        let (gateway, connection_id) = (&self.gateway, self.connection_id);
+        let session = self.rules.session();
+        let holds_session = || session.is_some_and(|s| gateway.holds(s, connection_id));
+        let proposing = &self.proposing;
+        let cancel_target = |id| match session {
+            _ if lock(proposing).contains_key(&id) => CancelTarget::Proposing,
+            Some(session) if gateway.is_waiting(session, id) => CancelTarget::Waiting,
+            _ => CancelTarget::Nowhere,
         };
-        match frame {
-            // After `SessionExpired` the client opens a new session on the
-            // same connection.
-            ClientFrame::Hello(hello) if !self.gateway.holds(session, self.connection_id) => {
-                self.session = None;
-                self.handshake(hello).await
-            }
-            ClientFrame::Hello(_) => Err(Some(Closing::protocol(
-                CloseCode::Protocol,
-                "Hello sent twice on one connection",
-            ))),
-            ClientFrame::Request(request) => {
+        let Some(action) = self
+            .rules
+            .on_frame(frame, bytes, holds_session, cancel_target)
+        else {
+            return Ok(());
+        };
+        match action {
+            Action::Handshake(hello) => self.handshake(hello).await,
+            Action::Request {
+                session,
+                request,
+                bytes,
+            } => {
                 let reserved = self.make_room(&request.op, bytes).await;
-                let task = request::task(
-                    RequestContext {
-                        gateway: self.gateway.clone(),
-                        outbox: self.outbox.clone(),
-                        proposing: self.proposing.clone(),
-                        session,
-                        bytes,
-                        _reserved: reserved,
-                    },
-                    request,
-                );
-                self.requests.push(task);
+                let context = RequestContext {
+                    gateway: self.gateway.clone(),
+                    outbox: self.outbox.clone(),
+                    proposing: self.proposing.clone(),
+                    session,
+                    bytes,
+                    _reserved: reserved,
+                };
+                self.requests.push(request::task(context, request));
                 Ok(())
             }
-            ClientFrame::Cancel { id } => {
+            Action::MarkCancelled(id) => {
+                // Proposed when the request's proposal returns.
                 if let Some(cancel) = lock(&self.proposing).get_mut(&id) {
-                    *cancel = true; // Proposed when the request's proposal returns.
-                    return Ok(());
+                    *cancel = true;
                 }
-                if !self.gateway.is_waiting(session, id) {
-                    // Nothing of this session waits under that id (it was
-                    // answered, or never was a wait): nothing to cancel,
-                    // and nothing is proposed.
-                    return Ok(());
-                }
-                // Proposed before reading the next frame: proposals run in
-                // concurrent batches, so a request sent after the cancel
-                // (a `tryAcquire` after an aborted `acquire`) could
-                // otherwise be applied first and still find the waiter
-                // queued. Cancels are rare; the pause is one commit.
+                Ok(())
+            }
+            Action::ProposeCancel { session, id } => {
+                // Before the next frame is read (rule 4): proposals run in
+                // concurrent batches, and cancels are rare; the pause is
+                // one commit.
                 let cancel = CommandKind::Cancel {
                     session,
                     request: id,
@@ -273,15 +217,16 @@ impl Connection {
                 let _ = self.gateway.propose(cancel).await;
                 Ok(())
             }
-            ClientFrame::Heartbeat => {
-                self.outbox.send_frame(&ServerFrame::HeartbeatAck);
+            Action::Send(frame) => {
+                self.outbox.send_frame(&frame);
                 Ok(())
             }
-            ClientFrame::CloseSession => {
+            Action::CloseSession(session) => {
                 let kind = CommandKind::CloseSession { session };
                 let _ = self.gateway.propose(kind).await;
                 Err(None)
             }
+            Action::Close(closing) => Err(Some(closing)),
         }
     }
 
@@ -323,7 +268,7 @@ impl Connection {
                 }
             }
         };
-        self.session = Some(session);
+        self.rules.on_session(session);
         self.connection_id =
             self.gateway
                 .attach(session, self.outbox.clone(), self.last_seen_ms.clone());

@@ -10,6 +10,7 @@ mod duties;
 mod in_flight_budget;
 pub mod outbox;
 mod request;
+mod rules;
 
 use crate::cluster::Cluster;
 use crate::machine::{CommandKind, CommandResponse, Effect};
