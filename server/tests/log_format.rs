@@ -58,7 +58,7 @@ fn samples() -> Vec<(&'static str, Command)> {
                 session: s,
                 request: RequestId(9),
                 acked_below: RequestId(8),
-                acked_except: vec![RequestId(7)],
+                acked_except: vec![RequestId(7)].into(),
                 op: Op::AtomicLong {
                     name: "n".into(),
                     op: LongOp::AddAndGet(1),

@@ -340,7 +340,7 @@ impl Run {
             session,
             request,
             acked_below,
-            acked_except,
+            acked_except: acked_except.into(),
             op,
         };
         match self.apply(kind) {

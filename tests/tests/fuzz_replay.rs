@@ -197,9 +197,9 @@ fn session_commands() -> Vec<(u16, CommandKind)> {
                     acked_below: request.acked_below,
                     // Acknowledged around request 1 where the watermark passed it.
                     acked_except: if request.acked_below > RequestId(1) {
-                        vec![RequestId(1)]
+                        vec![RequestId(1)].into()
                     } else {
-                        vec![]
+                        Box::default()
                     },
                     op: request.op,
                 },
@@ -219,7 +219,13 @@ fn command_sequences() {
         fuzz::encode_commands(&commands[..6]),
         fuzz::encode_commands(&[(
             0,
-            CommandKind::Batch(commands.iter().map(|(_, kind)| kind.clone()).collect()),
+            CommandKind::Batch(
+                commands
+                    .iter()
+                    .map(|(_, kind)| kind.clone())
+                    .collect::<Vec<_>>()
+                    .into(),
+            ),
         )]),
     ];
     run("command_sequence", fuzz::command_sequence, seeds);

@@ -105,7 +105,7 @@ async fn propose_batch(cluster: &Cluster, mut batch: Vec<(CommandKind, Answer)>)
         return;
     }
     let (kinds, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-    match Box::pin(cluster.propose(CommandKind::Batch(kinds.into()))).await {
+    match Box::pin(cluster.propose(CommandKind::Batch(Arc::new(kinds)))).await {
         Ok(CommandResponse::Batch(responses)) if responses.len() == answers.len() => {
             for (answer, response) in answers.into_iter().zip(responses) {
                 let _ = answer.send(Ok(response));

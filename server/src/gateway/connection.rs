@@ -69,6 +69,9 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     };
     let session_ttl_ms = gateway.cluster.settings.session_ttl_ms;
     let mut last_frame = Instant::now();
+    // Made once: registering it anew on every pass costs a lock.
+    let watched = outbox.clone();
+    let mut overrun = Box::pin(async move { watched.overrun().await });
     let closing = 'reading: loop {
         let silence_limit = connection.rules.silence_limit(session_ttl_ms);
         let silent_until = tokio::time::Instant::from_std(last_frame + silence_limit);
@@ -76,7 +79,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
             read = tokio::time::timeout_at(silent_until, stream.next()) => read,
             // Requests run inside this task (cheaper than a task each).
             Some(()) = connection.requests.next(), if !connection.requests.is_empty() => continue,
-            () = outbox.overrun() => break Some(Closing::new(
+            () = &mut overrun => break Some(Closing::new(
                 CloseCode::Policy,
                 format!("replies are not being read: more than {OUTBOX_BYTES_PER_CONNECTION_MAX} bytes queued"),
             )),
@@ -126,6 +129,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
         gateway.detach(session, connection.connection_id);
     }
     drop(connection);
+    drop(overrun);
     drop(outbox);
     // Let the writer flush the last frames, briefly: a client that does not
     // read must not keep its queued replies in memory.
@@ -310,6 +314,11 @@ impl Connection {
     /// budgets. The
     /// connection reads no further frames until then.
     async fn make_room(&mut self, op: &Op, bytes: usize) -> Reserved {
+        if self.requests.len() < REQUESTS_PER_CONNECTION_MAX
+            && let Some(reserved) = self.in_flight_budget.try_reserve(op, bytes)
+        {
+            return reserved; // The usual case: room at once.
+        }
         loop {
             if self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
                 self.requests.next().await;

@@ -50,11 +50,22 @@ impl InFlightBudget {
         }
     }
 
+    /// Reserves for a request of `op`, `bytes` long, and its reply if both
+    /// budgets have room now.
+    pub fn try_reserve(&self, op: &Op, bytes: usize) -> Option<Reserved> {
+        let cost = cost_kib(op, bytes);
+        let connection = self.connection.clone().try_acquire_many_owned(cost).ok()?;
+        let member = self.member.clone().try_acquire_many_owned(cost).ok()?;
+        Some(Reserved {
+            _connection: connection,
+            _member: member,
+        })
+    }
+
     /// Waits until a request of `op`, `bytes` long, and its reply fit both
     /// budgets.
     pub async fn reserve(&self, op: &Op, bytes: usize) -> Reserved {
-        let request_kib = bytes.div_ceil(UNIT_BYTES) as u32;
-        let cost = reply_kib(op) + request_kib;
+        let cost = cost_kib(op, bytes);
         let closed = "in-flight budgets are never closed";
         let connection = self.connection.clone().acquire_many_owned(cost).await;
         let member = self.member.clone().acquire_many_owned(cost).await;
@@ -63,6 +74,11 @@ impl InFlightBudget {
             _member: member.expect(closed),
         }
     }
+}
+
+/// Kibibytes a request of `op`, `bytes` long, and its reply may take.
+fn cost_kib(op: &Op, bytes: usize) -> u32 {
+    reply_kib(op) + bytes.div_ceil(UNIT_BYTES) as u32
 }
 
 /// Kibibytes the reply to `op` may take.

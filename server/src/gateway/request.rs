@@ -114,7 +114,7 @@ async fn propose(
         session,
         request: id,
         acked_below: request.acked_below,
-        acked_except: request.acked_except,
+        acked_except: request.acked_except.into_boxed_slice(),
         op: request.op,
     };
     let proposed = gateway.propose_sized(command, context.bytes).await;

@@ -54,8 +54,10 @@ pub enum CommandKind {
     /// Shared, because the leader hands each entry to every follower's
     /// replication and to its own apply: a copy each would be a deep copy
     /// of every command in the batch. Encoded as a plain sequence; a batch
-    /// inside a batch is refused when decoded (see [`unnested`]).
-    Batch(#[serde(deserialize_with = "unnested")] Arc<[CommandKind]>),
+    /// inside a batch is refused when decoded (see [`unnested`]). An
+    /// `Arc<Vec<_>>` rather than `Arc<[_]>`: a decoded or gathered `Vec`
+    /// becomes one without copying its commands.
+    Batch(#[serde(deserialize_with = "unnested")] Arc<Vec<CommandKind>>),
     /// A client operation, deduplicated by `(session, request)`. The
     /// session's cached answers below `acked_below` are forgotten, except
     /// those of `acked_except` (requests that still wait).
@@ -63,7 +65,9 @@ pub enum CommandKind {
         session: SessionId,
         request: RequestId,
         acked_below: RequestId,
-        acked_except: Vec<RequestId>,
+        /// Boxed: every command is as large as the largest, and this one
+        /// is nearly always empty.
+        acked_except: Box<[RequestId]>,
         op: Op,
     },
 }

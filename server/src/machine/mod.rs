@@ -167,7 +167,7 @@ impl Machine {
                 acked_except,
                 op,
             } => {
-                let acknowledged = (acked_below, acked_except.as_slice());
+                let acknowledged = (acked_below, &*acked_except);
                 self.client_command(index, session, request, acknowledged, op, &mut effects)
             }
             CommandKind::Cancel { session, request } => {
