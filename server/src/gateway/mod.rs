@@ -64,7 +64,7 @@ pub struct Gateway {
     holders: Mutex<HashMap<SessionId, Holder>>,
     next_connection: AtomicU64,
     /// Bytes of requests and replies on the way for all clients here.
-    in_flight_budget: Arc<tokio::sync::Semaphore>,
+    in_flight_budget: Arc<in_flight_budget::Budget>,
     /// Bytes queued in every client connection's outbox.
     outbox_bytes: Arc<std::sync::atomic::AtomicUsize>,
 }
