@@ -200,11 +200,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
 /// rather than waking on each change of Raft's metrics, which change with
 /// every entry applied (a wake-up per entry cost several percent of CPU).
 async fn exit_on_fatal(raft: Raft) {
-    let metrics = raft.metrics();
+    use futures_util::FutureExt;
+    let mut metrics = raft.metrics();
     let fatal = loop {
         tokio::time::sleep(FATAL_CHECK_INTERVAL).await;
         if let Err(fatal) = &metrics.borrow_watched().running_state {
             break fatal.to_string();
+        }
+        // A panic in Raft's core reports nothing: its metrics just end.
+        if let Some(Err(_)) = metrics.changed().now_or_never() {
+            break "raft stopped reporting (its core panicked)".to_owned();
         }
     };
     tracing::error!("raft stopped: {fatal}; exiting so the member can be restarted");

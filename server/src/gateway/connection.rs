@@ -90,7 +90,10 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
             Ok(Some(Err(e))) => break read_error(e),
             Ok(Some(Ok(message))) => Some(message),
         };
-        if message.is_some() {
+        // Pings keep a session's connection alive, never a handshake's: a
+        // client that only pings must still say Hello in time.
+        let ping = matches!(message, Some(Message::Ping(_) | Message::Pong(_)));
+        if message.is_some() && !(ping && connection.rules.session().is_none()) {
             last_frame = Instant::now();
             let now_ms = monotonic_ms();
             connection.last_seen_ms.store(now_ms, Ordering::Relaxed);

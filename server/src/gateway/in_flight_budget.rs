@@ -44,7 +44,13 @@ impl Budget {
         })
     }
 
+    /// Takes `cost` if it fits and nobody waits (waiters go first, so a
+    /// large request is not starved by a stream of small ones).
     fn try_take(&self, cost: usize) -> bool {
+        self.waiting.load(Ordering::SeqCst) == 0 && self.take_if_fits(cost)
+    }
+
+    fn take_if_fits(&self, cost: usize) -> bool {
         let fits = |used: usize| (used + cost <= self.max).then_some(used + cost);
         self.used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, fits)
@@ -55,19 +61,21 @@ impl Budget {
         if self.try_take(cost) {
             return;
         }
+        // Counted as waiting until this returns or is dropped (a connection
+        // drops it when one of its requests finishes first).
         self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
         loop {
             let freed = self.freed.notified();
             let mut freed = std::pin::pin!(freed);
             // Registered before looking again, so a give-back between the
             // look and the wait still wakes this taker.
             freed.as_mut().enable();
-            if self.try_take(cost) {
-                break;
+            if self.take_if_fits(cost) {
+                return;
             }
             freed.await;
         }
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn give_back(&self, cost: usize) {
@@ -149,6 +157,15 @@ impl InFlightBudget {
     }
 }
 
+/// Counts a taker out of the waiting ones when it is done or dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Gives a share back unless forgotten.
 struct Held<'a>(&'a Budget, usize);
 
@@ -214,6 +231,7 @@ mod tests {
         let waited = tokio::time::timeout(Duration::from_millis(50), budget.reserve(&op, 10));
         assert!(waited.await.is_err());
         assert_eq!(budget.connection.used.load(Ordering::SeqCst), 0);
+        assert_eq!(member.waiting.load(Ordering::SeqCst), 0);
         member.give_back(1);
         let reserved = budget.try_reserve(&op, 10).expect("room again");
         drop(reserved);
