@@ -8,45 +8,20 @@
 use futures_util::{SinkExt, StreamExt};
 use raftcp::Client;
 use raftcp_proto::{ClientFrame, PROTOCOL_VERSION, ServerFrame, limits::FRAME_BYTES_MAX};
-use raftcp_tests::TestCluster;
+use raftcp_tests::{TestCluster, raw};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-async fn raw_socket(addr: &str) -> Socket {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let url = format!("ws://{addr}/v1/client");
-    let (socket, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
-    socket
-}
-
-/// Reads until the close frame; returns the protocol error text and code.
-async fn protocol_error_and_close(socket: &mut Socket) -> (String, Option<CloseCode>) {
-    let mut reason = String::new();
-    while let Some(Ok(message)) = socket.next().await {
-        match message {
-            Message::Binary(bytes) => {
-                if let Ok(ServerFrame::ProtocolError { reason: r }) = raftcp_proto::decode(&bytes) {
-                    reason = r;
-                }
-            }
-            Message::Close(frame) => return (reason, frame.map(|f| f.code)),
-            _ => {}
-        }
-    }
-    (reason, None)
-}
-
-fn hello() -> Vec<u8> {
-    raftcp_proto::encode(&ClientFrame::Hello(raftcp_proto::Hello {
-        protocol_version: PROTOCOL_VERSION,
-        client_name: "raw".into(),
-        resume_session: None,
-        auth: None,
-    }))
-    .unwrap()
+/// The protocol error's text and the close code a member ended with.
+async fn protocol_error_and_close(socket: &mut raw::Socket) -> (String, Option<CloseCode>) {
+    let ending = raw::read_to_end(socket, Duration::from_secs(30)).await;
+    assert!(ending.closed, "not closed: {ending:?}");
+    let reason = ending.frames.iter().find_map(|frame| match frame {
+        ServerFrame::ProtocolError { reason } => Some(reason.clone()),
+        _ => None,
+    });
+    (reason.unwrap_or_default(), ending.code)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,7 +33,7 @@ async fn bad_frames_close_only_their_own_connection() {
     counter.increment_and_get().await.unwrap();
 
     // Malformed bytes before the handshake.
-    let mut socket = raw_socket(&addr).await;
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
     socket
         .send(Message::binary(vec![0xff, 0xff, 0xff, 0x01]))
         .await
@@ -68,8 +43,11 @@ async fn bad_frames_close_only_their_own_connection() {
     assert_eq!(code, Some(CloseCode::Invalid));
 
     // A text frame after a good handshake.
-    let mut socket = raw_socket(&addr).await;
-    socket.send(Message::binary(hello())).await.unwrap();
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
+    socket
+        .send(Message::binary(raw::hello("raw")))
+        .await
+        .unwrap();
     let welcome = socket.next().await.unwrap().unwrap();
     let Message::Binary(bytes) = welcome else {
         panic!("expected Welcome, got {welcome:?}")
@@ -87,7 +65,7 @@ async fn bad_frames_close_only_their_own_connection() {
     assert_eq!(code, Some(CloseCode::Unsupported));
 
     // An oversize frame.
-    let mut socket = raw_socket(&addr).await;
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
     let _ = socket
         .send(Message::binary(vec![0u8; FRAME_BYTES_MAX + 1024]))
         .await;
@@ -96,7 +74,7 @@ async fn bad_frames_close_only_their_own_connection() {
     assert_eq!(code, Some(CloseCode::Size));
 
     // A request before Hello.
-    let mut socket = raw_socket(&addr).await;
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
     let request = raftcp_proto::encode(&ClientFrame::Heartbeat).unwrap();
     socket.send(Message::binary(request)).await.unwrap();
     let (reason, code) = protocol_error_and_close(&mut socket).await;
@@ -104,15 +82,15 @@ async fn bad_frames_close_only_their_own_connection() {
     assert_eq!(code, Some(CloseCode::Protocol));
 
     // Trailing bytes after a valid frame are malformed too.
-    let mut socket = raw_socket(&addr).await;
-    let mut bytes = hello();
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
+    let mut bytes = raw::hello("raw");
     bytes.push(0);
     socket.send(Message::binary(bytes)).await.unwrap();
     let (_, code) = protocol_error_and_close(&mut socket).await;
     assert_eq!(code, Some(CloseCode::Invalid));
 
     // A wrong protocol version is refused with a reason.
-    let mut socket = raw_socket(&addr).await;
+    let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
     let bad_version = raftcp_proto::encode(&ClientFrame::Hello(raftcp_proto::Hello {
         protocol_version: PROTOCOL_VERSION + 1,
         client_name: "future".into(),
@@ -141,8 +119,13 @@ async fn bad_frames_close_only_their_own_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_client_hears_its_session_expire_and_can_open_another() {
     let cluster = TestCluster::start("silent");
-    let mut socket = raw_socket(&cluster.addrs[&1]).await;
-    socket.send(Message::binary(hello())).await.unwrap();
+    let mut socket = raw::connect(&cluster.addrs[&1], "/v1/client")
+        .await
+        .unwrap();
+    socket
+        .send(Message::binary(raw::hello("raw")))
+        .await
+        .unwrap();
     let next_frame = |bytes: &[u8]| raftcp_proto::decode::<ServerFrame>(bytes).unwrap();
     let Some(Ok(Message::Binary(bytes))) = socket.next().await else {
         panic!("expected Welcome")
@@ -164,7 +147,10 @@ async fn a_silent_client_hears_its_session_expire_and_can_open_another() {
         })
     );
     // The same connection opens a new session.
-    socket.send(Message::binary(hello())).await.unwrap();
+    socket
+        .send(Message::binary(raw::hello("raw")))
+        .await
+        .unwrap();
     let Some(Ok(Message::Binary(bytes))) = socket.next().await else {
         panic!("expected Welcome")
     };
@@ -196,8 +182,13 @@ async fn a_member_without_a_quorum_turns_clients_away_at_once() {
     }
     assert_eq!(cluster.health(1).unwrap()["cut_off"], true);
 
-    let mut socket = raw_socket(&cluster.addrs[&1]).await;
-    socket.send(Message::binary(hello())).await.unwrap();
+    let mut socket = raw::connect(&cluster.addrs[&1], "/v1/client")
+        .await
+        .unwrap();
+    socket
+        .send(Message::binary(raw::hello("raw")))
+        .await
+        .unwrap();
     // The request timeout in tests is 5 s; the answer must come well before.
     let answer = tokio::time::timeout(Duration::from_secs(3), socket.next())
         .await

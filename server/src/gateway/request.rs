@@ -76,7 +76,7 @@ pub fn task(context: RequestContext, request: Request) -> RequestTask {
         let id = request.id;
         let result = match validate_request(&request) {
             Err(error) => Some(Err(error)),
-            Ok(()) if request.op.is_mutating() => propose(&context, request, since).await,
+            Ok(()) if request.op.is_mutating() => propose(&context, request, kind, since).await,
             Ok(()) => Some(read(&context, request).await),
         };
         let gateway = &context.gateway;
@@ -101,6 +101,7 @@ pub fn task(context: RequestContext, request: Request) -> RequestTask {
 async fn propose(
     context: &RequestContext,
     request: Request,
+    kind: usize,
     since: Instant,
 ) -> Option<Result<Reply, OpError>> {
     let (gateway, session, id) = (&context.gateway, context.session, request.id);
@@ -108,7 +109,7 @@ async fn propose(
     if may_wait {
         // Registered before proposing: the completion may be applied here
         // before the leader's answer comes back.
-        gateway.note_waiting(session, id, kind_index(&request.op), since);
+        gateway.note_waiting(session, id, kind, since);
     }
     let command = CommandKind::Request {
         session,
