@@ -35,10 +35,12 @@ function serve(request, response) {
 }
 
 before(async () => {
-  cluster = await Cluster.start();
   server = createServer(serve);
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   origin = `http://127.0.0.1:${server.address().port}`;
+  // The test pages come from their own server, so the members are told to
+  // accept that origin; pages from any other are refused.
+  cluster = await Cluster.start({ allowedOrigins: [origin] });
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -52,11 +54,11 @@ after(async () => {
   await cluster?.stop();
 });
 
-async function openTab() {
+async function openTab(from = origin) {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (error) => errors.push(error));
-  await page.goto(origin + "/");
+  await page.goto(from + "/");
   await page.waitForFunction(() => document.title === "ready", null, { timeout: 60_000 });
   page.errors = errors;
   return page;
@@ -105,6 +107,25 @@ test("each primitive in the browser", async () => {
   });
   assert.deepEqual(page.errors, []);
   await page.close();
+});
+
+test("a page from another origin cannot connect", async () => {
+  // The same page, served from another port: another origin.
+  const other = createServer(serve);
+  await new Promise((resolve) => other.listen(0, "127.0.0.1", resolve));
+  const page = await openTab(`http://127.0.0.1:${other.address().port}`);
+  const outcome = await page.evaluate(async (endpoints) => {
+    try {
+      const client = await window.raftcp.connect(endpoints, { requestTimeoutMs: 3_000 });
+      await client.close();
+      return "connected";
+    } catch (e) {
+      return e.code ?? String(e);
+    }
+  }, cluster.endpoints);
+  assert.notEqual(outcome, "connected");
+  await page.close();
+  other.close();
 });
 
 test("two tabs hand a lock over", async () => {

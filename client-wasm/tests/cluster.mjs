@@ -3,7 +3,8 @@
 // directory (fsync on, as in production). Members can be killed with
 // SIGKILL and restarted.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -43,6 +44,9 @@ export class Cluster {
     this.ports = ports;
     this.options = options;
     this.dataRoot = mkdtempSync(join(tmpdir(), "raftcp-js-"));
+    // The members prove membership to each other with it.
+    this.secretFile = join(this.dataRoot, "cluster-secret");
+    writeFileSync(this.secretFile, randomBytes(32).toString("hex"));
     this.processes = new Map();
   }
 
@@ -55,9 +59,11 @@ export class Cluster {
     const peers = this.ports.map((port, i) => `${i + 1}=127.0.0.1:${port}`).join(",");
     const args = ["serve", "--node-id", String(id), "--peers", peers,
       "--data", join(this.dataRoot, `node-${id}`),
+      "--cluster-secret-file", this.secretFile,
       "--session-ttl-ms", String(this.options.sessionTtlMs ?? 10_000),
       "--heartbeat-ms", String(this.options.heartbeatMs ?? 1_000),
-      "--election-timeout-ms", "500"];
+      "--election-timeout-ms", "500",
+      ...(this.options.allowedOrigins ?? []).flatMap((origin) => ["--allowed-origin", origin])];
     const child = spawn(serverBinary, args, { stdio: ["ignore", "ignore", "inherit"] });
     this.processes.set(id, child);
   }

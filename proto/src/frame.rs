@@ -5,7 +5,7 @@
 //! append only.
 
 use crate::error::OpError;
-use crate::ids::{RequestId, SessionId};
+use crate::ids::{RequestId, ResumeSecret, SessionId};
 use crate::name::GroupName;
 use crate::op::Op;
 use crate::reply::Reply;
@@ -29,6 +29,9 @@ pub enum ClientFrame {
     CloseSession,
 }
 
+/// The handshake. Its first field never moves: a server reads the version
+/// even of a `Hello` it cannot decode (see [`hello_version`]) and refuses
+/// other versions by name. The rest may change with the version.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// Must equal the server's [`crate::PROTOCOL_VERSION`].
@@ -36,9 +39,26 @@ pub struct Hello {
     /// Free text shown in server logs and metrics.
     pub client_name: String,
     /// A session from an earlier connection to resume (any member).
-    pub resume_session: Option<SessionId>,
+    pub resume: Option<Resume>,
     /// Reserved for authentication tokens.
     pub auth: Option<String>,
+}
+
+/// A session to resume, with the secret its `Welcome` carried.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resume {
+    pub session: SessionId,
+    pub secret: ResumeSecret,
+}
+
+/// The protocol version of a message whose first frame is a `Hello`, even
+/// one of another version that does not decode as this version's `Hello`.
+pub fn hello_version(bytes: &[u8]) -> Option<u32> {
+    // Postcard: the variant index, then the first field, both varints.
+    match postcard::take_from_bytes::<(u32, u32)>(bytes) {
+        Ok(((0, version), _)) => Some(version),
+        _ => None,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -80,6 +100,9 @@ pub enum ServerFrame {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
     pub session: SessionId,
+    /// Present it with `session` to resume the session on a later
+    /// connection; keep it as secret as a password.
+    pub resume_secret: ResumeSecret,
     pub ttl_ms: u64,
     pub heartbeat_ms: u64,
     /// WebSocket URL of the current leader, when known.

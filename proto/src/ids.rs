@@ -8,6 +8,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SessionId(pub u64);
 
+/// What a client must present to resume its session: 128 random bits,
+/// chosen by the member that opened the session and sent only to its
+/// client (replicas keep only a hash). A session id alone is no longer
+/// enough to act in a session.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ResumeSecret(pub [u8; 16]);
+
+/// Never shown: logs and debug output must not leak it.
+impl fmt::Debug for ResumeSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResumeSecret(..)")
+    }
+}
+
 /// A request within a session. Mutating requests are deduplicated by
 /// `(SessionId, RequestId)`, so a retry reuses the id of the first attempt.
 /// Ids grow by one per request; gaps are allowed.

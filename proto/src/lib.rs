@@ -30,20 +30,26 @@ pub mod value;
 
 pub use codec::{CodecError, decode, encode};
 pub use error::OpError;
-pub use frame::{ClientFrame, Event, Hello, Member, Request, Response, ServerFrame, Welcome};
-pub use ids::{Fence, HandleId, RequestId, SessionId};
+pub use frame::{
+    ClientFrame, Event, Hello, Member, Request, Response, Resume, ServerFrame, Welcome,
+    hello_version,
+};
+pub use ids::{Fence, HandleId, RequestId, ResumeSecret, SessionId};
 pub use name::GroupName;
 pub use op::{LatchOp, LockOp, LongOp, Op, RefOp, SemaphoreOp};
 pub use reply::Reply;
 pub use value::Value;
 
 /// Version carried in [`Hello`]; the WebSocket subprotocol is [`SUBPROTOCOL`].
-/// `Hello` itself never changes, so a server answers a client of another
-/// version with a `Refused` that says which version it speaks.
+/// A `Hello` starts with its version whatever the version, so a server
+/// answers a client of another version with a `Refused` that says which
+/// version it speaks.
 ///
 /// - 1: the first release.
 /// - 2: [`Request::acked_except`] (acknowledging around waiting requests).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// - 3: sessions are resumed with a secret: [`Welcome::resume_secret`],
+///   [`Hello::resume`].
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// WebSocket subprotocol name negotiated on `/v1/client` and `/v1/raft`.
 /// It names the framing (binary postcard messages), which has not changed;

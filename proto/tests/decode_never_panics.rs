@@ -34,7 +34,7 @@ fn valid_frames() -> Vec<Vec<u8>> {
         encode(&ClientFrame::Hello(Hello {
             protocol_version: 1,
             client_name: "c".into(),
-            resume_session: None,
+            resume: None,
             auth: None,
         }))
         .unwrap(),

@@ -357,9 +357,12 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
     ];
     let hello = Hello {
-        protocol_version: 1,
+        protocol_version: 3,
         client_name: "c".into(),
-        resume_session: Some(s),
+        resume: Some(Resume {
+            session: s,
+            secret: ResumeSecret([0xab; 16]),
+        }),
         auth: None,
     };
     let request = Request {
@@ -381,6 +384,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
     ];
     let welcome = Welcome {
         session: s,
+        resume_secret: ResumeSecret([0xcd; 16]),
         ttl_ms: 60000,
         heartbeat_ms: 5000,
         leader_hint: None,
@@ -504,12 +508,18 @@ const GOLDEN: &[(&str, &str)] = &[
     ("error.not_leader", "0f010677733a2f2f68"),
     ("error.unavailable", "100172"),
     ("error.too_many_waiting_requests", "110c01"),
-    ("client.hello", "00010163010c00"),
+    (
+        "client.hello",
+        "00030163010cabababababababababababababababab00",
+    ),
     ("client.request", "01030764656661756c7402010104016e01"),
     ("client.cancel", "0203"),
     ("client.heartbeat", "03"),
     ("client.close_session", "04"),
-    ("server.welcome", "000ce0d40388270001010677733a2f2f61"),
+    (
+        "server.welcome",
+        "000ccdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcde0d40388270001010677733a2f2f61",
+    ),
     ("server.refused", "010172"),
     ("server.response", "0203010d"),
     ("server.event.session_expired", "03000c"),
@@ -535,4 +545,16 @@ fn every_variant_keeps_its_encoding() {
         assert_eq!(name, golden_name);
         assert_eq!(&hex(bytes), golden_hex, "encoding of {name} changed");
     }
+}
+
+/// A `Hello` of protocol 1 or 2 (this one resumes session 12) does not
+/// decode as protocol 3's, but still tells its version, so the server
+/// refuses it by version instead of as a malformed frame.
+#[test]
+fn an_older_hello_still_tells_its_version() {
+    let older = [0x00, 0x02, 0x01, 0x63, 0x01, 0x0c, 0x00];
+    assert!(decode::<ClientFrame>(&older).is_err());
+    assert_eq!(hello_version(&older), Some(2));
+    assert_eq!(hello_version(&[0x01, 0x03]), None, "not a Hello");
+    assert_eq!(hello_version(&[0x00]), None, "cut short");
 }

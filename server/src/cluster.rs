@@ -8,6 +8,7 @@ use crate::clock::LeaderClock;
 use crate::faults::{PlantedBug, planted};
 use crate::machine::{Command, CommandKind, CommandResponse};
 use crate::metrics::Metrics;
+use crate::origin::OriginPolicy;
 use crate::raft::network::{LinkError, Peers};
 use crate::raft::peer_frame::{ForwardError, PeerReply, PeerRpc};
 use crate::raft::state_machine::SharedReplica;
@@ -46,6 +47,8 @@ pub struct Cluster {
     /// Every member's `host:port`.
     pub members: BTreeMap<NodeId, String>,
     pub settings: Settings,
+    /// Which browser pages may open client connections.
+    pub origins: OriginPolicy,
     pub metrics: Metrics,
     /// Stamps commands while this member leads.
     pub clock: Mutex<LeaderClock>,

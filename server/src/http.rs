@@ -15,6 +15,7 @@ use crate::limits::{
     FRAME_BYTES_MAX, HEAD_TIMEOUT, HTTP_HEAD_BYTES_MAX, PEER_HELLO_BYTES_MAX,
     REQUEST_LINE_BYTES_MAX, TURN_AWAY_TIMEOUT,
 };
+use crate::origin::OriginPolicy;
 use crate::raft::peer_server;
 use crate::ws;
 use openraft::ServerState;
@@ -25,8 +26,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 
 /// Longest wait between looks at a request line that is still arriving.
 const REQUEST_LINE_POLL_MAX: Duration = Duration::from_millis(100);
@@ -89,14 +90,17 @@ async fn route(
 ) {
     match path {
         "/v1/client" => {
-            if let Some(socket) = upgrade(stream, FRAME_BYTES_MAX, deadline).await {
+            let origins = &gateway.cluster.origins;
+            if let Some(socket) = upgrade(stream, FRAME_BYTES_MAX, deadline, origins).await {
                 connection::serve(socket, gateway).await;
             }
         }
         "/v1/raft" => {
-            // Only the peer's Hello may arrive before it is checked; the
-            // link takes its full frame size after that.
-            if let Some(socket) = upgrade(stream, PEER_HELLO_BYTES_MAX, deadline).await {
+            // Only the peer's handshake may arrive before it is checked;
+            // the link takes its full frame size after that. No web page
+            // may open one.
+            let no_pages = OriginPolicy::default();
+            if let Some(socket) = upgrade(stream, PEER_HELLO_BYTES_MAX, deadline, &no_pages).await {
                 peer_server::serve(socket, gateway.cluster.clone(), incarnation).await;
             }
         }
@@ -108,15 +112,29 @@ async fn route(
 }
 
 /// Completes the WebSocket handshake, echoing the raftcp subprotocol when the
-/// client offers it (browsers require the echo).
+/// client offers it (browsers require the echo). A browser page from an
+/// origin `origins` does not allow is answered 403.
 // The callback's error type is tungstenite's, not ours to shrink.
 #[allow(clippy::result_large_err)]
 async fn upgrade(
     stream: TcpStream,
     max_message_bytes: usize,
     deadline: Instant,
+    origins: &OriginPolicy,
 ) -> Option<ws::Socket> {
     let echo_subprotocol = |request: &Request, mut response: Response| {
+        let origin = request
+            .headers()
+            .get("Origin")
+            .map(|v| v.to_str().unwrap_or("?"));
+        if !origins.allows(origin) {
+            tracing::debug!("refused a WebSocket from a page of another origin");
+            let mut refusal = ErrorResponse::new(Some(
+                "this page's origin may not connect (see --allowed-origin)".into(),
+            ));
+            *refusal.status_mut() = StatusCode::FORBIDDEN;
+            return Err(refusal);
+        }
         let offered = request
             .headers()
             .get_all("Sec-WebSocket-Protocol")
@@ -179,10 +197,11 @@ async fn serve_http(mut stream: TcpStream, path: &str, cluster: &Cluster) {
         "/" => (
             "200 OK",
             "text/plain",
+            // Not the cluster id: peers prove membership with it and the
+            // cluster secret, so it is not advertised.
             format!(
-                "raftcp node {} of cluster {}\nclients: ws://{}/v1/client\n",
+                "raftcp node {}\nclients: ws://{}/v1/client\n",
                 cluster.id,
-                cluster.cluster_id,
                 cluster.members.get(&cluster.id).map_or("?", |a| a.as_str())
             ),
         ),

@@ -1,6 +1,6 @@
-//! raftcp server. Today: the deterministic CP state machine ([`machine`]) and
-//! the durable files beside the Raft log ([`storage`]). The Raft driver,
-//! client gateway and CLI build on them.
+//! raftcp server: the deterministic CP state machine ([`machine`]), Raft
+//! and its storage ([`raft`], [`storage`]), the client gateway
+//! ([`gateway`]) behind the one listening port ([`http`]), and the CLI.
 
 pub mod admission;
 pub mod cli;
@@ -13,7 +13,9 @@ pub mod limits;
 pub mod machine;
 pub mod metrics;
 pub mod node;
+pub mod origin;
 pub mod raft;
+pub mod random;
 pub mod reachability;
 pub mod storage;
 pub mod sync;

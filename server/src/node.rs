@@ -5,8 +5,10 @@ use crate::admission::{self, Admission};
 use crate::cluster::{Cluster, Settings};
 use crate::gateway::{self, Gateway};
 use crate::metrics::Metrics;
+use crate::origin::OriginPolicy;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{NetworkFactory, Peers};
+use crate::raft::peer_auth::{self, ClusterSecret};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{NodeId, Raft, raft_config};
 use crate::storage::identity::{self, IdentityError};
@@ -53,6 +55,12 @@ pub struct NodeConfig {
     /// Caps on open connections (`--max-connections`,
     /// `--max-connections-per-address`).
     pub connection_limits: admission::Limits,
+    /// What members prove membership with (`--cluster-secret-file`);
+    /// needed when there is more than one member.
+    pub cluster_secret: Option<ClusterSecret>,
+    /// Web origins besides the member's own whose pages may connect
+    /// (`--allowed-origin`).
+    pub allowed_origins: Vec<String>,
 }
 
 impl NodeConfig {
@@ -73,6 +81,8 @@ impl NodeConfig {
             request_timeout: Duration::from_secs(10),
             fsync_batch_wait: Duration::from_micros(DEFAULT_FSYNC_BATCH_WAIT_US),
             connection_limits: admission::Limits::default(),
+            cluster_secret: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -81,6 +91,12 @@ impl NodeConfig {
 pub enum StartError {
     #[error("node {0} is not in the member list")]
     NotAMember(NodeId),
+    #[error(
+        "a cluster of several members needs --cluster-secret-file: the secret members prove \
+         membership to each other with (e.g. `openssl rand -hex 32 > FILE`, the same file on \
+         every member)"
+    )]
+    NoClusterSecret,
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("cannot listen on {addr}: {source}")]
@@ -107,6 +123,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     if !config.members.contains_key(&id) {
         return Err(StartError::NotAMember(id));
     }
+    let cluster_secret = match &config.cluster_secret {
+        Some(secret) => secret.clone(),
+        None if config.members.len() > 1 => return Err(StartError::NoClusterSecret),
+        // A lone member has no one to prove anything to: a secret nobody
+        // knows refuses every peer link.
+        None => ClusterSecret::from_bytes(&peer_auth::nonce()),
+    };
     let identity = identity::open_or_create(&config.data_dir, &config.cluster_id, id)?;
     let listener =
         TcpListener::bind(&config.listen)
@@ -125,6 +148,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         &config.cluster_id,
         identity.incarnation,
         known_peers.clone(),
+        cluster_secret,
         &config.members,
     );
     let raft_config = raft_config(config.election_timeout_ms, config.snapshot_every)
@@ -159,6 +183,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         peers,
         known_peers,
         members: config.members.clone(),
+        origins: OriginPolicy::new(&config.members[&id], config.allowed_origins.clone()),
         settings: Settings {
             session_ttl_ms: config.session_ttl_ms,
             heartbeat_ms: config.heartbeat_ms,

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on what they do not expect
 
 use raftcp_proto::{LongOp, Op, RequestId, SessionId};
-use raftcp_server::machine::{Command, CommandKind};
+use raftcp_server::machine::{Command, CommandKind, SessionOwner};
 
 fn samples() -> Vec<(&'static str, Command)> {
     let s = SessionId(5);
@@ -78,7 +78,29 @@ fn samples() -> Vec<(&'static str, Command)> {
                 .into(),
             )),
         ),
+        (
+            "open_owned_session",
+            at(CommandKind::OpenOwnedSession {
+                client_name: "c".into(),
+                ttl_ms: 60_000,
+                owner: owner(),
+            }),
+        ),
+        (
+            "resume_session",
+            at(CommandKind::ResumeSession {
+                session: s,
+                owner: owner(),
+            }),
+        ),
     ]
+}
+
+fn owner() -> SessionOwner {
+    SessionOwner {
+        secret_hash: [0x5a; 32],
+        subject: Some("u".into()),
+    }
 }
 
 const GOLDEN: &[(&str, &str)] = &[
@@ -92,6 +114,14 @@ const GOLDEN: &[(&str, &str)] = &[
     ("cancel", "80d095ffbc31070509"),
     ("request", "80d095ffbc3109050908010700016e0202"),
     ("batch", "80d095ffbc31080204070509"),
+    (
+        "open_owned_session",
+        "80d095ffbc310a0163e0d4035a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a010175",
+    ),
+    (
+        "resume_session",
+        "80d095ffbc310b055a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a010175",
+    ),
 ];
 
 #[test]

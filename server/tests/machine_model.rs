@@ -15,7 +15,9 @@ use raftcp_proto::limits::ACKED_EXCEPT_MAX;
 use raftcp_proto::{
     HandleId, LatchOp, LockOp, LongOp, Op, RefOp, Reply, RequestId, SemaphoreOp, SessionId, Value,
 };
-use raftcp_server::machine::{Command, CommandKind, CommandResponse, Effect, Machine, Outcome};
+use raftcp_server::machine::{
+    Command, CommandKind, CommandResponse, Effect, Machine, Outcome, SessionOwner,
+};
 use std::collections::BTreeMap;
 use support::model::Model;
 
@@ -45,6 +47,12 @@ enum Step {
     },
     Close {
         client: usize,
+    },
+    /// The client resumes its session on a new connection, with its own
+    /// secret or (as an attacker would) another.
+    Resume {
+        client: usize,
+        own_secret: bool,
     },
     Renew,
 }
@@ -182,6 +190,8 @@ fn steps(op: impl Strategy<Value = Op> + 'static) -> impl Strategy<Value = Vec<S
         3 => (0..CLIENTS).prop_map(|client| Step::Heartbeat { client }),
         1 => any::<usize>().prop_map(|pick| Step::Cancel { pick }),
         1 => (0..CLIENTS).prop_map(|client| Step::Close { client }),
+        1 => (0..CLIENTS, any::<bool>())
+            .prop_map(|(client, own_secret)| Step::Resume { client, own_secret }),
         1 => Just(Step::Renew),
     ];
     proptest::collection::vec(step, 1..120)
@@ -299,9 +309,19 @@ impl Run {
         {
             return session;
         }
-        let response = self.apply(CommandKind::OpenSession {
-            client_name: format!("c{client}"),
-            ttl_ms: TTL_MS,
+        // Even clients open sessions as protocol 3 does, odd ones as logs
+        // written before it hold them.
+        let client_name = format!("c{client}");
+        let response = self.apply(match client % 2 {
+            0 => CommandKind::OpenOwnedSession {
+                client_name,
+                ttl_ms: TTL_MS,
+                owner: owner_of(client),
+            },
+            _ => CommandKind::OpenSession {
+                client_name,
+                ttl_ms: TTL_MS,
+            },
         });
         let CommandResponse::SessionOpened { session } = response else {
             panic!("{response:?}")
@@ -430,10 +450,31 @@ impl Run {
                     self.apply(CommandKind::CloseSession { session });
                 }
             }
+            Step::Resume { client, own_secret } => {
+                if let Some(session) = self.clients[client] {
+                    let owner = match own_secret {
+                        true => owner_of(client),
+                        false => owner_of(client + 1),
+                    };
+                    let response = self.apply(CommandKind::ResumeSession { session, owner });
+                    let resumable = own_secret && client.is_multiple_of(2);
+                    if response == CommandResponse::Done {
+                        assert!(resumable, "session {session} resumed without its secret");
+                    }
+                }
+            }
             Step::Renew => {
                 self.apply(CommandKind::RenewAllSessions);
             }
         }
+    }
+}
+
+/// The owner client `client`'s sessions are opened with.
+fn owner_of(client: usize) -> SessionOwner {
+    SessionOwner {
+        secret_hash: [client as u8; 32],
+        subject: client.is_multiple_of(4).then(|| format!("user-{client}")),
     }
 }
 

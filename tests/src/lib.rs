@@ -128,6 +128,9 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// The members' shared secret, in the cluster's scratch directory.
+pub const CLUSTER_SECRET_FILE: &str = "cluster-secret";
+
 pub fn scratch_dir(name: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -161,8 +164,14 @@ impl TestCluster {
             .enumerate()
             .map(|(i, port)| (i as u64 + 1, format!("127.0.0.1:{port}")))
             .collect();
+        let dir = scratch_dir(name);
+        std::fs::write(
+            dir.join(CLUSTER_SECRET_FILE),
+            "test-cluster-secret-".repeat(4),
+        )
+        .unwrap();
         TestCluster {
-            dir: scratch_dir(name),
+            dir,
             addrs,
             timings,
             routes: BTreeMap::new(),
@@ -249,6 +258,10 @@ impl TestCluster {
             .args(["--node-id", &id.to_string()])
             .args(["--data", self.data_dir(id).to_str().unwrap()])
             .args(["--peers", &peers.join(",")])
+            .args([
+                "--cluster-secret-file",
+                self.dir.join(CLUSTER_SECRET_FILE).to_str().unwrap(),
+            ])
             .args(["--session-ttl-ms", &self.timings.session_ttl_ms.to_string()])
             .args(["--heartbeat-ms", &self.timings.heartbeat_ms.to_string()])
             .args([

@@ -3,11 +3,16 @@
 //! reports what the member answered and how it closed.
 
 use futures_util::{SinkExt, StreamExt};
-use raftcp_proto::{ClientFrame, Hello, Op, PROTOCOL_VERSION, Request, RequestId, ServerFrame};
+use raftcp_proto::{
+    ClientFrame, Hello, Op, PROTOCOL_VERSION, Request, RequestId, Resume, ResumeSecret,
+    ServerFrame, SessionId, Welcome,
+};
 use std::time::Duration;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request as ClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -28,12 +33,28 @@ pub async fn connect(addr: &str, path: &str) -> Result<Socket, String> {
 }
 
 pub async fn connect_from(from: &str, addr: &str, path: &str) -> Result<Socket, String> {
-    let stream = tcp_from(from, addr).await.map_err(|e| e.to_string())?;
     let url = format!("ws://{addr}{path}");
+    let request = url.into_client_request().map_err(|e| e.to_string())?;
+    open(from, addr, request).await
+}
+
+/// A WebSocket as a browser page from `origin` opens it.
+pub async fn connect_as_page(addr: &str, path: &str, origin: &str) -> Result<Socket, String> {
+    let url = format!("ws://{addr}{path}");
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    let origin = origin
+        .parse()
+        .map_err(|_| "not a header value".to_owned())?;
+    request.headers_mut().insert("Origin", origin);
+    open("127.0.0.1", addr, request).await
+}
+
+async fn open(from: &str, addr: &str, request: ClientRequest) -> Result<Socket, String> {
+    let stream = tcp_from(from, addr).await.map_err(|e| e.to_string())?;
     let config = WebSocketConfig::default()
         .max_message_size(None)
         .max_frame_size(None);
-    let (socket, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+    let (socket, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .map_err(|e| e.to_string())?;
     Ok(socket)
@@ -43,7 +64,7 @@ pub fn hello(client_name: &str) -> Vec<u8> {
     raftcp_proto::encode(&ClientFrame::Hello(Hello {
         protocol_version: PROTOCOL_VERSION,
         client_name: client_name.into(),
-        resume_session: None,
+        resume: None,
         auth: None,
     }))
     .expect("a small hello encodes")
@@ -69,6 +90,8 @@ pub fn encode_unbounded(frame: &ClientFrame) -> Vec<u8> {
 #[derive(Default)]
 pub struct Ending {
     pub frames: Vec<ServerFrame>,
+    /// Binary messages that are not client-link frames (a peer link's).
+    pub other: Vec<Vec<u8>>,
     /// The close frame's code, when one arrived.
     pub code: Option<CloseCode>,
     pub reason: String,
@@ -95,6 +118,7 @@ impl std::fmt::Debug for Ending {
             .collect();
         f.debug_struct("Ending")
             .field("frames", &self.frames.len())
+            .field("other", &self.other.len())
             .field("first", &kinds)
             .field("code", &self.code)
             .field("reason", &self.reason)
@@ -136,8 +160,9 @@ pub async fn read_to_end(socket: &mut Socket, within: Duration) -> Ending {
                 return ending;
             }
             Ok(Some(Ok(Message::Binary(bytes)))) => {
-                if let Ok(frame) = raftcp_proto::decode::<ServerFrame>(&bytes) {
-                    ending.frames.push(frame);
+                match raftcp_proto::decode::<ServerFrame>(&bytes) {
+                    Ok(frame) => ending.frames.push(frame),
+                    Err(_) => ending.other.push(bytes.to_vec()),
                 }
             }
             Ok(Some(Ok(_))) => {}
@@ -155,18 +180,34 @@ pub async fn send(socket: &mut Socket, bytes: Vec<u8>) -> Result<(), String> {
 
 /// Opens a session: sends `Hello` and waits for the `Welcome`.
 pub async fn session(addr: &str) -> Socket {
+    welcomed(addr, hello("raw")).await.0
+}
+
+/// Sends `hello` on a new connection and waits for the `Welcome`.
+pub async fn welcomed(addr: &str, hello: Vec<u8>) -> (Socket, Welcome) {
     let mut socket = connect(addr, "/v1/client").await.expect("connects");
-    send(&mut socket, hello("raw")).await.expect("sends hello");
+    send(&mut socket, hello).await.expect("sends hello");
     loop {
         match socket.next().await {
             Some(Ok(Message::Binary(bytes))) => {
-                if let Ok(ServerFrame::Welcome(_)) = raftcp_proto::decode(&bytes) {
-                    return socket;
+                if let Ok(ServerFrame::Welcome(welcome)) = raftcp_proto::decode(&bytes) {
+                    return (socket, welcome);
                 }
             }
             other => panic!("expected Welcome, got {other:?}"),
         }
     }
+}
+
+/// A `Hello` that resumes `session` with `secret`.
+pub fn resume(session: SessionId, secret: ResumeSecret) -> Vec<u8> {
+    raftcp_proto::encode(&ClientFrame::Hello(Hello {
+        protocol_version: PROTOCOL_VERSION,
+        client_name: "raw".into(),
+        resume: Some(Resume { session, secret }),
+        auth: None,
+    }))
+    .expect("a small hello encodes")
 }
 
 /// Sends `op` as request `id` on a session and waits for its response.

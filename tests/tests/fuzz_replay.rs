@@ -160,7 +160,10 @@ fn client_frames() {
     let hello = ClientFrame::Hello(Hello {
         protocol_version: raftcp_proto::PROTOCOL_VERSION,
         client_name: "c".into(),
-        resume_session: Some(SessionId(1024)),
+        resume: Some(raftcp_proto::Resume {
+            session: SessionId(1024),
+            secret: raftcp_proto::ResumeSecret([9; 16]),
+        }),
         auth: Some("token".into()),
     });
     let mut seeds = vec![raftcp_proto::encode(&hello).unwrap()];
@@ -248,10 +251,13 @@ fn snapshots() {
 #[test]
 fn peer_frames() {
     let hello = PeerFrame::Hello {
-        cluster_id: "raftcp".into(),
         from: 1,
         to: 2,
+        nonce: [0x74; 32],
+    };
+    let proof = PeerFrame::Proof {
         incarnation: 0x7405_c68d_b23e_8c89,
+        proof: [0xc6; 32],
     };
     let batch: Vec<CommandKind> = session_commands().into_iter().map(|(_, k)| k).collect();
     let propose = PeerFrame::Request {
@@ -265,7 +271,7 @@ fn peer_frames() {
             op: ops().remove(0),
         },
     };
-    let seeds = [hello, propose, read]
+    let seeds = [hello, proof, propose, read]
         .iter()
         .map(|frame| postcard::to_allocvec(frame).unwrap())
         .collect();

@@ -148,7 +148,7 @@ async fn peer_link_attacks() {
         let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();
         let _ = raw::send(&mut socket, nested_batches(depth)).await;
         let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
-        assert!(ending.closed && ending.frames.is_empty(), "{ending:?}");
+        assert!(ending.closed && ending.other.is_empty(), "{ending:?}");
     }
 
     // A 20 MiB first frame is refused unread (and not logged).
@@ -167,21 +167,46 @@ async fn peer_link_attacks() {
         .await
         .unwrap();
     let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
-    assert!(ending.closed && ending.frames.is_empty(), "{ending:?}");
+    assert!(ending.closed && ending.other.is_empty(), "{ending:?}");
 
     // A Hello that claims to be the member itself learns nothing.
     let impostor = PeerFrame::Hello {
-        cluster_id: "raftcp".into(),
         from: leader,
         to: leader,
-        incarnation: 12345,
+        nonce: [1; 32],
     };
     let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();
     raw::send(&mut socket, postcard::to_allocvec(&impostor).unwrap())
         .await
         .unwrap();
     let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
-    assert!(ending.closed && ending.frames.is_empty(), "{ending:?}");
+    assert!(ending.closed && ending.other.is_empty(), "{ending:?}");
+
+    // One that claims to be another member gets a challenge and nothing
+    // else: a proof made without the cluster secret closes the link before
+    // the member says anything about itself, and a request sent after it is
+    // never answered.
+    let other = *cluster.addrs.keys().find(|id| **id != leader).unwrap();
+    let claim = PeerFrame::Hello {
+        from: other,
+        to: leader,
+        nonce: [2; 32],
+    };
+    let forged = PeerFrame::Proof {
+        incarnation: 12345,
+        proof: [3; 32],
+    };
+    let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();
+    for frame in [&claim, &forged, &propose] {
+        let _ = raw::send(&mut socket, postcard::to_allocvec(frame).unwrap()).await;
+    }
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    assert!(ending.closed && ending.other.len() == 1, "{ending:?}");
+    let answer = raftcp_server::raft::network::decode_peer_frame(&ending.other[0]);
+    assert!(
+        matches!(answer, Ok(PeerFrame::Challenge { .. })),
+        "the impostor was told more than a challenge: {answer:?}"
+    );
 
     // An upgraded peer link that never says Hello is closed.
     let mut socket = raw::connect(&addr, "/v1/raft").await.unwrap();

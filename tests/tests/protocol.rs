@@ -94,7 +94,7 @@ async fn bad_frames_close_only_their_own_connection() {
     let bad_version = raftcp_proto::encode(&ClientFrame::Hello(raftcp_proto::Hello {
         protocol_version: PROTOCOL_VERSION + 1,
         client_name: "future".into(),
-        resume_session: None,
+        resume: None,
         auth: None,
     }))
     .unwrap();

@@ -29,7 +29,7 @@ use in_flight::InFlight;
 use raftcp_proto::limits::{ACKED_EXCEPT_MAX, REQUEST_SPAN_MAX};
 use raftcp_proto::{
     ClientFrame, Event, GroupName, Hello, Member, Op, OpError, PROTOCOL_VERSION, Reply, Request,
-    RequestId, ServerFrame, SessionId,
+    RequestId, Resume, ResumeSecret, ServerFrame, SessionId,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -87,6 +87,8 @@ pub struct Engine {
     client_name: String,
     link: Link,
     session: Option<SessionId>,
+    /// What resumes `session` on a new connection (from its `Welcome`).
+    resume_secret: Option<ResumeSecret>,
     heartbeat_ms: u64,
     members: Vec<Member>,
     next_id: u64,
@@ -116,6 +118,7 @@ impl Engine {
             client_name: client_name.into(),
             link: Link::Disconnected,
             session: None,
+            resume_secret: None,
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
             members: Vec::new(),
             next_id: 1,
@@ -151,7 +154,10 @@ impl Engine {
         self.outbox.push_back(ClientFrame::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
             client_name: self.client_name.clone(),
-            resume_session: self.session,
+            resume: self
+                .session
+                .zip(self.resume_secret)
+                .map(|(session, secret)| Resume { session, secret }),
             auth: None,
         }));
     }
@@ -193,6 +199,7 @@ impl Engine {
                     self.lose_session(previous);
                 }
                 self.session = Some(welcome.session);
+                self.resume_secret = Some(welcome.resume_secret);
                 self.heartbeat_ms = welcome.heartbeat_ms.max(1);
                 self.members = welcome.members;
                 self.link = Link::Ready;

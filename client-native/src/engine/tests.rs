@@ -13,11 +13,17 @@ fn op() -> Op {
 fn welcome(session: u64) -> ServerFrame {
     ServerFrame::Welcome(Welcome {
         session: SessionId(session),
+        resume_secret: secret_of(session),
         ttl_ms: 60_000,
         heartbeat_ms: 5_000,
         leader_hint: None,
         members: vec![],
     })
+}
+
+/// The resume secret the test server hands session `session`.
+fn secret_of(session: u64) -> ResumeSecret {
+    ResumeSecret([session as u8; 16])
 }
 
 fn respond(id: u64, result: Result<Reply, OpError>) -> ServerFrame {
@@ -50,10 +56,7 @@ fn ready(session: u64) -> Engine {
     engine.on_connected();
     assert!(matches!(
         sent(&mut engine)[..],
-        [ClientFrame::Hello(Hello {
-            resume_session: None,
-            ..
-        })]
+        [ClientFrame::Hello(Hello { resume: None, .. })]
     ));
     engine.on_frame(welcome(session));
     events(&mut engine);
@@ -100,9 +103,12 @@ fn reconnect_resumes_the_session_and_resends_with_the_same_ids() {
     assert!(matches!(
         &hello[..],
         [ClientFrame::Hello(Hello {
-            resume_session: Some(SessionId(7)),
+            resume: Some(Resume {
+                session: SessionId(7),
+                secret,
+            }),
             ..
-        })]
+        })] if *secret == secret_of(7)
     ));
     engine.on_frame(welcome(7));
     assert_eq!(request_ids(&sent(&mut engine)), vec![(id.0, id.0)]);
@@ -167,10 +173,7 @@ fn a_refused_resume_fails_in_flight_requests_and_opens_a_new_session() {
     );
     assert!(matches!(
         &sent(&mut engine)[..],
-        [ClientFrame::Hello(Hello {
-            resume_session: None,
-            ..
-        })]
+        [ClientFrame::Hello(Hello { resume: None, .. })]
     ));
 }
 
@@ -235,10 +238,7 @@ fn server_side_expiry_is_reported_and_a_new_session_starts() {
     assert_eq!(engine.session(), None);
     assert!(matches!(
         &sent(&mut engine)[..],
-        [ClientFrame::Hello(Hello {
-            resume_session: None,
-            ..
-        })]
+        [ClientFrame::Hello(Hello { resume: None, .. })]
     ));
 }
 

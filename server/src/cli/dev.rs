@@ -2,6 +2,7 @@
 //! process, durable under ./raftcp-data, ready to connect to.
 
 use crate::node::{self, NodeConfig};
+use crate::raft::peer_auth::ClusterSecret;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +22,8 @@ pub struct DevArgs {
     pub fsync_batch_wait_us: u64,
     #[command(flatten)]
     pub connections: super::serve::ConnectionArgs,
+    #[command(flatten)]
+    pub access: super::serve::AccessArgs,
 }
 
 pub async fn run(args: DevArgs) -> Result<(), String> {
@@ -30,12 +33,17 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
             (u64::from(i), format!("127.0.0.1:{port}"))
         })
         .collect();
+    std::fs::create_dir_all(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let secret = ClusterSecret::read_or_create(&args.data.join("cluster-secret"))
+        .map_err(|e| e.to_string())?;
     let mut nodes = Vec::new();
     for id in members.keys() {
         let dir = args.data.join(format!("node-{id}"));
         let mut config = NodeConfig::new(*id, dir, members.clone());
         config.fsync_batch_wait = Duration::from_micros(args.fsync_batch_wait_us);
         config.connection_limits = args.connections.limits();
+        config.cluster_secret = Some(secret.clone());
+        config.allowed_origins = args.access.allowed_origins.clone();
         nodes.push(node::start(config).await.map_err(|e| e.to_string())?);
     }
     let ready = nodes[0]

@@ -2,6 +2,7 @@
 
 use crate::admission;
 use crate::node::{self, NodeConfig};
+use crate::raft::peer_auth::ClusterSecret;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -25,6 +26,11 @@ pub struct ServeArgs {
     /// Members of one cluster share this id; a member of another is refused.
     #[arg(long, default_value = "raftcp")]
     pub cluster_id: String,
+    /// File holding the secret members prove membership to each other with
+    /// (at least 32 bytes, e.g. `openssl rand -hex 32 > FILE`), the same on
+    /// every member; it never crosses the wire. Needed with several members.
+    #[arg(long)]
+    pub cluster_secret_file: Option<PathBuf>,
     /// Sessions without a heartbeat for this long expire (their locks and
     /// session-aware permits are released).
     #[arg(long, default_value_t = 60_000)]
@@ -45,6 +51,23 @@ pub struct ServeArgs {
     pub fsync_batch_wait_us: u64,
     #[command(flatten)]
     pub connections: ConnectionArgs,
+    #[command(flatten)]
+    pub access: AccessArgs,
+    /// Serve clients without tokens on an address other than loopback.
+    /// Anyone who can reach the port can then read and change every object.
+    #[arg(long)]
+    pub allow_anonymous: bool,
+}
+
+/// Who may connect.
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// A web origin (`https://app.example.com`) whose pages may connect,
+    /// besides the member's own; repeat for several, `*` for any page.
+    /// Browsers send their page's origin; other clients send none and are
+    /// not affected.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// Caps on open connections (clients and peers together); a connection
@@ -65,6 +88,18 @@ impl ConnectionArgs {
             total: self.max_connections,
             per_address: self.max_connections_per_address,
         }
+    }
+}
+
+/// Whether `addr` (`host:port`) resolves to loopback addresses only.
+fn is_loopback(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    match addr.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
     }
 }
 
@@ -96,7 +131,19 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if !args.allow_anonymous && !is_loopback(&config.listen) {
+        return Err(format!(
+            "refusing to serve anonymous clients on {}, which is not a loopback address: \
+             anyone who reaches it could change every object. Pass --allow-anonymous to do \
+             so anyway (behind a trusted network or proxy)",
+            config.listen
+        ));
+    }
+    config.allowed_origins = args.access.allowed_origins;
     config.cluster_id = args.cluster_id;
+    if let Some(path) = &args.cluster_secret_file {
+        config.cluster_secret = Some(ClusterSecret::read(path).map_err(|e| e.to_string())?);
+    }
     config.session_ttl_ms = args.session_ttl_ms;
     config.heartbeat_ms = args.heartbeat_ms.clamp(1, args.session_ttl_ms.max(1));
     config.election_timeout_ms = args.election_timeout_ms;

@@ -22,13 +22,15 @@ use crate::clock::monotonic_ms;
 use crate::limits::{
     FRAME_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX, REQUESTS_PER_CONNECTION_MAX,
 };
-use crate::machine::{CommandKind, CommandResponse, validate_client_name};
+use crate::machine::{CommandKind, CommandResponse, SessionOwner, validate_client_name};
 use crate::raft::peer_frame::ForwardError;
 use crate::sync::lock;
 use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use raftcp_proto::{ClientFrame, Hello, Op, PROTOCOL_VERSION, ServerFrame, Welcome};
+use raftcp_proto::{
+    ClientFrame, Hello, Op, PROTOCOL_VERSION, Resume, ResumeSecret, ServerFrame, Welcome,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -249,26 +251,33 @@ impl Connection {
             return self.refuse(error.to_string());
         }
         let cluster = &self.gateway.cluster;
-        let session = match hello.resume_session {
-            Some(session) => {
-                let kind = CommandKind::Heartbeat {
-                    sessions: vec![session],
+        // Tokens are not read yet: every session's subject is none.
+        let subject = None;
+        let (session, resume_secret) = match hello.resume {
+            Some(Resume { session, secret }) => {
+                let kind = CommandKind::ResumeSession {
+                    session,
+                    owner: session_owner(&secret, subject),
                 };
                 match self.gateway.propose(kind).await {
-                    Ok(CommandResponse::Heartbeat { unknown }) if unknown.is_empty() => session,
+                    Ok(CommandResponse::Done) => (session, secret),
                     Ok(_) => {
+                        // Also when the secret is wrong: nobody learns
+                        // whether a session they do not own exists.
                         return self.refuse(format!("session {} is expired or closed", session.0));
                     }
                     Err(e) => return self.try_elsewhere(e),
                 }
             }
             None => {
-                let kind = CommandKind::OpenSession {
+                let secret = ResumeSecret(crate::random::bytes());
+                let kind = CommandKind::OpenOwnedSession {
                     client_name: hello.client_name,
                     ttl_ms: cluster.settings.session_ttl_ms,
+                    owner: session_owner(&secret, subject),
                 };
                 match self.gateway.propose(kind).await {
-                    Ok(CommandResponse::SessionOpened { session }) => session,
+                    Ok(CommandResponse::SessionOpened { session }) => (session, secret),
                     Ok(CommandResponse::Refused(e)) => return self.refuse(e.to_string()),
                     Ok(other) => return self.refuse(format!("unexpected answer {other:?}")),
                     Err(e) => return self.try_elsewhere(e),
@@ -281,6 +290,7 @@ impl Connection {
                 .attach(session, self.outbox.clone(), self.last_seen_ms.clone());
         let welcome = Welcome {
             session,
+            resume_secret,
             ttl_ms: cluster.settings.session_ttl_ms,
             heartbeat_ms: cluster.settings.heartbeat_ms,
             leader_hint: cluster.leader().and_then(|id| cluster.client_url(id)),
@@ -333,5 +343,17 @@ impl Connection {
                 Some(()) = self.requests.next(), if !self.requests.is_empty() => {}
             }
         }
+    }
+}
+
+/// Who may resume a session: the hash of its secret (replicas never hold
+/// the secret itself) and the token subject that opened it.
+fn session_owner(secret: &ResumeSecret, subject: Option<String>) -> SessionOwner {
+    let digest = ring::digest::digest(&ring::digest::SHA256, &secret.0);
+    let mut secret_hash = [0u8; 32];
+    secret_hash.copy_from_slice(digest.as_ref());
+    SessionOwner {
+        secret_hash,
+        subject,
     }
 }

@@ -20,7 +20,9 @@
 //!    session expired (so the client heard `SessionExpired`).
 
 use crate::limits::{CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX};
-use raftcp_proto::{ClientFrame, Hello, Request, RequestId, ServerFrame, SessionId};
+use raftcp_proto::{
+    ClientFrame, Hello, PROTOCOL_VERSION, Request, RequestId, ServerFrame, SessionId, hello_version,
+};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -66,7 +68,7 @@ pub enum CancelTarget {
 /// What the driver does for one frame.
 #[derive(Debug, PartialEq)]
 pub enum Action {
-    /// Open a session, or resume `hello.resume_session`; then tell the
+    /// Open a session, or resume `hello.resume`; then tell the
     /// rules with [`Rules::on_session`], or close (refused, no leader).
     Handshake(Hello),
     /// Answer a request, `bytes` long on the wire, in the session.
@@ -152,9 +154,18 @@ impl Rules {
             );
             return Err(Stop::Close(Closing::new(CloseCode::Policy, reason)));
         }
-        raftcp_proto::codec::decode_each::<ClientFrame>(bytes, FRAME_BYTES_MAX).map_err(|e| {
-            let reason = format!("malformed frame: {e}");
-            Stop::Close(Closing::new(CloseCode::Invalid, reason))
+        let decoded = raftcp_proto::codec::decode_each::<ClientFrame>(bytes, FRAME_BYTES_MAX);
+        decoded.or_else(|e| match hello_version(bytes) {
+            // A Hello of another protocol version, shaped differently:
+            // answered as that version's Hello, which is refused by name.
+            Some(version) if self.session.is_none() && version != PROTOCOL_VERSION => Ok(vec![(
+                ClientFrame::Hello(version_only(version)),
+                bytes.len(),
+            )]),
+            _ => {
+                let reason = format!("malformed frame: {e}");
+                Err(Stop::Close(Closing::new(CloseCode::Invalid, reason)))
+            }
         })
     }
 
@@ -205,6 +216,16 @@ impl Rules {
     }
 }
 
+/// A `Hello` that says only its version.
+fn version_only(protocol_version: u32) -> Hello {
+    Hello {
+        protocol_version,
+        client_name: String::new(),
+        resume: None,
+        auth: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,7 +235,7 @@ mod tests {
         ClientFrame::Hello(Hello {
             protocol_version: PROTOCOL_VERSION,
             client_name: "c".into(),
-            resume_session: None,
+            resume: None,
             auth: None,
         })
     }

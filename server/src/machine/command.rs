@@ -70,6 +70,30 @@ pub enum CommandKind {
         acked_except: Box<[RequestId]>,
         op: Op,
     },
+    /// A client's handshake, as protocol 3 makes it: the session can be
+    /// resumed only by whoever presents its `owner`'s secret. The session
+    /// id is this entry's log position.
+    OpenOwnedSession {
+        client_name: String,
+        ttl_ms: u64,
+        owner: SessionOwner,
+    },
+    /// A client resumes its session on a new connection: it gets a fresh
+    /// TTL when `owner` matches the one it was opened with, and is refused
+    /// as expired otherwise (a wrong secret and a gone session look alike).
+    ResumeSession {
+        session: SessionId,
+        owner: SessionOwner,
+    },
+}
+
+/// Who may resume a session: the SHA-256 of its resume secret (the secret
+/// itself is never replicated) and the token subject that opened it, if
+/// any.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionOwner {
+    pub secret_hash: [u8; 32],
+    pub subject: Option<String>,
 }
 
 /// The result of a client request at apply time.

@@ -29,6 +29,11 @@ impl Machine {
     }
 
     fn check_sessions(&self) -> Result<(), InvariantViolation> {
+        for id in self.owners.keys() {
+            ensure(self.sessions.get(*id).is_some(), || {
+                format!("session {id} has an owner but is not live")
+            })?;
+        }
         for (id, session) in self.sessions.iter() {
             ensure(id.0 <= self.last_applied, || {
                 format!("session {id} is from the future")

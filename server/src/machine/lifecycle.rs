@@ -65,6 +65,7 @@ impl Machine {
             let Some(ended) = self.sessions.remove(session) else {
                 continue;
             };
+            self.owners.remove(&session);
             for name in &ended.locks {
                 if let Some(lock) = self.objects.locks.get_mut(name) {
                     let grants = lock.release_session(session, index);

@@ -35,7 +35,9 @@ mod snapshot;
 mod validate;
 mod waits;
 
-pub use command::{Applied, Command, CommandKind, CommandResponse, Completion, Effect, Outcome};
+pub use command::{
+    Applied, Command, CommandKind, CommandResponse, Completion, Effect, Outcome, SessionOwner,
+};
 pub use invariants::InvariantViolation;
 pub use sessions::Acknowledged;
 pub use snapshot::{RestoreError, SNAPSHOT_BYTES_MAX};
@@ -46,6 +48,7 @@ use raftcp_proto::limits::SESSIONS_MAX;
 use raftcp_proto::{OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
 use sessions::Sessions;
+use std::collections::BTreeMap;
 use waits::Waits;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -56,6 +59,10 @@ pub struct Machine {
     sessions: Sessions,
     objects: Objects,
     waits: Waits,
+    /// Who may resume each session opened with an owner. Last, so a
+    /// snapshot written before owners existed is this layout cut short
+    /// (see `snapshot`).
+    owners: BTreeMap<SessionId, SessionOwner>,
 }
 
 /// Sizes for metrics.
@@ -173,6 +180,25 @@ impl Machine {
             CommandKind::Cancel { session, request } => {
                 self.cancel(session, request, &mut effects);
                 CommandResponse::Done
+            }
+            CommandKind::OpenOwnedSession {
+                client_name,
+                ttl_ms,
+                owner,
+            } => {
+                let response = self.open_session(index, client_name, ttl_ms);
+                if let CommandResponse::SessionOpened { session } = response {
+                    self.owners.insert(session, owner);
+                }
+                response
+            }
+            CommandKind::ResumeSession { session, owner } => {
+                let owned = self.owners.get(&session) == Some(&owner);
+                if owned && self.sessions.touch(session, self.now_ms).is_some() {
+                    CommandResponse::Done
+                } else {
+                    CommandResponse::Refused(OpError::SessionExpired { session })
+                }
             }
             // Batches are unpacked by `apply_entry`; one inside a batch is refused.
             CommandKind::Batch(_) => CommandResponse::Refused(OpError::InvalidArgument {

@@ -5,6 +5,7 @@
 pub mod codec;
 pub mod log_store;
 pub mod network;
+pub mod peer_auth;
 pub mod peer_frame;
 pub mod peer_server;
 pub mod state_machine;

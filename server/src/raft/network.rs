@@ -3,6 +3,7 @@
 //! deadline. A peer that cannot be reached is reported `Unreachable`, which
 //! makes openraft back off instead of spinning.
 
+use super::peer_auth::{self, ClusterSecret, Exchange, Role};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
 use super::state_machine::SnapshotData;
 use super::{NodeId, SnapshotOf, TypeConfig, Vote};
@@ -47,6 +48,7 @@ pub struct Peers {
     cluster_id: String,
     incarnation: u64,
     known: Arc<KnownPeers>,
+    secret: ClusterSecret,
     links: Mutex<HashMap<NodeId, Arc<PeerLink>>>,
 }
 
@@ -56,6 +58,7 @@ impl Peers {
         cluster_id: &str,
         incarnation: u64,
         known: Arc<KnownPeers>,
+        secret: ClusterSecret,
         addrs: &BTreeMap<NodeId, String>,
     ) -> Arc<Self> {
         let peers = Arc::new(Self {
@@ -63,6 +66,7 @@ impl Peers {
             cluster_id: cluster_id.to_owned(),
             incarnation,
             known,
+            secret,
             links: Mutex::default(),
         });
         for (id, addr) in addrs {
@@ -86,6 +90,7 @@ impl Peers {
                     cluster_id: self.cluster_id.clone(),
                     incarnation: self.incarnation,
                     known: self.known.clone(),
+                    secret: self.secret.clone(),
                     state: tokio::sync::Mutex::default(),
                     heard_ms: AtomicU64::new(crate::clock::monotonic_ms()),
                 });
@@ -93,6 +98,11 @@ impl Peers {
                 link
             }
         }
+    }
+
+    /// The secret members prove membership with.
+    pub fn secret(&self) -> &ClusterSecret {
+        &self.secret
     }
 
     pub fn get(&self, target: NodeId) -> Option<Arc<PeerLink>> {
@@ -116,6 +126,7 @@ pub struct PeerLink {
     cluster_id: String,
     incarnation: u64,
     known: Arc<KnownPeers>,
+    secret: ClusterSecret,
     state: tokio::sync::Mutex<LinkState>,
     /// When (`clock::monotonic_ms`) the peer was last heard from: an answer
     /// on this link, or a request of its own. Starts at the link's creation,
@@ -211,31 +222,7 @@ impl PeerLink {
 
     async fn dial(&self) -> Result<Arc<Connection>, String> {
         let mut socket = ws::dial(&self.addr, "/v1/raft", PEER_FRAME_BYTES_MAX).await?;
-        let hello = PeerFrame::Hello {
-            cluster_id: self.cluster_id.clone(),
-            from: self.me,
-            to: self.target,
-            incarnation: self.incarnation,
-        };
-        let bytes = postcard::to_allocvec(&hello).map_err(|e| e.to_string())?;
-        socket
-            .send(Message::binary(bytes))
-            .await
-            .map_err(|e| e.to_string())?;
-        match socket.next().await {
-            Some(Ok(Message::Binary(bytes))) => match decode_peer_frame(&bytes) {
-                Ok(PeerFrame::Hello {
-                    cluster_id,
-                    from,
-                    incarnation,
-                    ..
-                }) if cluster_id == self.cluster_id && from == self.target => {
-                    check_incarnation(&self.known, from, incarnation)?;
-                }
-                other => return Err(format!("peer answered the handshake with {other:?}")),
-            },
-            other => return Err(format!("peer refused the handshake: {other:?}")),
-        }
+        self.prove_membership(&mut socket).await?;
         let (sink, mut stream) = socket.split();
         let (outbox, inbox) = mpsc::unbounded_channel();
         let pending: Pending = Arc::default();
@@ -255,7 +242,8 @@ impl PeerLink {
                         }
                     }
                     other => {
-                        tracing::warn!("unexpected frame on peer link: {other:?}");
+                        let kind = other.as_ref().map_or("an undecodable frame", frame_kind);
+                        tracing::warn!("unexpected frame on peer link: {kind}");
                         break;
                     }
                 }
@@ -270,6 +258,83 @@ impl PeerLink {
             next_id: AtomicU64::new(1),
             alive,
         }))
+    }
+}
+
+impl PeerLink {
+    /// The dialer's half of the handshake (see `peer_auth`): our nonce, the
+    /// peer's challenge, our proof, and the peer's proof, which must verify
+    /// and carry the incarnation the peer is known by.
+    async fn prove_membership(&self, socket: &mut ws::Socket) -> Result<(), String> {
+        let dialer_nonce = peer_auth::nonce();
+        let hello = PeerFrame::Hello {
+            from: self.me,
+            to: self.target,
+            nonce: dialer_nonce,
+        };
+        send_frame(socket, &hello).await?;
+        let acceptor_nonce = match next_frame(socket).await? {
+            PeerFrame::Challenge { nonce } => nonce,
+            other => return Err(format!("peer answered Hello with {}", frame_kind(&other))),
+        };
+        let exchange = Exchange {
+            cluster_id: &self.cluster_id,
+            dialer: self.me,
+            acceptor: self.target,
+            dialer_nonce: &dialer_nonce,
+            acceptor_nonce: &acceptor_nonce,
+        };
+        let proof = PeerFrame::Proof {
+            incarnation: self.incarnation,
+            proof: self.secret.prove(Role::Dialer, &exchange, self.incarnation),
+        };
+        send_frame(socket, &proof).await?;
+        match next_frame(socket).await? {
+            PeerFrame::Proof { incarnation, proof }
+                if self
+                    .secret
+                    .verify(Role::Acceptor, &exchange, incarnation, &proof) =>
+            {
+                check_incarnation(&self.known, self.target, incarnation)
+            }
+            PeerFrame::Proof { .. } => Err(format!(
+                "node {} answered with a proof that does not verify: it holds another \
+                 cluster secret or cluster id",
+                self.target
+            )),
+            other => Err(format!(
+                "peer answered our proof with {}",
+                frame_kind(&other)
+            )),
+        }
+    }
+}
+
+async fn send_frame(socket: &mut ws::Socket, frame: &PeerFrame) -> Result<(), String> {
+    let bytes = postcard::to_allocvec(frame).map_err(|e| e.to_string())?;
+    socket
+        .send(Message::binary(bytes))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The next frame of a handshake; a peer that closes instead refused it
+/// (its log says why).
+async fn next_frame(socket: &mut ws::Socket) -> Result<PeerFrame, String> {
+    match socket.next().await {
+        Some(Ok(Message::Binary(bytes))) => decode_peer_frame(&bytes),
+        _ => Err("peer refused the handshake (see its log)".into()),
+    }
+}
+
+/// A frame's variant, for errors: never its contents.
+fn frame_kind(frame: &PeerFrame) -> &'static str {
+    match frame {
+        PeerFrame::Hello { .. } => "a Hello",
+        PeerFrame::Challenge { .. } => "a Challenge",
+        PeerFrame::Proof { .. } => "a Proof",
+        PeerFrame::Request { .. } => "a Request",
+        PeerFrame::Response { .. } => "a Response",
     }
 }
 

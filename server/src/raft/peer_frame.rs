@@ -1,7 +1,9 @@
-//! Frames on the peer link `/v1/raft`. The dialing node sends `Hello` and
-//! then requests; the accepting node answers each request by id, in any
+//! Frames on the peer link `/v1/raft`. The dialing node sends `Hello`, the
+//! two prove membership to each other (see `peer_auth`), and then the dialer
+//! sends requests; the accepting node answers each request by id, in any
 //! order, so many RPCs share one connection. Variant order is wire format.
 
+use super::peer_auth::{Nonce, Proof};
 use super::{SnapshotMeta, TypeConfig, Vote};
 use crate::machine::{CommandKind, CommandResponse};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
@@ -11,14 +13,25 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerFrame {
-    /// First frame from the dialer; the acceptor answers with its own `Hello`
-    /// or closes the link when the cluster or node id does not match.
+    /// First frame from the dialer: the member it claims to be, the member
+    /// it dials and a fresh nonce. The acceptor answers with a `Challenge`,
+    /// and with nothing about itself until the dialer has proved membership.
     Hello {
-        cluster_id: String,
         from: u64,
         to: u64,
-        /// The sender's data-directory incarnation (see `storage::known_peers`).
+        nonce: Nonce,
+    },
+    /// The acceptor's fresh nonce.
+    Challenge {
+        nonce: Nonce,
+    },
+    /// Proof of membership over the whole exchange (see `peer_auth`), with
+    /// the prover's data-directory incarnation (see
+    /// `storage::known_peers`): the dialer's first, then the acceptor's,
+    /// after which the link carries requests.
+    Proof {
         incarnation: u64,
+        proof: Proof,
     },
     Request {
         id: u64,

@@ -1,14 +1,16 @@
-//! The accepting side of `/v1/raft`: checks the dialer's identity, then
+//! The accepting side of `/v1/raft`: checks that the dialer proves
+//! membership (see `peer_auth`), then
 //! serves each request in its own task so a slow snapshot or a forwarded
 //! write never holds up heartbeats behind it.
 
 use super::NodeId;
 use super::network::{check_incarnation, decode_peer_frame, write_frames};
+use super::peer_auth::{self, Exchange, Nonce, Role::Acceptor, Role::Dialer};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
 use crate::cluster::Cluster;
 use crate::limits::{PEER_FRAME_BYTES_MAX, PEER_HELLO_TIMEOUT, PEER_REQUESTS_MAX};
 use crate::ws::{self, Socket};
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::sync::{Semaphore, mpsc};
@@ -16,29 +18,29 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
-    let first = tokio::time::timeout(PEER_HELLO_TIMEOUT, socket.next()).await;
-    let Ok(Some(Ok(Message::Binary(bytes)))) = first else {
+    let deadline = tokio::time::Instant::now() + PEER_HELLO_TIMEOUT;
+    let Some(proven) = authenticate(&mut socket, &cluster, deadline).await else {
         return;
     };
-    let Some(peer) = check_hello(&bytes, &cluster) else {
-        return;
-    };
-    // The dialer waits for our answer before it sends more, so nothing is
-    // buffered past its Hello: the link restarts on the same connection
-    // with the full peer frame size.
+    let peer = proven.peer;
+    // The dialer waits for our proof before it sends more, so nothing is
+    // buffered past its own: the link restarts on the same connection with
+    // the full peer frame size.
     let config = Some(ws::config(PEER_FRAME_BYTES_MAX));
     let stream = socket.into_inner();
     let socket = Socket::from_raw_socket(stream, Role::Server, config).await;
     let (sink, mut stream) = socket.split();
     let (outbox, inbox) = mpsc::unbounded_channel();
     tokio::spawn(write_frames(sink, inbox, Arc::new(AtomicBool::new(true))));
-    let hello = PeerFrame::Hello {
-        cluster_id: cluster.cluster_id.clone(),
-        from: cluster.id,
-        to: peer,
+    let exchange = proven.exchange(&cluster);
+    let our_proof = PeerFrame::Proof {
         incarnation,
+        proof: cluster
+            .peers
+            .secret()
+            .prove(Acceptor, &exchange, incarnation),
     };
-    if send(&outbox, &hello).is_err() {
+    if send(&outbox, &our_proof).is_err() {
         return;
     }
     // Each request from the peer counts as hearing from it (`reachability`);
@@ -79,40 +81,95 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
     }
 }
 
-/// The dialer's id, if its `Hello` names this cluster and node, comes from
-/// another member, and carries the incarnation that member is known by.
-/// Logs say what was wrong, never what was sent.
-fn check_hello(bytes: &[u8], cluster: &Cluster) -> Option<NodeId> {
-    let frame = decode_peer_frame(bytes);
-    let Ok(PeerFrame::Hello {
-        cluster_id,
-        from,
-        to,
-        incarnation,
-    }) = frame
-    else {
+/// A dialer that proved membership.
+struct Proven {
+    peer: NodeId,
+    dialer_nonce: Nonce,
+    acceptor_nonce: Nonce,
+}
+
+impl Proven {
+    fn exchange<'a>(&'a self, cluster: &'a Cluster) -> Exchange<'a> {
+        Exchange {
+            cluster_id: &cluster.cluster_id,
+            dialer: self.peer,
+            acceptor: cluster.id,
+            dialer_nonce: &self.dialer_nonce,
+            acceptor_nonce: &self.acceptor_nonce,
+        }
+    }
+}
+
+/// The handshake, by `deadline`: the dialer's `Hello` must name another
+/// member and this node, and its `Proof` must verify under the cluster
+/// secret and carry the incarnation that member is known by. Nothing about
+/// this node is sent before the proof verifies. Logs say what was wrong,
+/// never what was sent.
+async fn authenticate(
+    socket: &mut Socket,
+    cluster: &Cluster,
+    deadline: tokio::time::Instant,
+) -> Option<Proven> {
+    let PeerFrame::Hello { from, to, nonce } = next_frame(socket, deadline).await? else {
+        return refuse("expected a Hello");
+    };
+    if to != cluster.id || from == cluster.id || !cluster.members.contains_key(&from) {
         tracing::warn!(
-            "refused peer link: expected Hello, got {}",
-            describe(&frame)
+            "refused peer claiming to be node {from}: not another member of this cluster"
         );
         return None;
-    };
-    if cluster_id != cluster.cluster_id || to != cluster.id {
-        tracing::warn!("refused peer: its Hello names another cluster or node");
-        return None;
     }
-    if from == cluster.id || !cluster.members.contains_key(&from) {
-        tracing::warn!("refused peer claiming to be node {from}: not another member");
+    let proven = Proven {
+        peer: from,
+        dialer_nonce: nonce,
+        acceptor_nonce: peer_auth::nonce(),
+    };
+    let challenge = PeerFrame::Challenge {
+        nonce: proven.acceptor_nonce,
+    };
+    let bytes = postcard::to_allocvec(&challenge).ok()?;
+    let sent = socket.send(Message::binary(bytes));
+    tokio::time::timeout_at(deadline, sent).await.ok()?.ok()?;
+    let PeerFrame::Proof { incarnation, proof } = next_frame(socket, deadline).await? else {
+        return refuse("expected a Proof");
+    };
+    let secret = cluster.peers.secret();
+    if !secret.verify(Dialer, &proven.exchange(cluster), incarnation, &proof) {
+        tracing::warn!(
+            "refused peer claiming to be node {from}: its proof does not verify \
+             (a different --cluster-secret-file?)"
+        );
         return None;
     }
     check_incarnation(&cluster.known_peers, from, incarnation).ok()?;
-    Some(from)
+    Some(proven)
+}
+
+/// The next handshake frame, if one arrives by `deadline` and decodes.
+async fn next_frame(socket: &mut Socket, deadline: tokio::time::Instant) -> Option<PeerFrame> {
+    let message = tokio::time::timeout_at(deadline, socket.next()).await;
+    let Ok(Some(Ok(Message::Binary(bytes)))) = message else {
+        tracing::debug!("peer handshake ended: nothing usable arrived in time");
+        return None;
+    };
+    let frame = decode_peer_frame(&bytes);
+    if frame.is_err() {
+        tracing::warn!("refused peer link: {}", describe(&frame));
+    }
+    frame.ok()
+}
+
+fn refuse<T>(why: &str) -> Option<T> {
+    tracing::warn!("refused peer link: {why}, got another frame");
+    None
 }
 
 /// What a frame was, for logs: the variant, or why it did not decode.
 fn describe(frame: &Result<PeerFrame, String>) -> String {
     match frame {
         Ok(PeerFrame::Hello { .. }) => "a Hello".into(),
+        Ok(PeerFrame::Challenge { .. }) => "a Challenge".into(),
+        Ok(PeerFrame::Proof { .. }) => "a Proof".into(),
         Ok(PeerFrame::Request { .. }) => "a Request".into(),
         Ok(PeerFrame::Response { .. }) => "a Response".into(),
         Err(e) => format!("an undecodable frame ({e})"),

@@ -8,15 +8,28 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with_mode(path, bytes, 0o644)
+}
+
+/// As [`write_atomically`], readable and writable by the owner only: for
+/// secrets.
+pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_with_mode(path, bytes, 0o600)
+}
+
+fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let temporary = temporary_path(path);
+    let _ = fs::remove_file(&temporary); // A leftover keeps its own mode.
     {
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(mode)
             .open(&temporary)?;
         file.write_all(bytes)?;
         file.sync_all()?;

@@ -13,13 +13,15 @@ use raftcp_proto::{
     Fence, HandleId, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp,
     SessionId, Value,
 };
-use raftcp_server::machine::{CommandKind, CommandResponse, Effect, Outcome};
+use raftcp_server::machine::{CommandKind, CommandResponse, Effect, Outcome, SessionOwner};
 use std::collections::{BTreeMap, BTreeSet};
 
 type Owner = (SessionId, HandleId);
 
 struct ModelSession {
     id: SessionId,
+    /// Who may resume it; none for sessions opened without an owner.
+    owner: Option<SessionOwner>,
     ttl_ms: u64,
     expires_at_ms: u64,
     acked_below: RequestId,
@@ -86,20 +88,19 @@ impl Model {
         self.index = index;
         self.now_ms = self.now_ms.max(time_ms);
         let response = match kind {
-            CommandKind::OpenSession { ttl_ms, .. } => {
-                let id = SessionId(index);
-                let expires_at_ms = self.now_ms + ttl_ms.max(1);
-                let ttl_ms = ttl_ms.max(1);
-                let cache = BTreeMap::new();
-                self.sessions.push(ModelSession {
-                    id,
-                    ttl_ms,
-                    expires_at_ms,
-                    acked_below: RequestId(0),
-                    excepted: BTreeSet::new(),
-                    cache,
-                });
-                CommandResponse::SessionOpened { session: id }
+            CommandKind::OpenSession { ttl_ms, .. } => self.open_session(index, ttl_ms, None),
+            CommandKind::OpenOwnedSession { ttl_ms, owner, .. } => {
+                self.open_session(index, ttl_ms, Some(owner))
+            }
+            CommandKind::ResumeSession { session, owner } => {
+                let owned = self
+                    .session(session)
+                    .is_some_and(|s| s.owner.as_ref() == Some(&owner));
+                if owned && self.touch(session) {
+                    CommandResponse::Done
+                } else {
+                    CommandResponse::Refused(OpError::SessionExpired { session })
+                }
             }
             CommandKind::Heartbeat { sessions } => {
                 let unknown = sessions.into_iter().filter(|id| !self.touch(*id)).collect();
@@ -187,6 +188,26 @@ impl Model {
 
     fn session(&mut self, id: SessionId) -> Option<&mut ModelSession> {
         self.sessions.iter_mut().find(|s| s.id == id)
+    }
+
+    fn open_session(
+        &mut self,
+        index: u64,
+        ttl_ms: u64,
+        owner: Option<SessionOwner>,
+    ) -> CommandResponse {
+        let id = SessionId(index);
+        let ttl_ms = ttl_ms.max(1);
+        self.sessions.push(ModelSession {
+            id,
+            owner,
+            ttl_ms,
+            expires_at_ms: self.now_ms + ttl_ms,
+            acked_below: RequestId(0),
+            excepted: BTreeSet::new(),
+            cache: BTreeMap::new(),
+        });
+        CommandResponse::SessionOpened { session: id }
     }
 
     fn touch(&mut self, id: SessionId) -> bool {

@@ -1,0 +1,89 @@
+//! Which web pages may open a WebSocket to this member. WebSockets are not
+//! covered by CORS: without this check any page a developer visits could
+//! drive a cluster on their machine. Browsers always send `Origin` on a
+//! WebSocket upgrade and scripts cannot forge it; other clients (the native
+//! client, Node's `ws`, Deno, Workers) send none and are not browser pages.
+//!
+//! A page is allowed when it comes from the member itself (its own
+//! `host:port`, as the www dashboard is) or from an `--allowed-origin`. The
+//! request's `Host` header is not trusted for this: a page on a hostile name
+//! that resolves to the member (DNS rebinding) sends a matching `Host`.
+
+/// The origins allowed to open WebSockets, besides requests with none.
+#[derive(Clone, Debug, Default)]
+pub struct OriginPolicy {
+    /// The member's own origins: `http(s)://` its listen address.
+    own: Vec<String>,
+    /// `--allowed-origin` values, exactly as browsers send them
+    /// (`https://app.example.com`); `*` allows every page.
+    allowed: Vec<String>,
+}
+
+impl OriginPolicy {
+    /// `advertised` is the member's `host:port`; `localhost` also names a
+    /// member on a loopback address.
+    pub fn new(advertised: &str, allowed: Vec<String>) -> Self {
+        let mut hosts = vec![advertised.to_ascii_lowercase()];
+        if let Some(port) = loopback_port(advertised) {
+            hosts.push(format!("localhost:{port}"));
+        }
+        let own = hosts
+            .iter()
+            .flat_map(|host| [format!("http://{host}"), format!("https://{host}")])
+            .collect();
+        let allowed = allowed
+            .into_iter()
+            .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        OriginPolicy { own, allowed }
+    }
+
+    /// Whether a WebSocket upgrade with this `Origin` header (if any) may
+    /// proceed.
+    pub fn allows(&self, origin: Option<&str>) -> bool {
+        let Some(origin) = origin else {
+            return true; // Not a browser page.
+        };
+        let origin = origin.to_ascii_lowercase();
+        self.own.contains(&origin) || self.allowed.iter().any(|a| a == "*" || *a == origin)
+    }
+}
+
+/// The port of a loopback `host:port`.
+fn loopback_port(addr: &str) -> Option<&str> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    ip.is_loopback().then_some(port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_from_the_member_and_allowed_origins_only() {
+        let policy = OriginPolicy::new("127.0.0.1:7701", vec!["https://App.example.com/".into()]);
+        assert!(policy.allows(None));
+        assert!(policy.allows(Some("http://127.0.0.1:7701")));
+        assert!(policy.allows(Some("http://localhost:7701")));
+        assert!(policy.allows(Some("https://app.example.com")));
+        // Another port on the same machine is another origin.
+        assert!(!policy.allows(Some("http://127.0.0.1:8080")));
+        assert!(!policy.allows(Some("http://localhost:7702")));
+        // A rebound name is not the member, whatever its Host header says.
+        assert!(!policy.allows(Some("http://evil.example:7701")));
+        assert!(!policy.allows(Some("null")));
+        assert!(!policy.allows(Some("https://app.example.com.evil.example")));
+    }
+
+    #[test]
+    fn a_star_allows_every_page_and_names_are_not_loopback() {
+        assert!(OriginPolicy::new("10.0.0.5:7701", vec!["*".into()]).allows(Some("http://x")));
+        let public = OriginPolicy::new("10.0.0.5:7701", vec![]);
+        assert!(!public.allows(Some("http://localhost:7701")));
+        assert!(public.allows(Some("https://10.0.0.5:7701")));
+        let v6 = OriginPolicy::new("[::1]:7701", vec![]);
+        assert!(v6.allows(Some("http://localhost:7701")));
+    }
+}
