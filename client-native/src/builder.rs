@@ -82,6 +82,14 @@ impl ClientBuilder {
     /// endpoints in turn with jittered back-off) and opens a session; calls
     /// made before that wait for it, within their timeout.
     pub async fn connect(self) -> Result<Client> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(secure) = self.endpoints.iter().find(|e| e.starts_with("wss://")) {
+            // Never downgrade an endpoint that asked for encryption.
+            return Err(Error::Config(format!(
+                "{secure}: the native client does not speak TLS yet; it will not connect \
+                 to a wss:// endpoint in the clear (docs/security.md)"
+            )));
+        }
         self.connect_with(DefaultTransport::default()).await
     }
 

@@ -152,3 +152,12 @@ async fn an_older_client_is_refused_by_version() {
         "{ending:?}"
     );
 }
+
+/// A `wss://` endpoint asked for encryption: the native client, which does
+/// not speak TLS yet, refuses it instead of connecting in the clear.
+#[tokio::test]
+async fn the_native_client_never_downgrades_wss() {
+    let refused = raftcp::Client::connect(["wss://127.0.0.1:1"]).await;
+    let error = refused.err().expect("refused").to_string();
+    assert!(error.contains("TLS"), "{error}");
+}

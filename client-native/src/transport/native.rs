@@ -30,6 +30,14 @@ impl Transport for TokioTransport {
             HeaderValue::from_static(raftcp_proto::SUBPROTOCOL),
         );
         let uri = request.uri();
+        if uri.scheme_str() != Some("ws") {
+            // Never downgrade: a `wss://` endpoint asked for encryption,
+            // which this transport does not speak yet (docs/security.md).
+            return Err(format!(
+                "{url}: only ws:// is supported by the native client so far; it will not \
+                 connect to a wss:// endpoint without TLS"
+            ));
+        }
         let host = uri.host().ok_or_else(|| format!("{url}: no host"))?;
         let port = uri.port_u16().unwrap_or(80);
         let stream = TcpStream::connect((host, port))
