@@ -2,8 +2,9 @@
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::runtime::{self, DefaultTransport};
+use crate::runtime::{self, DefaultTransport, MaybeSend, MaybeSync, TokenProvider};
 use crate::transport::Transport;
+use std::future::Future;
 use std::time::Duration;
 
 /// How long a call may take before it fails with [`Error::Timeout`]. A call
@@ -30,6 +31,28 @@ pub struct ClientBuilder {
     request_timeout: Duration,
     client_name: String,
     follow_leader: bool,
+    tokens: Tokens,
+}
+
+/// Where the client's token comes from.
+#[derive(Clone, Default)]
+pub(crate) enum Tokens {
+    /// Anonymous: the cluster takes clients without tokens.
+    #[default]
+    None,
+    Fixed(String),
+    Provider(TokenProvider),
+}
+
+/// Never shows a token.
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tokens::None => "None",
+            Tokens::Fixed(_) => "Fixed(..)",
+            Tokens::Provider(_) => "Provider(..)",
+        })
+    }
 }
 
 impl Default for ClientBuilder {
@@ -39,6 +62,7 @@ impl Default for ClientBuilder {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             client_name: runtime::default_client_name(),
             follow_leader: true,
+            tokens: Tokens::None,
         }
     }
 }
@@ -69,6 +93,27 @@ impl ClientBuilder {
     /// the client stays on the member it reached.
     pub fn follow_leader(mut self, follow: bool) -> Self {
         self.follow_leader = follow;
+        self
+    }
+
+    /// A token (JWT) for a cluster that needs one (`--auth-jwks`). When it
+    /// expires, calls fail with `TOKEN_EXPIRED`; a
+    /// [`ClientBuilder::token_provider`] renews it instead.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.tokens = Tokens::Fixed(token.into());
+        self
+    }
+
+    /// Fetches a token before each connection and whenever the current one
+    /// expires (typically from the application's backend). Calls refused
+    /// for an expired token are sent again with the fresh one, on the same
+    /// session; nothing they asked for happened before.
+    pub fn token_provider<F, Fut>(mut self, provider: F) -> Self
+    where
+        F: Fn() -> Fut + MaybeSend + MaybeSync + 'static,
+        Fut: Future<Output = std::result::Result<String, String>> + MaybeSend + 'static,
+    {
+        self.tokens = Tokens::Provider(runtime::token_provider(provider));
         self
     }
 
@@ -108,6 +153,7 @@ impl ClientBuilder {
             self.client_name,
             self.request_timeout,
             self.follow_leader,
+            self.tokens,
         ))
     }
 }

@@ -1,6 +1,6 @@
 //! [`Client`]: connects to the cluster and hands out primitive handles.
 
-use crate::builder::ClientBuilder;
+use crate::builder::{ClientBuilder, Tokens};
 use crate::driver::{self, Command};
 use crate::error::{Error, Result};
 use crate::primitives::{
@@ -57,6 +57,7 @@ impl Client {
         name: String,
         request_timeout: Duration,
         follow_leader: bool,
+        tokens: Tokens,
     ) -> Client {
         let (commands, inbox) = mpsc::unbounded_channel();
         let sessions_lost = Arc::new(AtomicU64::new(0));
@@ -67,6 +68,7 @@ impl Client {
             inbox,
             sessions_lost.clone(),
             follow_leader,
+            tokens,
         );
         runtime::spawn(driver);
         Client {

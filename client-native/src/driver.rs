@@ -3,6 +3,7 @@
 //! both ways, heartbeats when idle, and hands each final answer to its
 //! caller. All retry and session logic lives in the engine.
 
+use crate::builder::Tokens;
 use crate::engine::{Engine, EngineEvent};
 use crate::error::Error;
 use crate::runtime::{self, jitter, now_ms};
@@ -34,6 +35,8 @@ pub enum Command {
 const BACKOFF_MIN: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A token provider that takes longer than this is given up on, for now.
+const TOKEN_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Driver<T: Transport> {
     transport: T,
@@ -57,6 +60,9 @@ struct Driver<T: Transport> {
     answers: HashMap<RequestId, (Answer, u64)>,
     tickets: HashMap<u64, RequestId>,
     fatal: Option<String>,
+    tokens: Tokens,
+    /// The token expired and requests wait for a fresh one.
+    token_wanted: bool,
 }
 
 /// What ended a connection.
@@ -73,7 +79,14 @@ pub async fn run<T: Transport>(
     mut commands: mpsc::UnboundedReceiver<Command>,
     sessions_lost: Arc<AtomicU64>,
     follow_leader: bool,
+    tokens: Tokens,
 ) {
+    let mut engine = Engine::new(client_name);
+    match &tokens {
+        Tokens::None => {}
+        Tokens::Fixed(token) => engine.set_token(token.clone()),
+        Tokens::Provider(_) => engine.refresh_tokens(),
+    }
     let mut driver = Driver {
         sessions_lost,
         follow_leader,
@@ -81,13 +94,15 @@ pub async fn run<T: Transport>(
         via_hint: false,
         session_on_link: false,
         transport,
-        engine: Engine::new(client_name),
+        engine,
         endpoints,
         next_endpoint: 0,
         redirect: None,
         answers: HashMap::new(),
         tickets: HashMap::new(),
         fatal: None,
+        tokens,
+        token_wanted: false,
     };
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -101,6 +116,9 @@ pub async fn run<T: Transport>(
             }
             return driver.stop(None);
         }
+        // A fresh token for every connection: the last may have expired
+        // while disconnected.
+        driver.fetch_token().await;
         let url = driver.pick_endpoint();
         let connected = runtime::timeout(CONNECT_TIMEOUT, driver.transport.connect(&url)).await;
         driver.session_on_link = false;
@@ -174,6 +192,11 @@ impl<T: Transport> Driver<T> {
             }
             if let Some(end) = self.take_events() {
                 return end;
+            }
+            if self.token_wanted {
+                // The link waits meanwhile: requests need the token anyway.
+                self.fetch_token().await;
+                continue;
             }
             let next_tick = self.engine.next_tick_ms();
             let wait = Duration::from_millis(next_tick.saturating_sub(now_ms()).max(1));
@@ -271,6 +294,7 @@ impl<T: Transport> Driver<T> {
                     self.fatal = Some(reason);
                     end = Some(LinkEnd::Lost);
                 }
+                EngineEvent::TokenExpired => self.token_wanted = true,
                 EngineEvent::SessionLost { .. } => {
                     self.sessions_lost.fetch_add(1, Ordering::AcqRel);
                 }
@@ -289,6 +313,22 @@ impl<T: Transport> Driver<T> {
             }
         }
         end
+    }
+
+    /// Asks the token provider (if any) for a fresh token. A provider that
+    /// fails or hangs leaves the current token in place (calls then fail
+    /// with `TOKEN_EXPIRED` or the connection is refused), and is asked
+    /// again on the next connection or expiry.
+    async fn fetch_token(&mut self) {
+        self.token_wanted = false;
+        let Tokens::Provider(provider) = &self.tokens else {
+            return;
+        };
+        match runtime::timeout(TOKEN_FETCH_TIMEOUT, provider()).await {
+            Some(Ok(token)) => self.engine.set_token(token),
+            Some(Err(reason)) => tracing::warn!("the token provider failed: {reason}"),
+            None => tracing::warn!("the token provider took over {TOKEN_FETCH_TIMEOUT:?}"),
+        }
     }
 
     async fn close_session(&mut self, link: &mut T::Link) {

@@ -17,7 +17,10 @@ export type OperationErrorCode =
   | "UNKNOWN_GROUP"
   | "NOT_LEADER"
   | "UNAVAILABLE"
-  | "TOO_MANY_WAITING_REQUESTS";
+  | "TOO_MANY_WAITING_REQUESTS"
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED"
+  | "TOKEN_EXPIRED";
 
 /** Every code a RaftcpError can carry. */
 export type RaftcpErrorCode =

@@ -41,6 +41,18 @@ pub fn connect(
         if let Some(follow) = option(&options, "followLeader") {
             builder = builder.follow_leader(follow.is_truthy());
         }
+        if let Some(token) = option(&options, "token") {
+            let token = token
+                .as_string()
+                .ok_or_else(|| config("token must be a string"))?;
+            builder = builder.token(token);
+        }
+        if let Some(provider) = option(&options, "tokenProvider") {
+            let provider = provider
+                .dyn_into::<Function>()
+                .map_err(|_| config("tokenProvider must be a function returning a token"))?;
+            builder = builder.token_provider(move || fetch_token(provider.clone()));
+        }
         let transport = match option(&options, "WebSocket") {
             Some(constructor) => WebTransport::with_constructor(
                 constructor
@@ -146,4 +158,18 @@ impl Client {
             Ok(JsValue::UNDEFINED)
         })
     }
+}
+
+/// Calls a JavaScript token provider: it may return the token or a
+/// promise of it.
+async fn fetch_token(provider: Function) -> Result<String, String> {
+    let returned = provider
+        .call0(&JsValue::UNDEFINED)
+        .map_err(|e| format!("tokenProvider threw: {e:?}"))?;
+    let token = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&returned))
+        .await
+        .map_err(|e| format!("tokenProvider rejected: {e:?}"))?;
+    token
+        .as_string()
+        .ok_or_else(|| "tokenProvider must give a string".to_owned())
 }

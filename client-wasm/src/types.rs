@@ -29,6 +29,14 @@ export interface ConnectOptions {
   clientName?: string;
   /** Move to the leader when a member names it (default true). */
   followLeader?: boolean;
+  /** A token (JWT) for a cluster that needs one. When it expires, calls
+   * fail with TOKEN_EXPIRED; give `tokenProvider` to renew it instead. */
+  token?: string;
+  /** Returns a fresh token (or a promise of one), typically from your
+   * backend. Called before each connection and whenever the token
+   * expires; calls refused for an expired token are sent again with the
+   * fresh one, on the same session. */
+  tokenProvider?: () => string | Promise<string>;
 }
 
 /** Options for calls that may wait. */

@@ -66,6 +66,17 @@ pub enum OpError {
     /// that already has the most requests waiting.
     #[error("session {session} already has {max} requests waiting")]
     TooManyWaitingRequests { session: SessionId, max: u64 },
+    /// The cluster needs a token and none, or no valid one, was presented.
+    #[error("unauthenticated: {reason}")]
+    Unauthenticated { reason: String },
+    /// The connection's token does not allow this operation on this
+    /// object; nothing was changed.
+    #[error("permission denied: the token does not allow this on {kind} \"{name}\"")]
+    PermissionDenied { kind: String, name: String },
+    /// The connection's token expired: present a fresh one (the client's
+    /// token provider does it) and retry; nothing was changed.
+    #[error("the token expired")]
+    TokenExpired,
 }
 
 impl OpError {
@@ -90,6 +101,9 @@ impl OpError {
             OpError::NotLeader { .. } => "NOT_LEADER",
             OpError::Unavailable { .. } => "UNAVAILABLE",
             OpError::TooManyWaitingRequests { .. } => "TOO_MANY_WAITING_REQUESTS",
+            OpError::Unauthenticated { .. } => "UNAUTHENTICATED",
+            OpError::PermissionDenied { .. } => "PERMISSION_DENIED",
+            OpError::TokenExpired => "TOKEN_EXPIRED",
         }
     }
 

@@ -27,6 +27,10 @@ pub enum ClientFrame {
     Heartbeat,
     /// Sent by `close()`: ends the session and releases what it holds.
     CloseSession,
+    /// A fresh token for the connection (the last one expired or is about
+    /// to); requests after it are checked against it. Its subject must be
+    /// the session's.
+    Authenticate { token: String },
 }
 
 /// The handshake. Its first field never moves: a server reads the version
@@ -40,7 +44,7 @@ pub struct Hello {
     pub client_name: String,
     /// A session from an earlier connection to resume (any member).
     pub resume: Option<Resume>,
-    /// Reserved for authentication tokens.
+    /// A token (JWT) from the application, when the cluster needs one.
     pub auth: Option<String>,
 }
 

@@ -355,6 +355,18 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             "error.too_many_waiting_requests",
             OpError::TooManyWaitingRequests { session: s, max: 1 },
         ),
+        (
+            "error.unauthenticated",
+            OpError::Unauthenticated { reason: "r".into() },
+        ),
+        (
+            "error.permission_denied",
+            OpError::PermissionDenied {
+                kind: "lock".into(),
+                name: "n".into(),
+            },
+        ),
+        ("error.token_expired", OpError::TokenExpired),
     ];
     let hello = Hello {
         protocol_version: 3,
@@ -381,6 +393,10 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ("client.cancel", ClientFrame::Cancel { id: RequestId(3) }),
         ("client.heartbeat", ClientFrame::Heartbeat),
         ("client.close_session", ClientFrame::CloseSession),
+        (
+            "client.authenticate",
+            ClientFrame::Authenticate { token: "t".into() },
+        ),
     ];
     let welcome = Welcome {
         session: s,
@@ -508,6 +524,9 @@ const GOLDEN: &[(&str, &str)] = &[
     ("error.not_leader", "0f010677733a2f2f68"),
     ("error.unavailable", "100172"),
     ("error.too_many_waiting_requests", "110c01"),
+    ("error.unauthenticated", "120172"),
+    ("error.permission_denied", "13046c6f636b016e"),
+    ("error.token_expired", "14"),
     (
         "client.hello",
         "00030163010cabababababababababababababababab00",
@@ -516,6 +535,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("client.cancel", "0203"),
     ("client.heartbeat", "03"),
     ("client.close_session", "04"),
+    ("client.authenticate", "050174"),
     (
         "server.welcome",
         "000ccdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcde0d40388270001010677733a2f2f61",

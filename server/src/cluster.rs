@@ -4,6 +4,7 @@
 //! Both find the leader themselves and retry through elections, so a client
 //! connected to any member is served.
 
+use crate::auth::Authenticator;
 use crate::clock::LeaderClock;
 use crate::faults::{PlantedBug, planted};
 use crate::machine::{Command, CommandKind, CommandResponse};
@@ -49,6 +50,8 @@ pub struct Cluster {
     pub settings: Settings,
     /// Which browser pages may open client connections.
     pub origins: OriginPolicy,
+    /// Checks client tokens (`--auth-jwks`); none: clients are anonymous.
+    pub authenticator: Option<Arc<Authenticator>>,
     pub metrics: Metrics,
     /// Stamps commands while this member leads.
     pub clock: Mutex<LeaderClock>,

@@ -3,6 +3,7 @@
 //! ([`gateway`]) behind the one listening port ([`http`]), and the CLI.
 
 pub mod admission;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

@@ -2,6 +2,7 @@
 //! the gateway, the timed duties and the listener.
 
 use crate::admission::{self, Admission};
+use crate::auth::Authenticator;
 use crate::cluster::{Cluster, Settings};
 use crate::gateway::{self, Gateway};
 use crate::metrics::Metrics;
@@ -61,6 +62,8 @@ pub struct NodeConfig {
     /// Web origins besides the member's own whose pages may connect
     /// (`--allowed-origin`).
     pub allowed_origins: Vec<String>,
+    /// Checks client tokens (`--auth-jwks`); none: clients are anonymous.
+    pub authenticator: Option<Arc<Authenticator>>,
 }
 
 impl NodeConfig {
@@ -83,6 +86,7 @@ impl NodeConfig {
             connection_limits: admission::Limits::default(),
             cluster_secret: None,
             allowed_origins: Vec::new(),
+            authenticator: None,
         }
     }
 }
@@ -184,6 +188,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         known_peers,
         members: config.members.clone(),
         origins: OriginPolicy::new(&config.members[&id], config.allowed_origins.clone()),
+        authenticator: config.authenticator.clone(),
         settings: Settings {
             session_ttl_ms: config.session_ttl_ms,
             heartbeat_ms: config.heartbeat_ms,

@@ -61,11 +61,15 @@ async fn open(from: &str, addr: &str, request: ClientRequest) -> Result<Socket, 
 }
 
 pub fn hello(client_name: &str) -> Vec<u8> {
+    hello_with_token(client_name, None)
+}
+
+pub fn hello_with_token(client_name: &str, token: Option<&str>) -> Vec<u8> {
     raftcp_proto::encode(&ClientFrame::Hello(Hello {
         protocol_version: PROTOCOL_VERSION,
         client_name: client_name.into(),
         resume: None,
-        auth: None,
+        auth: token.map(str::to_owned),
     }))
     .expect("a small hello encodes")
 }
@@ -201,11 +205,15 @@ pub async fn welcomed(addr: &str, hello: Vec<u8>) -> (Socket, Welcome) {
 
 /// A `Hello` that resumes `session` with `secret`.
 pub fn resume(session: SessionId, secret: ResumeSecret) -> Vec<u8> {
+    resume_with_token(session, secret, None)
+}
+
+pub fn resume_with_token(session: SessionId, secret: ResumeSecret, token: Option<&str>) -> Vec<u8> {
     raftcp_proto::encode(&ClientFrame::Hello(Hello {
         protocol_version: PROTOCOL_VERSION,
         client_name: "raw".into(),
         resume: Some(Resume { session, secret }),
-        auth: None,
+        auth: token.map(str::to_owned),
     }))
     .expect("a small hello encodes")
 }

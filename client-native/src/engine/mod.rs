@@ -28,8 +28,8 @@ mod in_flight;
 use in_flight::InFlight;
 use raftcp_proto::limits::{ACKED_EXCEPT_MAX, REQUEST_SPAN_MAX};
 use raftcp_proto::{
-    ClientFrame, Event, GroupName, Hello, Member, Op, OpError, PROTOCOL_VERSION, Reply, Request,
-    RequestId, Resume, ResumeSecret, ServerFrame, SessionId,
+    ClientFrame, Event, GroupName, Hello, Member, Op, OpError, PROTOCOL_VERSION, Reply, RequestId,
+    Resume, ResumeSecret, ServerFrame, SessionId,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -67,6 +67,10 @@ pub enum EngineEvent {
     /// Nothing was heard on this connection for several heartbeat
     /// intervals although heartbeats went out: drop it and reconnect.
     Silent,
+    /// The connection's token expired and requests wait for a fresh one:
+    /// hand it to [`Engine::set_token`]. Only with
+    /// [`Engine::refresh_tokens`].
+    TokenExpired,
     /// The server refused the protocol; reconnecting will not help.
     Fatal {
         /// The server's explanation.
@@ -89,6 +93,13 @@ pub struct Engine {
     session: Option<SessionId>,
     /// What resumes `session` on a new connection (from its `Welcome`).
     resume_secret: Option<ResumeSecret>,
+    /// The token each `Hello` carries.
+    token: Option<String>,
+    /// Whether the driver can get fresh tokens: then a request refused with
+    /// `TOKEN_EXPIRED` waits for one instead of failing.
+    refreshes_tokens: bool,
+    /// Requests refused with `TOKEN_EXPIRED`, resent with the next token.
+    awaiting_token: Vec<RequestId>,
     heartbeat_ms: u64,
     members: Vec<Member>,
     next_id: u64,
@@ -119,6 +130,9 @@ impl Engine {
             link: Link::Disconnected,
             session: None,
             resume_secret: None,
+            token: None,
+            refreshes_tokens: false,
+            awaiting_token: Vec::new(),
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
             members: Vec::new(),
             next_id: 1,
@@ -158,8 +172,31 @@ impl Engine {
                 .session
                 .zip(self.resume_secret)
                 .map(|(session, secret)| Resume { session, secret }),
-            auth: None,
+            auth: self.token.clone(),
         }));
+    }
+
+    /// Requests refused with `TOKEN_EXPIRED` wait for [`Engine::set_token`]
+    /// (announced by [`EngineEvent::TokenExpired`]) instead of failing.
+    pub fn refresh_tokens(&mut self) {
+        self.refreshes_tokens = true;
+    }
+
+    /// The token for the next `Hello`; on a live connection it is sent at
+    /// once, and requests refused for an expired token go out again.
+    pub fn set_token(&mut self, token: String) {
+        self.token = Some(token.clone());
+        if self.link != Link::Ready {
+            return;
+        }
+        self.outbox.push_back(ClientFrame::Authenticate { token });
+        let (acked_below, acked_except) = self.acknowledgement();
+        for id in std::mem::take(&mut self.awaiting_token) {
+            if let Some(request) = self.in_flight.get(&id) {
+                self.outbox
+                    .push_back(request.frame(id, acked_below, acked_except.clone()));
+            }
+        }
     }
 
     /// The connection is gone; in-flight requests wait for the next one.
@@ -209,6 +246,7 @@ impl Engine {
                     leader_hint: welcome.leader_hint,
                 });
                 // Everything in flight goes out again, oldest first.
+                self.awaiting_token.clear();
                 self.send_frontier = RequestId(0);
                 self.send_eligible();
             }
@@ -299,6 +337,14 @@ impl Engine {
         if !self.in_flight.contains_key(&id) {
             return; // An answer to a resend that was already answered.
         }
+        if self.refreshes_tokens && result == Err(OpError::TokenExpired) {
+            // Nothing was changed; it goes out again with a fresh token.
+            if self.awaiting_token.is_empty() {
+                self.events.push_back(EngineEvent::TokenExpired);
+            }
+            self.awaiting_token.push(id);
+            return;
+        }
         if let Err(error) = &result
             && error.is_retryable()
         {
@@ -341,13 +387,8 @@ impl Engine {
             .collect();
         for id in pending {
             let request = &self.in_flight[&id];
-            self.outbox.push_back(ClientFrame::Request(Request {
-                id,
-                group: request.group.clone(),
-                acked_below,
-                acked_except: acked_except.clone(),
-                op: request.op.clone(),
-            }));
+            self.outbox
+                .push_back(request.frame(id, acked_below, acked_except.clone()));
             if request.cancelled {
                 self.outbox.push_back(ClientFrame::Cancel { id });
             }

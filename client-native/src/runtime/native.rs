@@ -10,6 +10,23 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub trait MaybeSend: Send {}
 impl<T: Send> MaybeSend for T {}
 
+/// `Sync` on native builds, nothing on wasm (see [`MaybeSend`]).
+pub trait MaybeSync: Sync {}
+impl<T: Sync> MaybeSync for T {}
+
+/// A token being fetched: the token, or why there is none.
+pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
+/// Fetches fresh tokens (see [`crate::ClientBuilder::token_provider`]).
+pub type TokenProvider = std::sync::Arc<dyn Fn() -> TokenFuture + Send + Sync>;
+
+pub(crate) fn token_provider<F, Fut>(provider: F) -> TokenProvider
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<String, String>> + Send + 'static,
+{
+    std::sync::Arc::new(move || Box::pin(provider()))
+}
+
 /// The transport [`crate::Client::connect`] uses.
 pub type DefaultTransport = crate::transport::native::TokioTransport;
 

@@ -15,6 +15,23 @@ use wasm_bindgen::prelude::*;
 pub trait MaybeSend {}
 impl<T> MaybeSend for T {}
 
+/// Nothing on wasm (see [`MaybeSend`]).
+pub trait MaybeSync {}
+impl<T> MaybeSync for T {}
+
+/// A token being fetched: the token, or why there is none.
+pub type TokenFuture = Pin<Box<dyn Future<Output = Result<String, String>>>>;
+/// Fetches fresh tokens (see [`crate::ClientBuilder::token_provider`]).
+pub type TokenProvider = Rc<dyn Fn() -> TokenFuture>;
+
+pub(crate) fn token_provider<F, Fut>(provider: F) -> TokenProvider
+where
+    F: Fn() -> Fut + 'static,
+    Fut: Future<Output = Result<String, String>> + 'static,
+{
+    Rc::new(move || Box::pin(provider()))
+}
+
 /// The transport [`crate::Client::connect`] uses.
 pub type DefaultTransport = crate::transport::web::WebTransport;
 

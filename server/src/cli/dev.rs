@@ -43,7 +43,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
         config.fsync_batch_wait = Duration::from_micros(args.fsync_batch_wait_us);
         config.connection_limits = args.connections.limits();
         config.cluster_secret = Some(secret.clone());
-        config.allowed_origins = args.access.allowed_origins.clone();
+        args.access.apply(&mut config)?;
         nodes.push(node::start(config).await.map_err(|e| e.to_string())?);
     }
     let ready = nodes[0]

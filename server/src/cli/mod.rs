@@ -1,5 +1,6 @@
 //! The `raftcp` command line.
 
+mod auth;
 mod bench;
 mod dev;
 mod serve;
@@ -32,10 +33,15 @@ pub enum Command {
     Status(status::StatusArgs),
     /// Load a running cluster and print throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Make a token signing key, or a token.
+    Auth(auth::AuthArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
     init_logging(cli.log.as_deref());
+    if let Command::Auth(args) = cli.command {
+        return auth::run(args);
+    }
     // The load generator runs on one thread: it shares the machine with the
     // cluster it measures, and cross-thread wakeups cost it more than a
     // second core gains it.
@@ -53,6 +59,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             Command::Dev(args) => dev::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Auth(_) => unreachable!("answered before the runtime starts"),
         }
     })
 }

@@ -1,11 +1,13 @@
 //! `raftcp serve`: one member of a cluster.
 
 use crate::admission;
+use crate::auth::Authenticator;
 use crate::node::{self, NodeConfig};
 use crate::raft::peer_auth::ClusterSecret;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -53,7 +55,8 @@ pub struct ServeArgs {
     pub connections: ConnectionArgs,
     #[command(flatten)]
     pub access: AccessArgs,
-    /// Serve clients without tokens on an address other than loopback.
+    /// Serve clients without tokens (no --auth-jwks) on an address other
+    /// than loopback.
     /// Anyone who can reach the port can then read and change every object.
     #[arg(long)]
     pub allow_anonymous: bool,
@@ -68,6 +71,31 @@ pub struct AccessArgs {
     /// not affected.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
+    /// Clients must present a JWT signed by a key in this JWKS file
+    /// (EdDSA, ES256, RS256 or HS256; re-read when it changes). Without it
+    /// clients are anonymous and may do anything.
+    #[arg(long, value_name = "FILE")]
+    pub auth_jwks: Option<PathBuf>,
+    /// With --auth-jwks: tokens must carry this `iss`.
+    #[arg(long, requires = "auth_jwks")]
+    pub auth_issuer: Option<String>,
+    /// With --auth-jwks: tokens must name this audience (`aud`).
+    #[arg(long, requires = "auth_jwks")]
+    pub auth_audience: Option<String>,
+}
+
+impl AccessArgs {
+    /// Applies these settings to `config`.
+    pub fn apply(&self, config: &mut NodeConfig) -> Result<(), String> {
+        config.allowed_origins = self.allowed_origins.clone();
+        if let Some(path) = &self.auth_jwks {
+            let (issuer, audience) = (self.auth_issuer.clone(), self.auth_audience.clone());
+            let authenticator = Authenticator::open(path, issuer, audience)
+                .map_err(|e| format!("--auth-jwks: {e}"))?;
+            config.authenticator = Some(Arc::new(authenticator));
+        }
+        Ok(())
+    }
 }
 
 /// Caps on open connections (clients and peers together); a connection
@@ -131,15 +159,16 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
-    if !args.allow_anonymous && !is_loopback(&config.listen) {
+    args.access.apply(&mut config)?;
+    if config.authenticator.is_none() && !args.allow_anonymous && !is_loopback(&config.listen) {
         return Err(format!(
             "refusing to serve anonymous clients on {}, which is not a loopback address: \
-             anyone who reaches it could change every object. Pass --allow-anonymous to do \
-             so anyway (behind a trusted network or proxy)",
+             anyone who reaches it could change every object. Give --auth-jwks so clients \
+             need tokens, or --allow-anonymous to serve them anyway (behind a trusted \
+             network or proxy)",
             config.listen
         ));
     }
-    config.allowed_origins = args.access.allowed_origins;
     config.cluster_id = args.cluster_id;
     if let Some(path) = &args.cluster_secret_file {
         config.cluster_secret = Some(ClusterSecret::read(path).map_err(|e| e.to_string())?);

@@ -14,6 +14,7 @@
 //! bounded [`Outbox`].
 
 use super::Gateway;
+use super::access::Access;
 use super::in_flight_budget::{InFlightBudget, Reserved};
 use super::outbox::{Outbox, outbox};
 use super::request::{self, Proposing, RequestContext, RequestTask};
@@ -29,7 +30,7 @@ use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use raftcp_proto::{
-    ClientFrame, Hello, Op, PROTOCOL_VERSION, Resume, ResumeSecret, ServerFrame, Welcome,
+    ClientFrame, Hello, Op, PROTOCOL_VERSION, Response, Resume, ResumeSecret, ServerFrame, Welcome,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +52,8 @@ struct Connection {
     in_flight_budget: InFlightBudget,
     connection_id: u64,
     last_seen_ms: Arc<AtomicU64>,
+    /// What the connection's token allows (set by its handshake).
+    access: Access,
 }
 
 pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
@@ -68,6 +71,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
         connection_id: 0,
         last_seen_ms: Arc::new(AtomicU64::new(monotonic_ms())),
         requests: FuturesUnordered::new(),
+        access: Access::Anonymous,
     };
     let session_ttl_ms = gateway.cluster.settings.session_ttl_ms;
     let mut last_frame = Instant::now();
@@ -196,6 +200,15 @@ impl Connection {
                 request,
                 bytes,
             } => {
+                if let Err(refused) = self.access.check(&request.op) {
+                    // Checked before anything is proposed: nothing changed.
+                    let response = Response {
+                        id: request.id,
+                        result: Err(refused),
+                    };
+                    self.outbox.send_frame(&ServerFrame::Response(response));
+                    return Ok(());
+                }
                 let reserved = self.make_room(&request.op, bytes).await;
                 let context = RequestContext {
                     gateway: self.gateway.clone(),
@@ -235,8 +248,23 @@ impl Connection {
                 let _ = self.gateway.propose(kind).await;
                 Err(None)
             }
+            Action::Authenticate(token) => self.reauthenticate(&token),
             Action::Close(closing) => Err(Some(closing)),
         }
+    }
+
+    /// A fresh token on a live session: it must verify and name the
+    /// session's subject; requests after it are checked against it.
+    fn reauthenticate(&mut self, token: &str) -> Result<(), Option<Closing>> {
+        let authenticator = self.gateway.cluster.authenticator.as_deref();
+        let access = Access::from_token(authenticator, Some(token))
+            .map_err(|e| Some(Closing::new(CloseCode::Policy, e.to_string())))?;
+        if access.subject() != self.access.subject() {
+            let reason = "the new token names another subject than the session's";
+            return Err(Some(Closing::new(CloseCode::Policy, reason)));
+        }
+        self.access = access;
+        Ok(())
     }
 
     async fn handshake(&mut self, hello: Hello) -> Result<(), Option<Closing>> {
@@ -251,8 +279,12 @@ impl Connection {
             return self.refuse(error.to_string());
         }
         let cluster = &self.gateway.cluster;
-        // Tokens are not read yet: every session's subject is none.
-        let subject = None;
+        let access = Access::from_token(cluster.authenticator.as_deref(), hello.auth.as_deref());
+        let access = match access {
+            Ok(access) => access,
+            Err(refused) => return self.refuse(refused.to_string()),
+        };
+        let subject = access.subject();
         let (session, resume_secret) = match hello.resume {
             Some(Resume { session, secret }) => {
                 let kind = CommandKind::ResumeSession {
@@ -285,6 +317,7 @@ impl Connection {
             }
         };
         self.rules.on_session(session);
+        self.access = access;
         self.connection_id =
             self.gateway
                 .attach(session, self.outbox.clone(), self.last_seen_ms.clone());

@@ -4,6 +4,7 @@
 //! reach their client here, whichever member applied the grant first), and
 //! the batched heartbeats of every live session connected here.
 
+mod access;
 mod batcher;
 pub mod connection;
 mod duties;

@@ -87,6 +87,8 @@ pub enum Action {
     Send(ServerFrame),
     /// Propose closing the session, then end the connection quietly.
     CloseSession(SessionId),
+    /// Check later requests against this token instead.
+    Authenticate(String),
     /// End the connection with a protocol error.
     Close(Closing),
 }
@@ -212,6 +214,7 @@ impl Rules {
             },
             ClientFrame::Heartbeat => Action::Send(ServerFrame::HeartbeatAck),
             ClientFrame::CloseSession => Action::CloseSession(session),
+            ClientFrame::Authenticate { token } => Action::Authenticate(token),
         })
     }
 }

@@ -1,0 +1,60 @@
+//! What one client connection may do: everything, on a member without
+//! `--auth-jwks`, or what its token grants, until the token expires.
+
+use crate::auth::permissions::{Kind, op_name};
+use crate::auth::{self, AuthError, Authenticator, Grant};
+use raftcp_proto::{Op, OpError};
+
+#[derive(Clone, Debug)]
+pub enum Access {
+    /// The member takes anonymous clients (loopback, or `--allow-anonymous`).
+    Anonymous,
+    Token(Grant),
+}
+
+impl Access {
+    /// The access a handshake's token gives. A token sent to a member
+    /// without `--auth-jwks` is not read: every client there is anonymous.
+    pub fn from_token(
+        authenticator: Option<&Authenticator>,
+        token: Option<&str>,
+    ) -> Result<Access, OpError> {
+        let Some(authenticator) = authenticator else {
+            return Ok(Access::Anonymous);
+        };
+        let Some(token) = token else {
+            let reason = "this cluster needs a token (`token` when connecting)".to_owned();
+            return Err(OpError::Unauthenticated { reason });
+        };
+        match authenticator.verify(token, auth::now_s()) {
+            Ok(grant) => Ok(Access::Token(grant)),
+            Err(AuthError::Expired) => Err(OpError::TokenExpired),
+            Err(AuthError::Unauthenticated(reason)) => Err(OpError::Unauthenticated { reason }),
+        }
+    }
+
+    /// The token subject sessions opened here belong to.
+    pub fn subject(&self) -> Option<String> {
+        match self {
+            Access::Anonymous => None,
+            Access::Token(grant) => Some(grant.subject.clone()),
+        }
+    }
+
+    /// Whether `op` may run now; a refusal changes nothing.
+    pub fn check(&self, op: &Op) -> Result<(), OpError> {
+        let Access::Token(grant) = self else {
+            return Ok(());
+        };
+        if grant.expired(auth::now_s()) {
+            return Err(OpError::TokenExpired);
+        }
+        if !grant.permissions.allows(op) {
+            return Err(OpError::PermissionDenied {
+                kind: Kind::of(op).as_str().to_owned(),
+                name: op_name(op).to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
