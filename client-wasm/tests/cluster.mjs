@@ -63,7 +63,8 @@ export class Cluster {
       "--session-ttl-ms", String(this.options.sessionTtlMs ?? 10_000),
       "--heartbeat-ms", String(this.options.heartbeatMs ?? 1_000),
       "--election-timeout-ms", "500",
-      ...(this.options.allowedOrigins ?? []).flatMap((origin) => ["--allowed-origin", origin])];
+      ...(this.options.allowedOrigins ?? []).flatMap((origin) => ["--allowed-origin", origin]),
+      ...(this.options.authJwks ? ["--auth-jwks", this.options.authJwks] : [])];
     const child = spawn(serverBinary, args, { stdio: ["ignore", "ignore", "inherit"] });
     this.processes.set(id, child);
   }

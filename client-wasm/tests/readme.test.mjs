@@ -17,14 +17,40 @@ const here = dirname(fileURLToPath(import.meta.url));
 const run = promisify(execFile);
 
 let cluster;
+let pageServer;
+let pageOrigin;
 
 before(async () => {
-  cluster = await Cluster.start();
+  // The browser snippet's page comes from its own server; the members are
+  // told to take connections from that origin (pages from others are
+  // refused).
+  pageServer = createServer(servePage);
+  await new Promise((resolve) => pageServer.listen(0, "127.0.0.1", resolve));
+  pageOrigin = `http://127.0.0.1:${pageServer.address().port}`;
+  cluster = await Cluster.start({ allowedOrigins: [pageOrigin] });
 });
 
 after(async () => {
+  pageServer?.closeAllConnections();
+  pageServer?.close();
   await cluster?.stop();
 });
+
+/** The README's browser snippet as a page, and the package it imports. */
+function servePage(request, response) {
+  const path = new URL(request.url, "http://x").pathname;
+  const prefix = "/node_modules/raftcp/";
+  if (path === "/") {
+    const page = withEndpoints(snippet("browser"), cluster.endpoints);
+    return response.writeHead(200, { "content-type": "text/html" }).end(page);
+  }
+  if (!path.startsWith(prefix) || path.includes("..")) return response.writeHead(404).end();
+  const type = extname(path) === ".wasm" ? "application/wasm" : "text/javascript";
+  readFile(join(here, "..", "pkg", path.slice(prefix.length))).then(
+    (body) => response.writeHead(200, { "content-type": type }).end(body),
+    () => response.writeHead(404).end(),
+  );
+}
 
 /** Writes `code` beside the tests (so "raftcp" and "ws" resolve) and runs it. */
 async function runFile(name, code, command, args) {
@@ -50,32 +76,17 @@ test("README Deno snippet", async () => {
 });
 
 test("README browser snippet", async () => {
-  const page = withEndpoints(snippet("browser"), cluster.endpoints);
-  const pkg = join(here, "..", "pkg");
-  const server = createServer(async (request, response) => {
-    const path = new URL(request.url, "http://x").pathname;
-    const prefix = "/node_modules/raftcp/";
-    if (path === "/") return response.writeHead(200, { "content-type": "text/html" }).end(page);
-    if (!path.startsWith(prefix) || path.includes("..")) return response.writeHead(404).end();
-    const type = extname(path) === ".wasm" ? "application/wasm" : "text/javascript";
-    readFile(join(pkg, path.slice(prefix.length))).then(
-      (body) => response.writeHead(200, { "content-type": type }).end(body),
-      () => response.writeHead(404).end(),
-    );
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--no-first-run"],
   });
   try {
     const tab = await browser.newPage();
-    await tab.goto(`http://127.0.0.1:${server.address().port}/`);
+    await tab.goto(`${pageOrigin}/`);
     await tab.waitForFunction(() => document.body.textContent.startsWith("{"), null, { timeout: 60_000 });
     assert.deepEqual(JSON.parse(await tab.evaluate(() => document.body.textContent)),
       { retries: 3, theme: "dark" });
   } finally {
     await browser.close();
-    server.close();
   }
 });

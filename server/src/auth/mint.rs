@@ -15,9 +15,11 @@ pub const JWKS_FILE: &str = "jwks.json";
 /// Writes a new Ed25519 key pair to `dir`: the private key and a JWKS with
 /// its public half.
 pub fn keygen(dir: &Path) -> Result<(), String> {
-    let rng = ring::rand::SystemRandom::new();
-    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| "no randomness".to_owned())?;
-    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|e| e.to_string())?;
+    // PKCS#8 v1 (RFC 8410): the form every JWT library and OpenSSL read
+    // (ring's own generator writes v2, which OpenSSL refuses).
+    let seed: [u8; 32] = crate::random::bytes();
+    let pkcs8 = [&ED25519_PKCS8_V1_PREFIX[..], &seed].concat();
+    let pair = read_key(&pkcs8).map_err(|e| format!("a new key does not load: {e}"))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let write = |name: &str, bytes: &[u8], private: bool| {
         let path = dir.join(name);
@@ -36,7 +38,7 @@ pub fn keygen(dir: &Path) -> Result<(), String> {
         "kid": key_id(public),
         "x": BASE64URL_NOPAD.encode(public),
     }]});
-    write(SIGNING_KEY_FILE, pkcs8.as_ref(), true)?;
+    write(SIGNING_KEY_FILE, &pkcs8, true)?;
     write(JWKS_FILE, format!("{jwks:#}\n").as_bytes(), false)
 }
 
@@ -51,8 +53,7 @@ pub fn token(
 ) -> Result<String, String> {
     Permissions::parse(rules).map_err(|e| e.to_string())?;
     let pkcs8 = std::fs::read(key_file).map_err(|e| format!("{}: {e}", key_file.display()))?;
-    let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
-        .map_err(|_| format!("{}: not an Ed25519 PKCS#8 key", key_file.display()))?;
+    let pair = read_key(&pkcs8).map_err(|e| format!("{}: {e}", key_file.display()))?;
     let header = serde_json::json!({
         "alg": "EdDSA",
         "typ": "JWT",
@@ -74,6 +75,17 @@ pub fn token(
         "{signed}.{}",
         BASE64URL_NOPAD.encode(signature.as_ref())
     ))
+}
+
+/// DER of an Ed25519 private key in PKCS#8 v1, up to its 32-byte seed.
+const ED25519_PKCS8_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// An Ed25519 key in PKCS#8, v1 or v2.
+fn read_key(pkcs8: &[u8]) -> Result<Ed25519KeyPair, String> {
+    Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
+        .map_err(|_| "not an Ed25519 PKCS#8 key".to_owned())
 }
 
 /// A key's id: the first 8 bytes of its SHA-256, in hex.
