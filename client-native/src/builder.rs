@@ -32,6 +32,9 @@ pub struct ClientBuilder {
     client_name: String,
     follow_leader: bool,
     tokens: Tokens,
+    /// Extra trusted CA certificates (PEM) for `wss://`.
+    #[cfg(not(target_arch = "wasm32"))]
+    ca_pem: Option<Vec<u8>>,
 }
 
 /// Where the client's token comes from.
@@ -63,6 +66,8 @@ impl Default for ClientBuilder {
             client_name: runtime::default_client_name(),
             follow_leader: true,
             tokens: Tokens::None,
+            #[cfg(not(target_arch = "wasm32"))]
+            ca_pem: None,
         }
     }
 }
@@ -128,14 +133,21 @@ impl ClientBuilder {
     /// made before that wait for it, within their timeout.
     pub async fn connect(self) -> Result<Client> {
         #[cfg(not(target_arch = "wasm32"))]
-        if let Some(secure) = self.endpoints.iter().find(|e| e.starts_with("wss://")) {
-            // Never downgrade an endpoint that asked for encryption.
-            return Err(Error::Config(format!(
-                "{secure}: the native client does not speak TLS yet; it will not connect \
-                 to a wss:// endpoint in the clear (docs/security.md)"
-            )));
+        if let Some(pem) = &self.ca_pem {
+            let transport = DefaultTransport::with_ca_pem(pem).map_err(Error::Config)?;
+            return self.connect_with(transport).await;
         }
         self.connect_with(DefaultTransport::default()).await
+    }
+
+    /// Also trust the CA certificates in `pem` for `wss://` endpoints (a
+    /// cluster with a private CA); the public web roots stay trusted.
+    /// Native only: browsers and other JavaScript hosts use their own
+    /// trust store.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn ca_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.ca_pem = Some(pem.as_ref().to_vec());
+        self
     }
 
     /// [`ClientBuilder::connect`] over a given transport (on wasm, for
@@ -158,7 +170,8 @@ impl ClientBuilder {
     }
 }
 
-/// `host:port` and `ws://host:port` both mean that member's client endpoint.
+/// `host:port` and `ws://host:port` both mean that member's client
+/// endpoint; `wss://host:port` is the same over TLS.
 fn client_url(endpoint: &str) -> String {
     let with_scheme = if endpoint.contains("://") {
         endpoint.to_owned()

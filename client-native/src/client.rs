@@ -32,6 +32,20 @@ pub(crate) struct Shared {
     request_timeout: Duration,
     /// Sessions lost so far (the driver counts them).
     sessions_lost: Arc<AtomicU64>,
+    /// Why the last connection failed, while the client has no session.
+    connect_error: ConnectError,
+}
+
+/// The driver's last connection failure, cleared once a session is ready:
+/// what a call that times out meanwhile reports.
+pub(crate) type ConnectError = Arc<std::sync::Mutex<Option<String>>>;
+
+/// Locks `mutex`, also after a panic elsewhere while it was held: the
+/// values kept under these locks are valid at every step.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Client {
@@ -61,15 +75,18 @@ impl Client {
     ) -> Client {
         let (commands, inbox) = mpsc::unbounded_channel();
         let sessions_lost = Arc::new(AtomicU64::new(0));
-        let driver = driver::run(
-            transport,
+        let connect_error = ConnectError::default();
+        let settings = driver::Settings {
             endpoints,
-            name,
-            inbox,
-            sessions_lost.clone(),
+            client_name: name,
             follow_leader,
             tokens,
-        );
+        };
+        let state = driver::SharedState {
+            sessions_lost: sessions_lost.clone(),
+            connect_error: connect_error.clone(),
+        };
+        let driver = driver::run(transport, settings, inbox, state);
         runtime::spawn(driver);
         Client {
             shared: Arc::new(Shared {
@@ -78,6 +95,7 @@ impl Client {
                 next_handle: AtomicU64::new(1),
                 request_timeout,
                 sessions_lost,
+                connect_error,
             }),
         }
     }
@@ -201,6 +219,7 @@ impl Object {
             early: None,
             deadline: limit.map(runtime::sleep),
             limit,
+            connect_error: Some(shared.connect_error.clone()),
         }
     }
 }
@@ -218,6 +237,7 @@ pub(crate) struct Call {
     /// Fires when the call has taken too long; `None` for unbounded waits.
     deadline: Option<Sleep>,
     limit: Option<Duration>,
+    connect_error: Option<ConnectError>,
 }
 
 impl Call {
@@ -229,6 +249,7 @@ impl Call {
             early: Some(error),
             deadline: None,
             limit: None,
+            connect_error: None,
         }
     }
 }
@@ -254,7 +275,11 @@ impl Future for Call {
                 }
                 // Dropping the call (by the caller) cancels it on the server.
                 let limit = self.limit.unwrap_or_default();
-                Err(Error::Timeout(limit))
+                let unreachable = self.connect_error.as_ref().and_then(|e| lock(e).clone());
+                match unreachable {
+                    Some(reason) => Err(Error::Unreachable { limit, reason }),
+                    None => Err(Error::Timeout(limit)),
+                }
             }
             Poll::Ready(Ok(result)) => result,
             Poll::Ready(Err(_)) => Err(Error::Closed),

@@ -4,6 +4,7 @@
 //! caller. All retry and session logic lives in the engine.
 
 use crate::builder::Tokens;
+use crate::client::{ConnectError, lock};
 use crate::engine::{Engine, EngineEvent};
 use crate::error::Error;
 use crate::runtime::{self, jitter, now_ms};
@@ -63,6 +64,7 @@ struct Driver<T: Transport> {
     tokens: Tokens,
     /// The token expired and requests wait for a fresh one.
     token_wanted: bool,
+    connect_error: ConnectError,
 }
 
 /// What ended a connection.
@@ -72,15 +74,38 @@ enum LinkEnd {
     Stop(Option<oneshot::Sender<()>>),
 }
 
+/// How the driver connects, from the builder.
+#[derive(Debug)]
+pub struct Settings {
+    pub endpoints: Vec<String>,
+    pub client_name: String,
+    pub follow_leader: bool,
+    pub tokens: Tokens,
+}
+
+/// What the driver shares with the client's handles.
+#[derive(Debug)]
+pub struct SharedState {
+    pub sessions_lost: Arc<AtomicU64>,
+    pub connect_error: ConnectError,
+}
+
 pub async fn run<T: Transport>(
     transport: T,
-    endpoints: Vec<String>,
-    client_name: String,
+    settings: Settings,
     mut commands: mpsc::UnboundedReceiver<Command>,
-    sessions_lost: Arc<AtomicU64>,
-    follow_leader: bool,
-    tokens: Tokens,
+    shared: SharedState,
 ) {
+    let Settings {
+        endpoints,
+        client_name,
+        follow_leader,
+        tokens,
+    } = settings;
+    let SharedState {
+        sessions_lost,
+        connect_error,
+    } = shared;
     let mut engine = Engine::new(client_name);
     match &tokens {
         Tokens::None => {}
@@ -103,6 +128,7 @@ pub async fn run<T: Transport>(
         fatal: None,
         tokens,
         token_wanted: false,
+        connect_error,
     };
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -130,7 +156,10 @@ pub async fn run<T: Transport>(
                     return;
                 }
             },
-            _ => tracing::debug!("cannot connect to {url}"),
+            Some(Err(reason)) => driver.connection_failed(reason),
+            None => {
+                driver.connection_failed(format!("{url}: no connection within {CONNECT_TIMEOUT:?}"))
+            }
         }
         if driver.session_on_link {
             // The member served us: try the next one at once.
@@ -300,6 +329,7 @@ impl<T: Transport> Driver<T> {
                 }
                 EngineEvent::SessionReady { leader_hint, .. } => {
                     self.session_on_link = true;
+                    *lock(&self.connect_error) = None;
                     if let Some(leader) = leader_hint
                         && self.follow_leader
                         && !self.via_hint
@@ -313,6 +343,11 @@ impl<T: Transport> Driver<T> {
             }
         }
         end
+    }
+
+    fn connection_failed(&mut self, reason: String) {
+        tracing::debug!("cannot connect: {reason}");
+        *lock(&self.connect_error) = Some(reason);
     }
 
     /// Asks the token provider (if any) for a fresh token. A provider that

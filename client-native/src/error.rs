@@ -14,6 +14,18 @@ pub enum Error {
     /// a mutation may or may not have been applied.
     #[error("no answer within {0:?}; the outcome is unknown")]
     Timeout(std::time::Duration),
+    /// No answer within the time allowed while no member could be reached:
+    /// `reason` is the last connection's failure (a certificate the client
+    /// does not trust, a refused connection, a member's TLS setting). As
+    /// with [`Error::Timeout`], a mutation sent on an earlier connection
+    /// may or may not have been applied.
+    #[error("no member reachable within {limit:?}: {reason}")]
+    Unreachable {
+        /// The time allowed.
+        limit: std::time::Duration,
+        /// Why the last connection attempt failed.
+        reason: String,
+    },
     /// The client was closed (or dropped) before the call finished.
     #[error("the client is closed")]
     Closed,

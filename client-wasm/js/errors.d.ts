@@ -26,6 +26,7 @@ export type OperationErrorCode =
 export type RaftcpErrorCode =
   | OperationErrorCode
   | "TIMEOUT"
+  | "UNREACHABLE"
   | "CLOSED"
   | "PROTOCOL"
   | "INVALID_VALUE"
@@ -45,9 +46,11 @@ export class OperationError extends RaftcpError {
 export class LockOwnershipLostError extends OperationError {
   readonly code: "LOCK_OWNERSHIP_LOST";
 }
-/** No answer in time; a mutation may or may not have been applied. */
+/** No answer in time; a mutation may or may not have been applied.
+ * UNREACHABLE: no member could be reached meanwhile (the message says why:
+ * a certificate the host does not trust, a refused connection, ...). */
 export class TimeoutError extends RaftcpError {
-  readonly code: "TIMEOUT";
+  readonly code: "TIMEOUT" | "UNREACHABLE";
 }
 /** The client was closed before the call finished. */
 export class ClosedError extends RaftcpError {

@@ -19,6 +19,7 @@ pub(crate) fn to_js(error: Error) -> JsValue {
         }
         Error::Server(op) => ("OperationError", op.code()),
         Error::Timeout(_) => ("TimeoutError", "TIMEOUT"),
+        Error::Unreachable { .. } => ("TimeoutError", "UNREACHABLE"),
         Error::Closed => ("ClosedError", "CLOSED"),
         Error::Protocol(_) => ("ProtocolError", "PROTOCOL"),
         Error::UnexpectedReply(_) => ("ProtocolError", "UNEXPECTED_REPLY"),

@@ -15,6 +15,7 @@ use crate::raft::peer_frame::{ForwardError, PeerReply, PeerRpc};
 use crate::raft::state_machine::SharedReplica;
 use crate::raft::{NodeId, Raft, TypeConfig};
 use crate::storage::known_peers::KnownPeers;
+use crate::tls::Tls;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{RaftMetrics, ReadPolicy, ServerState};
@@ -52,6 +53,8 @@ pub struct Cluster {
     pub origins: OriginPolicy,
     /// Checks client tokens (`--auth-jwks`); none: clients are anonymous.
     pub authenticator: Option<Arc<Authenticator>>,
+    /// The member port's TLS (`--tls-cert`); none: plain WebSockets.
+    pub tls: Option<Arc<Tls>>,
     pub metrics: Metrics,
     /// Stamps commands while this member leads.
     pub clock: Mutex<LeaderClock>,
@@ -81,10 +84,18 @@ impl Cluster {
         metrics.state == ServerState::Leader && metrics.current_leader == Some(self.id)
     }
 
+    /// `wss` when the member port serves TLS, else `ws`.
+    pub fn scheme(&self) -> &'static str {
+        match self.tls {
+            Some(_) => "wss",
+            None => "ws",
+        }
+    }
+
     pub fn client_url(&self, node: NodeId) -> Option<String> {
         self.members
             .get(&node)
-            .map(|addr| format!("ws://{addr}/v1/client"))
+            .map(|addr| format!("{}://{addr}/v1/client", self.scheme()))
     }
 
     pub fn member_list(&self) -> Vec<Member> {

@@ -1,6 +1,7 @@
 //! The one listening port: WebSocket upgrades on `/v1/client` and
-//! `/v1/raft`, plain HTTP for `/health` and `/metrics`. The request line is
-//! peeked (not consumed) to route, so the WebSocket handshake still sees the
+//! `/v1/raft`, plain HTTP for `/health` and `/metrics`, all over TLS when
+//! the member has a certificate. The request line is read to route and then
+//! read again (see [`Stream`]), so the WebSocket handshake still sees the
 //! whole request.
 //!
 //! A connection is counted ([`Admission`]) before anything is read from it,
@@ -17,6 +18,7 @@ use crate::limits::{
 };
 use crate::origin::OriginPolicy;
 use crate::raft::peer_server;
+use crate::stream::Stream;
 use crate::ws;
 use openraft::ServerState;
 use std::fmt::Write as _;
@@ -28,9 +30,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
-
-/// Longest wait between looks at a request line that is still arriving.
-const REQUEST_LINE_POLL_MAX: Duration = Duration::from_millis(100);
 
 pub async fn accept_loop(
     listener: TcpListener,
@@ -60,14 +59,25 @@ pub async fn accept_loop(
         let gateway = gateway.clone();
         tokio::spawn(async move {
             let deadline = Instant::now() + HEAD_TIMEOUT;
-            // A silent or garbage connection is dropped.
-            let path = tokio::time::timeout_at(deadline, request_path(&stream)).await;
-            if let Ok(Some(path)) = path {
+            // A silent or garbage connection is dropped; the TLS handshake
+            // counts against the same deadline.
+            let opened = tokio::time::timeout_at(deadline, open(stream, &gateway)).await;
+            if let Ok(Some((stream, path))) = opened {
                 route(stream, &path, gateway, deadline, incarnation).await;
             }
             drop(admitted);
         });
     }
+}
+
+/// Completes TLS (when the member serves it) and reads the request line.
+async fn open(tcp: TcpStream, gateway: &Gateway) -> Option<(Stream, String)> {
+    let mut stream = match &gateway.cluster.tls {
+        None => Stream::plain(tcp),
+        Some(tls) => Stream::accepted(tls.acceptor().accept(tcp).await.ok()?),
+    };
+    let path = request_path(&mut stream).await?;
+    Some((stream, path))
 }
 
 /// Answers a connection over the limits with 503 (briefly) and closes it.
@@ -82,7 +92,7 @@ async fn turn_away(mut stream: TcpStream, reason: String) {
 }
 
 async fn route(
-    stream: TcpStream,
+    stream: Stream,
     path: &str,
     gateway: Arc<Gateway>,
     deadline: Instant,
@@ -117,7 +127,7 @@ async fn route(
 // The callback's error type is tungstenite's, not ours to shrink.
 #[allow(clippy::result_large_err)]
 async fn upgrade(
-    stream: TcpStream,
+    stream: Stream,
     max_message_bytes: usize,
     deadline: Instant,
     origins: &OriginPolicy,
@@ -155,33 +165,19 @@ async fn upgrade(
     tokio::time::timeout_at(deadline, upgrade).await.ok()?.ok()
 }
 
-/// The path of the request line, once it has fully arrived.
-async fn request_path(stream: &TcpStream) -> Option<String> {
-    let mut buffer = [0u8; REQUEST_LINE_BYTES_MAX];
-    let mut pause = Duration::from_millis(2);
-    loop {
-        let n = stream.peek(&mut buffer).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        if let Some(end) = buffer[..n].windows(2).position(|w| w == b"\r\n") {
-            let line = std::str::from_utf8(&buffer[..end]).ok()?;
-            let mut parts = line.split(' ');
-            let (_method, target) = (parts.next()?, parts.next()?);
-            return Some(target.split('?').next().unwrap_or(target).to_owned());
-        }
-        if n == buffer.len() {
-            return None; // A request line this long is not ours.
-        }
-        // Part of the line is here; wait for the rest. Peeking leaves the
-        // socket readable, so this polls: ever more slowly, or a slow
-        // sender would cost a wake-up every few milliseconds.
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(REQUEST_LINE_POLL_MAX);
-    }
+/// The path of the request line, once it has fully arrived (it is read
+/// again by whatever serves the request).
+async fn request_path(stream: &mut Stream) -> Option<String> {
+    let has_line = |bytes: &[u8]| bytes.windows(2).any(|w| w == b"\r\n");
+    let bytes = stream.peek_until(REQUEST_LINE_BYTES_MAX, has_line).await?;
+    let end = bytes.windows(2).position(|w| w == b"\r\n")?;
+    let line = std::str::from_utf8(&bytes[..end]).ok()?;
+    let mut parts = line.split(' ');
+    let (_method, target) = (parts.next()?, parts.next()?);
+    Some(target.split('?').next().unwrap_or(target).to_owned())
 }
 
-async fn serve_http(mut stream: TcpStream, path: &str, cluster: &Cluster) {
+async fn serve_http(mut stream: Stream, path: &str, cluster: &Cluster) {
     // Read the head so the client sees a clean response, not a reset.
     let mut head = Vec::new();
     let mut chunk = [0u8; 2048];

@@ -19,5 +19,7 @@ pub mod raft;
 pub mod random;
 pub mod reachability;
 pub mod storage;
+pub mod stream;
 pub mod sync;
+pub mod tls;
 pub mod ws;

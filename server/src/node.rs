@@ -14,6 +14,7 @@ use crate::raft::state_machine::StateMachine;
 use crate::raft::{NodeId, Raft, raft_config};
 use crate::storage::identity::{self, IdentityError};
 use crate::storage::known_peers::KnownPeers;
+use crate::tls::Tls;
 use openraft::BasicNode;
 use openraft::async_runtime::WatchReceiver;
 use std::collections::BTreeMap;
@@ -64,6 +65,8 @@ pub struct NodeConfig {
     pub allowed_origins: Vec<String>,
     /// Checks client tokens (`--auth-jwks`); none: clients are anonymous.
     pub authenticator: Option<Arc<Authenticator>>,
+    /// TLS on the member port and to peers (`--tls-cert`).
+    pub tls: Option<Arc<Tls>>,
 }
 
 impl NodeConfig {
@@ -87,6 +90,7 @@ impl NodeConfig {
             cluster_secret: None,
             allowed_origins: Vec::new(),
             authenticator: None,
+            tls: None,
         }
     }
 }
@@ -153,6 +157,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         identity.incarnation,
         known_peers.clone(),
         cluster_secret,
+        config.tls.clone(),
         &config.members,
     );
     let raft_config = raft_config(config.election_timeout_ms, config.snapshot_every)
@@ -189,6 +194,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         members: config.members.clone(),
         origins: OriginPolicy::new(&config.members[&id], config.allowed_origins.clone()),
         authenticator: config.authenticator.clone(),
+        tls: config.tls.clone(),
         settings: Settings {
             session_ttl_ms: config.session_ttl_ms,
             heartbeat_ms: config.heartbeat_ms,

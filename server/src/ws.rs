@@ -1,12 +1,14 @@
 //! WebSocket plumbing shared by the peer link and the client gateway.
 
+use crate::stream::Stream;
+use crate::tls::{self, Tls};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-pub type Socket = WebSocketStream<TcpStream>;
+pub type Socket = WebSocketStream<Stream>;
 
 const READ_BUFFER_BYTES: usize = 8 * 1024;
 
@@ -21,14 +23,29 @@ pub fn config(max_message_bytes: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_message_bytes))
 }
 
-/// Opens a WebSocket to `ws://{addr}{path}` with the raftcp subprotocol.
-pub async fn dial(addr: &str, path: &str, max_message_bytes: usize) -> Result<Socket, String> {
-    let stream = TcpStream::connect(addr)
+/// Opens a WebSocket to `ws://{addr}{path}` (`wss://` with `tls`) with the
+/// raftcp subprotocol.
+pub async fn dial(
+    addr: &str,
+    path: &str,
+    max_message_bytes: usize,
+    tls: Option<&Tls>,
+) -> Result<Socket, String> {
+    let tcp = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
     // Small frames dominate; do not let Nagle hold them back.
-    stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let mut request = format!("ws://{addr}{path}")
+    tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (stream, scheme) = match tls {
+        None => (Stream::plain(tcp), "ws"),
+        Some(tls) => {
+            let name = tls::server_name(addr)?;
+            let encrypted = tls.connector().connect(name, tcp).await;
+            let encrypted = encrypted.map_err(|e| format!("TLS with {addr}: {e}"))?;
+            (Stream::dialed(encrypted), "wss")
+        }
+    };
+    let mut request = format!("{scheme}://{addr}{path}")
         .into_client_request()
         .map_err(|e| e.to_string())?;
     request.headers_mut().insert(

@@ -153,14 +153,25 @@ async fn an_older_client_is_refused_by_version() {
     );
 }
 
-/// A `wss://` endpoint asked for encryption: the native client, which does
-/// not speak TLS yet, refuses it instead of connecting in the clear.
+/// A `wss://` endpoint asked for encryption: the native client opens
+/// every connection to it with a TLS handshake, never in the clear.
 #[tokio::test]
 async fn the_native_client_never_downgrades_wss() {
-    let refused = raftcp::Client::connect(["wss://127.0.0.1:1"]).await;
-    let Err(error) = refused else {
-        panic!("connected to a wss:// endpoint in the clear")
-    };
-    let error = error.to_string();
-    assert!(error.contains("TLS"), "{error}");
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = raftcp::Client::builder()
+        .endpoints([format!("wss://{addr}")])
+        .request_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    let call = tokio::spawn(async move { client.get_atomic_long("x").get().await });
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut first = [0u8; 3];
+    stream.read_exact(&mut first).await.unwrap();
+    // A TLS record carrying a handshake (ClientHello), not `GET /`.
+    assert_eq!(first[..2], [0x16, 0x03], "{first:?}");
+    drop(stream);
+    assert!(call.await.unwrap().is_err());
 }

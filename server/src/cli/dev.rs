@@ -56,7 +56,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
     }
     let endpoints: Vec<String> = members
         .values()
-        .map(|addr| format!("ws://{addr}/v1/client"))
+        .map(|addr| format!("{}://{addr}/v1/client", nodes[0].cluster.scheme()))
         .collect();
     println!(
         "raftcp dev: 3-node cluster up (data in {})",

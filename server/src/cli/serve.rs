@@ -4,6 +4,7 @@ use crate::admission;
 use crate::auth::Authenticator;
 use crate::node::{self, NodeConfig};
 use crate::raft::peer_auth::ClusterSecret;
+use crate::tls::Tls;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -82,6 +83,17 @@ pub struct AccessArgs {
     /// With --auth-jwks: tokens must name this audience (`aud`).
     #[arg(long, requires = "auth_jwks")]
     pub auth_audience: Option<String>,
+    /// Serve TLS (`wss://`, `https://`) with this certificate chain (PEM);
+    /// re-read when it changes. Members then also dial each other over TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA that signed the members' certificates, which members check
+    /// each other's against (default: the public web roots).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl AccessArgs {
@@ -93,6 +105,10 @@ impl AccessArgs {
             let authenticator = Authenticator::open(path, issuer, audience)
                 .map_err(|e| format!("--auth-jwks: {e}"))?;
             config.authenticator = Some(Arc::new(authenticator));
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let tls = Tls::open(cert, key, self.tls_ca.as_deref()).map_err(|e| e.to_string())?;
+            config.tls = Some(Arc::new(tls));
         }
         Ok(())
     }
@@ -183,8 +199,10 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.connection_limits = args.connections.limits();
     let node = node::start(config).await.map_err(|e| e.to_string())?;
     println!(
-        "raftcp node {} serving ws://{}/v1/client",
-        args.node_id, node.local_addr
+        "raftcp node {} serving {}://{}/v1/client",
+        args.node_id,
+        node.cluster.scheme(),
+        node.local_addr
     );
     super::shutdown_signal().await;
     node.shutdown().await;

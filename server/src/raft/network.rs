@@ -10,6 +10,7 @@ use super::{NodeId, SnapshotOf, TypeConfig, Vote};
 use crate::limits::PEER_FRAME_BYTES_MAX;
 use crate::storage::known_peers::{KnownPeers, Verdict};
 use crate::sync::lock;
+use crate::tls::Tls;
 use crate::ws;
 use futures_util::{SinkExt, StreamExt};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -49,6 +50,8 @@ pub struct Peers {
     incarnation: u64,
     known: Arc<KnownPeers>,
     secret: ClusterSecret,
+    /// Peers are dialed over TLS when the member serves it.
+    tls: Option<Arc<Tls>>,
     links: Mutex<HashMap<NodeId, Arc<PeerLink>>>,
 }
 
@@ -59,6 +62,7 @@ impl Peers {
         incarnation: u64,
         known: Arc<KnownPeers>,
         secret: ClusterSecret,
+        tls: Option<Arc<Tls>>,
         addrs: &BTreeMap<NodeId, String>,
     ) -> Arc<Self> {
         let peers = Arc::new(Self {
@@ -67,6 +71,7 @@ impl Peers {
             incarnation,
             known,
             secret,
+            tls,
             links: Mutex::default(),
         });
         for (id, addr) in addrs {
@@ -91,6 +96,7 @@ impl Peers {
                     incarnation: self.incarnation,
                     known: self.known.clone(),
                     secret: self.secret.clone(),
+                    tls: self.tls.clone(),
                     state: tokio::sync::Mutex::default(),
                     heard_ms: AtomicU64::new(crate::clock::monotonic_ms()),
                 });
@@ -127,6 +133,7 @@ pub struct PeerLink {
     incarnation: u64,
     known: Arc<KnownPeers>,
     secret: ClusterSecret,
+    tls: Option<Arc<Tls>>,
     state: tokio::sync::Mutex<LinkState>,
     /// When (`clock::monotonic_ms`) the peer was last heard from: an answer
     /// on this link, or a request of its own. Starts at the link's creation,
@@ -221,7 +228,8 @@ impl PeerLink {
     }
 
     async fn dial(&self) -> Result<Arc<Connection>, String> {
-        let mut socket = ws::dial(&self.addr, "/v1/raft", PEER_FRAME_BYTES_MAX).await?;
+        let tls = self.tls.as_deref();
+        let mut socket = ws::dial(&self.addr, "/v1/raft", PEER_FRAME_BYTES_MAX, tls).await?;
         self.prove_membership(&mut socket).await?;
         let (sink, mut stream) = socket.split();
         let (outbox, inbox) = mpsc::unbounded_channel();
