@@ -155,3 +155,29 @@ test("two tabs hand a lock over", async () => {
   await first.close();
   await second.close();
 });
+
+test("over wss:// when the browser trusts the member's certificate", async () => {
+  // A cluster with a certificate from a test CA; this browser trusts the
+  // members' key (as a browser with the CA installed would trust it).
+  const secure = await Cluster.start({ tls: true, allowedOrigins: [origin] });
+  const trusting = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run",
+      `--ignore-certificate-errors-spki-list=${secure.tls.spki}`],
+  });
+  try {
+    const page = await trusting.newPage();
+    await page.goto(origin + "/");
+    await page.waitForFunction(() => document.title === "ready", null, { timeout: 60_000 });
+    const hits = await page.evaluate(async (endpoints) => {
+      const client = await window.raftcp.connect(endpoints);
+      const value = String(await client.getAtomicLong("browser-over-tls").incrementAndGet());
+      await client.close();
+      return value;
+    }, secure.endpoints);
+    assert.equal(hits, "1");
+  } finally {
+    await trusting.close();
+    await secure.stop();
+  }
+});

@@ -2,9 +2,10 @@
 // `raftcp serve` processes on free loopback ports, each with its own data
 // directory (fsync on, as in production). Members can be killed with
 // SIGKILL and restarted.
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { get as httpsGet } from "node:https";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -47,12 +48,15 @@ export class Cluster {
     // The members prove membership to each other with it.
     this.secretFile = join(this.dataRoot, "cluster-secret");
     writeFileSync(this.secretFile, randomBytes(32).toString("hex"));
+    // `tls: true`: the members serve wss:// with a certificate from a test CA.
+    this.tls = options.tls ? makeCertificates(this.dataRoot) : null;
     this.processes = new Map();
   }
 
   /** Client endpoints, one per member. */
   get endpoints() {
-    return this.ports.map((port) => `ws://127.0.0.1:${port}`);
+    const scheme = this.tls ? "wss" : "ws";
+    return this.ports.map((port) => `${scheme}://127.0.0.1:${port}`);
   }
 
   startMember(id) {
@@ -64,7 +68,8 @@ export class Cluster {
       "--heartbeat-ms", String(this.options.heartbeatMs ?? 1_000),
       "--election-timeout-ms", "500",
       ...(this.options.allowedOrigins ?? []).flatMap((origin) => ["--allowed-origin", origin]),
-      ...(this.options.authJwks ? ["--auth-jwks", this.options.authJwks] : [])];
+      ...(this.options.authJwks ? ["--auth-jwks", this.options.authJwks] : []),
+      ...(this.tls ? ["--tls-cert", this.tls.cert, "--tls-key", this.tls.key, "--tls-ca", this.tls.ca] : [])];
     const child = spawn(serverBinary, args, { stdio: ["ignore", "ignore", "inherit"] });
     this.processes.set(id, child);
   }
@@ -77,8 +82,10 @@ export class Cluster {
   }
 
   async health(id) {
+    const port = this.ports[id - 1];
     try {
-      const response = await fetch(`http://127.0.0.1:${this.ports[id - 1]}/health`);
+      if (this.tls) return await httpsJson(`https://127.0.0.1:${port}/health`, this.tls.caPem);
+      const response = await fetch(`http://127.0.0.1:${port}/health`);
       return await response.json();
     } catch {
       return null;
@@ -103,4 +110,45 @@ export class Cluster {
     await sleep(100);
     rmSync(this.dataRoot, { recursive: true, force: true });
   }
+}
+
+/** GET `url` over TLS trusting `ca`; its JSON body. */
+function httpsJson(url, ca) {
+  return new Promise((resolve, reject) => {
+    httpsGet(url, { ca }, (response) => {
+      let body = "";
+      response.on("data", (chunk) => { body += chunk; });
+      response.on("end", () => {
+        try { resolve(JSON.parse(body)); } catch (e) { reject(e); }
+      });
+    }).on("error", reject);
+  });
+}
+
+/**
+ * A test CA (made with openssl) and a certificate it signed for 127.0.0.1:
+ * file paths, the CA's PEM, and the base64 SHA-256 of the certificate's
+ * public key (what Chromium's --ignore-certificate-errors-spki-list takes).
+ */
+function makeCertificates(dir) {
+  const openssl = (...args) => execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "ignore"] });
+  openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=raftcp test CA",
+    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
+  openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+    "-keyout", "member.key", "-out", "member.csr", "-subj", "/CN=127.0.0.1");
+  writeFileSync(join(dir, "member.ext"),
+    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
+  openssl("x509", "-req", "-in", "member.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+    "-CAcreateserial", "-out", "member.pem", "-days", "2", "-extfile", "member.ext");
+  const publicKey = openssl("x509", "-in", "member.pem", "-pubkey", "-noout");
+  const der = execFileSync("openssl", ["pkey", "-pubin", "-outform", "der"], { input: publicKey });
+  const spki = createHash("sha256").update(der).digest("base64");
+  return {
+    ca: join(dir, "ca.pem"),
+    cert: join(dir, "member.pem"),
+    key: join(dir, "member.key"),
+    caPem: readFileSync(join(dir, "ca.pem"), "utf8"),
+    spki,
+  };
 }

@@ -15,7 +15,9 @@
 //! Usage: raftcp-etcd-bench --endpoints http://127.0.0.1:2379,… --workload
 //! incr [--connections 4] [--in-flight 256] [--seconds 10]
 
-use etcd_client::{Client, Compare, CompareOp, LockOptions, Txn, TxnOp};
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, LockOptions, TlsOptions, Txn, TxnOp,
+};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,10 @@ struct Args {
     connections: usize,
     in_flight: usize,
     seconds: u64,
+    /// `--ca-pem FILE`: https endpoints signed by this CA.
+    ca_pem: Option<String>,
+    /// `--user NAME:PASSWORD`: authentication on.
+    user: Option<(String, String)>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -42,6 +48,8 @@ fn parse_args() -> Result<Args, String> {
         connections: 4,
         in_flight: 256,
         seconds: 10,
+        ca_pem: None,
+        user: None,
     };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
@@ -62,6 +70,14 @@ fn parse_args() -> Result<Args, String> {
             "--connections" => args.connections = number()? as usize,
             "--in-flight" => args.in_flight = number()? as usize,
             "--seconds" => args.seconds = number()?,
+            "--ca-pem" => {
+                let pem = std::fs::read_to_string(&value).map_err(|e| format!("{value}: {e}"))?;
+                args.ca_pem = Some(pem);
+            }
+            "--user" => {
+                let (name, password) = value.split_once(':').ok_or("--user is NAME:PASSWORD")?;
+                args.user = Some((name.to_owned(), password.to_owned()));
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -73,12 +89,28 @@ fn parse_args() -> Result<Args, String> {
 
 const COUNTER_KEY: &str = "bench-counter";
 
+/// TLS and credentials, when the cluster is run secure.
+fn connect_options(args: &Args) -> Option<ConnectOptions> {
+    if args.ca_pem.is_none() && args.user.is_none() {
+        return None;
+    }
+    let mut options = ConnectOptions::new();
+    if let Some(pem) = &args.ca_pem {
+        let tls = TlsOptions::new().ca_certificate(Certificate::from_pem(pem));
+        options = options.with_tls(tls);
+    }
+    if let Some((name, password)) = &args.user {
+        options = options.with_user(name, password);
+    }
+    Some(options)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), String> {
     let args = parse_args()?;
     let mut clients = Vec::new();
     for _ in 0..args.connections {
-        let client = Client::connect(&args.endpoints, None)
+        let client = Client::connect(&args.endpoints, connect_options(&args))
             .await
             .map_err(|e| e.to_string())?;
         clients.push(client);

@@ -25,6 +25,12 @@ pub struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Trust this CA (PEM file) for wss:// endpoints.
+    #[arg(long, value_name = "FILE")]
+    pub ca_pem: Option<std::path::PathBuf>,
+    /// A token for a cluster that needs one (`raftcp auth token`).
+    #[arg(long)]
+    pub token: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -67,6 +73,19 @@ impl Workload {
     }
 }
 
+/// A client as the arguments say: endpoints, CA, token.
+async fn connect(args: &BenchArgs) -> Result<Client, String> {
+    let mut builder = Client::builder().endpoints(&args.endpoints);
+    if let Some(path) = &args.ca_pem {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        builder = builder.ca_pem(pem);
+    }
+    if let Some(token) = &args.token {
+        builder = builder.token(token.clone());
+    }
+    builder.connect().await.map_err(|e| e.to_string())
+}
+
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     if args.connections == 0 || args.in_flight == 0 {
         return Err("--connections and --in-flight must be positive".into());
@@ -76,9 +95,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     }
     let mut clients = Vec::new();
     for _ in 0..args.connections {
-        let client = Client::connect(&args.endpoints)
-            .await
-            .map_err(|e| e.to_string())?;
+        let client = connect(&args).await?;
         clients.push(with_open_session(client).await?);
     }
     // The counter is read before and after: every acknowledged increment
