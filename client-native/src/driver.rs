@@ -38,6 +38,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// A token provider that takes longer than this is given up on, for now.
 const TOKEN_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// The token provider is asked at most this often.
+const TOKEN_FETCH_INTERVAL_MIN: Duration = Duration::from_secs(1);
 
 struct Driver<T: Transport> {
     transport: T,
@@ -64,6 +66,10 @@ struct Driver<T: Transport> {
     tokens: Tokens,
     /// The token expired and requests wait for a fresh one.
     token_wanted: bool,
+    /// When (`now_ms`) the provider was last asked: it is asked at most
+    /// every [`TOKEN_FETCH_INTERVAL_MIN`], so a provider that fails, or
+    /// hands out tokens the members refuse, is not called in a loop.
+    token_fetched_ms: Option<u64>,
     connect_error: ConnectError,
 }
 
@@ -128,6 +134,7 @@ pub async fn run<T: Transport>(
         fatal: None,
         tokens,
         token_wanted: false,
+        token_fetched_ms: None,
         connect_error,
     };
     let mut backoff = BACKOFF_MIN;
@@ -222,12 +229,16 @@ impl<T: Transport> Driver<T> {
             if let Some(end) = self.take_events() {
                 return end;
             }
+            let mut next_tick = self.engine.next_tick_ms();
             if self.token_wanted {
-                // The link waits meanwhile: requests need the token anyway.
-                self.fetch_token().await;
-                continue;
+                let due = self.token_fetch_due_ms();
+                if due <= now_ms() {
+                    // The link waits meanwhile: requests need the token.
+                    self.fetch_token().await;
+                    continue;
+                }
+                next_tick = next_tick.min(due);
             }
-            let next_tick = self.engine.next_tick_ms();
             let wait = Duration::from_millis(next_tick.saturating_sub(now_ms()).max(1));
             tokio::select! {
                 frame = link.recv() => match frame {
@@ -355,15 +366,26 @@ impl<T: Transport> Driver<T> {
     /// with `TOKEN_EXPIRED` or the connection is refused), and is asked
     /// again on the next connection or expiry.
     async fn fetch_token(&mut self) {
-        self.token_wanted = false;
         let Tokens::Provider(provider) = &self.tokens else {
             return;
         };
+        self.token_fetched_ms = Some(now_ms());
         match runtime::timeout(TOKEN_FETCH_TIMEOUT, provider()).await {
-            Some(Ok(token)) => self.engine.set_token(token),
+            Some(Ok(token)) => {
+                self.token_wanted = false;
+                self.engine.set_token(token);
+            }
+            // Still wanted: asked again after the interval.
             Some(Err(reason)) => tracing::warn!("the token provider failed: {reason}"),
             None => tracing::warn!("the token provider took over {TOKEN_FETCH_TIMEOUT:?}"),
         }
+    }
+
+    /// When the provider may be asked again.
+    fn token_fetch_due_ms(&self) -> u64 {
+        let interval = TOKEN_FETCH_INTERVAL_MIN.as_millis() as u64;
+        self.token_fetched_ms
+            .map_or(0, |at| at.saturating_add(interval))
     }
 
     async fn close_session(&mut self, link: &mut T::Link) {

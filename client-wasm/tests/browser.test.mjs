@@ -113,24 +113,28 @@ test("a page from another origin cannot connect", async () => {
   // The same page, served from another port: another origin.
   const other = createServer(serve);
   await new Promise((resolve) => other.listen(0, "127.0.0.1", resolve));
-  const page = await openTab(`http://127.0.0.1:${other.address().port}`);
-  const outcome = await page.evaluate(async (endpoints) => {
-    // connect() returns at once and connects in the background; the first
-    // call tells whether a member took the connection.
-    const client = await window.raftcp.connect(endpoints, { requestTimeoutMs: 3_000 });
-    try {
-      await client.getAtomicLong("origin-probe").get();
-      return "served";
-    } catch (e) {
-      return e.code ?? String(e);
-    } finally {
-      client.close();
-    }
-  }, cluster.endpoints);
-  assert.equal(outcome, "TIMEOUT");
-  await page.close();
-  other.closeAllConnections();
-  other.close();
+  try {
+    const page = await openTab(`http://127.0.0.1:${other.address().port}`);
+    const outcome = await page.evaluate(async (endpoints) => {
+      // connect() returns at once and connects in the background; the
+      // first call tells whether a member took the connection.
+      const client = await window.raftcp.connect(endpoints, { requestTimeoutMs: 3_000 });
+      try {
+        await client.getAtomicLong("origin-probe").get();
+        return "served";
+      } catch (e) {
+        return e.code ?? String(e);
+      } finally {
+        client.close();
+      }
+    }, cluster.endpoints);
+    // The upgrade was refused (403), so no member was reachable.
+    assert.equal(outcome, "UNREACHABLE");
+    await page.close();
+  } finally {
+    other.closeAllConnections();
+    other.close();
+  }
 });
 
 test("two tabs hand a lock over", async () => {

@@ -99,6 +99,11 @@ pub enum ServerFrame {
     ProtocolError { reason: String },
     /// Answer to `Heartbeat`.
     HeartbeatAck,
+    /// The `Hello`'s token was refused (`UNAUTHENTICATED` or
+    /// `TOKEN_EXPIRED`); the connection is closed after it. Unlike
+    /// `Refused`, it says nothing about the session: a client resuming one
+    /// keeps it and tries again with a fresh token.
+    TokenRefused(OpError),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

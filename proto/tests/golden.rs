@@ -435,6 +435,10 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             ServerFrame::ProtocolError { reason: "r".into() },
         ),
         ("server.heartbeat_ack", ServerFrame::HeartbeatAck),
+        (
+            "server.token_refused",
+            ServerFrame::TokenRefused(OpError::TokenExpired),
+        ),
     ];
     let mut all: Vec<(&'static str, Vec<u8>)> = Vec::new();
     all.extend(op_samples.iter().map(|(n, v)| (*n, enc(v))));
@@ -546,6 +550,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("server.event.leader_changed", "030100"),
     ("server.protocol_error", "040172"),
     ("server.heartbeat_ack", "05"),
+    ("server.token_refused", "0614"),
 ];
 
 #[test]

@@ -196,9 +196,9 @@ async fn serve_http(mut stream: Stream, path: &str, cluster: &Cluster) {
             // Not the cluster id: peers prove membership with it and the
             // cluster secret, so it is not advertised.
             format!(
-                "raftcp node {}\nclients: ws://{}/v1/client\n",
+                "raftcp node {}\nclients: {}\n",
                 cluster.id,
-                cluster.members.get(&cluster.id).map_or("?", |a| a.as_str())
+                cluster.client_url(cluster.id).unwrap_or_default()
             ),
         ),
         _ => (

@@ -123,7 +123,7 @@ async fn anonymous_expired_and_foreign_tokens_are_refused() {
             .unwrap();
         let ending = raw::read_to_end(&mut socket, Duration::from_secs(10)).await;
         let said = match ending.frames.first() {
-            Some(ServerFrame::Refused { reason }) => reason.clone(),
+            Some(ServerFrame::TokenRefused(refused)) => refused.to_string(),
             _ => panic!("{expected}: {ending:?}"),
         };
         assert!(said.contains(expected), "{expected}: {said}");

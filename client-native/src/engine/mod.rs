@@ -100,6 +100,8 @@ pub struct Engine {
     refreshes_tokens: bool,
     /// Requests refused with `TOKEN_EXPIRED`, resent with the next token.
     awaiting_token: Vec<RequestId>,
+    /// `TokenExpired` was announced and no token has come since.
+    token_requested: bool,
     heartbeat_ms: u64,
     members: Vec<Member>,
     next_id: u64,
@@ -133,6 +135,7 @@ impl Engine {
             token: None,
             refreshes_tokens: false,
             awaiting_token: Vec::new(),
+            token_requested: false,
             heartbeat_ms: DEFAULT_HEARTBEAT_MS,
             members: Vec::new(),
             next_id: 1,
@@ -186,6 +189,7 @@ impl Engine {
     /// once, and requests refused for an expired token go out again.
     pub fn set_token(&mut self, token: String) {
         self.token = Some(token.clone());
+        self.token_requested = false;
         if self.link != Link::Ready {
             return;
         }
@@ -195,7 +199,19 @@ impl Engine {
             if let Some(request) = self.in_flight.get(&id) {
                 self.outbox
                     .push_back(request.frame(id, acked_below, acked_except.clone()));
+                // Its earlier cancel found nothing to cancel on the server.
+                if request.cancelled {
+                    self.outbox.push_back(ClientFrame::Cancel { id });
+                }
             }
+        }
+    }
+
+    /// Asks the driver for a token, once until one comes.
+    fn request_token(&mut self) {
+        if !self.token_requested {
+            self.token_requested = true;
+            self.events.push_back(EngineEvent::TokenExpired);
         }
     }
 
@@ -270,6 +286,14 @@ impl Engine {
                 self.events
                     .push_back(EngineEvent::Redirect { url: leader_hint });
             }
+            // The session (if any) is not in question: with a provider, the
+            // next connection brings a fresh token.
+            ServerFrame::TokenRefused(refused) => match self.refreshes_tokens {
+                true => self.request_token(),
+                false => self.events.push_back(EngineEvent::Fatal {
+                    reason: refused.to_string(),
+                }),
+            },
             ServerFrame::ProtocolError { reason } => {
                 self.events.push_back(EngineEvent::Fatal { reason });
             }
@@ -339,10 +363,8 @@ impl Engine {
         }
         if self.refreshes_tokens && result == Err(OpError::TokenExpired) {
             // Nothing was changed; it goes out again with a fresh token.
-            if self.awaiting_token.is_empty() {
-                self.events.push_back(EngineEvent::TokenExpired);
-            }
             self.awaiting_token.push(id);
+            self.request_token();
             return;
         }
         if let Err(error) = &result

@@ -330,3 +330,53 @@ fn a_cancel_of_a_request_not_sent_yet_follows_it_out() {
         [ClientFrame::Request(r), ClientFrame::Cancel { id }] if r.id == held && *id == held
     ));
 }
+
+#[test]
+fn an_expired_token_holds_requests_until_a_fresh_one_resends_them() {
+    let mut engine = ready(7);
+    engine.refresh_tokens();
+    let first = engine.submit(GroupName::default_group(), op());
+    let second = engine.submit(GroupName::default_group(), op());
+    sent(&mut engine);
+    engine.on_frame(respond(first.0, Err(OpError::TokenExpired)));
+    engine.on_frame(respond(second.0, Err(OpError::TokenExpired)));
+    // One request for a token, however many requests were refused.
+    let asked = events(&mut engine);
+    assert_eq!(asked, vec![EngineEvent::TokenExpired]);
+    engine.cancel(second);
+    sent(&mut engine);
+    engine.set_token("fresh".into());
+    let frames = sent(&mut engine);
+    assert!(matches!(&frames[0], ClientFrame::Authenticate { token } if token == "fresh"));
+    assert_eq!(
+        request_ids(&frames),
+        vec![(first.0, first.0), (second.0, first.0)]
+    );
+    // The cancel the server could not act on goes out again with its request.
+    assert_eq!(frames.last(), Some(&ClientFrame::Cancel { id: second }));
+    engine.on_frame(respond(first.0, Ok(Reply::Long(1))));
+    assert!(matches!(
+        &events(&mut engine)[..],
+        [EngineEvent::Completed { result: Ok(_), .. }]
+    ));
+}
+
+#[test]
+fn a_refused_token_on_resume_keeps_the_session() {
+    let mut engine = ready(7);
+    engine.refresh_tokens();
+    engine.on_disconnected();
+    engine.on_connected();
+    sent(&mut engine);
+    engine.on_frame(ServerFrame::TokenRefused(OpError::TokenExpired));
+    assert_eq!(events(&mut engine), vec![EngineEvent::TokenExpired]);
+    assert_eq!(engine.session(), Some(SessionId(7)));
+    // Without a provider it is the end: reconnecting with the same token
+    // cannot help.
+    let mut fixed = ready(8);
+    fixed.on_frame(ServerFrame::TokenRefused(OpError::TokenExpired));
+    assert!(matches!(
+        &events(&mut fixed)[..],
+        [EngineEvent::Fatal { .. }]
+    ));
+}

@@ -4,12 +4,13 @@
 //! a prefix followed by `*`, or `*` alone. A name is matched in full,
 //! including any `@group` suffix.
 //!
-//! Reading means learning an object's state or waiting for it to change:
-//! `get`, `isLocked`, `availablePermits`, `getCount`, and `awaitLatch`
-//! (which queues a waiter but changes nothing another client sees).
-//! Everything else writes, including `lock` and `acquire`.
+//! Reading means learning an object's state: `get`, `isLocked`,
+//! `getLockCount`, `getFence`, `availablePermits`, `getCount`. Everything
+//! else writes, including `lock`, `acquire` and `awaitLatch` (a wait queues
+//! a waiter and may create the object: replicated state a read-only token
+//! must not be able to fill).
 
-use raftcp_proto::{LatchOp, Op};
+use raftcp_proto::Op;
 
 /// A token with more rules than this is refused: a rule list is checked on
 /// every request.
@@ -131,10 +132,15 @@ impl Permissions {
         Ok(permissions)
     }
 
-    /// Whether `op` is allowed.
+    /// Whether `op` is allowed on the default group.
     pub fn allows(&self, op: &Op) -> bool {
+        self.allows_named(op, op_name(op))
+    }
+
+    /// Whether `op` is allowed on the object `name` (`name@group` outside
+    /// the default group).
+    pub fn allows_named(&self, op: &Op, name: &str) -> bool {
         let kind = Kind::of(op);
-        let name = op_name(op);
         let writes = writes(op);
         self.rules.iter().any(|rule| {
             rule.kind.is_none_or(|k| k == kind)
@@ -184,19 +190,13 @@ pub fn op_name(op: &Op) -> &str {
 
 /// Whether `op` needs write permission (see the module docs).
 fn writes(op: &Op) -> bool {
-    match op {
-        Op::Latch {
-            op: LatchOp::Await { .. },
-            ..
-        } => false,
-        other => other.is_mutating(),
-    }
+    op.is_mutating()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raftcp_proto::{HandleId, LockOp, LongOp, RefOp};
+    use raftcp_proto::{HandleId, LatchOp, LockOp, LongOp, RefOp};
 
     fn lock(name: &str) -> Op {
         Op::Lock {
@@ -236,7 +236,12 @@ mod tests {
             name: "l".into(),
             op: LatchOp::Await { timeout_ms: None },
         };
-        assert!(p.allows(&wait));
+        assert!(!p.allows(&wait), "a wait queues a waiter");
+        let count = Op::Latch {
+            name: "l".into(),
+            op: LatchOp::GetCount,
+        };
+        assert!(p.allows(&count));
         let count_down = Op::Latch {
             name: "l".into(),
             op: LatchOp::CountDown,

@@ -3,7 +3,7 @@
 
 use crate::auth::permissions::{Kind, op_name};
 use crate::auth::{self, AuthError, Authenticator, Grant};
-use raftcp_proto::{Op, OpError};
+use raftcp_proto::{GroupName, Op, OpError};
 
 #[derive(Clone, Debug)]
 pub enum Access {
@@ -41,18 +41,23 @@ impl Access {
         }
     }
 
-    /// Whether `op` may run now; a refusal changes nothing.
-    pub fn check(&self, op: &Op) -> Result<(), OpError> {
+    /// Whether `op` in `group` may run now; a refusal changes nothing.
+    pub fn check(&self, op: &Op, group: &GroupName) -> Result<(), OpError> {
         let Access::Token(grant) = self else {
             return Ok(());
         };
         if grant.expired(auth::now_s()) {
             return Err(OpError::TokenExpired);
         }
-        if !grant.permissions.allows(op) {
+        // Rules name objects as users do: `name@group` outside the default.
+        let name = match group == &GroupName::default_group() {
+            true => op_name(op).to_owned(),
+            false => format!("{}@{}", op_name(op), group.as_str()),
+        };
+        if !grant.permissions.allows_named(op, &name) {
             return Err(OpError::PermissionDenied {
                 kind: Kind::of(op).as_str().to_owned(),
-                name: op_name(op).to_owned(),
+                name,
             });
         }
         Ok(())

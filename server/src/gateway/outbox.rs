@@ -178,6 +178,7 @@ fn frame_name(frame: &ServerFrame) -> &'static str {
         ServerFrame::Event(_) => "Event",
         ServerFrame::ProtocolError { .. } => "ProtocolError",
         ServerFrame::HeartbeatAck => "HeartbeatAck",
+        ServerFrame::TokenRefused(_) => "TokenRefused",
     }
 }
 

@@ -23,12 +23,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let temporary = temporary_path(path);
-    let _ = fs::remove_file(&temporary); // A leftover keeps its own mode.
+    // A leftover would keep its own mode; and a new file (never a symlink
+    // someone planted there) gets `mode`.
+    let _ = fs::remove_file(&temporary);
     {
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
             .open(&temporary)?;
         file.write_all(bytes)?;
