@@ -32,7 +32,7 @@ pub struct Tls {
 
 #[derive(Debug)]
 struct Loaded {
-    stamps: [Option<SystemTime>; 2],
+    stamps: [Option<(SystemTime, u64)>; 2],
     config: Arc<ServerConfig>,
 }
 
@@ -84,9 +84,13 @@ pub fn server_name(addr: &str) -> Result<ServerName<'static>, String> {
     ServerName::try_from(host.to_owned()).map_err(|e| format!("{addr}: {e}"))
 }
 
-fn stamps(cert: &Path, key: &Path) -> [Option<SystemTime>; 2] {
-    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    [modified(cert), modified(key)]
+/// What tells that the files changed: modification time and length.
+fn stamps(cert: &Path, key: &Path) -> [Option<(SystemTime, u64)>; 2] {
+    let stamp = |path: &Path| {
+        let metadata = std::fs::metadata(path).ok()?;
+        Some((metadata.modified().ok()?, metadata.len()))
+    };
+    [stamp(cert), stamp(key)]
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {

@@ -61,7 +61,7 @@ pub struct Authenticator {
 
 #[derive(Debug)]
 struct Loaded {
-    modified: Option<SystemTime>,
+    modified: Option<(SystemTime, u64)>,
     keys: Arc<Vec<Key>>,
 }
 
@@ -192,8 +192,11 @@ impl Authenticator {
     }
 }
 
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+/// What tells that a file changed: its modification time and length (a
+/// rewrite within one clock tick still changes the length, mostly).
+fn modified(path: &Path) -> Option<(SystemTime, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((metadata.modified().ok()?, metadata.len()))
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
