@@ -13,7 +13,7 @@ use crate::admission::Admission;
 use crate::cluster::Cluster;
 use crate::gateway::{Gateway, connection};
 use crate::limits::{
-    FRAME_BYTES_MAX, HEAD_TIMEOUT, HTTP_HEAD_BYTES_MAX, PEER_HELLO_BYTES_MAX,
+    HANDSHAKE_BYTES_MAX, HEAD_TIMEOUT, HTTP_HEAD_BYTES_MAX, PEER_HELLO_BYTES_MAX,
     REQUEST_LINE_BYTES_MAX, TURN_AWAY_TIMEOUT,
 };
 use crate::origin::OriginPolicy;
@@ -100,8 +100,10 @@ async fn route(
 ) {
     match path {
         "/v1/client" => {
+            // Only the Hello may arrive before the handshake; the link
+            // takes full-size frames after it (see `connection::serve`).
             let origins = &gateway.cluster.origins;
-            if let Some(socket) = upgrade(stream, FRAME_BYTES_MAX, deadline, origins).await {
+            if let Some(socket) = upgrade(stream, HANDSHAKE_BYTES_MAX, deadline, origins).await {
                 connection::serve(socket, gateway).await;
             }
         }

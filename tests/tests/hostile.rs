@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use raftcp::Client;
+use raftcp_proto::limits::FRAME_BYTES_MAX;
 use raftcp_proto::{ClientFrame, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp, Value};
 use raftcp_server::machine::CommandKind;
 use raftcp_server::raft::peer_frame::{PeerFrame, PeerRpc};
@@ -120,6 +121,15 @@ fn closed_with(ending: &Ending, code: CloseCode, text: &str) {
     assert_eq!(ending.code, Some(code), "{ending:?}");
     let said = ending.error_text().unwrap_or(&ending.reason);
     assert!(said.contains(text), "expected {text:?} in {ending:?}");
+}
+
+/// The header of a masked binary WebSocket frame (as clients send) of
+/// `length` payload bytes.
+fn masked_header(length: u64) -> Vec<u8> {
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&length.to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4]); // the masking key
+    header
 }
 
 /// `PeerFrame::Request { id: 1, rpc: Propose(Batch(Batch(… ExpireSessions))) }`,
@@ -273,6 +283,37 @@ async fn handshake_attacks() {
     let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
     let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
     closed_with(&ending, CloseCode::Policy, "no Hello in time");
+
+    // Connections that start a large first message and never finish it:
+    // before its Hello a connection takes at most the handshake limit, so
+    // each is cut off at its frame header (at the frame limit, 240 of them
+    // held over 200 MiB).
+    let before = cluster.rss_bytes(1).expect("member alive");
+    let mut hoarders = Vec::new();
+    for i in 0..240 {
+        let from = format!("127.0.1.{}", 1 + i / 60);
+        let mut socket = raw::connect_from(&from, &addr, "/v1/client").await.unwrap();
+        let stream = socket.get_mut();
+        let _ = stream
+            .write_all(&masked_header(FRAME_BYTES_MAX as u64 - 1))
+            .await;
+        let _ = stream.write_all(&vec![7u8; 900 * 1024]).await;
+        hoarders.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let grown = cluster
+        .rss_bytes(1)
+        .expect("member alive")
+        .saturating_sub(before);
+    assert!(
+        grown < 48 * MIB,
+        "240 half-sent first messages took {} MiB",
+        grown / MIB
+    );
+    for mut socket in hoarders {
+        let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+        assert!(ending.closed, "{ending:?}");
+    }
 
     // Slowloris: silence, half a request line, half a head, on each path.
     let partial: [&[u8]; 5] = [

@@ -7,7 +7,8 @@
 
 use futures_util::{SinkExt, StreamExt};
 use raftcp::Client;
-use raftcp_proto::{ClientFrame, PROTOCOL_VERSION, ServerFrame, limits::FRAME_BYTES_MAX};
+use raftcp_proto::limits::{FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX};
+use raftcp_proto::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
 use raftcp_tests::{TestCluster, raw};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -64,8 +65,16 @@ async fn bad_frames_close_only_their_own_connection() {
     assert!(reason.contains("text frames"), "{reason}");
     assert_eq!(code, Some(CloseCode::Unsupported));
 
-    // An oversize frame.
+    // An oversize frame: before the Hello, over the handshake limit; after
+    // it, over the frame limit.
     let mut socket = raw::connect(&addr, "/v1/client").await.unwrap();
+    let _ = socket
+        .send(Message::binary(vec![0u8; HANDSHAKE_BYTES_MAX + 1]))
+        .await;
+    let (reason, code) = protocol_error_and_close(&mut socket).await;
+    assert!(reason.contains("handshake message"), "{reason}");
+    assert_eq!(code, Some(CloseCode::Policy));
+    let mut socket = raw::session(&addr).await;
     let _ = socket
         .send(Message::binary(vec![0u8; FRAME_BYTES_MAX + 1024]))
         .await;

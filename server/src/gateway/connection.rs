@@ -21,7 +21,8 @@ use super::request::{self, Proposing, RequestContext, RequestTask};
 use super::rules::{Action, CancelTarget, Closing, Incoming, Rules, Stop};
 use crate::clock::monotonic_ms;
 use crate::limits::{
-    FRAME_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX, REQUESTS_PER_CONNECTION_MAX,
+    CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX,
+    REQUESTS_PER_CONNECTION_MAX,
 };
 use crate::machine::{CommandKind, CommandResponse, SessionOwner, validate_client_name};
 use crate::raft::peer_frame::ForwardError;
@@ -35,9 +36,9 @@ use raftcp_proto::{
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// How long a closing connection's last frames may take to leave.
 const WRITER_GRACE: Duration = Duration::from_secs(2);
@@ -56,7 +57,16 @@ struct Connection {
     access: Access,
 }
 
-pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
+/// Serves one client connection, upgraded to take messages of at most
+/// `HANDSHAKE_BYTES_MAX` (see `http`): its first message, the `Hello`, is
+/// read at that size, so a connection that never says Hello holds no more
+/// than that; then the link takes full-size frames.
+pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>) {
+    let mut first = Some(tokio::time::timeout(CLIENT_HELLO_TIMEOUT, socket.next()).await);
+    // A client sends nothing after its Hello until the Welcome, so nothing
+    // is buffered past it: the link restarts on the same connection.
+    let config = Some(crate::ws::config(FRAME_BYTES_MAX));
+    let socket = Socket::from_raw_socket(socket.into_inner(), Role::Server, config).await;
     let (sink, mut stream) = socket.split();
     let (outbox, inbox) = outbox(gateway.outbox_bytes.clone());
     let writer = tokio::spawn(inbox.write_to(sink));
@@ -81,7 +91,14 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
     let closing = 'reading: loop {
         let silence_limit = connection.rules.silence_limit(session_ttl_ms);
         let silent_until = tokio::time::Instant::from_std(last_frame + silence_limit);
-        let read = tokio::select! {
+        let read = if let Some(first) = first.take() {
+            if let Ok(Some(Err(WsError::Capacity(_)))) = first {
+                let reason = format!("handshake message over {HANDSHAKE_BYTES_MAX} bytes");
+                break Some(Closing::new(CloseCode::Policy, reason));
+            }
+            first
+        } else {
+            tokio::select! {
             read = tokio::time::timeout_at(silent_until, stream.next()) => read,
             // Requests run inside this task (cheaper than a task each).
             Some(()) = connection.requests.next(), if !connection.requests.is_empty() => continue,
@@ -89,6 +106,7 @@ pub async fn serve(socket: Socket, gateway: Arc<Gateway>) {
                 CloseCode::Policy,
                 format!("replies are not being read: more than {OUTBOX_BYTES_PER_CONNECTION_MAX} bytes queued"),
             )),
+            }
         };
         let message = match read {
             Err(_) => None,
