@@ -62,7 +62,7 @@ struct Connection {
 /// read at that size, so a connection that never says Hello holds no more
 /// than that; then the link takes full-size frames.
 pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>) {
-    let mut first = Some(tokio::time::timeout(CLIENT_HELLO_TIMEOUT, socket.next()).await);
+    let mut first = Some(first_message(&mut socket).await);
     // A client sends nothing after its Hello until the Welcome, so nothing
     // is buffered past it: the link restarts on the same connection.
     let config = Some(crate::ws::config(FRAME_BYTES_MAX));
@@ -99,13 +99,13 @@ pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>) {
             first
         } else {
             tokio::select! {
-            read = tokio::time::timeout_at(silent_until, stream.next()) => read,
-            // Requests run inside this task (cheaper than a task each).
-            Some(()) = connection.requests.next(), if !connection.requests.is_empty() => continue,
-            () = &mut overrun => break Some(Closing::new(
-                CloseCode::Policy,
-                format!("replies are not being read: more than {OUTBOX_BYTES_PER_CONNECTION_MAX} bytes queued"),
-            )),
+                read = tokio::time::timeout_at(silent_until, stream.next()) => read,
+                // Requests run inside this task (cheaper than a task each).
+                Some(()) = connection.requests.next(), if !connection.requests.is_empty() => continue,
+                () = &mut overrun => break Some(Closing::new(
+                    CloseCode::Policy,
+                    format!("replies are not being read: more than {OUTBOX_BYTES_PER_CONNECTION_MAX} bytes queued"),
+                )),
             }
         };
         let message = match read {
@@ -168,6 +168,21 @@ pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>) {
         writer.abort();
     }
     metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The first message that is not a ping or pong, if one arrives within
+/// `CLIENT_HELLO_TIMEOUT` (pings must not let a connection reach the
+/// full frame size before its Hello).
+async fn first_message(
+    socket: &mut Socket,
+) -> Result<Option<Result<Message, WsError>>, tokio::time::error::Elapsed> {
+    let deadline = tokio::time::Instant::now() + CLIENT_HELLO_TIMEOUT;
+    loop {
+        let read = tokio::time::timeout_at(deadline, socket.next()).await;
+        if !matches!(read, Ok(Some(Ok(Message::Ping(_) | Message::Pong(_))))) {
+            return read;
+        }
+    }
 }
 
 fn read_error(e: tokio_tungstenite::tungstenite::Error) -> Option<Closing> {
