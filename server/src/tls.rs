@@ -5,12 +5,12 @@
 //! (or the public web roots); membership itself is still proven with the
 //! cluster secret (see `raft::peer_auth`), now inside the encrypted link.
 
+use crate::storage::{Stamp, stamp};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub struct Tls {
 
 #[derive(Debug)]
 struct Loaded {
-    stamps: [Option<(SystemTime, u64)>; 2],
+    stamps: [Stamp; 2],
     config: Arc<ServerConfig>,
 }
 
@@ -84,12 +84,7 @@ pub fn server_name(addr: &str) -> Result<ServerName<'static>, String> {
     ServerName::try_from(host.to_owned()).map_err(|e| format!("{addr}: {e}"))
 }
 
-/// What tells that the files changed: modification time and length.
-fn stamps(cert: &Path, key: &Path) -> [Option<(SystemTime, u64)>; 2] {
-    let stamp = |path: &Path| {
-        let metadata = std::fs::metadata(path).ok()?;
-        Some((metadata.modified().ok()?, metadata.len()))
-    };
+fn stamps(cert: &Path, key: &Path) -> [Stamp; 2] {
     [stamp(cert), stamp(key)]
 }
 

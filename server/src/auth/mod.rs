@@ -8,6 +8,7 @@ pub mod jwks;
 pub mod mint;
 pub mod permissions;
 
+use crate::storage::{Stamp, stamp};
 use data_encoding::BASE64URL_NOPAD;
 use jwks::{JwksError, Key};
 use permissions::Permissions;
@@ -61,7 +62,7 @@ pub struct Authenticator {
 
 #[derive(Debug)]
 struct Loaded {
-    modified: Option<(SystemTime, u64)>,
+    modified: Stamp,
     keys: Arc<Vec<Key>>,
 }
 
@@ -99,7 +100,7 @@ impl Authenticator {
             issuer,
             audience,
             loaded: Mutex::new(Loaded {
-                modified: modified(path),
+                modified: stamp(path),
                 keys: Arc::new(keys),
             }),
         })
@@ -180,7 +181,7 @@ impl Authenticator {
     /// longer reads keeps the keys already loaded (and says why).
     fn keys(&self) -> Arc<Vec<Key>> {
         let mut loaded = crate::sync::lock(&self.loaded);
-        let now = modified(&self.path);
+        let now = stamp(&self.path);
         if now != loaded.modified {
             loaded.modified = now;
             match jwks::read(&self.path) {
@@ -190,13 +191,6 @@ impl Authenticator {
         }
         loaded.keys.clone()
     }
-}
-
-/// What tells that a file changed: its modification time and length (a
-/// rewrite within one clock tick still changes the length, mostly).
-fn modified(path: &Path) -> Option<(SystemTime, u64)> {
-    let metadata = std::fs::metadata(path).ok()?;
-    Some((metadata.modified().ok()?, metadata.len()))
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {

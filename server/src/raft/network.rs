@@ -250,7 +250,9 @@ impl PeerLink {
                         }
                     }
                     other => {
-                        let kind = other.as_ref().map_or("an undecodable frame", frame_kind);
+                        let kind = other
+                            .as_ref()
+                            .map_or("an undecodable frame", PeerFrame::kind);
                         tracing::warn!("unexpected frame on peer link: {kind}");
                         break;
                     }
@@ -283,7 +285,7 @@ impl PeerLink {
         send_frame(socket, &hello).await?;
         let acceptor_nonce = match next_frame(socket).await? {
             PeerFrame::Challenge { nonce } => nonce,
-            other => return Err(format!("peer answered Hello with {}", frame_kind(&other))),
+            other => return Err(format!("peer answered Hello with {}", other.kind())),
         };
         let exchange = Exchange {
             cluster_id: &self.cluster_id,
@@ -310,10 +312,7 @@ impl PeerLink {
                  cluster secret or cluster id",
                 self.target
             )),
-            other => Err(format!(
-                "peer answered our proof with {}",
-                frame_kind(&other)
-            )),
+            other => Err(format!("peer answered our proof with {}", other.kind())),
         }
     }
 }
@@ -332,17 +331,6 @@ async fn next_frame(socket: &mut ws::Socket) -> Result<PeerFrame, String> {
     match socket.next().await {
         Some(Ok(Message::Binary(bytes))) => decode_peer_frame(&bytes),
         _ => Err("peer refused the handshake (see its log)".into()),
-    }
-}
-
-/// A frame's variant, for errors: never its contents.
-fn frame_kind(frame: &PeerFrame) -> &'static str {
-    match frame {
-        PeerFrame::Hello { .. } => "a Hello",
-        PeerFrame::Challenge { .. } => "a Challenge",
-        PeerFrame::Proof { .. } => "a Proof",
-        PeerFrame::Request { .. } => "a Request",
-        PeerFrame::Response { .. } => "a Response",
     }
 }
 

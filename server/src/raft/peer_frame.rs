@@ -43,6 +43,19 @@ pub enum PeerFrame {
     },
 }
 
+impl PeerFrame {
+    /// The variant, for logs and errors: never the contents.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerFrame::Hello { .. } => "a Hello",
+            PeerFrame::Challenge { .. } => "a Challenge",
+            PeerFrame::Proof { .. } => "a Proof",
+            PeerFrame::Request { .. } => "a Request",
+            PeerFrame::Response { .. } => "a Response",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum PeerRpc {
     AppendEntries(AppendEntriesRequest<TypeConfig>),

@@ -167,11 +167,7 @@ fn refuse<T>(why: &str) -> Option<T> {
 /// What a frame was, for logs: the variant, or why it did not decode.
 fn describe(frame: &Result<PeerFrame, String>) -> String {
     match frame {
-        Ok(PeerFrame::Hello { .. }) => "a Hello".into(),
-        Ok(PeerFrame::Challenge { .. }) => "a Challenge".into(),
-        Ok(PeerFrame::Proof { .. }) => "a Proof".into(),
-        Ok(PeerFrame::Request { .. }) => "a Request".into(),
-        Ok(PeerFrame::Response { .. }) => "a Response".into(),
+        Ok(frame) => frame.kind().into(),
         Err(e) => format!("an undecodable frame ({e})"),
     }
 }
