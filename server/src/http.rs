@@ -62,8 +62,18 @@ pub async fn accept_loop(
             // A silent or garbage connection is dropped; the TLS handshake
             // counts against the same deadline.
             let opened = tokio::time::timeout_at(deadline, open(stream, &gateway)).await;
-            if let Ok(Some((stream, path))) = opened {
-                route(stream, &path, gateway, deadline, incarnation).await;
+            match opened {
+                // The peers' reserve is for peer links only.
+                Ok(Some((stream, path)))
+                    if admitted.is_reserved_for_peers() && path != "/v1/raft" =>
+                {
+                    let reason = "the member has as many connections open as it allows";
+                    turn_away(stream, reason.into()).await;
+                }
+                Ok(Some((stream, path))) => {
+                    route(stream, &path, gateway, deadline, incarnation).await
+                }
+                _ => {}
             }
             drop(admitted);
         });
@@ -81,7 +91,7 @@ async fn open(tcp: TcpStream, gateway: &Gateway) -> Option<(Stream, String)> {
 }
 
 /// Answers a connection over the limits with 503 (briefly) and closes it.
-async fn turn_away(mut stream: TcpStream, reason: String) {
+async fn turn_away(mut stream: impl tokio::io::AsyncWrite + Unpin, reason: String) {
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{reason}\n",

@@ -20,6 +20,10 @@ pub const CONNECTIONS_MAX: usize = 10_000;
 /// shares its address: raise it there (or set it to the total).
 pub const CONNECTIONS_PER_ADDRESS_MAX: usize = 1_000;
 
+/// Places beyond the caps kept for the other members' peer links, so that
+/// clients filling the caps cannot part the cluster (see `admission`).
+pub const PEER_CONNECTIONS_RESERVED: usize = 64;
+
 /// A connection's HTTP request head and WebSocket upgrade must be complete
 /// this soon after it is accepted.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,7 +69,27 @@ pub const IN_FLIGHT_BYTES_PER_CONNECTION_MAX: usize = 16 * 1024 * 1024;
 /// The same, over every client connection of a member.
 pub const IN_FLIGHT_BYTES_PER_MEMBER_MAX: usize = 256 * 1024 * 1024;
 
+/// A connection may present this many new tokens (`Authenticate`) per
+/// [`REAUTHENTICATION_WINDOW`]; each costs a signature check. A client
+/// refreshes once per token lifetime, or once a second while refused.
+pub const REAUTHENTICATIONS_PER_WINDOW: u32 = 16;
+
+/// See [`REAUTHENTICATIONS_PER_WINDOW`].
+pub const REAUTHENTICATION_WINDOW: Duration = Duration::from_secs(60);
+
 // --- Raft entries and the peer link ------------------------------------------
+
+/// Applied entries whose effects (completed waits, ended sessions) may wait
+/// for the gateway to deliver them; past it, applying waits.
+pub const APPLIED_QUEUED_MAX: usize = 1024;
+
+/// Frames queued to be written on one peer link; past it, whoever sends
+/// (openraft's replication, a forwarded request, an answer) waits.
+pub const PEER_OUTBOX_FRAMES_MAX: usize = 1024;
+
+/// Commands waiting for a batch on one member; past it, proposing waits.
+/// Client budgets keep it far below this; it bounds what peers forward.
+pub const BATCH_QUEUE_MAX: usize = 65_536;
 
 /// Most bytes of client frames gathered into one Raft entry (a batch).
 pub const ENTRY_BYTES_MAX: usize = 4 * 1024 * 1024;

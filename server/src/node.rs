@@ -17,8 +17,8 @@ use crate::storage::known_peers::KnownPeers;
 use crate::tls::Tls;
 use openraft::BasicNode;
 use openraft::async_runtime::WatchReceiver;
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -149,7 +149,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     let local_addr = listener.local_addr()?;
     let known_peers = Arc::new(KnownPeers::open(&config.data_dir)?);
     let log = LogStore::open(&config.data_dir.join("log"), config.fsync_batch_wait)?;
-    let (applied_tx, applied_rx) = mpsc::unbounded_channel();
+    let (applied_tx, applied_rx) = mpsc::channel(crate::limits::APPLIED_QUEUED_MAX);
     let (state_machine, replica) = StateMachine::open(&config.data_dir.join("state"), applied_tx)?;
     let peers = Peers::new(
         id,
@@ -216,7 +216,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         tokio::spawn(crate::http::accept_loop(
             listener,
             gateway,
-            Admission::new(config.connection_limits),
+            Admission::new(config.connection_limits, peer_addresses(&config).await),
             identity.incarnation,
         )),
     ];
@@ -226,6 +226,26 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         local_addr,
         tasks,
     })
+}
+
+/// The addresses the other members' configured names resolve to, where
+/// their peer links come from; a name that does not resolve now gets no
+/// reserve (logged).
+async fn peer_addresses(config: &NodeConfig) -> HashSet<IpAddr> {
+    let mut addresses = HashSet::new();
+    for (id, addr) in &config.members {
+        if *id == config.node_id {
+            continue;
+        }
+        match tokio::net::lookup_host(addr.as_str()).await {
+            Ok(resolved) => addresses.extend(resolved.map(|a| a.ip())),
+            Err(e) => tracing::warn!(
+                "member {id}'s address {addr} does not resolve ({e}): its links get no reserved \
+                 connection places"
+            ),
+        }
+    }
+    addresses
 }
 
 /// Exits the process when Raft stops on its own (a storage error such as a

@@ -380,6 +380,80 @@ async fn handshake_attacks() {
     bystander.finish().await;
 }
 
+/// Keeps every connection place of the member at `addr` taken, as a flood
+/// from many addresses would: `attackers` tasks, each opening a connection
+/// from its own 127.0.3.x address, holding it until the member drops it
+/// (its head deadline) and opening the next at once.
+fn flood_connections(addr: &str, attackers: u8, stop: Arc<AtomicBool>) -> Vec<JoinHandle<()>> {
+    (1..=attackers)
+        .map(|k| {
+            let (addr, stop) = (addr.to_owned(), stop.clone());
+            tokio::spawn(async move {
+                let from = format!("127.0.3.{k}");
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(mut stream) = raw::tcp_from(&from, &addr).await {
+                        let mut buffer = [0u8; 512];
+                        while !stop.load(Ordering::Relaxed) {
+                            let read = stream.read(&mut buffer);
+                            if let Ok(Ok(0) | Err(_)) =
+                                tokio::time::timeout(Duration::from_millis(100), read).await
+                            {
+                                break;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            })
+        })
+        .collect()
+}
+
+/// Clients that take every connection place of the leader cannot cut the
+/// other members off from it: a restarted follower still reaches the
+/// leader through the places reserved for members (without them, it could
+/// not forward a single write).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(debug_assertions, ignore = "release builds only: scripts/test runs it")]
+async fn members_reach_each_other_past_the_connection_caps() {
+    let mut cluster = TestCluster::prepare("hostile-peer-reserve", Timings::default());
+    cluster.set_extra_args(&["--max-connections", "16"]);
+    cluster.start_all();
+    let bystander = Bystander::start(&cluster).await;
+    let budget = Budget::start(&cluster);
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let follower = cluster.follower();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let attackers = flood_connections(&cluster.addrs[&leader], 48, stop.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A fresh process: it has no link to the leader and must dial one.
+    cluster.kill(follower);
+    cluster.start_node(follower);
+    while cluster.health(follower).is_none() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Raw, so that it stays on the follower (a client moves to the leader).
+    let mut socket = raw::session(&cluster.addrs[&follower]).await;
+    for id in 1..=10 {
+        let increment = Op::AtomicLong {
+            name: "through-the-follower".into(),
+            op: LongOp::AddAndGet(1),
+        };
+        let result = raw::call(&mut socket, id, increment).await;
+        assert_eq!(result, Ok(Reply::Long(id as i64)));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for attacker in attackers {
+        attacker.await.unwrap();
+    }
+
+    // The flood's last connections end by the member's head deadline.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    budget.check(&cluster, 64 * MIB, MIB);
+    bystander.finish().await;
+}
+
 /// Requests are checked in the gateway: what is invalid is refused with a
 /// typed error and never reaches the Raft log; malformed or overfull
 /// messages close their own connection only.
@@ -528,6 +602,16 @@ async fn request_attacks() {
     let _ = raw::send(&mut socket, vec![0u8; 2 * MIB as usize]).await;
     let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
     closed_with(&ending, CloseCode::Size, "too large");
+
+    // New tokens beyond the allowance (each costs a signature check).
+    let mut socket = raw::session(&addr).await;
+    let token = ClientFrame::Authenticate {
+        token: "t".repeat(1000),
+    };
+    let tokens = raftcp_proto::encode(&token).unwrap().repeat(1000);
+    raw::send(&mut socket, tokens).await.unwrap();
+    let ending = raw::read_to_end(&mut socket, TURNED_AWAY_WITHIN).await;
+    closed_with(&ending, CloseCode::Policy, "new tokens");
 
     budget.check(&cluster, 64 * MIB, MIB);
     bystander.finish().await;

@@ -4,7 +4,7 @@
 //! Raft is shared by many requests; an idle client's command leaves at once.
 
 use crate::cluster::Cluster;
-use crate::limits::ENTRY_BYTES_MAX;
+use crate::limits::{BATCH_QUEUE_MAX, ENTRY_BYTES_MAX};
 use crate::machine::{CommandKind, CommandResponse, POSITIONS_PER_ENTRY};
 use crate::raft::peer_frame::ForwardError;
 use std::sync::Arc;
@@ -28,13 +28,13 @@ struct Queued {
 
 #[derive(Debug)]
 pub struct Batcher {
-    queue: mpsc::UnboundedSender<Queued>,
+    queue: mpsc::Sender<Queued>,
 }
 
 impl Batcher {
     /// Starts the batching task for `cluster`.
     pub fn start(cluster: Arc<Cluster>) -> (Batcher, tokio::task::JoinHandle<()>) {
-        let (queue, commands) = mpsc::unbounded_channel();
+        let (queue, commands) = mpsc::channel(BATCH_QUEUE_MAX);
         let task = tokio::spawn(run(cluster, commands));
         (Batcher { queue }, task)
     }
@@ -53,12 +53,12 @@ impl Batcher {
             bytes,
             answer,
         };
-        self.queue.send(queued).map_err(|_| stopped())?;
+        self.queue.send(queued).await.map_err(|_| stopped())?;
         response.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(cluster: Arc<Cluster>, mut commands: mpsc::UnboundedReceiver<Queued>) {
+async fn run(cluster: Arc<Cluster>, mut commands: mpsc::Receiver<Queued>) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     let max = POSITIONS_PER_ENTRY as usize;
     // A command that did not fit the previous batch starts the next one.

@@ -220,9 +220,9 @@ impl Connection {
             Some(session) if gateway.is_waiting(session, id) => CancelTarget::Waiting,
             _ => CancelTarget::Nowhere,
         };
-        let Some(action) = self
-            .rules
-            .on_frame(frame, bytes, holds_session, cancel_target)
+        let Some(action) =
+            self.rules
+                .on_frame(frame, bytes, Instant::now(), holds_session, cancel_target)
         else {
             return Ok(());
         };

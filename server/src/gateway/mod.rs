@@ -152,7 +152,7 @@ impl Gateway {
     }
 
     /// Delivers the effects of applied entries to the clients connected here.
-    pub async fn deliver_effects(self: Arc<Self>, mut applied: mpsc::UnboundedReceiver<Applied>) {
+    pub async fn deliver_effects(self: Arc<Self>, mut applied: mpsc::Receiver<Applied>) {
         while let Some(applied) = applied.recv().await {
             match applied {
                 Applied::Effects(effects) => {

@@ -18,12 +18,20 @@
 //!    waits under that id and nothing is proposed.
 //! 5. A connection silent for twice the session TTL is closed, after its
 //!    session expired (so the client heard `SessionExpired`).
+//! 6. A connection presents a new token at most
+//!    `REAUTHENTICATIONS_PER_WINDOW` times per `REAUTHENTICATION_WINDOW`:
+//!    checking a signature costs the member real work, and a client
+//!    refreshes its token once per lifetime, or once a second while the
+//!    member answers `TOKEN_EXPIRED`. More closes the connection.
 
-use crate::limits::{CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX};
+use crate::limits::{
+    CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, REAUTHENTICATION_WINDOW,
+    REAUTHENTICATIONS_PER_WINDOW,
+};
 use raftcp_proto::{
     ClientFrame, Hello, PROTOCOL_VERSION, Request, RequestId, ServerFrame, SessionId, hello_version,
 };
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Why the server ends a connection: a close code and a reason for the
@@ -102,10 +110,34 @@ pub enum Stop {
     End,
 }
 
-/// The rules' state: whether the connection has a session.
+/// The rules' state: whether the connection has a session, and its recent
+/// new tokens.
 #[derive(Debug, Default)]
 pub struct Rules {
     session: Option<SessionId>,
+    reauthentications: Reauthentications,
+}
+
+/// New tokens presented in the current window (rule 6).
+#[derive(Debug, Default)]
+struct Reauthentications {
+    window_start: Option<Instant>,
+    count: u32,
+}
+
+impl Reauthentications {
+    /// Counts one at `now`; false when the window's allowance is spent.
+    fn allow(&mut self, now: Instant) -> bool {
+        let in_window = self
+            .window_start
+            .is_some_and(|start| now.saturating_duration_since(start) < REAUTHENTICATION_WINDOW);
+        if !in_window {
+            self.window_start = Some(now);
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= REAUTHENTICATIONS_PER_WINDOW
+    }
 }
 
 impl Rules {
@@ -171,14 +203,15 @@ impl Rules {
         })
     }
 
-    /// What to do with one frame, `bytes` long (rules 1, 3 and 4).
-    /// `holds_session` tells whether this connection still holds its
+    /// What to do with one frame, `bytes` long, arriving at `now` (rules 1,
+    /// 3, 4 and 6). `holds_session` tells whether this connection still holds its
     /// session, `cancel_target` where a cancelled request is (each asked
     /// only when the frame needs it). `None`: nothing to do.
     pub fn on_frame(
         &mut self,
         frame: ClientFrame,
         bytes: usize,
+        now: Instant,
         holds_session: impl FnOnce() -> bool,
         cancel_target: impl FnOnce(RequestId) -> CancelTarget,
     ) -> Option<Action> {
@@ -214,7 +247,16 @@ impl Rules {
             },
             ClientFrame::Heartbeat => Action::Send(ServerFrame::HeartbeatAck),
             ClientFrame::CloseSession => Action::CloseSession(session),
-            ClientFrame::Authenticate { token } => Action::Authenticate(token),
+            ClientFrame::Authenticate { token } => {
+                if !self.reauthentications.allow(now) {
+                    let reason = format!(
+                        "more than {REAUTHENTICATIONS_PER_WINDOW} new tokens within {}s",
+                        REAUTHENTICATION_WINDOW.as_secs()
+                    );
+                    return Some(Action::Close(Closing::new(CloseCode::Policy, reason)));
+                }
+                Action::Authenticate(token)
+            }
         })
     }
 }
@@ -279,7 +321,7 @@ mod tests {
         let frames = rules.on_incoming(Incoming::Binary(bytes)).unwrap();
         frames
             .into_iter()
-            .map(|(frame, size)| rules.on_frame(frame, size, || holds, nowhere))
+            .map(|(frame, size)| rules.on_frame(frame, size, Instant::now(), || holds, nowhere))
             .collect()
     }
 
@@ -357,21 +399,67 @@ mod tests {
         let cancel = || ClientFrame::Cancel { id };
         let to = |target| move |_| target;
         assert_eq!(
-            rules.on_frame(cancel(), 2, || true, to(CancelTarget::Proposing)),
+            rules.on_frame(
+                cancel(),
+                2,
+                Instant::now(),
+                || true,
+                to(CancelTarget::Proposing)
+            ),
             Some(Action::MarkCancelled(id))
         );
         assert_eq!(
-            rules.on_frame(cancel(), 2, || true, to(CancelTarget::Waiting)),
+            rules.on_frame(
+                cancel(),
+                2,
+                Instant::now(),
+                || true,
+                to(CancelTarget::Waiting)
+            ),
             Some(Action::ProposeCancel { session, id })
         );
         assert_eq!(
-            rules.on_frame(cancel(), 2, || true, to(CancelTarget::Nowhere)),
+            rules.on_frame(
+                cancel(),
+                2,
+                Instant::now(),
+                || true,
+                to(CancelTarget::Nowhere)
+            ),
             None
         );
         assert_eq!(
-            rules.on_frame(ClientFrame::CloseSession, 1, || true, nowhere),
+            rules.on_frame(
+                ClientFrame::CloseSession,
+                1,
+                Instant::now(),
+                || true,
+                nowhere
+            ),
             Some(Action::CloseSession(session))
         );
+    }
+
+    #[test]
+    fn new_tokens_are_limited_per_window() {
+        let mut rules = Rules::default();
+        rules.on_session(SessionId(1024));
+        let start = Instant::now();
+        let mut present = |at: Instant| {
+            let token = ClientFrame::Authenticate { token: "t".into() };
+            rules.on_frame(token, 3, at, || true, nowhere)
+        };
+        for _ in 0..REAUTHENTICATIONS_PER_WINDOW {
+            assert_eq!(present(start), Some(Action::Authenticate("t".into())));
+        }
+        let over = present(start + REAUTHENTICATION_WINDOW / 2);
+        assert!(
+            matches!(&over, Some(Action::Close(c)) if c.code == CloseCode::Policy && c.reason.contains("new tokens")),
+            "{over:?}"
+        );
+        // A new window allows as many again.
+        let later = start + REAUTHENTICATION_WINDOW;
+        assert_eq!(present(later), Some(Action::Authenticate("t".into())));
     }
 
     #[test]

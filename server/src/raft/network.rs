@@ -7,7 +7,7 @@ use super::peer_auth::{self, ClusterSecret, Exchange, Role};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
 use super::state_machine::SnapshotData;
 use super::{NodeId, SnapshotOf, TypeConfig, Vote};
-use crate::limits::PEER_FRAME_BYTES_MAX;
+use crate::limits::{PEER_FRAME_BYTES_MAX, PEER_OUTBOX_FRAMES_MAX};
 use crate::storage::known_peers::{KnownPeers, Verdict};
 use crate::sync::lock;
 use crate::tls::Tls;
@@ -152,7 +152,7 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<PeerReply>>>>;
 
 #[derive(Debug)]
 struct Connection {
-    outbox: mpsc::UnboundedSender<Message>,
+    outbox: mpsc::Sender<Message>,
     pending: Pending,
     next_id: AtomicU64,
     alive: Arc<AtomicBool>,
@@ -178,16 +178,28 @@ impl PeerLink {
             .map_err(|e| LinkError::Unreachable(self.target, e.to_string()))?;
         let (answer_tx, answer_rx) = oneshot::channel();
         lock(&connection.pending).insert(id, answer_tx);
-        if connection.outbox.send(Message::binary(bytes)).is_err() {
-            lock(&connection.pending).remove(&id);
-            return Err(LinkError::Closed(self.target));
-        }
-        match tokio::time::timeout(timeout, answer_rx).await {
-            Ok(Ok(reply)) => {
+        // A full outbox (the peer reads slowly) makes the call wait, within
+        // the same timeout as its answer.
+        let sent_and_answered = async {
+            if connection
+                .outbox
+                .send(Message::binary(bytes))
+                .await
+                .is_err()
+            {
+                return None;
+            }
+            answer_rx.await.ok()
+        };
+        match tokio::time::timeout(timeout, sent_and_answered).await {
+            Ok(Some(reply)) => {
                 self.heard();
                 Ok(reply)
             }
-            Ok(Err(_)) => Err(LinkError::Closed(self.target)),
+            Ok(None) => {
+                lock(&connection.pending).remove(&id);
+                Err(LinkError::Closed(self.target))
+            }
             Err(_) => {
                 lock(&connection.pending).remove(&id);
                 Err(LinkError::Timeout(self.target, timeout))
@@ -232,7 +244,7 @@ impl PeerLink {
         let mut socket = ws::dial(&self.addr, "/v1/raft", PEER_FRAME_BYTES_MAX, tls).await?;
         self.prove_membership(&mut socket).await?;
         let (sink, mut stream) = socket.split();
-        let (outbox, inbox) = mpsc::unbounded_channel();
+        let (outbox, inbox) = mpsc::channel(PEER_OUTBOX_FRAMES_MAX);
         let pending: Pending = Arc::default();
         let alive = Arc::new(AtomicBool::new(true));
         tokio::spawn(write_frames(sink, inbox, alive.clone()));
@@ -356,7 +368,7 @@ pub fn check_incarnation(known: &KnownPeers, peer: NodeId, incarnation: u64) -> 
 /// syscall instead of one per frame.
 pub async fn write_frames<S>(
     mut sink: S,
-    mut inbox: mpsc::UnboundedReceiver<Message>,
+    mut inbox: mpsc::Receiver<Message>,
     alive: Arc<AtomicBool>,
 ) where
     S: futures_util::Sink<Message> + Unpin,

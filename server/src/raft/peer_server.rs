@@ -8,7 +8,9 @@ use super::network::{check_incarnation, decode_peer_frame, write_frames};
 use super::peer_auth::{self, Exchange, Nonce, Role::Acceptor, Role::Dialer};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
 use crate::cluster::Cluster;
-use crate::limits::{PEER_FRAME_BYTES_MAX, PEER_HELLO_TIMEOUT, PEER_REQUESTS_MAX};
+use crate::limits::{
+    PEER_FRAME_BYTES_MAX, PEER_HELLO_TIMEOUT, PEER_OUTBOX_FRAMES_MAX, PEER_REQUESTS_MAX,
+};
 use crate::ws::{self, Socket};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
@@ -30,7 +32,7 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
     let stream = socket.into_inner();
     let socket = Socket::from_raw_socket(stream, Role::Server, config).await;
     let (sink, mut stream) = socket.split();
-    let (outbox, inbox) = mpsc::unbounded_channel();
+    let (outbox, inbox) = mpsc::channel(PEER_OUTBOX_FRAMES_MAX);
     tokio::spawn(write_frames(sink, inbox, Arc::new(AtomicBool::new(true))));
     let exchange = proven.exchange(&cluster);
     let our_proof = PeerFrame::Proof {
@@ -40,7 +42,7 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
             .secret()
             .prove(Acceptor, &exchange, incarnation),
     };
-    if send(&outbox, &our_proof).is_err() {
+    if send(&outbox, &our_proof).await.is_err() {
         return;
     }
     // Each request from the peer counts as hearing from it (`reachability`);
@@ -66,7 +68,9 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
                 let outbox = outbox.clone();
                 tokio::spawn(async move {
                     let reply = Box::pin(handle(&cluster, rpc)).await;
-                    let _ = send(&outbox, &PeerFrame::Response { id, reply });
+                    // The slot is held until the answer is queued: a peer
+                    // that does not read its answers stops being read.
+                    let _ = send(&outbox, &PeerFrame::Response { id, reply }).await;
                     drop(slot);
                 });
             }
@@ -172,9 +176,9 @@ fn describe(frame: &Result<PeerFrame, String>) -> String {
     }
 }
 
-fn send(outbox: &mpsc::UnboundedSender<Message>, frame: &PeerFrame) -> Result<(), ()> {
+async fn send(outbox: &mpsc::Sender<Message>, frame: &PeerFrame) -> Result<(), ()> {
     let bytes = postcard::to_allocvec(frame).map_err(|_| ())?;
-    outbox.send(Message::binary(bytes)).map_err(|_| ())
+    outbox.send(Message::binary(bytes)).await.map_err(|_| ())
 }
 
 async fn handle(cluster: &Cluster, rpc: PeerRpc) -> PeerReply {

@@ -1,7 +1,9 @@
 //! openraft's state machine: the deterministic [`Machine`] behind a mutex,
 //! plus what openraft needs around it (last applied log id, membership,
 //! snapshot files). Effects of each apply (waiter completions, ended
-//! sessions) go to this node's gateway, which delivers those of its clients.
+//! sessions) go to this node's gateway, which delivers those of its clients;
+//! their queue is bounded, so a gateway that falls behind slows applying
+//! rather than growing memory.
 
 use super::{Entry, LogId, SnapshotMeta, SnapshotOf, StoredMembership, TypeConfig};
 use crate::machine::{CommandResponse, Effect, Machine};
@@ -71,7 +73,7 @@ const SNAPSHOT_FILE: &str = "snapshot";
 pub struct StateMachine {
     replica: SharedReplica,
     dir: PathBuf,
-    applied_tx: mpsc::UnboundedSender<Applied>,
+    applied_tx: mpsc::Sender<Applied>,
 }
 
 impl StateMachine {
@@ -79,7 +81,7 @@ impl StateMachine {
     /// there (openraft then re-applies the committed log after it).
     pub fn open(
         dir: &Path,
-        applied_tx: mpsc::UnboundedSender<Applied>,
+        applied_tx: mpsc::Sender<Applied>,
     ) -> io::Result<(Self, SharedReplica)> {
         std::fs::create_dir_all(dir)?;
         let replica = SharedReplica::default();
@@ -98,27 +100,23 @@ impl StateMachine {
         Ok((sm, replica))
     }
 
-    fn apply_one(&self, entry: Entry) -> CommandResponse {
+    /// Applies one entry: its response and its effects.
+    fn apply_one(&self, entry: Entry) -> (CommandResponse, Vec<Effect>) {
         let index = entry.log_id.index;
         let mut state = self.replica.lock();
-        let response = match entry.payload {
-            EntryPayload::Blank => CommandResponse::Done,
+        let applied = match entry.payload {
+            EntryPayload::Blank => (CommandResponse::Done, Vec::new()),
             EntryPayload::Membership(membership) => {
                 state.membership = StoredMembership::new(Some(entry.log_id), membership);
-                CommandResponse::Done
+                (CommandResponse::Done, Vec::new())
             }
             EntryPayload::Normal(command) => {
                 let applied = state.machine.apply_entry(index, command);
-                if !applied.effects.is_empty() {
-                    // The gateway may be gone during shutdown; effects then
-                    // have nobody to reach.
-                    let _ = self.applied_tx.send(Applied::Effects(applied.effects));
-                }
-                applied.response
+                (applied.response, applied.effects)
             }
         };
         state.applied = Some(entry.log_id);
-        response
+        applied
     }
 }
 
@@ -136,7 +134,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         S: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
     {
         while let Some((entry, responder)) = entries.try_next().await? {
-            let response = self.apply_one(entry);
+            let (response, effects) = self.apply_one(entry);
+            if !effects.is_empty() {
+                // The gateway may be gone during shutdown; effects then
+                // have nobody to reach.
+                let _ = self.applied_tx.send(Applied::Effects(effects)).await;
+            }
             if let Some(responder) = responder {
                 responder.send(response);
             }
@@ -170,7 +173,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             state.snapshots_installed += 1;
         }
         tracing::info!("installed a snapshot up to {:?}", meta.last_log_id);
-        let _ = self.applied_tx.send(Applied::Replaced);
+        let _ = self.applied_tx.send(Applied::Replaced).await;
         Ok(())
     }
 
