@@ -105,8 +105,7 @@ const COMMAND_OVERHEAD_BYTES: usize = 64;
 pub const ENTRY_ENCODED_BYTES_MAX: usize =
     ENTRY_BYTES_MAX + POSITIONS_PER_ENTRY as usize * COMMAND_OVERHEAD_BYTES;
 
-/// Largest peer frame: a full AppendEntries, a forwarded batch's answer, or
-/// a whole snapshot.
+/// Largest peer frame: a full AppendEntries, or a forwarded batch's answer.
 pub const PEER_FRAME_BYTES_MAX: usize = 512 * 1024 * 1024;
 
 /// Largest first message on an accepted peer link: a `Hello`, nothing else
@@ -121,11 +120,13 @@ pub const PEER_REQUESTS_MAX: usize = 1024;
 /// A peer must send its `Hello` this soon after upgrading.
 pub const PEER_HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Largest snapshot a member restores (`machine::SNAPSHOT_BYTES_MAX`).
-/// Snapshots travel to followers in one peer frame, so a state larger than
-/// [`PEER_FRAME_BYTES_MAX`] can be restored from disk but not shipped.
-/// Nothing bounds the state's bytes yet: keep it well under the peer frame.
+/// Largest snapshot a member restores (`machine::SNAPSHOT_BYTES_MAX`), and
+/// so installs from a leader.
 pub use crate::machine::SNAPSHOT_BYTES_MAX;
+
+/// Snapshots travel to followers in pieces of at most this many bytes, one
+/// peer request each (`raft::snapshot_transfer`).
+pub const SNAPSHOT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
 
 // A client frame fits a batch, a batch fits a peer frame (forwarded to the
 // leader), a full AppendEntries fits a peer frame, and so does the answer
@@ -143,6 +144,9 @@ const _: () = assert!(
 const _: () = assert!(REQUEST_SPAN_MAX as usize <= REQUESTS_PER_CONNECTION_MAX);
 const _: () = assert!(HANDSHAKE_BYTES_MAX <= FRAME_BYTES_MAX);
 const _: () = assert!(PEER_HELLO_BYTES_MAX < PEER_FRAME_BYTES_MAX);
+// A snapshot chunk, with its metadata (the membership: a few members'
+// addresses), fits a peer frame.
+const _: () = assert!(SNAPSHOT_CHUNK_BYTES + 64 * 1024 < PEER_FRAME_BYTES_MAX);
 // A connection's replies to a full window of ordinary requests fit its
 // outbox.
 const _: () = assert!(REQUESTS_PER_CONNECTION_MAX * 1024 < OUTBOX_BYTES_PER_CONNECTION_MAX);

@@ -1,12 +1,19 @@
 //! Snapshots in a real cluster: a member that missed more than the leader
-//! keeps in its log catches up by installing a snapshot, and every member
-//! restarts from its snapshot file plus the log after it.
+//! keeps in its log catches up by installing a snapshot (larger than one
+//! chunk of the transfer), and every member restarts from its snapshot file
+//! plus the log after it.
 
 #![allow(clippy::unwrap_used)]
 
 use raftcp::Client;
+use raftcp_server::limits::SNAPSHOT_CHUNK_BYTES;
 use raftcp_tests::{TestCluster, Timings};
 use std::time::{Duration, Instant};
+
+/// 200 KB that end in `i`.
+fn big_value(i: usize) -> String {
+    format!("{}{i}", " ".repeat(200_000))
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_member_catches_up_from_a_snapshot_and_all_restart_from_theirs() {
@@ -30,6 +37,11 @@ async fn a_lagging_member_catches_up_from_a_snapshot_and_all_restart_from_theirs
     cluster.kill(lagging);
     for _ in 0..300 {
         counter.increment_and_get().await.unwrap();
+    }
+    // 20 MB of values: the snapshot travels in several chunks.
+    for i in 0..100 {
+        let big = client.get_atomic_reference::<String>(&format!("snap-big-{i}"));
+        big.set(&big_value(i)).await.unwrap();
     }
     latch.count_down().await.unwrap();
     // A leader keeps the log a down follower still needs; a follower purges
@@ -70,6 +82,12 @@ async fn a_lagging_member_catches_up_from_a_snapshot_and_all_restart_from_theirs
         cluster.gauge(lagging, "raftcp_objects"),
         cluster.gauge(leader, "raftcp_objects")
     );
+    let snapshot = cluster.data_dir(lagging).join("state/snapshot");
+    let snapshot_bytes = std::fs::metadata(snapshot).unwrap().len();
+    assert!(
+        snapshot_bytes > 2 * SNAPSHOT_CHUNK_BYTES as u64,
+        "the installed snapshot is {snapshot_bytes} bytes: not over two chunks"
+    );
     cluster.start_node(first_leader);
     client.close().await;
 
@@ -93,6 +111,8 @@ async fn a_lagging_member_catches_up_from_a_snapshot_and_all_restart_from_theirs
             .unwrap(),
         1
     );
+    let big = client.get_atomic_reference::<String>("snap-big-99");
+    assert_eq!(big.get().await.unwrap(), Some(big_value(99)));
 
     // The member that installed the snapshot serves as leader too.
     let leader = cluster.wait_for_leader(Duration::from_secs(30));

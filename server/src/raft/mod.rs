@@ -8,6 +8,7 @@ pub mod network;
 pub mod peer_auth;
 pub mod peer_frame;
 pub mod peer_server;
+pub mod snapshot_transfer;
 pub mod state_machine;
 
 use crate::machine::{Command, CommandResponse};

@@ -5,6 +5,7 @@
 
 use super::peer_auth::{self, ClusterSecret, Exchange, Role};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
+use super::snapshot_transfer;
 use super::state_machine::SnapshotData;
 use super::{NodeId, SnapshotOf, TypeConfig, Vote};
 use crate::limits::{PEER_FRAME_BYTES_MAX, PEER_OUTBOX_FRAMES_MAX};
@@ -503,29 +504,36 @@ impl RaftNetworkV2<TypeConfig> for PeerClient {
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let rpc = PeerRpc::Snapshot {
-            vote,
-            meta: snapshot.meta,
-            data: snapshot.snapshot,
-        };
-        // Snapshots are bounded by the machine's limits; give them time.
+        // Each chunk is its own request, sent once the previous one is
+        // answered (so they arrive in order); each gets the full timeout.
         let timeout = option.hard_ttl().max(Duration::from_secs(30));
-        let reply = tokio::select! {
-            closed = cancel => return Err(StreamingError::Closed(closed)),
-            reply = self.link.call(rpc, timeout) => reply,
-        };
-        match reply {
-            Ok(PeerReply::Snapshot(Ok(response))) => Ok(response),
-            Ok(PeerReply::Snapshot(Err(reason))) => Err(StreamingError::Unreachable(
-                Unreachable::from_string(reason),
-            )),
-            Ok(other) => Err(StreamingError::Network(NetworkError::from_string(format!(
-                "mismatched reply {other:?}"
-            )))),
-            Err(e @ LinkError::Unreachable(..)) => {
-                Err(StreamingError::Unreachable(Unreachable::from_string(e)))
+        let mut cancel = std::pin::pin!(cancel);
+        let chunks = snapshot_transfer::chunks(vote, snapshot.meta, &snapshot.snapshot);
+        for chunk in chunks {
+            let reply = tokio::select! {
+                closed = &mut cancel => return Err(StreamingError::Closed(closed)),
+                reply = self.link.call(PeerRpc::Snapshot(chunk), timeout) => reply,
+            };
+            match reply {
+                Ok(PeerReply::Snapshot(Ok(None))) => continue,
+                Ok(PeerReply::Snapshot(Ok(Some(response)))) => return Ok(response),
+                Ok(PeerReply::Snapshot(Err(reason))) => {
+                    return Err(StreamingError::Unreachable(Unreachable::from_string(
+                        reason,
+                    )));
+                }
+                Ok(other) => {
+                    return Err(StreamingError::Network(NetworkError::from_string(format!(
+                        "mismatched reply {other:?}"
+                    ))));
+                }
+                Err(e @ LinkError::Unreachable(..)) => {
+                    return Err(StreamingError::Unreachable(Unreachable::from_string(e)));
+                }
+                Err(e) => return Err(StreamingError::Network(NetworkError::from_string(e))),
             }
-            Err(e) => Err(StreamingError::Network(NetworkError::from_string(e))),
         }
+        let reason = "the follower did not answer the snapshot's last chunk";
+        Err(StreamingError::Network(NetworkError::from_string(reason)))
     }
 }

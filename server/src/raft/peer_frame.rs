@@ -3,8 +3,9 @@
 //! sends requests; the accepting node answers each request by id, in any
 //! order, so many RPCs share one connection. Variant order is wire format.
 
+use super::TypeConfig;
 use super::peer_auth::{Nonce, Proof};
-use super::{SnapshotMeta, TypeConfig, Vote};
+use super::snapshot_transfer::SnapshotChunk;
 use crate::machine::{CommandKind, CommandResponse};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
 use openraft::raft::{VoteRequest, VoteResponse};
@@ -61,11 +62,8 @@ pub enum PeerRpc {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
-    Snapshot {
-        vote: Vote,
-        meta: SnapshotMeta,
-        data: Vec<u8>,
-    },
+    /// The next piece of a snapshot (see `snapshot_transfer`).
+    Snapshot(SnapshotChunk),
     /// A follower's gateway hands a command to the leader, which stamps the
     /// time and proposes it.
     Propose(CommandKind),
@@ -80,7 +78,9 @@ pub enum PeerRpc {
 pub enum PeerReply {
     AppendEntries(Result<AppendEntriesResponse<TypeConfig>, String>),
     Vote(Result<VoteResponse<TypeConfig>, String>),
-    Snapshot(Result<SnapshotResponse<TypeConfig>, String>),
+    /// To a snapshot's last chunk, the follower's response; to the others,
+    /// `None`.
+    Snapshot(Result<Option<SnapshotResponse<TypeConfig>>, String>),
     Proposed(Result<CommandResponse, ForwardError>),
     Read(Result<Result<Reply, OpError>, ForwardError>),
 }

@@ -7,14 +7,16 @@ use super::NodeId;
 use super::network::{check_incarnation, decode_peer_frame, write_frames};
 use super::peer_auth::{self, Exchange, Nonce, Role::Acceptor, Role::Dialer};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
+use super::snapshot_transfer::{Assembly, Received};
 use crate::cluster::Cluster;
 use crate::limits::{
     PEER_FRAME_BYTES_MAX, PEER_HELLO_TIMEOUT, PEER_OUTBOX_FRAMES_MAX, PEER_REQUESTS_MAX,
 };
+use crate::sync::lock;
 use crate::ws::{self, Socket};
 use futures_util::{SinkExt, StreamExt};
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -49,6 +51,8 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
     // looked up once, not per request.
     let link_to_peer = cluster.peers.get(peer);
     let slots = Arc::new(Semaphore::new(PEER_REQUESTS_MAX));
+    // The snapshot this link is carrying in, dropped with the link.
+    let assembly = Arc::new(Mutex::new(Assembly::default()));
     while let Some(Ok(message)) = stream.next().await {
         let bytes = match message {
             Message::Binary(bytes) => bytes,
@@ -66,8 +70,9 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
                 };
                 let cluster = cluster.clone();
                 let outbox = outbox.clone();
+                let assembly = assembly.clone();
                 tokio::spawn(async move {
-                    let reply = Box::pin(handle(&cluster, rpc)).await;
+                    let reply = Box::pin(handle(&cluster, rpc, &assembly)).await;
                     // The slot is held until the answer is queued: a peer
                     // that does not read its answers stops being read.
                     let _ = send(&outbox, &PeerFrame::Response { id, reply }).await;
@@ -181,7 +186,7 @@ async fn send(outbox: &mpsc::Sender<Message>, frame: &PeerFrame) -> Result<(), (
     outbox.send(Message::binary(bytes)).await.map_err(|_| ())
 }
 
-async fn handle(cluster: &Cluster, rpc: PeerRpc) -> PeerReply {
+async fn handle(cluster: &Cluster, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> PeerReply {
     let raft = &cluster.raft;
     match rpc {
         PeerRpc::AppendEntries(request) => PeerReply::AppendEntries(
@@ -195,13 +200,20 @@ async fn handle(cluster: &Cluster, rpc: PeerRpc) -> PeerReply {
         PeerRpc::PreVote(request) => {
             PeerReply::Vote(raft.pre_vote(request).await.map_err(|e| e.to_string()))
         }
-        PeerRpc::Snapshot { vote, meta, data } => {
+        PeerRpc::Snapshot(chunk) => {
+            let received = lock(assembly).receive(chunk);
+            let Some(Received { vote, meta, data }) = (match received {
+                Ok(received) => received,
+                Err(reason) => return PeerReply::Snapshot(Err(reason)),
+            }) else {
+                return PeerReply::Snapshot(Ok(None));
+            };
             let snapshot = super::SnapshotOf {
                 meta,
                 snapshot: data,
             };
             let result = raft.install_full_snapshot(vote, snapshot).await;
-            PeerReply::Snapshot(result.map_err(|e| e.to_string()))
+            PeerReply::Snapshot(result.map(Some).map_err(|e| e.to_string()))
         }
         request @ (PeerRpc::Propose(_) | PeerRpc::Read { .. }) => {
             cluster.answer_here(request).await
