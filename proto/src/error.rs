@@ -77,6 +77,10 @@ pub enum OpError {
     /// token provider does it) and retry; nothing was changed.
     #[error("the token expired")]
     TokenExpired,
+    /// The object was destroyed while this request waited on it, or after
+    /// this handle acquired it; the name now refers to a fresh object.
+    #[error("{kind} \"{name}\" was destroyed")]
+    ObjectDestroyed { kind: String, name: String },
 }
 
 impl OpError {
@@ -104,6 +108,7 @@ impl OpError {
             OpError::Unauthenticated { .. } => "UNAUTHENTICATED",
             OpError::PermissionDenied { .. } => "PERMISSION_DENIED",
             OpError::TokenExpired => "TOKEN_EXPIRED",
+            OpError::ObjectDestroyed { .. } => "OBJECT_DESTROYED",
         }
     }
 

@@ -49,6 +49,8 @@ pub enum LongOp {
     CompareAndSet { expect: i64, update: i64 },
     /// -> `Reply::Long(previous value)`.
     GetAndSet(i64),
+    /// Remove the object: the next use starts from 0. -> `Reply::Unit`.
+    Destroy,
 }
 
 /// AtomicReference. `None` is the absent (null) value.
@@ -69,6 +71,8 @@ pub enum RefOp {
     IsNull,
     /// -> `Reply::Bool(current equals the argument)`.
     Contains(Option<Value>),
+    /// Remove the object: the next use starts from null. -> `Reply::Unit`.
+    Destroy,
 }
 
 /// FencedLock, owned by `(session, handle)`.
@@ -91,6 +95,11 @@ pub enum LockOp {
     LockCount,
     /// The fence of this handle's hold. -> `Reply::Fence(Some(fence))`.
     GetFence,
+    /// Remove the lock whoever holds it: its waiters fail with
+    /// `ObjectDestroyed`, and so does the holder's next call on it; the
+    /// next use creates a fresh lock, whose fences still exceed every
+    /// earlier one. -> `Reply::Unit`.
+    Destroy,
 }
 
 /// Semaphore with session-aware permits: what a session holds returns to the
@@ -115,6 +124,10 @@ pub enum SemaphoreOp {
     Reduce { permits: u32 },
     /// Grow the available permits. -> `Reply::Unit`.
     Increase { permits: u32 },
+    /// Remove the semaphore with its permits: waiters fail with
+    /// `ObjectDestroyed`, and so does a holder's next release; the next
+    /// use creates an uninitialized one. -> `Reply::Unit`.
+    Destroy,
 }
 
 /// CountDownLatch.
@@ -128,6 +141,9 @@ pub enum LatchOp {
     GetCount,
     /// `timeout_ms`: `None` waits for ever. -> `Reply::Bool(reached zero)`.
     Await { timeout_ms: Option<u64> },
+    /// Remove the latch: waiters fail with `ObjectDestroyed`; the next use
+    /// finds a count of 0. -> `Reply::Unit`.
+    Destroy,
 }
 
 impl Op {
@@ -139,7 +155,9 @@ impl Op {
             Op::AtomicReference { op, .. } => {
                 !matches!(op, RefOp::Get | RefOp::IsNull | RefOp::Contains(_))
             }
-            Op::Lock { op, .. } => matches!(op, LockOp::Lock { .. } | LockOp::Unlock),
+            Op::Lock { op, .. } => {
+                matches!(op, LockOp::Lock { .. } | LockOp::Unlock | LockOp::Destroy)
+            }
             Op::Semaphore { op, .. } => !matches!(op, SemaphoreOp::AvailablePermits),
             // Await registers a waiter, which is replicated state.
             Op::Latch { op, .. } => !matches!(op, LatchOp::GetCount),
@@ -172,6 +190,29 @@ impl Op {
     pub fn may_wait(&self) -> bool {
         self.wait_timeout_ms()
             .is_some_and(|timeout_ms| timeout_ms != Some(0))
+    }
+
+    /// Whether the operation destroys its object.
+    pub fn is_destroy(&self) -> bool {
+        matches!(
+            self,
+            Op::AtomicLong {
+                op: LongOp::Destroy,
+                ..
+            } | Op::AtomicReference {
+                op: RefOp::Destroy,
+                ..
+            } | Op::Lock {
+                op: LockOp::Destroy,
+                ..
+            } | Op::Semaphore {
+                op: SemaphoreOp::Destroy,
+                ..
+            } | Op::Latch {
+                op: LatchOp::Destroy,
+                ..
+            }
+        )
     }
 
     /// The object name the operation addresses.

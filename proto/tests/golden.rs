@@ -243,6 +243,43 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 },
             },
         ),
+        (
+            "long.destroy",
+            Op::AtomicLong {
+                name: name(),
+                op: LongOp::Destroy,
+            },
+        ),
+        (
+            "ref.destroy",
+            Op::AtomicReference {
+                name: name(),
+                op: RefOp::Destroy,
+            },
+        ),
+        (
+            "lock.destroy",
+            Op::Lock {
+                name: name(),
+                handle: h,
+                op: LockOp::Destroy,
+            },
+        ),
+        (
+            "sem.destroy",
+            Op::Semaphore {
+                name: name(),
+                handle: h,
+                op: SemaphoreOp::Destroy,
+            },
+        ),
+        (
+            "latch.destroy",
+            Op::Latch {
+                name: name(),
+                op: LatchOp::Destroy,
+            },
+        ),
     ];
     let values = [
         ("value.null", Value::Null),
@@ -367,6 +404,13 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             },
         ),
         ("error.token_expired", OpError::TokenExpired),
+        (
+            "error.object_destroyed",
+            OpError::ObjectDestroyed {
+                kind: "lock".into(),
+                name: "n".into(),
+            },
+        ),
     ];
     let hello = Hello {
         protocol_version: 3,
@@ -495,6 +539,11 @@ const GOLDEN: &[(&str, &str)] = &[
     ("latch.count_down", "04016e01"),
     ("latch.get_count", "04016e02"),
     ("latch.await", "04016e0301b0ea01"),
+    ("long.destroy", "00016e06"),
+    ("ref.destroy", "01016e06"),
+    ("lock.destroy", "02016e0706"),
+    ("sem.destroy", "03016e0707"),
+    ("latch.destroy", "04016e04"),
     ("value.null", "00"),
     ("value.bool", "0100"),
     ("value.i64", "0201"),
@@ -531,6 +580,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("error.unauthenticated", "120172"),
     ("error.permission_denied", "13046c6f636b016e"),
     ("error.token_expired", "14"),
+    ("error.object_destroyed", "15046c6f636b016e"),
     (
         "client.hello",
         "00030163010cabababababababababababababababab00",

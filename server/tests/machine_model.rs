@@ -102,6 +102,7 @@ fn long_op() -> impl Strategy<Value = Op> {
         extreme_long().prop_map(LongOp::GetAndAdd),
         (-1i64..3, -1i64..3).prop_map(|(expect, update)| LongOp::CompareAndSet { expect, update }),
         (-3i64..4).prop_map(LongOp::GetAndSet),
+        Just(LongOp::Destroy),
     ];
     op.prop_map(|op| Op::AtomicLong {
         name: String::new(),
@@ -128,6 +129,7 @@ fn reference_op() -> impl Strategy<Value = Op> {
         small_value().prop_map(RefOp::Contains),
         (small_value(), small_value())
             .prop_map(|(expect, update)| RefOp::CompareAndSet { expect, update }),
+        Just(RefOp::Destroy),
     ];
     op.prop_map(|op| Op::AtomicReference {
         name: String::new(),
@@ -143,6 +145,7 @@ fn lock_op() -> impl Strategy<Value = Op> {
         1 => Just(LockOp::IsLockedByMe),
         1 => Just(LockOp::LockCount),
         1 => Just(LockOp::GetFence),
+        1 => Just(LockOp::Destroy),
     ];
     op.prop_map(|op| Op::Lock {
         name: String::new(),
@@ -160,6 +163,7 @@ fn semaphore_op() -> impl Strategy<Value = Op> {
         1 => Just(SemaphoreOp::Drain),
         1 => count(3).prop_map(|permits| SemaphoreOp::Reduce { permits }),
         1 => count(3).prop_map(|permits| SemaphoreOp::Increase { permits }),
+        1 => Just(SemaphoreOp::Destroy),
     ];
     op.prop_map(|op| Op::Semaphore {
         name: String::new(),
@@ -174,6 +178,7 @@ fn latch_op() -> impl Strategy<Value = Op> {
         3 => Just(LatchOp::CountDown),
         1 => Just(LatchOp::GetCount),
         2 => timeout().prop_map(|timeout_ms| LatchOp::Await { timeout_ms }),
+        1 => Just(LatchOp::Destroy),
     ];
     op.prop_map(|op| Op::Latch {
         name: String::new(),

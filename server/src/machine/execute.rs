@@ -2,6 +2,7 @@
 
 use super::Machine;
 use super::command::{Completion, Effect, Outcome};
+use super::destroy::Kind;
 use super::latch::{AwaitAttempt, LatchWaiter};
 use super::lock::{LockAttempt, LockWaiter};
 use super::objects::get_or_create;
@@ -81,7 +82,28 @@ impl Machine {
         outcome
     }
 
+    /// Carries out a valid mutation, then drops its object if that left it
+    /// in its never-used state.
     fn execute(
+        &mut self,
+        index: u64,
+        session: SessionId,
+        request: RequestId,
+        op: Op,
+        effects: &mut Effects,
+    ) -> Outcome {
+        let kind = kind_of(&op);
+        let name = op.name().to_owned();
+        let outcome = if op.is_destroy() {
+            Outcome::Done(Ok(self.destroy(kind, &name, effects)))
+        } else {
+            self.mutate(index, session, request, op, effects)
+        };
+        self.drop_if_idle(kind, &name);
+        outcome
+    }
+
+    fn mutate(
         &mut self,
         index: u64,
         session: SessionId,
@@ -131,6 +153,8 @@ impl Machine {
                 Reply::Bool(swap)
             }
             LongOp::GetAndSet(new) => Reply::Long(std::mem::replace(value, new)),
+            // Handled by `execute`; kept total.
+            LongOp::Destroy => Reply::Unit,
         })
     }
 
@@ -140,6 +164,8 @@ impl Machine {
             RefOp::Get | RefOp::IsNull | RefOp::Contains(_) => {
                 return self.query_reference(name, &op);
             }
+            // Handled by `execute`; kept total.
+            RefOp::Destroy => return Ok(Reply::Unit),
             RefOp::Set(new) => (Reply::Unit, new),
             RefOp::GetAndSet(new) => (Reply::Value(current.cloned()), new),
             RefOp::CompareAndSet { expect, update } => {
@@ -176,6 +202,11 @@ impl Machine {
         op: LockOp,
         effects: &mut Effects,
     ) -> Outcome {
+        if matches!(op, LockOp::Lock { .. } | LockOp::Unlock)
+            && let Some(error) = self.take_lost_hold(owner, Kind::Lock, name)
+        {
+            return Outcome::Done(Err(error));
+        }
         let total = self.objects.len();
         let result = match op {
             LockOp::Lock {
@@ -212,6 +243,8 @@ impl Machine {
             LockOp::IsLocked | LockOp::IsLockedByMe | LockOp::LockCount | LockOp::GetFence => {
                 self.query_lock(name, owner, &op)
             }
+            // Handled by `execute`; kept total.
+            LockOp::Destroy => Ok(Reply::Unit),
         };
         Outcome::Done(result)
     }
@@ -250,6 +283,13 @@ impl Machine {
     ) -> Outcome {
         if let SemaphoreOp::AvailablePermits = op {
             return Outcome::Done(self.query_semaphore(name));
+        }
+        let owns = matches!(
+            op,
+            SemaphoreOp::Acquire { .. } | SemaphoreOp::Release { .. } | SemaphoreOp::Drain
+        );
+        if owns && let Some(error) = self.take_lost_hold(owner, Kind::Semaphore, name) {
+            return Outcome::Done(Err(error));
         }
         let total = self.objects.len();
         let semaphore = match get_or_create(&mut self.objects.semaphores, name, total) {
@@ -317,6 +357,8 @@ impl Machine {
             },
             // Answered above without creating the object; kept total.
             SemaphoreOp::AvailablePermits => Ok(Reply::Count(semaphore.available)),
+            // Handled by `execute`; kept total.
+            SemaphoreOp::Destroy => Ok(Reply::Unit),
         };
         Outcome::Done(result)
     }
@@ -369,6 +411,8 @@ impl Machine {
             }
             // Answered above without creating the object; kept total.
             LatchOp::GetCount => Ok(Reply::Count(latch.count)),
+            // Handled by `execute`; kept total.
+            LatchOp::Destroy => Ok(Reply::Unit),
         };
         Outcome::Done(result)
     }
@@ -471,6 +515,17 @@ impl Machine {
         {
             session.semaphores.insert(name.to_owned());
         }
+    }
+}
+
+/// The kind of object `op` addresses.
+pub(super) fn kind_of(op: &Op) -> Kind {
+    match op {
+        Op::AtomicLong { .. } => Kind::Long,
+        Op::AtomicReference { .. } => Kind::Reference,
+        Op::Lock { .. } => Kind::Lock,
+        Op::Semaphore { .. } => Kind::Semaphore,
+        Op::Latch { .. } => Kind::Latch,
     }
 }
 

@@ -23,6 +23,7 @@ fn ensure(condition: bool, describe: impl FnOnce() -> String) -> Result<(), Inva
 impl Machine {
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         self.check_sessions()?;
+        self.check_no_idle_objects()?;
         self.check_locks()?;
         self.check_semaphores()?;
         self.check_waits()
@@ -62,6 +63,29 @@ impl Machine {
                     format!("session {id} lists semaphore \"{name}\" without permits")
                 })?;
             }
+        }
+        Ok(())
+    }
+
+    /// An object in its never-used state is dropped by the entry that
+    /// brings it there (see `destroy`).
+    fn check_no_idle_objects(&self) -> Result<(), InvariantViolation> {
+        let objects = &self.objects;
+        let idle = |kind: &str, name: Option<&String>| match name {
+            Some(name) => Err(InvariantViolation(format!(
+                "{kind} \"{name}\" is kept in its never-used state"
+            ))),
+            None => Ok(()),
+        };
+        idle("atomic long", objects.longs.iter().find(|(_, v)| **v == 0).map(|(n, _)| n))?;
+        idle("lock", objects.locks.iter().find(|(_, l)| l.is_idle()).map(|(n, _)| n))?;
+        let semaphore = objects.semaphores.iter().find(|(_, s)| s.is_idle());
+        idle("semaphore", semaphore.map(|(n, _)| n))?;
+        idle("latch", objects.latches.iter().find(|(_, l)| l.is_idle()).map(|(n, _)| n))?;
+        for (session, lost) in &self.lost_holds {
+            ensure(self.sessions.get(*session).is_some() && !lost.is_empty(), || {
+                format!("session {session} keeps lost holds but is not live, or keeps none")
+            })?;
         }
         Ok(())
     }

@@ -30,6 +30,12 @@ pub enum AwaitAttempt {
 }
 
 impl Latch {
+    /// At zero with nobody waiting: a never-used latch looks the same (the
+    /// round is not observable).
+    pub fn is_idle(&self) -> bool {
+        self.count == 0 && self.queue.is_empty()
+    }
+
     /// Starts a round with `count`; only allowed at zero.
     pub fn try_set_count(&mut self, count: u32) -> bool {
         if self.count != 0 {

@@ -2,6 +2,7 @@
 
 use super::Machine;
 use super::command::Effect;
+use super::destroy::Kind;
 use super::waits::{WaitKey, WaitTarget};
 use raftcp_proto::{OpError, Reply, RequestId, SessionId};
 use std::collections::BTreeSet;
@@ -66,11 +67,13 @@ impl Machine {
                 continue;
             };
             self.owners.remove(&session);
+            self.forget_lost_holds(session);
             for name in &ended.locks {
                 if let Some(lock) = self.objects.locks.get_mut(name) {
                     let grants = lock.release_session(session, index);
                     self.deliver_lock_grants(name, grants, effects);
                 }
+                self.drop_if_idle(Kind::Lock, name);
             }
             for name in &ended.semaphores {
                 if let Some(semaphore) = self.objects.semaphores.get_mut(name) {
@@ -78,6 +81,7 @@ impl Machine {
                     self.deliver_semaphore_grants(name, grants, effects);
                 }
                 touched_semaphores.remove(name);
+                self.drop_if_idle(Kind::Semaphore, name);
             }
             effects.push(Effect::SessionEnded(session));
         }
@@ -91,6 +95,7 @@ impl Machine {
                 let grants = semaphore.grant_waiters();
                 self.deliver_semaphore_grants(&name, grants, effects);
             }
+            self.drop_if_idle(Kind::Semaphore, &name);
         }
     }
 
@@ -113,6 +118,7 @@ impl Machine {
                 if let Some(lock) = self.objects.locks.get_mut(name) {
                     lock.remove_waiter(session, request);
                 }
+                self.drop_if_idle(Kind::Lock, name);
                 Reply::Fence(None)
             }
             WaitTarget::Semaphore(name) => {
@@ -126,6 +132,7 @@ impl Machine {
                 if let Some(latch) = self.objects.latches.get_mut(name) {
                     latch.remove_waiter(session, request);
                 }
+                self.drop_if_idle(Kind::Latch, name);
                 Reply::Bool(false)
             }
         };

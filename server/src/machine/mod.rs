@@ -21,6 +21,7 @@
 //!    ReadIndex barrier.
 
 mod command;
+mod destroy;
 mod execute;
 mod invariants;
 mod latch;
@@ -59,10 +60,13 @@ pub struct Machine {
     sessions: Sessions,
     objects: Objects,
     waits: Waits,
-    /// Who may resume each session opened with an owner. Last, so a
-    /// snapshot written before owners existed is this layout cut short
-    /// (see `snapshot`).
+    /// Who may resume each session opened with an owner. A snapshot
+    /// written before owners existed is this layout cut short here (see
+    /// `snapshot`).
     owners: BTreeMap<SessionId, SessionOwner>,
+    /// Holds lost to a `destroy` that their handle has not heard of (see
+    /// `destroy`). Last, for the same reason.
+    lost_holds: destroy::LostHolds,
 }
 
 /// Sizes for metrics.

@@ -2,6 +2,7 @@
 //! ReadIndex barrier), and never creating objects.
 
 use super::Machine;
+use super::destroy::Kind;
 use super::execute::same_value;
 use super::owner::Owner;
 use raftcp_proto::{LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, SemaphoreOp, SessionId};
@@ -66,6 +67,12 @@ impl Machine {
             LockOp::LockCount => Reply::Count(holder.map_or(0, |holder| holder.count)),
             LockOp::GetFence => match mine {
                 Some(holder) => Reply::Fence(Some(holder.fence)),
+                None if self.lost_hold(owner, Kind::Lock, name) => {
+                    return Err(OpError::ObjectDestroyed {
+                        kind: Kind::Lock.label().into(),
+                        name: name.to_owned(),
+                    });
+                }
                 None => {
                     return Err(OpError::NotOwner {
                         kind: "lock".into(),
@@ -73,7 +80,9 @@ impl Machine {
                     });
                 }
             },
-            LockOp::Lock { .. } | LockOp::Unlock => return Err(not_a_read(name)),
+            LockOp::Lock { .. } | LockOp::Unlock | LockOp::Destroy => {
+                return Err(not_a_read(name));
+            }
         })
     }
 

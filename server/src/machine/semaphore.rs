@@ -68,6 +68,13 @@ impl Semaphore {
         }
     }
 
+    /// Never initialized, no permits anywhere, nobody waiting: a
+    /// never-used semaphore looks the same. One that was initialized is
+    /// kept (a later `init` would answer differently).
+    pub fn is_idle(&self) -> bool {
+        !self.initialized && self.available == 0 && self.held.is_empty() && self.queue.is_empty()
+    }
+
     /// Returns permits the handle holds, then grants waiters that now fit.
     pub fn release(
         &mut self,

@@ -3,11 +3,15 @@
 //! foreign snapshot is refused instead of served.
 
 use super::Machine;
+use super::command::SessionOwner;
+use super::destroy::LostHolds;
 use super::invariants::InvariantViolation;
 use super::objects::Objects;
 use super::sessions::Sessions;
 use super::waits::Waits;
+use raftcp_proto::SessionId;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// Snapshots hold the whole group; they may be far larger than a frame.
 pub const SNAPSHOT_BYTES_MAX: usize = 4 * 1024 * 1024 * 1024;
@@ -30,22 +34,13 @@ impl Machine {
         let decoded = raftcp_proto::codec::decode_bounded(bytes, SNAPSHOT_BYTES_MAX);
         let mut machine: Machine = match decoded {
             Ok(machine) => machine,
-            // Written before sessions had owners: the same layout without
-            // the last field.
-            Err(error) => match raftcp_proto::codec::decode_bounded(bytes, SNAPSHOT_BYTES_MAX) {
-                Ok(MachineWithoutOwners(now_ms, last_applied, sessions, objects, waits)) => {
-                    Machine {
-                        now_ms,
-                        last_applied,
-                        sessions,
-                        objects,
-                        waits,
-                        owners: Default::default(),
-                    }
-                }
-                Err(_) => return Err(error.into()),
+            Err(error) => match decode_earlier_layout(bytes) {
+                Some(machine) => machine,
+                None => return Err(error.into()),
             },
         };
+        // Written before idle objects were dropped, it may hold some.
+        machine.drop_all_idle();
         machine.sessions.rebuild_index();
         machine.waits.rebuild_index();
         machine.check_invariants()?;
@@ -53,8 +48,43 @@ impl Machine {
     }
 }
 
-/// A snapshot's layout before sessions had owners (a tuple struct decodes
-/// the same fields in the same order).
+/// A snapshot written by an earlier release: the same layout cut short
+/// before the fields added since (a tuple struct decodes the same fields in
+/// the same order).
+fn decode_earlier_layout(bytes: &[u8]) -> Option<Machine> {
+    use raftcp_proto::codec::decode_bounded;
+    let (now_ms, last_applied, sessions, objects, waits, owners) =
+        match decode_bounded(bytes, SNAPSHOT_BYTES_MAX) {
+            Ok(MachineWithoutLostHolds(n, l, s, o, w, owners)) => (n, l, s, o, w, owners),
+            Err(_) => {
+                let MachineWithoutOwners(n, l, s, o, w) =
+                    decode_bounded(bytes, SNAPSHOT_BYTES_MAX).ok()?;
+                (n, l, s, o, w, BTreeMap::new())
+            }
+        };
+    Some(Machine {
+        now_ms,
+        last_applied,
+        sessions,
+        objects,
+        waits,
+        owners,
+        lost_holds: LostHolds::new(),
+    })
+}
+
+/// Before holds lost to a destroy were kept.
+#[derive(Deserialize)]
+struct MachineWithoutLostHolds(
+    u64,
+    u64,
+    Sessions,
+    Objects,
+    Waits,
+    BTreeMap<SessionId, SessionOwner>,
+);
+
+/// Before sessions had owners.
 #[derive(Deserialize)]
 struct MachineWithoutOwners(u64, u64, Sessions, Objects, Waits);
 
@@ -83,5 +113,14 @@ mod tests {
         let restored = Machine::restore(&bytes).unwrap();
         assert_eq!(restored, machine);
         assert!(Machine::restore(&bytes[..bytes.len() - 1]).is_err());
+        // And before lost holds, with an idle object it kept then.
+        let mut machine = restored;
+        machine.objects.longs.insert("zero".into(), 0);
+        let m = &machine;
+        let layout = (m.now_ms, m.last_applied, &m.sessions, &m.objects, &m.waits, &m.owners);
+        let bytes = postcard::to_allocvec(&layout).unwrap();
+        let restored = Machine::restore(&bytes).unwrap();
+        machine.objects.longs.remove("zero");
+        assert_eq!(restored, machine);
     }
 }

@@ -19,7 +19,7 @@ pub fn validate_op(op: &Op) -> Result<(), OpError> {
                 validate_value(expect.as_ref())?;
                 validate_value(update.as_ref())
             }
-            RefOp::Get | RefOp::IsNull => Ok(()),
+            RefOp::Get | RefOp::IsNull | RefOp::Destroy => Ok(()),
         },
         Op::Semaphore {
             op: SemaphoreOp::Acquire { permits, .. } | SemaphoreOp::Release { permits },

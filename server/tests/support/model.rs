@@ -71,7 +71,16 @@ pub struct Model {
     semaphores: BTreeMap<String, ModelSemaphore>,
     latches: BTreeMap<String, u32>,
     waiters: Vec<Waiter>,
+    /// Holds lost to a destroy, not yet told: (owner, kind, name).
+    lost: BTreeSet<(Owner, &'static str, String)>,
     effects: Vec<Effect>,
+}
+
+fn destroyed(kind: &str, name: &str) -> OpError {
+    OpError::ObjectDestroyed {
+        kind: kind.into(),
+        name: name.into(),
+    }
 }
 
 fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
@@ -253,6 +262,7 @@ impl Model {
         }
         for &id in &ended {
             self.sessions.retain(|s| s.id != id);
+            self.lost.retain(|((s, _), _, _)| *s != id);
             for lock in self.locks.values_mut() {
                 if lock.holder.is_some_and(|((s, _), _, _)| s == id) {
                     lock.holder = None;
@@ -408,6 +418,9 @@ impl Model {
                     LockOp::LockCount => Reply::Count(holder.map_or(0, |h| h.1)),
                     _ => match mine {
                         Some((_, _, fence)) => Reply::Fence(Some(Fence(fence))),
+                        None if self.lost.contains(&((session, *handle), "lock", name.clone())) => {
+                            return Err(destroyed("lock", name));
+                        }
                         None => {
                             return Err(OpError::NotOwner {
                                 kind: "lock".into(),
@@ -449,7 +462,60 @@ impl Model {
         Outcome::Pending
     }
 
+    /// Removes an object: its waiters fail, its holders lose it.
+    fn destroy(&mut self, op: &Op) -> Outcome {
+        let name = op.name().to_owned();
+        let (kind, target, holders): (&'static str, Option<Target>, Vec<Owner>) = match op {
+            Op::AtomicLong { .. } => {
+                self.longs.remove(&name);
+                ("atomic long", None, vec![])
+            }
+            Op::AtomicReference { .. } => {
+                self.references.remove(&name);
+                ("atomic reference", None, vec![])
+            }
+            Op::Lock { .. } => {
+                let lock = self.locks.remove(&name).unwrap_or_default();
+                let holders = lock.holder.map(|(owner, _, _)| owner).into_iter().collect();
+                ("lock", Some(Target::Lock(name.clone())), holders)
+            }
+            Op::Semaphore { .. } => {
+                let sem = self.semaphores.remove(&name).unwrap_or_default();
+                let holders = sem.held.iter().map(|(owner, _)| *owner).collect();
+                ("semaphore", Some(Target::Semaphore(name.clone())), holders)
+            }
+            Op::Latch { .. } => {
+                self.latches.remove(&name);
+                ("latch", Some(Target::Latch(name.clone())), vec![])
+            }
+        };
+        for owner in holders {
+            self.lost.insert((owner, kind, name.clone()));
+        }
+        let waiting: Vec<Waiter> = self
+            .waiters
+            .iter()
+            .filter(|w| Some(&w.target) == target.as_ref())
+            .cloned()
+            .collect();
+        for w in waiting {
+            self.finish(w.session, w.request, Err(destroyed(kind, &name)));
+        }
+        Outcome::Done(Ok(Reply::Unit))
+    }
+
+    /// If `owner` lost `name` to a destroy, tells it (once).
+    fn tell_lost(&mut self, owner: Owner, kind: &'static str, name: &str) -> Option<Outcome> {
+        let key = (owner, kind, name.to_owned());
+        self.lost
+            .remove(&key)
+            .then(|| Outcome::Done(Err(destroyed(kind, name))))
+    }
+
     fn mutate(&mut self, session: SessionId, request: RequestId, op: Op) -> Outcome {
+        if op.is_destroy() {
+            return self.destroy(&op);
+        }
         let invalid = |what: &str| {
             Outcome::Done(Err(OpError::InvalidArgument {
                 reason: format!("{what} must be positive, got 0"),
@@ -487,6 +553,7 @@ impl Model {
                         *v = n;
                         Reply::Long(old)
                     }
+                    LongOp::Destroy => unreachable!("destroy is handled above"),
                 })
             }
             Op::AtomicReference { name, op } => {
@@ -514,6 +581,11 @@ impl Model {
             }
             Op::Lock { name, handle, op } => {
                 let owner = (session, handle);
+                if matches!(op, LockOp::Lock { .. } | LockOp::Unlock)
+                    && let Some(told) = self.tell_lost(owner, "lock", &name)
+                {
+                    return told;
+                }
                 let index = self.index;
                 let lock = self.locks.entry(name.clone()).or_default();
                 match op {
@@ -571,6 +643,15 @@ impl Model {
             }
             Op::Semaphore { name, handle, op } => {
                 let owner = (session, handle);
+                let owns = matches!(
+                    op,
+                    SemaphoreOp::Acquire { permits: 1.., .. }
+                        | SemaphoreOp::Release { permits: 1.. }
+                        | SemaphoreOp::Drain
+                );
+                if owns && let Some(told) = self.tell_lost(owner, "semaphore", &name) {
+                    return told;
+                }
                 let queued = self.queued_on(&Target::Semaphore(name.clone()));
                 let sem = self.semaphores.entry(name.clone()).or_default();
                 let held = sem
@@ -662,6 +743,7 @@ impl Model {
                         done(Reply::Unit)
                     }
                     SemaphoreOp::AvailablePermits => unreachable!("reads are not mutations"),
+                    SemaphoreOp::Destroy => unreachable!("destroy is handled above"),
                 }
             }
             Op::Latch { name, op } => {
@@ -696,6 +778,7 @@ impl Model {
                         }
                     }
                     LatchOp::GetCount => unreachable!("reads are not mutations"),
+                    LatchOp::Destroy => unreachable!("destroy is handled above"),
                 }
             }
         }

@@ -1,0 +1,172 @@
+//! The end of an object: `destroy`, and dropping objects that are back in
+//! their never-used state.
+//!
+//! `destroy` removes an object at once, whoever holds it or waits on it.
+//! Its waiters fail with `ObjectDestroyed`. A handle that held it (a lock's
+//! holder, a semaphore's permit holders) is recorded as having lost it, and
+//! its next unlock, lock or release of that name fails with
+//! `ObjectDestroyed` (and so does its `get_fence` until then), so a holder
+//! learns that it no longer holds it rather than meeting a fresh object.
+//! The next use of the name creates a fresh object. Fences come from log
+//! positions, not from the object, so a re-created lock's fences still
+//! exceed every fence handed out before.
+//!
+//! An object whose state cannot be told apart from a never-used one
+//! (docs/semantics.md lists them) is not kept: the entry that brings it
+//! there drops it, so names used once cost nothing afterwards.
+
+use super::Machine;
+use super::command::Effect;
+use super::owner::Owner;
+use raftcp_proto::{HandleId, OpError, Reply, SessionId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The five kinds of object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Kind {
+    Long,
+    Reference,
+    Lock,
+    Semaphore,
+    Latch,
+}
+
+impl Kind {
+    /// As errors name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Long => "atomic long",
+            Kind::Reference => "atomic reference",
+            Kind::Lock => "lock",
+            Kind::Semaphore => "semaphore",
+            Kind::Latch => "latch",
+        }
+    }
+}
+
+/// Holds lost to a `destroy`, per session: (handle, kind, name).
+pub type LostHolds = BTreeMap<SessionId, BTreeSet<(HandleId, Kind, String)>>;
+
+fn destroyed(kind: Kind, name: &str) -> OpError {
+    OpError::ObjectDestroyed {
+        kind: kind.label().into(),
+        name: name.to_owned(),
+    }
+}
+
+impl Machine {
+    /// Removes the object `name` of `kind`: its waiters fail, its holders
+    /// lose it.
+    pub(super) fn destroy(&mut self, kind: Kind, name: &str, effects: &mut Vec<Effect>) -> Reply {
+        let mut waiters = Vec::new();
+        let mut holders = Vec::new();
+        match kind {
+            Kind::Long => {
+                self.objects.longs.remove(name);
+            }
+            Kind::Reference => {
+                self.objects.references.remove(name);
+            }
+            Kind::Lock => {
+                if let Some(lock) = self.objects.locks.remove(name) {
+                    holders.extend(lock.holder.map(|holder| holder.owner));
+                    waiters.extend(lock.queue.iter().map(|w| (w.owner.session, w.request)));
+                }
+            }
+            Kind::Semaphore => {
+                if let Some(semaphore) = self.objects.semaphores.remove(name) {
+                    holders.extend(semaphore.held.keys().copied());
+                    waiters.extend(semaphore.queue.iter().map(|w| (w.owner.session, w.request)));
+                }
+            }
+            Kind::Latch => {
+                if let Some(latch) = self.objects.latches.remove(name) {
+                    waiters.extend(latch.queue.iter().map(|w| (w.session, w.request)));
+                }
+            }
+        }
+        for owner in holders {
+            self.lose_hold(owner, kind, name);
+        }
+        for (session, request) in waiters {
+            self.complete(session, request, Err(destroyed(kind, name)), effects);
+        }
+        Reply::Unit
+    }
+
+    /// `owner` held `name` when it was destroyed.
+    fn lose_hold(&mut self, owner: Owner, kind: Kind, name: &str) {
+        let Some(session) = self.sessions.get_mut(owner.session) else {
+            return;
+        };
+        match kind {
+            Kind::Lock => session.locks.remove(name),
+            _ => session.semaphores.remove(name),
+        };
+        let lost = (owner.handle, kind, name.to_owned());
+        self.lost_holds
+            .entry(owner.session)
+            .or_default()
+            .insert(lost);
+    }
+
+    /// Whether `owner` lost `name` to a destroy and has not heard yet.
+    pub(super) fn lost_hold(&self, owner: Owner, kind: Kind, name: &str) -> bool {
+        self.lost_holds.get(&owner.session).is_some_and(|lost| {
+            lost.iter()
+                .any(|(h, k, n)| *h == owner.handle && *k == kind && n == name)
+        })
+    }
+
+    /// If `owner` lost `name` to a destroy, the error that tells it, once.
+    pub(super) fn take_lost_hold(&mut self, owner: Owner, kind: Kind, name: &str) -> Option<OpError> {
+        let lost = self.lost_holds.get_mut(&owner.session)?;
+        let key = (owner.handle, kind, name.to_owned());
+        if !lost.remove(&key) {
+            return None;
+        }
+        if lost.is_empty() {
+            self.lost_holds.remove(&owner.session);
+        }
+        Some(destroyed(kind, name))
+    }
+
+    /// Drops `name` of `kind` if it is back in its never-used state.
+    pub(super) fn drop_if_idle(&mut self, kind: Kind, name: &str) {
+        let objects = &mut self.objects;
+        let idle = match kind {
+            Kind::Long => objects.longs.get(name) == Some(&0),
+            // Null is absence already.
+            Kind::Reference => false,
+            Kind::Lock => objects.locks.get(name).is_some_and(|l| l.is_idle()),
+            Kind::Semaphore => objects.semaphores.get(name).is_some_and(|s| s.is_idle()),
+            Kind::Latch => objects.latches.get(name).is_some_and(|l| l.is_idle()),
+        };
+        if !idle {
+            return;
+        }
+        match kind {
+            Kind::Long => objects.longs.remove(name).map(drop),
+            Kind::Reference => None,
+            Kind::Lock => objects.locks.remove(name).map(drop),
+            Kind::Semaphore => objects.semaphores.remove(name).map(drop),
+            Kind::Latch => objects.latches.remove(name).map(drop),
+        };
+    }
+
+    /// Drops every idle object: a snapshot written before idle objects
+    /// were dropped holds some.
+    pub(super) fn drop_all_idle(&mut self) {
+        let objects = &mut self.objects;
+        objects.longs.retain(|_, value| *value != 0);
+        objects.locks.retain(|_, lock| !lock.is_idle());
+        objects.semaphores.retain(|_, semaphore| !semaphore.is_idle());
+        objects.latches.retain(|_, latch| !latch.is_idle());
+    }
+
+    /// A session ended: what it lost no longer needs telling.
+    pub(super) fn forget_lost_holds(&mut self, session: SessionId) {
+        self.lost_holds.remove(&session);
+    }
+}
