@@ -133,6 +133,7 @@ impl AtomicLong {
         fn get_and_decrement(&self) -> i64;
         fn get_and_set(&self, value: i64) -> i64;
         fn compare_and_set(&self, expect: i64, update: i64) -> bool;
+        fn destroy(&self) -> ();
     }
 }
 
@@ -153,6 +154,7 @@ impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
         fn is_null(&self) -> bool;
         fn clear(&self) -> ();
         fn contains(&self, value: Option<&T>) -> bool;
+        fn destroy(&self) -> ();
     }
 }
 
@@ -173,6 +175,7 @@ impl FencedLock {
         fn is_locked_by_me(&self) -> bool;
         fn get_lock_count(&self) -> u32;
         fn get_fence(&self) -> Fence;
+        fn destroy(&self) -> ();
     }
 
     /// Runs `work` holding the lock and unlocks on every path, panics
@@ -208,6 +211,7 @@ impl Semaphore {
         fn drain_permits(&self) -> u32;
         fn reduce_permits(&self, permits: u32) -> ();
         fn increase_permits(&self, permits: u32) -> ();
+        fn destroy(&self) -> ();
     }
 }
 
@@ -225,5 +229,6 @@ impl CountDownLatch {
         fn get_count(&self) -> u32;
         fn await_latch(&self) -> ();
         fn await_latch_timeout(&self, timeout: Duration) -> bool;
+        fn destroy(&self) -> ();
     }
 }

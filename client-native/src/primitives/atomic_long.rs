@@ -54,6 +54,22 @@ impl AtomicLong {
         }
     }
 
+    /// Removes the counter; its next use starts from 0. (A counter at 0
+    /// takes no room in the group anyway.)
+    pub async fn destroy(&self) -> Result<()> {
+        match self
+            .object
+            .call(|name| Op::AtomicLong {
+                name,
+                op: LongOp::Destroy,
+            })
+            .await?
+        {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Adds `delta`; returns the new value.
     pub async fn add_and_get(&self, delta: i64) -> Result<i64> {
         self.long(LongOp::AddAndGet(delta)).await

@@ -87,6 +87,11 @@ impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
         self.values.set(None).await
     }
 
+    /// Removes the reference; its next use finds it unset.
+    pub async fn destroy(&self) -> Result<()> {
+        self.values.destroy().await
+    }
+
     /// Whether the current value equals `value` (`None`: unset), compared canonically.
     pub async fn contains(&self, value: Option<&T>) -> Result<bool> {
         self.values.contains(value.map(to_value).transpose()?).await

@@ -50,6 +50,15 @@ impl CountDownLatch {
         }
     }
 
+    /// Removes the latch: waiters fail with `ObjectDestroyed`; the next use
+    /// finds a count of 0.
+    pub async fn destroy(&self) -> Result<()> {
+        match self.call(LatchOp::Destroy).await? {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// The current count.
     pub async fn get_count(&self) -> Result<u32> {
         match self.call(LatchOp::GetCount).await? {

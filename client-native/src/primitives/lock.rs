@@ -30,6 +30,8 @@ use std::time::Duration;
 /// process was paused past the session TTL, say), the lock passes to the next
 /// waiter and this handle's next `lock`, `try_lock`, `unlock` or `get_fence`
 /// fails with `LockOwnershipLost` — once; after that the handle starts afresh.
+/// Likewise, when another handle destroys the lock, this handle's next
+/// `lock`, `try_lock`, `unlock` or `get_fence` fails with `ObjectDestroyed`.
 #[derive(Clone, Debug)]
 pub struct FencedLock {
     object: Object,
@@ -85,6 +87,10 @@ impl FencedLock {
     /// the server answered `NOT_OWNER`.
     fn session_error(&self, error: Error) -> Error {
         let mut holding = self.holding();
+        if let Error::Server(OpError::ObjectDestroyed { .. }) = &error {
+            *holding = Holding::default();
+            return error;
+        }
         let lost = holding.count > 0
             && match &error {
                 Error::Server(OpError::SessionExpired { .. }) => true,
@@ -211,11 +217,29 @@ impl FencedLock {
         }
     }
 
+    /// Removes the lock, whoever holds it: waiters fail with
+    /// `ObjectDestroyed`, and so does the holder's next call if it is
+    /// another handle. The next `lock` creates a fresh lock, whose fences
+    /// still exceed every fence handed out before.
+    pub async fn destroy(&self) -> Result<()> {
+        match self.call(LockOp::Destroy).await? {
+            Reply::Unit => {
+                *self.holding() = Holding::default();
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// The fence of this handle's hold; fails with `NotOwner` when this
     /// handle does not hold the lock.
     pub async fn get_fence(&self) -> Result<Fence> {
         self.check_ownership()?;
-        match self.call(LockOp::GetFence).await? {
+        match self
+            .call(LockOp::GetFence)
+            .await
+            .map_err(|e| self.session_error(e))?
+        {
             Reply::Fence(fence) => Ok(fence.unwrap_or(Fence::INVALID)),
             other => Err(unexpected(other)),
         }

@@ -124,4 +124,12 @@ impl Semaphore {
     pub async fn increase_permits(&self, permits: u32) -> Result<()> {
         self.unit(SemaphoreOp::Increase { permits }).await
     }
+
+    /// Removes the semaphore with all its permits: waiters fail with
+    /// `ObjectDestroyed`, and so does the next acquire, release or drain of
+    /// every other handle that held permits; the next use finds a fresh,
+    /// uninitialized semaphore.
+    pub async fn destroy(&self) -> Result<()> {
+        self.unit(SemaphoreOp::Destroy).await
+    }
 }

@@ -97,6 +97,11 @@ impl ValueReference {
         self.bool(RefOp::IsNull).await
     }
 
+    /// Removes the reference; its next use finds it unset.
+    pub async fn destroy(&self) -> Result<()> {
+        self.unit(RefOp::Destroy).await
+    }
+
     /// Whether the current value equals `value` (`None`: unset), compared canonically.
     pub async fn contains(&self, value: Option<Value>) -> Result<bool> {
         self.bool(RefOp::Contains(value.map(Value::canonical)))

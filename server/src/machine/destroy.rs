@@ -2,8 +2,9 @@
 //! their never-used state.
 //!
 //! `destroy` removes an object at once, whoever holds it or waits on it.
-//! Its waiters fail with `ObjectDestroyed`. A handle that held it (a lock's
-//! holder, a semaphore's permit holders) is recorded as having lost it, and
+//! Its waiters fail with `ObjectDestroyed`. A handle other than the
+//! destroying one that held it (a lock's holder, a semaphore's permit
+//! holders) is recorded as having lost it, and
 //! its next unlock, lock or release of that name fails with
 //! `ObjectDestroyed` (and so does its `get_fence` until then), so a holder
 //! learns that it no longer holds it rather than meeting a fresh object.
@@ -56,9 +57,16 @@ fn destroyed(kind: Kind, name: &str) -> OpError {
 }
 
 impl Machine {
-    /// Removes the object `name` of `kind`: its waiters fail, its holders
-    /// lose it.
-    pub(super) fn destroy(&mut self, kind: Kind, name: &str, effects: &mut Vec<Effect>) -> Reply {
+    /// Removes the object `name` of `kind` on behalf of `by` (the handle
+    /// that asked, for locks and semaphores): its waiters fail, its other
+    /// holders lose it.
+    pub(super) fn destroy(
+        &mut self,
+        kind: Kind,
+        name: &str,
+        by: Option<Owner>,
+        effects: &mut Vec<Effect>,
+    ) -> Reply {
         let mut waiters = Vec::new();
         let mut holders = Vec::new();
         match kind {
@@ -87,7 +95,7 @@ impl Machine {
             }
         }
         for owner in holders {
-            self.lose_hold(owner, kind, name);
+            self.lose_hold(owner, kind, name, by != Some(owner));
         }
         for (session, request) in waiters {
             self.complete(session, request, Err(destroyed(kind, name)), effects);
@@ -95,8 +103,9 @@ impl Machine {
         Reply::Unit
     }
 
-    /// `owner` held `name` when it was destroyed.
-    fn lose_hold(&mut self, owner: Owner, kind: Kind, name: &str) {
+    /// `owner` held `name` when it was destroyed; `tell` unless it destroyed
+    /// it itself.
+    fn lose_hold(&mut self, owner: Owner, kind: Kind, name: &str, tell: bool) {
         let Some(session) = self.sessions.get_mut(owner.session) else {
             return;
         };
@@ -104,6 +113,9 @@ impl Machine {
             Kind::Lock => session.locks.remove(name),
             _ => session.semaphores.remove(name),
         };
+        if !tell {
+            return;
+        }
         let lost = (owner.handle, kind, name.to_owned());
         self.lost_holds
             .entry(owner.session)
@@ -120,7 +132,12 @@ impl Machine {
     }
 
     /// If `owner` lost `name` to a destroy, the error that tells it, once.
-    pub(super) fn take_lost_hold(&mut self, owner: Owner, kind: Kind, name: &str) -> Option<OpError> {
+    pub(super) fn take_lost_hold(
+        &mut self,
+        owner: Owner,
+        kind: Kind,
+        name: &str,
+    ) -> Option<OpError> {
         let lost = self.lost_holds.get_mut(&owner.session)?;
         let key = (owner.handle, kind, name.to_owned());
         if !lost.remove(&key) {
@@ -161,7 +178,9 @@ impl Machine {
         let objects = &mut self.objects;
         objects.longs.retain(|_, value| *value != 0);
         objects.locks.retain(|_, lock| !lock.is_idle());
-        objects.semaphores.retain(|_, semaphore| !semaphore.is_idle());
+        objects
+            .semaphores
+            .retain(|_, semaphore| !semaphore.is_idle());
         objects.latches.retain(|_, latch| !latch.is_idle());
     }
 

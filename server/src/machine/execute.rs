@@ -95,7 +95,14 @@ impl Machine {
         let kind = kind_of(&op);
         let name = op.name().to_owned();
         let outcome = if op.is_destroy() {
-            Outcome::Done(Ok(self.destroy(kind, &name, effects)))
+            let by = match &op {
+                Op::Lock { handle, .. } | Op::Semaphore { handle, .. } => Some(Owner {
+                    session,
+                    handle: *handle,
+                }),
+                _ => None,
+            };
+            Outcome::Done(Ok(self.destroy(kind, &name, by, effects)))
         } else {
             self.mutate(index, session, request, op, effects)
         };

@@ -77,15 +77,33 @@ impl Machine {
             ))),
             None => Ok(()),
         };
-        idle("atomic long", objects.longs.iter().find(|(_, v)| **v == 0).map(|(n, _)| n))?;
-        idle("lock", objects.locks.iter().find(|(_, l)| l.is_idle()).map(|(n, _)| n))?;
+        idle(
+            "atomic long",
+            objects.longs.iter().find(|(_, v)| **v == 0).map(|(n, _)| n),
+        )?;
+        idle(
+            "lock",
+            objects
+                .locks
+                .iter()
+                .find(|(_, l)| l.is_idle())
+                .map(|(n, _)| n),
+        )?;
         let semaphore = objects.semaphores.iter().find(|(_, s)| s.is_idle());
         idle("semaphore", semaphore.map(|(n, _)| n))?;
-        idle("latch", objects.latches.iter().find(|(_, l)| l.is_idle()).map(|(n, _)| n))?;
+        idle(
+            "latch",
+            objects
+                .latches
+                .iter()
+                .find(|(_, l)| l.is_idle())
+                .map(|(n, _)| n),
+        )?;
         for (session, lost) in &self.lost_holds {
-            ensure(self.sessions.get(*session).is_some() && !lost.is_empty(), || {
-                format!("session {session} keeps lost holds but is not live, or keeps none")
-            })?;
+            ensure(
+                self.sessions.get(*session).is_some() && !lost.is_empty(),
+                || format!("session {session} keeps lost holds but is not live, or keeps none"),
+            )?;
         }
         Ok(())
     }

@@ -117,7 +117,14 @@ mod tests {
         let mut machine = restored;
         machine.objects.longs.insert("zero".into(), 0);
         let m = &machine;
-        let layout = (m.now_ms, m.last_applied, &m.sessions, &m.objects, &m.waits, &m.owners);
+        let layout = (
+            m.now_ms,
+            m.last_applied,
+            &m.sessions,
+            &m.objects,
+            &m.waits,
+            &m.owners,
+        );
         let bytes = postcard::to_allocvec(&layout).unwrap();
         let restored = Machine::restore(&bytes).unwrap();
         machine.objects.longs.remove("zero");

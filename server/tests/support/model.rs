@@ -418,7 +418,10 @@ impl Model {
                     LockOp::LockCount => Reply::Count(holder.map_or(0, |h| h.1)),
                     _ => match mine {
                         Some((_, _, fence)) => Reply::Fence(Some(Fence(fence))),
-                        None if self.lost.contains(&((session, *handle), "lock", name.clone())) => {
+                        None if self
+                            .lost
+                            .contains(&((session, *handle), "lock", name.clone())) =>
+                        {
                             return Err(destroyed("lock", name));
                         }
                         None => {
@@ -462,8 +465,9 @@ impl Model {
         Outcome::Pending
     }
 
-    /// Removes an object: its waiters fail, its holders lose it.
-    fn destroy(&mut self, op: &Op) -> Outcome {
+    /// Removes an object: its waiters fail, its holders other than the
+    /// destroying handle lose it.
+    fn destroy(&mut self, session: SessionId, op: &Op) -> Outcome {
         let name = op.name().to_owned();
         let (kind, target, holders): (&'static str, Option<Target>, Vec<Owner>) = match op {
             Op::AtomicLong { .. } => {
@@ -489,7 +493,11 @@ impl Model {
                 ("latch", Some(Target::Latch(name.clone())), vec![])
             }
         };
-        for owner in holders {
+        let by = match op {
+            Op::Lock { handle, .. } | Op::Semaphore { handle, .. } => Some((session, *handle)),
+            _ => None,
+        };
+        for owner in holders.into_iter().filter(|owner| Some(*owner) != by) {
             self.lost.insert((owner, kind, name.clone()));
         }
         let waiting: Vec<Waiter> = self
@@ -514,7 +522,7 @@ impl Model {
 
     fn mutate(&mut self, session: SessionId, request: RequestId, op: Op) -> Outcome {
         if op.is_destroy() {
-            return self.destroy(&op);
+            return self.destroy(session, &op);
         }
         let invalid = |what: &str| {
             Outcome::Done(Err(OpError::InvalidArgument {
