@@ -20,7 +20,8 @@ export type OperationErrorCode =
   | "TOO_MANY_WAITING_REQUESTS"
   | "UNAUTHENTICATED"
   | "PERMISSION_DENIED"
-  | "TOKEN_EXPIRED";
+  | "TOKEN_EXPIRED"
+  | "OBJECT_DESTROYED";
 
 /** Every code a RaftcpError can carry. */
 export type RaftcpErrorCode =

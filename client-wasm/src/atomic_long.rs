@@ -41,6 +41,12 @@ impl AtomicLong {
         self.inner.name().to_owned()
     }
 
+    /// Removes the counter; its next use starts from 0.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn destroy(&self) -> Promise {
+        on(&self.inner, |c| async move { c.destroy().await })
+    }
+
     /// The current value.
     #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
     pub fn get(&self) -> Promise {

@@ -28,6 +28,12 @@ impl AtomicReference {
         self.inner.name().to_owned()
     }
 
+    /// Removes the reference; its next use finds it null.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn destroy(&self) -> Promise {
+        on(&self.inner, |r| async move { r.destroy().await })
+    }
+
     /// The current value; `null` when unset or cleared.
     #[wasm_bindgen(unchecked_return_type = "Promise<Value>")]
     pub fn get(&self) -> Promise {

@@ -27,6 +27,13 @@ impl CountDownLatch {
         self.inner.name().to_owned()
     }
 
+    /// Removes the latch: waiters fail with OBJECT_DESTROYED; the next use finds
+    /// a count of 0.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn destroy(&self) -> Promise {
+        on(&self.inner, |l| async move { l.destroy().await })
+    }
+
     /// Sets the count if the latch is at zero; `false` otherwise.
     #[wasm_bindgen(js_name = trySetCount, unchecked_return_type = "Promise<boolean>")]
     pub fn try_set_count(&self, #[wasm_bindgen(js_name = count)] count_to: f64) -> Promise {

@@ -32,6 +32,14 @@ impl FencedLock {
         self.inner.name().to_owned()
     }
 
+    /// Removes the lock, whoever holds it: waiters fail with OBJECT_DESTROYED,
+    /// and so does another holder's next call. The next `lock` creates a fresh
+    /// lock whose fences exceed every earlier one.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn destroy(&self) -> Promise {
+        on(&self.inner, |l| async move { l.destroy().await })
+    }
+
     /// Waits until this handle holds the lock; resolves to the fence.
     #[wasm_bindgen(unchecked_return_type = "Promise<bigint>")]
     pub fn lock(

@@ -28,6 +28,14 @@ impl Semaphore {
         self.inner.name().to_owned()
     }
 
+    /// Removes the semaphore with its permits: waiters fail with
+    /// OBJECT_DESTROYED, and so does another holder's next acquire, release or
+    /// drain. The next use finds a fresh, uninitialized semaphore.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn destroy(&self) -> Promise {
+        on(&self.inner, |s| async move { s.destroy().await })
+    }
+
     /// Sets the permit count once; `false` if it was already initialized.
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn init(&self, permits: f64) -> Promise {

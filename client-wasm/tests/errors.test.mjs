@@ -150,3 +150,31 @@ test("a lock is reentrant up to its handle's limit", async () => {
   assert.equal(await once.tryLock(), null);
   await once.unlock();
 });
+
+test("destroy() ends waits with OBJECT_DESTROYED and frees the name", async () => {
+  const other = await connect(cluster.endpoints, { WebSocket });
+  try {
+    const held = client.getFencedLock("js-destroyed");
+    const first = await held.lock();
+    const waiting = other.getFencedLock("js-destroyed").lock();
+    // Let the wait reach the member before the lock goes.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await other.getFencedLock("js-destroyed").destroy();
+    await assert.rejects(waiting, hasCode(OperationError, "OBJECT_DESTROYED"));
+    await assert.rejects(held.unlock(), hasCode(OperationError, "OBJECT_DESTROYED"));
+    const fresh = await held.lock();
+    assert.ok(fresh > first, `fence ${fresh} after ${first}`);
+    await held.unlock();
+    for (const object of [
+      client.getAtomicLong("js-destroyed"),
+      client.getAtomicReference("js-destroyed"),
+      client.getSemaphore("js-destroyed"),
+      client.getCountDownLatch("js-destroyed"),
+    ]) {
+      await object.destroy();
+    }
+    assert.equal(await client.getAtomicLong("js-destroyed").get(), 0n);
+  } finally {
+    await other.close();
+  }
+});

@@ -52,6 +52,9 @@ export async function usage(): Promise<void> {
   await latch.countDown();
   const opened: boolean = await latch.awaitLatch(30_000);
   const remaining: number = await latch.getCount();
+  const destroyed: Promise<void>[] = [
+    counter.destroy(), config.destroy(), lock.destroy(), semaphore.destroy(), latch.destroy(),
+  ];
 
   try {
     await lock.unlock();
