@@ -42,7 +42,10 @@ impl Machine {
                 session: session_id,
             }));
         };
+        let before = session.responses.bytes();
         session.acknowledge(acknowledged);
+        let after = session.responses.bytes();
+        self.usage.responses = self.usage.responses.saturating_sub(before) + after;
         let awaited = match session.responses.get(&request) {
             // Acknowledged around before it was applied: it runs now,
             // although its id is below the watermark.
@@ -76,15 +79,53 @@ impl Machine {
             Ok(()) => self.execute(index, session_id, request, op, effects),
             Err(error) => Outcome::Done(Err(error)),
         };
-        if let Some(session) = self.sessions.get_mut(session_id) {
-            session.responses.insert(request, outcome.clone());
-        }
+        self.cache(session_id, request, outcome.clone());
         outcome
+    }
+
+    /// Caches `outcome` as the answer to `request` of `session`: inserted,
+    /// or (`replace_only`) replacing a cached one.
+    fn cache_outcome(
+        &mut self,
+        session: SessionId,
+        request: RequestId,
+        outcome: Outcome,
+        replace_only: bool,
+    ) {
+        let Some(session) = self.sessions.get_mut(session) else {
+            return;
+        };
+        let before = session.responses.bytes();
+        match replace_only {
+            false => session.responses.insert(request, outcome),
+            true => session.responses.update(request, outcome),
+        }
+        let after = session.responses.bytes();
+        self.usage.responses = self.usage.responses.saturating_sub(before) + after;
+    }
+
+    fn cache(&mut self, session: SessionId, request: RequestId, outcome: Outcome) {
+        self.cache_outcome(session, request, outcome, false);
     }
 
     /// Carries out a valid mutation, then drops its object if that left it
     /// in its never-used state.
     fn execute(
+        &mut self,
+        index: u64,
+        session: SessionId,
+        request: RequestId,
+        op: Op,
+        effects: &mut Effects,
+    ) -> Outcome {
+        let kind = kind_of(&op);
+        let name = op.name().to_owned();
+        self.measuring(kind, &name.clone(), |machine| {
+            machine.execute_measured(index, session, request, op, effects)
+        })
+    }
+
+    fn execute_measured(
         &mut self,
         index: u64,
         session: SessionId,
@@ -453,13 +494,7 @@ impl Machine {
         effects: &mut Effects,
     ) {
         self.waits.remove(&(session, request));
-        if let Some(cached) = self
-            .sessions
-            .get_mut(session)
-            .and_then(|s| s.responses.get_mut(&request))
-        {
-            *cached = Outcome::Done(result.clone());
-        }
+        self.cache_outcome(session, request, Outcome::Done(result.clone()), true);
         effects.push(Effect::Completed(Completion {
             session,
             request,

@@ -24,6 +24,7 @@ impl Machine {
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         self.check_sessions()?;
         self.check_no_idle_objects()?;
+        self.check_usage()?;
         self.check_locks()?;
         self.check_semaphores()?;
         self.check_waits()
@@ -106,6 +107,21 @@ impl Machine {
             )?;
         }
         Ok(())
+    }
+
+    /// The bytes kept up to date as the state changes equal a fresh count.
+    fn check_usage(&self) -> Result<(), InvariantViolation> {
+        let counted = self.count_usage();
+        ensure(counted == self.usage, || {
+            format!("state bytes kept as {:?}, counted {counted:?}", self.usage)
+        })?;
+        let sessions = self.sessions.count_bytes();
+        ensure(sessions == self.sessions.bytes(), || {
+            format!(
+                "session bytes kept as {}, counted {sessions}",
+                self.sessions.bytes()
+            )
+        })
     }
 
     fn check_locks(&self) -> Result<(), InvariantViolation> {

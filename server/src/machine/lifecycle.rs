@@ -66,22 +66,27 @@ impl Machine {
             let Some(ended) = self.sessions.remove(session) else {
                 continue;
             };
+            self.usage.responses = self.usage.responses.saturating_sub(ended.responses.bytes());
             self.owners.remove(&session);
             self.forget_lost_holds(session);
             for name in &ended.locks {
-                if let Some(lock) = self.objects.locks.get_mut(name) {
-                    let grants = lock.release_session(session, index);
-                    self.deliver_lock_grants(name, grants, effects);
-                }
-                self.drop_if_idle(Kind::Lock, name);
+                self.measuring(Kind::Lock, name, |machine| {
+                    if let Some(lock) = machine.objects.locks.get_mut(name) {
+                        let grants = lock.release_session(session, index);
+                        machine.deliver_lock_grants(name, grants, effects);
+                    }
+                    machine.drop_if_idle(Kind::Lock, name);
+                });
             }
             for name in &ended.semaphores {
-                if let Some(semaphore) = self.objects.semaphores.get_mut(name) {
-                    let grants = semaphore.release_session(session);
-                    self.deliver_semaphore_grants(name, grants, effects);
-                }
+                self.measuring(Kind::Semaphore, name, |machine| {
+                    if let Some(semaphore) = machine.objects.semaphores.get_mut(name) {
+                        let grants = semaphore.release_session(session);
+                        machine.deliver_semaphore_grants(name, grants, effects);
+                    }
+                    machine.drop_if_idle(Kind::Semaphore, name);
+                });
                 touched_semaphores.remove(name);
-                self.drop_if_idle(Kind::Semaphore, name);
             }
             effects.push(Effect::SessionEnded(session));
         }
@@ -91,11 +96,13 @@ impl Machine {
     /// Semaphores that lost queued waiters grant whoever now fits.
     fn regrant_semaphores(&mut self, names: BTreeSet<String>, effects: &mut Vec<Effect>) {
         for name in names {
-            if let Some(semaphore) = self.objects.semaphores.get_mut(&name) {
-                let grants = semaphore.grant_waiters();
-                self.deliver_semaphore_grants(&name, grants, effects);
-            }
-            self.drop_if_idle(Kind::Semaphore, &name);
+            self.measuring(Kind::Semaphore, &name, |machine| {
+                if let Some(semaphore) = machine.objects.semaphores.get_mut(&name) {
+                    let grants = semaphore.grant_waiters();
+                    machine.deliver_semaphore_grants(&name, grants, effects);
+                }
+                machine.drop_if_idle(Kind::Semaphore, &name);
+            });
         }
     }
 
@@ -115,24 +122,30 @@ impl Machine {
         let (session, request) = key;
         let timed_out = match &wait.target {
             WaitTarget::Lock(name) => {
-                if let Some(lock) = self.objects.locks.get_mut(name) {
-                    lock.remove_waiter(session, request);
-                }
-                self.drop_if_idle(Kind::Lock, name);
+                self.measuring(Kind::Lock, name, |machine| {
+                    if let Some(lock) = machine.objects.locks.get_mut(name) {
+                        lock.remove_waiter(session, request);
+                    }
+                    machine.drop_if_idle(Kind::Lock, name);
+                });
                 Reply::Fence(None)
             }
             WaitTarget::Semaphore(name) => {
-                if let Some(semaphore) = self.objects.semaphores.get_mut(name) {
-                    semaphore.remove_waiter(session, request);
-                }
+                self.measuring(Kind::Semaphore, name, |machine| {
+                    if let Some(semaphore) = machine.objects.semaphores.get_mut(name) {
+                        semaphore.remove_waiter(session, request);
+                    }
+                });
                 touched_semaphores.insert(name.clone());
                 Reply::Bool(false)
             }
             WaitTarget::Latch(name) => {
-                if let Some(latch) = self.objects.latches.get_mut(name) {
-                    latch.remove_waiter(session, request);
-                }
-                self.drop_if_idle(Kind::Latch, name);
+                self.measuring(Kind::Latch, name, |machine| {
+                    if let Some(latch) = machine.objects.latches.get_mut(name) {
+                        latch.remove_waiter(session, request);
+                    }
+                    machine.drop_if_idle(Kind::Latch, name);
+                });
                 Reply::Bool(false)
             }
         };

@@ -33,6 +33,7 @@ mod query;
 mod semaphore;
 mod sessions;
 mod snapshot;
+mod usage;
 mod validate;
 mod waits;
 
@@ -67,6 +68,9 @@ pub struct Machine {
     /// Holds lost to a `destroy` that their handle has not heard of (see
     /// `destroy`). Last, for the same reason.
     lost_holds: destroy::LostHolds,
+    /// Bytes of the state by parts (see `usage`); not in snapshots.
+    #[serde(skip)]
+    usage: usage::Usage,
 }
 
 /// Sizes for metrics.

@@ -2,6 +2,7 @@
 //! what each session holds (so expiry can release it without a scan).
 
 use super::command::Outcome;
+use super::usage::{SESSION_BYTES, outcome_bytes};
 use raftcp_proto::limits::UNACKNOWLEDGED_RESPONSES_MAX;
 use raftcp_proto::{RequestId, SessionId};
 use serde::{Deserialize, Serialize};
@@ -15,11 +16,110 @@ pub struct Session {
     /// Responses below this id were acknowledged by the client and forgotten.
     pub acked_below: RequestId,
     /// Outcomes of mutating requests not yet acknowledged, for retries.
-    pub responses: BTreeMap<RequestId, Outcome>,
+    pub responses: Responses,
     /// Locks some handle of this session holds.
     pub locks: BTreeSet<String>,
     /// Semaphores some handle of this session holds permits of.
     pub semaphores: BTreeSet<String>,
+}
+
+/// A session's cached outcomes, with what they take in bytes (see
+/// `usage`). Encoded as the map alone.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Responses {
+    map: BTreeMap<RequestId, Outcome>,
+    /// Derived from `map`; counted again on restore.
+    #[serde(skip)]
+    bytes: u64,
+}
+
+impl PartialEq for Responses {
+    fn eq(&self, other: &Self) -> bool {
+        self.map == other.map
+    }
+}
+
+impl Responses {
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn get(&self, id: &RequestId) -> Option<&Outcome> {
+        self.map.get(id)
+    }
+
+    #[cfg(test)]
+    pub fn contains_key(&self, id: &RequestId) -> bool {
+        self.map.contains_key(id)
+    }
+
+    #[cfg(test)]
+    pub fn keys(&self) -> impl Iterator<Item = &RequestId> {
+        self.map.keys()
+    }
+
+    pub fn range(
+        &self,
+        range: std::ops::RangeTo<RequestId>,
+    ) -> impl Iterator<Item = (&RequestId, &Outcome)> {
+        self.map.range(range)
+    }
+
+    /// Caches `outcome` for `id`, replacing what was there.
+    pub fn insert(&mut self, id: RequestId, outcome: Outcome) {
+        self.bytes += outcome_bytes(&outcome);
+        if let Some(old) = self.map.insert(id, outcome) {
+            self.bytes -= outcome_bytes(&old);
+        }
+    }
+
+    /// Replaces the outcome cached for `id`, if there is one.
+    pub fn update(&mut self, id: RequestId, outcome: Outcome) {
+        if self.map.contains_key(&id) {
+            self.insert(id, outcome);
+        }
+    }
+
+    pub fn remove(&mut self, id: &RequestId) -> Option<Outcome> {
+        let removed = self.map.remove(id)?;
+        self.bytes -= outcome_bytes(&removed);
+        Some(removed)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&RequestId) -> bool) {
+        let mut freed = 0;
+        self.map.retain(|id, outcome| {
+            let kept = keep(id);
+            if !kept {
+                freed += outcome_bytes(outcome);
+            }
+            kept
+        });
+        self.bytes -= freed;
+    }
+
+    /// Splits off the outcomes from `at` on.
+    fn split_off(&mut self, at: &RequestId) -> Responses {
+        let map = self.map.split_off(at);
+        let moved: u64 = map.values().map(outcome_bytes).sum();
+        self.bytes -= moved;
+        Responses { map, bytes: moved }
+    }
+
+    fn or_insert(&mut self, id: RequestId, outcome: Outcome) {
+        if !self.map.contains_key(&id) {
+            self.insert(id, outcome);
+        }
+    }
+
+    /// Counts the bytes afresh (after decoding).
+    fn recount(&mut self) {
+        self.bytes = self.map.values().map(outcome_bytes).sum();
+    }
 }
 
 /// All live sessions with an index by deadline.
@@ -29,6 +129,15 @@ pub struct Sessions {
     /// Derived from `live`; rebuilt on restore.
     #[serde(skip)]
     by_expiry: BTreeSet<(u64, SessionId)>,
+    /// What the sessions take besides their cached outcomes (see
+    /// `usage`); derived, rebuilt on restore.
+    #[serde(skip)]
+    bytes: u64,
+}
+
+/// What one session takes besides its cached outcomes.
+fn session_bytes(session: &Session) -> u64 {
+    SESSION_BYTES + session.client_name.len() as u64
 }
 
 impl PartialEq for Sessions {
@@ -40,6 +149,11 @@ impl PartialEq for Sessions {
 impl Sessions {
     pub fn len(&self) -> usize {
         self.live.len()
+    }
+
+    /// What the sessions take besides their cached outcomes.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     pub fn get(&self, id: SessionId) -> Option<&Session> {
@@ -61,11 +175,12 @@ impl Sessions {
             ttl_ms,
             expires_at_ms,
             acked_below: RequestId(0),
-            responses: BTreeMap::new(),
+            responses: Responses::default(),
             locks: BTreeSet::new(),
             semaphores: BTreeSet::new(),
         };
         self.by_expiry.insert((expires_at_ms, id));
+        self.bytes += session_bytes(&session);
         self.live.insert(id, session);
     }
 
@@ -94,6 +209,7 @@ impl Sessions {
     pub fn remove(&mut self, id: SessionId) -> Option<Session> {
         let session = self.live.remove(&id)?;
         self.by_expiry.remove(&(session.expires_at_ms, id));
+        self.bytes -= session_bytes(&session);
         Some(session)
     }
 
@@ -109,12 +225,22 @@ impl Sessions {
         self.by_expiry.first().map(|(at, _)| *at)
     }
 
+    /// Rebuilds what is derived from the sessions (after decoding).
     pub fn rebuild_index(&mut self) {
         self.by_expiry = self
             .live
             .iter()
             .map(|(id, session)| (session.expires_at_ms, *id))
             .collect();
+        self.bytes = self.live.values().map(session_bytes).sum();
+        for session in self.live.values_mut() {
+            session.responses.recount();
+        }
+    }
+
+    /// What `rebuild_index` would count (for the checks).
+    pub fn count_bytes(&self) -> u64 {
+        self.live.values().map(session_bytes).sum()
     }
 }
 
@@ -141,7 +267,7 @@ impl Session {
         if below == self.acked_below {
             // Only answers kept around the watermark can go now.
             if self.responses.range(..below).next().is_some() {
-                self.responses.retain(|id, _| *id >= below || excepted(id));
+                self.responses.retain(|id| *id >= below || excepted(id));
             }
             return;
         }
@@ -161,7 +287,7 @@ impl Session {
             if self.responses.len() >= UNACKNOWLEDGED_RESPONSES_MAX {
                 break;
             }
-            self.responses.entry(*id).or_insert(Outcome::Awaited);
+            self.responses.or_insert(*id, Outcome::Awaited);
         }
         self.acked_below = below;
     }

@@ -42,6 +42,7 @@ impl Machine {
         // Written before idle objects were dropped, it may hold some.
         machine.drop_all_idle();
         machine.sessions.rebuild_index();
+        machine.usage = machine.count_usage();
         machine.waits.rebuild_index();
         machine.check_invariants()?;
         Ok(machine)
@@ -70,6 +71,7 @@ fn decode_earlier_layout(bytes: &[u8]) -> Option<Machine> {
         waits,
         owners,
         lost_holds: LostHolds::new(),
+        usage: Default::default(),
     })
 }
 
