@@ -21,7 +21,8 @@ export type OperationErrorCode =
   | "UNAUTHENTICATED"
   | "PERMISSION_DENIED"
   | "TOKEN_EXPIRED"
-  | "OBJECT_DESTROYED";
+  | "OBJECT_DESTROYED"
+  | "QUOTA_EXCEEDED";
 
 /** Every code a RaftcpError can carry. */
 export type RaftcpErrorCode =

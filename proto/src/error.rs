@@ -81,6 +81,14 @@ pub enum OpError {
     /// this handle acquired it; the name now refers to a fresh object.
     #[error("{kind} \"{name}\" was destroyed")]
     ObjectDestroyed { kind: String, name: String },
+    /// The group's state is at its byte quota: operations that could grow
+    /// it are refused (nothing changed) until objects are destroyed or
+    /// released. Reads, destroy, unlock, release, reduce, count-down and
+    /// clear still work.
+    #[error(
+        "the group holds {used} bytes, at its quota of {max}: destroy or release objects first"
+    )]
+    QuotaExceeded { used: u64, max: u64 },
 }
 
 impl OpError {
@@ -109,6 +117,7 @@ impl OpError {
             OpError::PermissionDenied { .. } => "PERMISSION_DENIED",
             OpError::TokenExpired => "TOKEN_EXPIRED",
             OpError::ObjectDestroyed { .. } => "OBJECT_DESTROYED",
+            OpError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
         }
     }
 

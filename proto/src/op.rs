@@ -192,6 +192,31 @@ impl Op {
             .is_some_and(|timeout_ms| timeout_ms != Some(0))
     }
 
+    /// Whether the operation may make its group's state larger, so is
+    /// refused while the group is at its byte quota. Reads, destroy,
+    /// unlock, release, reduce, count-down and clear never grow it, so a
+    /// full group can always be brought back under its quota.
+    pub fn may_grow_state(&self) -> bool {
+        let shrinks = self.is_destroy()
+            || matches!(
+                self,
+                Op::AtomicReference {
+                    op: RefOp::Set(None),
+                    ..
+                } | Op::Lock {
+                    op: LockOp::Unlock,
+                    ..
+                } | Op::Semaphore {
+                    op: SemaphoreOp::Release { .. } | SemaphoreOp::Reduce { .. },
+                    ..
+                } | Op::Latch {
+                    op: LatchOp::CountDown,
+                    ..
+                }
+            );
+        self.is_mutating() && !shrinks
+    }
+
     /// Whether the operation destroys its object.
     pub fn is_destroy(&self) -> bool {
         matches!(

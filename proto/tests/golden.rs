@@ -411,6 +411,10 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 name: "n".into(),
             },
         ),
+        (
+            "error.quota_exceeded",
+            OpError::QuotaExceeded { used: 300, max: 2 },
+        ),
     ];
     let hello = Hello {
         protocol_version: 3,
@@ -581,6 +585,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ("error.permission_denied", "13046c6f636b016e"),
     ("error.token_expired", "14"),
     ("error.object_destroyed", "15046c6f636b016e"),
+    ("error.quota_exceeded", "16ac0202"),
     (
         "client.hello",
         "00030163010cabababababababababababababababab00",

@@ -36,6 +36,8 @@ pub struct Settings {
     /// How long without a quorum before this member sends its clients away
     /// (see `reachability`).
     pub cut_off_after: Duration,
+    /// The group's state quota in bytes (`--max-state-bytes`).
+    pub max_state_bytes: u64,
 }
 
 #[derive(Debug)]

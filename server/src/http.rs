@@ -240,9 +240,14 @@ fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
         ServerState::Shutdown => "shutdown",
     };
     let cut_off = *cluster.cut_off.borrow();
+    let state_bytes = cluster.replica.state_bytes();
+    let max_state_bytes = cluster.settings.max_state_bytes;
+    let quota_alarm = state_bytes >= max_state_bytes;
     let json = format!(
         "{{\"node\":{},\"state\":\"{state}\",\"leader\":{},\"term\":{},\"last_log_index\":{},\
-         \"commit_index\":{},\"applied_index\":{},\"cut_off\":{cut_off}}}\n",
+         \"commit_index\":{},\"applied_index\":{},\"cut_off\":{cut_off},\
+         \"state_bytes\":{state_bytes},\"max_state_bytes\":{max_state_bytes},\
+         \"quota_alarm\":{quota_alarm}}}\n",
         cluster.id,
         leader.map_or("null".to_owned(), |l| l.to_string()),
         m.current_term,
@@ -266,7 +271,7 @@ fn metrics(cluster: &Cluster) -> String {
         (replica.machine.stats(), replica.snapshots_installed)
     };
     let mut out = String::new();
-    let gauges: [(&str, u64); 11] = [
+    let gauges: [(&str, u64); 13] = [
         ("raftcp_node_id", cluster.id),
         ("raftcp_raft_term", m.current_term),
         (
@@ -287,6 +292,8 @@ fn metrics(cluster: &Cluster) -> String {
         ("raftcp_waiters", stats.waiters as u64),
         ("raftcp_snapshots_installed", snapshots_installed),
         ("raftcp_cut_off", u64::from(*cluster.cut_off.borrow())),
+        ("raftcp_state_bytes", cluster.replica.state_bytes()),
+        ("raftcp_state_bytes_max", cluster.settings.max_state_bytes),
     ];
     for (name, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");

@@ -77,6 +77,13 @@ pub const REAUTHENTICATIONS_PER_WINDOW: u32 = 16;
 /// See [`REAUTHENTICATIONS_PER_WINDOW`].
 pub const REAUTHENTICATION_WINDOW: Duration = Duration::from_secs(60);
 
+/// Default of `--max-state-bytes`: the bytes a group's state may take
+/// (see `machine::usage`) before requests that could grow it are refused.
+pub const STATE_BYTES_MAX_DEFAULT: u64 = 1024 * 1024 * 1024;
+
+/// Past this share of the quota, in percent, the member warns in its log.
+pub const STATE_BYTES_WARN_PERCENT: u64 = 80;
+
 // --- Raft entries and the peer link ------------------------------------------
 
 /// Applied entries whose effects (completed waits, ended sessions) may wait

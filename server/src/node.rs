@@ -67,6 +67,8 @@ pub struct NodeConfig {
     pub authenticator: Option<Arc<Authenticator>>,
     /// TLS on the member port and to peers (`--tls-cert`).
     pub tls: Option<Arc<Tls>>,
+    /// The group's state quota in bytes (`--max-state-bytes`).
+    pub max_state_bytes: u64,
 }
 
 impl NodeConfig {
@@ -91,6 +93,7 @@ impl NodeConfig {
             allowed_origins: Vec::new(),
             authenticator: None,
             tls: None,
+            max_state_bytes: crate::limits::STATE_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -200,6 +203,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             heartbeat_ms: config.heartbeat_ms,
             request_timeout: config.request_timeout,
             cut_off_after: Duration::from_millis(config.election_timeout_ms.saturating_mul(3)),
+            max_state_bytes: config.max_state_bytes,
         },
         metrics: Metrics::default(),
         clock: Default::default(),
@@ -211,6 +215,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         tokio::spawn(gateway.clone().deliver_effects(applied_rx)),
         tokio::spawn(gateway::run_leader_duties(gateway.clone())),
         tokio::spawn(gateway::run_heartbeats(gateway.clone())),
+        tokio::spawn(gateway::watch_state_quota(gateway.clone())),
         tokio::spawn(crate::reachability::watch(gateway.clone())),
         tokio::spawn(exit_on_fatal(cluster.raft.clone())),
         tokio::spawn(crate::http::accept_loop(

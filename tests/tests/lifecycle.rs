@@ -6,7 +6,7 @@
 
 use futures_util::StreamExt;
 use raftcp::{Client, Error, OpError};
-use raftcp_tests::TestCluster;
+use raftcp_tests::{TestCluster, Timings};
 use std::time::{Duration, Instant};
 
 fn destroyed(result: Result<impl std::fmt::Debug, Error>) {
@@ -147,4 +147,76 @@ async fn idle_objects_take_no_room() {
         }
     }
     client.close().await;
+}
+
+/// A group at its byte quota refuses what could grow it, from any client,
+/// keeps answering reads and what frees space, and takes writes again once
+/// `destroy` brought it back under.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_group_refuses_growth_until_space_is_freed() {
+    let mut cluster = TestCluster::prepare("lifecycle-quota", Timings::default());
+    cluster.set_extra_args(&["--max-state-bytes", "2000000"]);
+    cluster.start_all();
+    let clients = [
+        Client::connect(cluster.urls()).await.unwrap(),
+        Client::connect(cluster.urls()).await.unwrap(),
+        Client::connect(cluster.urls()).await.unwrap(),
+    ];
+    let lock = clients[0].get_fenced_lock("held-while-full");
+    lock.lock().await.unwrap();
+    let value = "v".repeat(100_000);
+    let mut stored = Vec::new();
+    let mut refused = 0;
+    for i in 0..60 {
+        let client = &clients[i % clients.len()];
+        let name = format!("blob-{i}");
+        match client
+            .get_atomic_reference::<String>(&name)
+            .set(&value)
+            .await
+        {
+            Ok(()) => stored.push(name),
+            Err(Error::Server(OpError::QuotaExceeded { used, max })) => {
+                assert!(used >= max && max == 2_000_000, "{used} of {max}");
+                refused += 1;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(stored.len() >= 15, "only {} values stored", stored.len());
+    assert!(refused > 0, "nothing refused");
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let health = cluster.health(leader).unwrap();
+    assert_eq!(health["quota_alarm"], true, "{health}");
+    assert!(cluster.gauge(leader, "raftcp_state_bytes").unwrap() >= 2_000_000);
+
+    // Full: growth is refused, reads and what frees space are not.
+    let counter = clients[1].get_atomic_long("new-counter");
+    let refusal = counter.increment_and_get().await;
+    assert!(
+        matches!(refusal, Err(Error::Server(OpError::QuotaExceeded { .. }))),
+        "{refusal:?}"
+    );
+    let first = clients[2].get_atomic_reference::<String>(&stored[0]);
+    assert_eq!(first.get().await.unwrap().as_deref(), Some(value.as_str()));
+    lock.unlock().await.unwrap();
+    for name in &stored[..stored.len() / 2] {
+        let reference = clients[2].get_atomic_reference::<String>(name);
+        reference.destroy().await.unwrap();
+    }
+
+    // Back under: writes go through again, and the alarm is off.
+    assert_eq!(counter.increment_and_get().await.unwrap(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.health(leader).unwrap()["quota_alarm"] != false {
+        assert!(Instant::now() < deadline, "the alarm stays on");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        cluster.log_text(leader).contains("at its quota"),
+        "the member did not log reaching its quota"
+    );
+    for client in clients {
+        client.close().await;
+    }
 }

@@ -52,6 +52,11 @@ pub struct ServeArgs {
     /// throttle I/O operations, a little less throughput at high concurrency.
     #[arg(long, default_value_t = node::DEFAULT_FSYNC_BATCH_WAIT_US)]
     pub fsync_batch_wait_us: u64,
+    /// Bytes the group's state may take (names, values, waiters, sessions,
+    /// cached replies); past it, requests that could grow it are refused
+    /// with QUOTA_EXCEEDED. Give every member the same value.
+    #[arg(long, default_value_t = crate::limits::STATE_BYTES_MAX_DEFAULT)]
+    pub max_state_bytes: u64,
     #[command(flatten)]
     pub connections: ConnectionArgs,
     #[command(flatten)]
@@ -197,6 +202,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     config.request_timeout =
         Duration::from_millis(args.election_timeout_ms.saturating_mul(10).max(5_000));
     config.connection_limits = args.connections.limits();
+    config.max_state_bytes = args.max_state_bytes;
     let node = node::start(config).await.map_err(|e| e.to_string())?;
     println!(
         "raftcp node {} serving {}://{}/v1/client",

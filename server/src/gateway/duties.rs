@@ -1,4 +1,5 @@
-//! Timed work. On every member: heartbeat the sessions connected here. On
+//! Timed work. On every member: heartbeat the sessions connected here, and
+//! warn as the group's state nears its quota. On
 //! the leader only: renew every session on taking office, and propose expiry
 //! of sessions and waits whose deadlines passed on the leader's monotonic
 //! clock ([`crate::clock::LeaderClock`]). Time
@@ -6,6 +7,7 @@
 
 use super::Gateway;
 use crate::faults::{PlantedBug, planted};
+use crate::limits::STATE_BYTES_WARN_PERCENT;
 use crate::machine::CommandKind;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,53 @@ pub async fn run_leader_duties(gateway: Arc<Gateway>) {
         if sessions_due {
             let _ = cluster.propose_here(CommandKind::ExpireSessions).await;
         }
+    }
+}
+
+/// How often a member compares the group's state with its quota.
+const QUOTA_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How full the group is, as the log tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Fill {
+    Fine,
+    Near,
+    Full,
+}
+
+/// Logs once when the group's state passes `STATE_BYTES_WARN_PERCENT` of
+/// its quota, once when it reaches it (requests that could grow it are
+/// refused from then on), and once when it is back under.
+pub async fn watch_state_quota(gateway: Arc<Gateway>) {
+    let cluster = &gateway.cluster;
+    let max = cluster.settings.max_state_bytes;
+    let mut told = Fill::Fine;
+    let mut tick = tokio::time::interval(QUOTA_CHECK_INTERVAL);
+    loop {
+        tick.tick().await;
+        let used = cluster.replica.state_bytes();
+        let percent = u128::from(used) * 100 / u128::from(max.max(1));
+        let fill = match percent {
+            p if p >= 100 => Fill::Full,
+            p if p >= u128::from(STATE_BYTES_WARN_PERCENT) => Fill::Near,
+            _ => Fill::Fine,
+        };
+        if fill == told {
+            continue;
+        }
+        match fill {
+            Fill::Full => tracing::error!(
+                "the group's state is {used} bytes, at its quota of {max} (--max-state-bytes): \
+                 requests that could grow it are refused with QUOTA_EXCEEDED until objects \
+                 are destroyed or released"
+            ),
+            Fill::Near if told < Fill::Near => tracing::warn!(
+                "the group's state is {used} bytes, {percent}% of its quota of {max} \
+                 (--max-state-bytes)"
+            ),
+            _ => tracing::info!("the group's state is {used} bytes, under its quota of {max}"),
+        }
+        told = fill;
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-pub use duties::{run_heartbeats, run_leader_duties};
+pub use duties::{run_heartbeats, run_leader_duties, watch_state_quota};
 
 /// What a command the gateway makes up itself counts for in a batch's
 /// bytes: the open, resume, cancel or close of one session (a handshake is

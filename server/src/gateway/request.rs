@@ -76,6 +76,12 @@ pub fn task(context: RequestContext, request: Request) -> RequestTask {
         let id = request.id;
         let result = match validate_request(&request) {
             Err(error) => Some(Err(error)),
+            Ok(())
+                if request.op.may_grow_state()
+                    && let Err(full) = check_quota(&context) =>
+            {
+                Some(Err(full))
+            }
             Ok(()) if request.op.is_mutating() => propose(&context, request, kind, since).await,
             Ok(()) => Some(read(&context, request).await),
         };
@@ -95,6 +101,20 @@ pub fn task(context: RequestContext, request: Request) -> RequestTask {
         let response = ServerFrame::Response(Response { id, result });
         context.outbox.send_frame(&response);
     })
+}
+
+/// Refuses an operation that could grow the group while its state is at
+/// the quota. Checked against this member's replica before proposing, so
+/// nothing refused reaches the log; requests already on their way may take
+/// the state a little past it (at most the members' in-flight budgets).
+fn check_quota(context: &RequestContext) -> Result<(), OpError> {
+    let cluster = &context.gateway.cluster;
+    let used = cluster.replica.state_bytes();
+    let max = cluster.settings.max_state_bytes;
+    match used >= max {
+        true => Err(OpError::QuotaExceeded { used, max }),
+        false => Ok(()),
+    }
 }
 
 /// Proposes a mutation; `None` when it waits in the machine.

@@ -14,6 +14,7 @@ use openraft::{EntryPayload, OptionalSend};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
@@ -42,11 +43,26 @@ pub struct Replica {
 /// Shared access to the replica for reads (after a ReadIndex barrier) and
 /// metrics. The lock is held only for in-memory work, never across `.await`.
 #[derive(Clone, Debug, Default)]
-pub struct SharedReplica(Arc<Mutex<Replica>>);
+pub struct SharedReplica {
+    replica: Arc<Mutex<Replica>>,
+    /// The machine's state bytes as of the last apply, read by every
+    /// request's quota check without taking the lock.
+    state_bytes: Arc<AtomicU64>,
+}
 
 impl SharedReplica {
+    /// The group's state bytes as of the last apply (see `machine::usage`).
+    pub fn state_bytes(&self) -> u64 {
+        self.state_bytes.load(Ordering::Relaxed)
+    }
+
+    fn publish_state_bytes(&self, replica: &Replica) {
+        let bytes = replica.machine.state_bytes();
+        self.state_bytes.store(bytes, Ordering::Relaxed);
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, Replica> {
-        match self.0.lock() {
+        match self.replica.lock() {
             Ok(guard) => guard,
             // A panic inside apply may have left the replica half-changed.
             // Answering from it could break linearizability, so stop the
@@ -91,6 +107,7 @@ impl StateMachine {
             state.machine = machine;
             state.applied = file.meta.last_log_id;
             state.membership = file.meta.last_membership;
+            replica.publish_state_bytes(&state);
         }
         let sm = Self {
             replica: replica.clone(),
@@ -116,6 +133,7 @@ impl StateMachine {
             }
         };
         state.applied = Some(entry.log_id);
+        self.replica.publish_state_bytes(&state);
         applied
     }
 }
@@ -171,6 +189,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             state.applied = meta.last_log_id;
             state.membership = meta.last_membership.clone();
             state.snapshots_installed += 1;
+            self.replica.publish_state_bytes(&state);
         }
         tracing::info!("installed a snapshot up to {:?}", meta.last_log_id);
         let _ = self.applied_tx.send(Applied::Replaced).await;
