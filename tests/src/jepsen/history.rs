@@ -51,6 +51,8 @@ pub struct Op {
 /// A lock acquisition and what became of it.
 #[derive(Clone, Debug, Serialize)]
 pub struct LockHold {
+    /// Which lock.
+    pub lock: &'static str,
     pub process: usize,
     pub fence: u64,
     pub lock_invoked_us: u64,

@@ -35,9 +35,10 @@ pub fn fences_increase(holds: &[LockHold]) -> Vec<String> {
     violations
 }
 
-/// Two holds confirmed by a successful `unlock` never overlap: the server
-/// saw each holder own the lock from before `lock` returned until after
-/// `unlock` was invoked.
+/// Two holds of one lock confirmed by a successful `unlock` never overlap:
+/// the server saw each holder own the lock from before `lock` returned
+/// until after `unlock` was invoked. (A hold whose lock was destroyed meanwhile
+/// is not confirmed: its unlock fails with `OBJECT_DESTROYED`.)
 pub fn holders_do_not_overlap(holds: &[LockHold]) -> Vec<String> {
     let confirmed: Vec<(u64, u64, &LockHold)> = holds
         .iter()
@@ -47,7 +48,7 @@ pub fn holders_do_not_overlap(holds: &[LockHold]) -> Vec<String> {
     let mut violations = Vec::new();
     for (i, (start_a, end_a, a)) in confirmed.iter().enumerate() {
         for (start_b, end_b, b) in &confirmed[i + 1..] {
-            if start_a < end_b && start_b < end_a {
+            if a.lock == b.lock && start_a < end_b && start_b < end_a {
                 violations.push(format!(
                     "process {} (fence {}, {start_a}..{end_a} us) and process {} (fence {}, {start_b}..{end_b} us) held the lock at once",
                     a.process, a.fence, b.process, b.fence
@@ -149,6 +150,7 @@ mod tests {
 
     fn hold(process: usize, fence: u64, span: (u64, u64, u64), unlock_ok: bool) -> LockHold {
         LockHold {
+            lock: "l",
             process,
             fence,
             lock_invoked_us: span.0,

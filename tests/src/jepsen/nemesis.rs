@@ -392,6 +392,7 @@ impl<'a> Nemesis<'a> {
             .and_then(|()| lines.recv_timeout(Duration::from_secs(30)).ok());
         self.note(format!("SIGCONT; its unlock answered {answer:?}"));
         let hold = LockHold {
+            lock: LOCK,
             process,
             fence,
             lock_invoked_us,

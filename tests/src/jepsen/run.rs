@@ -6,7 +6,7 @@ use super::invariants;
 use super::linearizable::{self, Counter, Register, Verdict};
 use super::nemesis::{MemberEnv, Nemesis};
 use super::net::Net;
-use super::workloads::{self, COUNTER, Ctx, IDS, PERMITS, REGISTER};
+use super::workloads::{self, COUNTER, Ctx, DESTROYED_LOCK, IDS, PERMITS, REGISTER};
 use super::{Rng, Scenario};
 use crate::{TestCluster, Timings};
 use std::path::PathBuf;
@@ -73,6 +73,7 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         session_ttl: Duration::from_millis(timings.session_ttl_ms),
         freeze: AtomicUsize::new(usize::MAX),
         store: Default::default(),
+        destroyed_store: Default::default(),
     });
     runtime.block_on(workloads::init_semaphore(&ctx, SETUP_PROCESS));
     let lock_workers: Vec<usize> = (11..14).collect();
@@ -97,6 +98,11 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
     }
     workers.push(runtime.spawn(workloads::latch_rounds(ctx.clone(), 17, rng.fork())));
     workers.push(runtime.spawn(workloads::timed_waiter(ctx.clone(), 23)));
+    for p in 24..26 {
+        let worker = workloads::destroyed_lock_worker(ctx.clone(), p, rng.fork());
+        workers.push(runtime.spawn(worker));
+    }
+    workers.push(runtime.spawn(workloads::destroyer(ctx.clone(), 26, rng.fork())));
 
     let started = Instant::now();
     let faults_until = started + length.saturating_sub(CALM_AFTER);
@@ -131,14 +137,19 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
             .lock()
             .unwrap_or_else(|p| p.into_inner()),
     );
-    let (operations, found) = check(&records, &ctx.store);
+    let (operations, found) = check(&records, &[&ctx.store, &ctx.destroyed_store]);
     let count = |object: &str| records.ops.iter().filter(|op| op.object == object).count();
+    let destroyed_holds: Vec<_> = (records.lock_holds.iter())
+        .filter(|h| h.lock == DESTROYED_LOCK)
+        .collect();
     let breakdown = format!(
-        "counter {}, ids {}, register {}, lock holds {}, permit holds {}, latch rounds {}, timed waits {}",
+        "counter {}, ids {}, register {}, lock holds {} (of the destroyed lock {}, {} of them ended by a destroy), permit holds {}, latch rounds {}, timed waits {}",
         count(COUNTER),
         count(IDS),
         count(REGISTER),
         records.lock_holds.len(),
+        destroyed_holds.len(),
+        destroyed_holds.iter().filter(|h| !h.unlock_ok).count(),
         records.permit_holds.len(),
         records.latch_rounds.len(),
         records.timed_out_waits.len()
@@ -182,7 +193,7 @@ fn leader_within(cluster: &TestCluster, timeout: Duration) -> bool {
 
 /// Judges a run's records; returns the number of operations checked and the
 /// violations found.
-pub fn check(records: &Records, store: &workloads::FencedStore) -> (usize, Vec<String>) {
+pub fn check(records: &Records, stores: &[&workloads::FencedStore]) -> (usize, Vec<String>) {
     let mut violations = Vec::new();
     let of = |object: &str| -> Vec<_> {
         records
@@ -210,7 +221,9 @@ pub fn check(records: &Records, store: &workloads::FencedStore) -> (usize, Vec<S
     violations.extend(acknowledged_increments_survived(records));
     violations.extend(invariants::fences_increase(&records.lock_holds));
     violations.extend(invariants::holders_do_not_overlap(&records.lock_holds));
-    violations.extend(store.lost_updates());
+    for store in stores {
+        violations.extend(store.lost_updates());
+    }
     violations.extend(invariants::permits_within_bounds(
         &records.permit_holds,
         PERMITS as usize,

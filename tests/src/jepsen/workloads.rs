@@ -16,6 +16,10 @@ pub const COUNTER: &str = "jepsen-counter";
 pub const IDS: &str = "jepsen-ids";
 pub const REGISTER: &str = "jepsen-register";
 pub const LOCK: &str = "jepsen-lock";
+/// A lock that a destroyer keeps destroying while workers use it.
+pub const DESTROYED_LOCK: &str = "jepsen-destroyed-lock";
+/// How often the destroyer destroys [`DESTROYED_LOCK`], at most.
+const DESTROY_EVERY_MS: u64 = 400;
 pub const SEMAPHORE: &str = "jepsen-semaphore";
 pub const PERMITS: u32 = 2;
 pub const EMPTY_SEMAPHORE: &str = "jepsen-empty";
@@ -38,6 +42,8 @@ pub struct Ctx {
     /// client process stopped by SIGSTOP, then carries on with its fence.
     pub freeze: AtomicUsize,
     pub store: FencedStore,
+    /// The store [`DESTROYED_LOCK`] guards.
+    pub destroyed_store: FencedStore,
 }
 
 impl Ctx {
@@ -204,9 +210,37 @@ pub async fn register(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
 
 /// Takes the lock, does a read-modify-write of the fenced store with its
 /// fence, unlocks.
-pub async fn lock_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
+pub async fn lock_worker(ctx: Arc<Ctx>, process: usize, rng: Rng) {
+    locking(ctx, process, LOCK, rng).await;
+}
+
+/// Works under [`DESTROYED_LOCK`], which [`destroyer`] keeps destroying: a
+/// holder whose lock was destroyed finds out at its unlock, and its fence
+/// is older than the next holder's, so the store refuses its late writes.
+pub async fn destroyed_lock_worker(ctx: Arc<Ctx>, process: usize, rng: Rng) {
+    locking(ctx, process, DESTROYED_LOCK, rng).await;
+}
+
+/// Destroys [`DESTROYED_LOCK`] again and again, whoever holds it.
+pub async fn destroyer(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
     let client = client(&ctx, process).await;
-    let lock = client.get_fenced_lock(LOCK);
+    let lock = client.get_fenced_lock(DESTROYED_LOCK);
+    while ctx.running() {
+        tokio::time::sleep(Duration::from_millis(rng.below(DESTROY_EVERY_MS) + 1)).await;
+        if let Err(e) = lock.destroy().await {
+            ctx.note_error(process, &e);
+        }
+    }
+    ctx.finish(process, client).await;
+}
+
+async fn locking(ctx: Arc<Ctx>, process: usize, name: &'static str, mut rng: Rng) {
+    let client = client(&ctx, process).await;
+    let lock = client.get_fenced_lock(name);
+    let store = match name {
+        DESTROYED_LOCK => &ctx.destroyed_store,
+        _ => &ctx.store,
+    };
     while ctx.running() {
         let lock_invoked_us = ctx.history.now_us();
         let fence = match lock.lock().await {
@@ -228,9 +262,9 @@ pub async fn lock_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
             ctx.net.heal_client(process);
         }
         // The protected work: read-modify-write, each access fenced.
-        if let Ok(basis) = ctx.store.read(fence) {
+        if let Ok(basis) = store.read(fence) {
             ctx.think(&mut rng).await;
-            let _ = ctx.store.write(fence, basis, basis + 1);
+            let _ = store.write(fence, basis, basis + 1);
         }
         let unlock_invoked_us = ctx.history.now_us();
         let unlocked = lock.unlock().await;
@@ -238,6 +272,7 @@ pub async fn lock_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
             ctx.note_error(process, e);
         }
         let hold = LockHold {
+            lock: name,
             process,
             fence,
             lock_invoked_us,
