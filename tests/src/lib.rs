@@ -217,9 +217,18 @@ impl TestCluster {
 
     /// Resident memory of member `id`, in bytes.
     pub fn rss_bytes(&self, id: u64) -> Option<u64> {
+        self.memory_status(id, "VmRSS:")
+    }
+
+    /// The most resident memory member `id` has had since it started.
+    pub fn peak_rss_bytes(&self, id: u64) -> Option<u64> {
+        self.memory_status(id, "VmHWM:")
+    }
+
+    fn memory_status(&self, id: u64, field: &str) -> Option<u64> {
         let pid = self.children.get(&id)?.id();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
     }

@@ -130,3 +130,137 @@ async fn a_lagging_member_catches_up_from_a_snapshot_and_all_restart_from_theirs
         301
     );
 }
+
+/// Applied index of member `id` (0 while it does not answer).
+fn applied(cluster: &TestCluster, id: u64) -> u64 {
+    cluster
+        .health(id)
+        .and_then(|h| h["applied_index"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Waits until member `id` has applied what the leader committed; the
+/// time it took.
+async fn caught_up(cluster: &TestCluster, id: u64, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let leader = cluster.wait_for_leader(Duration::from_secs(60));
+        let target = cluster.health(leader).unwrap()["commit_index"]
+            .as_u64()
+            .unwrap();
+        if applied(cluster, id) >= target {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "member {id} did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A group filled to its byte quota still moves: its snapshot is built,
+/// installed on a member that missed everything (in chunks) and restored
+/// after a restart of every member. Prints bytes, seconds and peak RSS
+/// (docs/benchmarks.md). A soak, not part of the suite:
+/// `QUOTA_MB=1024 cargo test --release -p raftcp-tests --test snapshots
+/// a_full_group -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a soak: fills a group to its quota (1 GiB by default)"]
+async fn a_full_group_snapshots_installs_and_restores() {
+    const MIB: u64 = 1024 * 1024;
+    let quota_mb: u64 = std::env::var("QUOTA_MB")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1024);
+    let timings = Timings {
+        snapshot_every: 1_000,
+        session_ttl_ms: 30_000,
+        ..Timings::default()
+    };
+    let mut cluster = TestCluster::prepare("snapshots-full", timings);
+    let quota = (quota_mb * MIB).to_string();
+    cluster.set_extra_args(&["--max-state-bytes", &quota]);
+    cluster.start_all();
+    let lagging = cluster.follower();
+    cluster.kill(lagging);
+
+    // Fill to the quota from eight clients, 250 KB a value.
+    let started = Instant::now();
+    let value = "v".repeat(250_000);
+    let mut fillers = Vec::new();
+    for k in 0..8 {
+        let urls = cluster.urls();
+        let value = value.clone();
+        fillers.push(tokio::spawn(async move {
+            let client = raftcp::Client::builder()
+                .endpoints(urls)
+                .request_timeout(Duration::from_secs(60))
+                .connect()
+                .await
+                .unwrap();
+            let mut stored = 0u64;
+            for i in 0.. {
+                let name = format!("fill-{k}-{i}");
+                match client.get_atomic_reference::<String>(&name).set(&value).await {
+                    Ok(()) => stored += 1,
+                    Err(raftcp::Error::Server(raftcp::OpError::QuotaExceeded { .. })) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            client.close().await;
+            stored
+        }));
+    }
+    let mut stored = 0;
+    for filler in fillers {
+        stored += filler.await.unwrap();
+    }
+    let leader = cluster.wait_for_leader(Duration::from_secs(60));
+    let state_bytes = cluster.gauge(leader, "raftcp_state_bytes").unwrap();
+    println!(
+        "filled: {stored} values, {} MiB of state in {:.0} s",
+        state_bytes / MIB,
+        started.elapsed().as_secs_f64()
+    );
+    // Room for a counter, and enough entries that the next snapshot
+    // covers all of it.
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let first = client.get_atomic_reference::<String>("fill-0-0");
+    first.destroy().await.unwrap();
+    let counter = client.get_atomic_long("after-the-fill");
+    for _ in 0..1_100 {
+        counter.increment_and_get().await.unwrap();
+    }
+    client.close().await;
+
+    // The member that missed everything installs the snapshot.
+    cluster.start_node(lagging);
+    let took = caught_up(&cluster, lagging, Duration::from_secs(600)).await;
+    let snapshot = cluster.data_dir(lagging).join("state/snapshot");
+    let snapshot_bytes = std::fs::metadata(&snapshot).unwrap().len();
+    println!(
+        "installed: a {} MiB snapshot in {:.1} s; peak RSS: lagging {} MiB, leader {} MiB",
+        snapshot_bytes / MIB,
+        took.as_secs_f64(),
+        cluster.peak_rss_bytes(lagging).unwrap() / MIB,
+        cluster.peak_rss_bytes(leader).unwrap() / MIB
+    );
+    assert!(
+        cluster.gauge(lagging, "raftcp_snapshots_installed").unwrap() >= 1,
+        "the member caught up without a snapshot"
+    );
+    assert!(snapshot_bytes >= quota_mb * MIB * 9 / 10, "{snapshot_bytes} bytes");
+
+    // Every member restarts from it.
+    let restarted = Instant::now();
+    cluster.crash_and_restart_all();
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let last = client.get_atomic_reference::<String>("fill-7-0");
+    assert_eq!(last.get().await.unwrap().as_deref(), Some(value.as_str()));
+    let peaks: Vec<u64> = (1..=3)
+        .map(|id| cluster.peak_rss_bytes(id).unwrap() / MIB)
+        .collect();
+    println!(
+        "restarted: all three serving in {:.1} s; peak RSS {peaks:?} MiB",
+        restarted.elapsed().as_secs_f64()
+    );
+    client.close().await;
+}
