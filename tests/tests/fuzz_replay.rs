@@ -1,6 +1,6 @@
-//! The fuzz targets' checks (`raftcp_tests::fuzz`) on their saved corpus
-//! (`fuzz/corpus/<target>/`, when there is one), on seeds built here, and on a fixed set of
-//! mutations of each: bytes flipped, cut, repeated and set to extremes.
+//! The fuzz targets' checks (`raftcp_tests::fuzz`) on seeds built here and
+//! a fixed set of mutations of each (bytes flipped, cut, repeated and set to
+//! extremes), then on the saved corpus (`fuzz/corpus/<target>/`) as it is.
 //! Deterministic, so a failure here reproduces; `scripts/fuzz` runs the
 //! same checks under libFuzzer for as long as it is given.
 
@@ -71,15 +71,18 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Checks every seed and its mutations, then every saved corpus input as
+/// it is (libFuzzer already mutated those).
 fn run(target: &str, check: fn(&[u8]), seeds: Vec<Vec<u8>>) {
     let mut rng = Rng(0x5eed_0000_0000_0001 ^ target.len() as u64);
-    let all: Vec<Vec<u8>> = seeds.into_iter().chain(corpus(target)).collect();
-    assert!(!all.is_empty());
-    for (seed_index, seed) in all.iter().enumerate() {
-        for mutation in 0..=MUTATIONS_PER_SEED {
+    assert!(!seeds.is_empty());
+    let seeds = seeds.into_iter().map(|seed| (seed, MUTATIONS_PER_SEED));
+    let saved = corpus(target).into_iter().map(|input| (input, 0));
+    for (seed_index, (seed, mutations)) in seeds.chain(saved).enumerate() {
+        for mutation in 0..=mutations {
             let input = match mutation {
                 0 => seed.clone(),
-                _ => mutate(seed, &mut rng),
+                _ => mutate(&seed, &mut rng),
             };
             let checked = std::panic::catch_unwind(|| check(&input));
             if let Err(panic) = checked {
