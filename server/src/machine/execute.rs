@@ -119,36 +119,25 @@ impl Machine {
         effects: &mut Effects,
     ) -> Outcome {
         let kind = kind_of(&op);
+        // Owned once: `op` moves into the step, the name outlives it.
         let name = op.name().to_owned();
-        self.measuring(kind, &name.clone(), |machine| {
-            machine.execute_measured(index, session, request, op, effects)
-        })
-    }
-
-    fn execute_measured(
-        &mut self,
-        index: u64,
-        session: SessionId,
-        request: RequestId,
-        op: Op,
-        effects: &mut Effects,
-    ) -> Outcome {
-        let kind = kind_of(&op);
-        let name = op.name().to_owned();
-        let outcome = if op.is_destroy() {
-            let by = match &op {
-                Op::Lock { handle, .. } | Op::Semaphore { handle, .. } => Some(Owner {
-                    session,
-                    handle: *handle,
-                }),
-                _ => None,
+        self.measuring(kind, &name, |machine| {
+            let outcome = match op.is_destroy() {
+                true => {
+                    let by = match &op {
+                        Op::Lock { handle, .. } | Op::Semaphore { handle, .. } => Some(Owner {
+                            session,
+                            handle: *handle,
+                        }),
+                        _ => None,
+                    };
+                    Outcome::Done(Ok(machine.destroy(kind, &name, by, effects)))
+                }
+                false => machine.mutate(index, session, request, op, effects),
             };
-            Outcome::Done(Ok(self.destroy(kind, &name, by, effects)))
-        } else {
-            self.mutate(index, session, request, op, effects)
-        };
-        self.drop_if_idle(kind, &name);
-        outcome
+            machine.drop_if_idle(kind, &name);
+            outcome
+        })
     }
 
     fn mutate(
