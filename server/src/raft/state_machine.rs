@@ -239,13 +239,32 @@ fn write_snapshot(dir: &Path, file: &SnapshotFile) -> io::Result<()> {
     // never replace a snapshot with an older one.
     static WRITER: Mutex<()> = Mutex::new(());
     let _writing = crate::sync::lock(&WRITER);
-    if let Some(current) = read_snapshot(dir)?
-        && current.meta.last_log_id > file.meta.last_log_id
+    if let Some(current) = read_snapshot_meta(dir)?
+        && current.last_log_id > file.meta.last_log_id
     {
         return Ok(());
     }
     let bytes = postcard::to_allocvec(file).map_err(io::Error::other)?;
     write_atomically(&dir.join(SNAPSHOT_FILE), &bytes)
+}
+
+/// Most bytes a snapshot's metadata takes (a log id and the membership: a
+/// few members' addresses), so it is read without the state after it.
+const SNAPSHOT_META_BYTES_MAX: u64 = 64 * 1024;
+
+/// The metadata of the snapshot file in `dir`, without reading the state.
+fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
+    use std::io::Read;
+    let file = match std::fs::File::open(dir.join(SNAPSHOT_FILE)) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut head = Vec::new();
+    file.take(SNAPSHOT_META_BYTES_MAX).read_to_end(&mut head)?;
+    // The file is the metadata followed by the state (see `SnapshotFile`).
+    let (meta, _) = postcard::take_from_bytes::<SnapshotMeta>(&head).map_err(invalid)?;
+    Ok(Some(meta))
 }
 
 fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
