@@ -247,6 +247,28 @@ mod tests {
             op: LatchOp::CountDown,
         };
         assert!(!p.allows(&count_down));
+        // Destroying needs the write permission, on every kind.
+        assert!(!p.allows(&long("counter", LongOp::Destroy)));
+        let destroy = Op::Latch {
+            name: "l".into(),
+            op: LatchOp::Destroy,
+        };
+        assert!(!p.allows(&destroy));
+        let lock_destroy = Op::Lock {
+            name: "k".into(),
+            handle: HandleId(1),
+            op: LockOp::Destroy,
+        };
+        assert!(
+            Permissions::parse(&["lock:k"])
+                .unwrap()
+                .allows(&lock_destroy)
+        );
+        assert!(
+            !Permissions::parse(&["lock:k:read"])
+                .unwrap()
+                .allows(&lock_destroy)
+        );
     }
 
     #[test]

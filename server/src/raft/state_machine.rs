@@ -7,7 +7,7 @@
 
 use super::{Entry, LogId, SnapshotMeta, SnapshotOf, StoredMembership, TypeConfig};
 use crate::machine::{CommandResponse, Effect, Machine};
-use crate::storage::atomic_file::write_atomically;
+use crate::storage::atomic_file::write_parts_atomically;
 use futures_util::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
@@ -76,7 +76,9 @@ impl SharedReplica {
     }
 }
 
-/// On-disk snapshot: openraft's metadata and the machine's bytes.
+/// On-disk snapshot: openraft's metadata and the machine's bytes, in
+/// postcard (written and read in parts, so the state is never copied into
+/// a second buffer: see `write_snapshot` and `read_snapshot`).
 #[derive(Serialize, Deserialize)]
 struct SnapshotFile {
     meta: SnapshotMeta,
@@ -244,8 +246,12 @@ fn write_snapshot(dir: &Path, file: &SnapshotFile) -> io::Result<()> {
     {
         return Ok(());
     }
-    let bytes = postcard::to_allocvec(file).map_err(io::Error::other)?;
-    write_atomically(&dir.join(SNAPSHOT_FILE), &bytes)
+    // What postcard makes of `SnapshotFile`: the metadata, the state's
+    // length as a varint, the state.
+    let meta = postcard::to_allocvec(&file.meta).map_err(io::Error::other)?;
+    let length = postcard::to_allocvec(&(file.machine.len() as u64)).map_err(io::Error::other)?;
+    let parts = [&meta[..], &length[..], &file.machine[..]];
+    write_parts_atomically(&dir.join(SNAPSHOT_FILE), &parts)
 }
 
 /// Most bytes a snapshot's metadata takes (a log id and the membership: a
@@ -267,15 +273,56 @@ fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
     Ok(Some(meta))
 }
 
+/// The snapshot file in `dir`. The state is the file's own buffer with the
+/// metadata cut off its front, not a copy.
 fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
-    let bytes = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+    let mut bytes = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    postcard::from_bytes(&bytes).map(Some).map_err(invalid)
+    let (meta, rest) = postcard::take_from_bytes::<SnapshotMeta>(&bytes).map_err(invalid)?;
+    let (length, state) = postcard::take_from_bytes::<u64>(rest).map_err(invalid)?;
+    if state.len() as u64 != length {
+        let found = state.len();
+        return Err(invalid(format!(
+            "{found} bytes of state, {length} announced"
+        )));
+    }
+    let front = bytes.len() - state.len();
+    bytes.drain(..front);
+    Ok(Some(SnapshotFile {
+        meta,
+        machine: bytes,
+    }))
 }
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_file_written_in_parts_is_the_postcard_of_the_whole() {
+        let dir =
+            std::env::temp_dir().join(format!("raftcp-snapshot-parts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = SnapshotFile {
+            meta: SnapshotMeta::default(),
+            machine: (0..300u16).map(|i| i as u8).collect(),
+        };
+        write_snapshot(&dir, &file).unwrap();
+        let written = std::fs::read(dir.join(SNAPSHOT_FILE)).unwrap();
+        assert_eq!(written, postcard::to_allocvec(&file).unwrap());
+        let read = read_snapshot(&dir).unwrap().unwrap();
+        assert_eq!(read.machine, file.machine);
+        assert_eq!(read_snapshot_meta(&dir).unwrap(), Some(file.meta));
+        // A file cut short is refused, not half read.
+        std::fs::write(dir.join(SNAPSHOT_FILE), &written[..written.len() - 1]).unwrap();
+        assert!(read_snapshot(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -12,16 +12,22 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_with_mode(path, bytes, 0o644)
+    write_with_mode(path, &[bytes], 0o644)
+}
+
+/// As [`write_atomically`], the file being `parts` one after the other (so
+/// a large file need not be copied into one buffer first).
+pub fn write_parts_atomically(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    write_with_mode(path, parts, 0o644)
 }
 
 /// As [`write_atomically`], readable and writable by the owner only: for
 /// secrets.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_with_mode(path, bytes, 0o600)
+    write_with_mode(path, &[bytes], 0o600)
 }
 
-fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+fn write_with_mode(path: &Path, parts: &[&[u8]], mode: u32) -> io::Result<()> {
     let temporary = temporary_path(path);
     // A leftover would keep its own mode; and a new file (never a symlink
     // someone planted there) gets `mode`.
@@ -32,7 +38,9 @@ fn write_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             .create_new(true)
             .mode(mode)
             .open(&temporary)?;
-        file.write_all(bytes)?;
+        for part in parts {
+            file.write_all(part)?;
+        }
         file.sync_all()?;
     }
     fs::rename(&temporary, path)?;
