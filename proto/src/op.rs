@@ -194,8 +194,9 @@ impl Op {
 
     /// Whether the operation may make its group's state larger, so is
     /// refused while the group is at its byte quota. Reads, destroy,
-    /// unlock, release, reduce, count-down and clear never grow it, so a
-    /// full group can always be brought back under its quota.
+    /// unlock, release, count-down and clear never grow it, so a full group
+    /// can always be brought back under its quota. (`reduce_permits` can:
+    /// on a name not in use it creates an initialized semaphore.)
     pub fn may_grow_state(&self) -> bool {
         let shrinks = self.is_destroy()
             || matches!(
@@ -207,7 +208,7 @@ impl Op {
                     op: LockOp::Unlock,
                     ..
                 } | Op::Semaphore {
-                    op: SemaphoreOp::Release { .. } | SemaphoreOp::Reduce { .. },
+                    op: SemaphoreOp::Release { .. },
                     ..
                 } | Op::Latch {
                     op: LatchOp::CountDown,

@@ -49,6 +49,13 @@ impl Kind {
 /// Holds lost to a `destroy`, per session: (handle, kind, name).
 pub type LostHolds = BTreeMap<SessionId, BTreeSet<(HandleId, Kind, String)>>;
 
+/// Most lost holds a session keeps to tell: handles are the client's to
+/// pick, so a session could otherwise hold and lose without end. Past it a
+/// lost hold is not recorded, and its handle's next call finds a fresh
+/// object (`NOT_OWNER` on an unlock or release) instead of
+/// `OBJECT_DESTROYED`.
+pub const LOST_HOLDS_PER_SESSION_MAX: usize = 1024;
+
 fn destroyed(kind: Kind, name: &str) -> OpError {
     OpError::ObjectDestroyed {
         kind: kind.label().into(),
@@ -116,19 +123,17 @@ impl Machine {
         if !tell {
             return;
         }
-        let lost = (owner.handle, kind, name.to_owned());
-        self.lost_holds
-            .entry(owner.session)
-            .or_default()
-            .insert(lost);
+        let lost = self.lost_holds.entry(owner.session).or_default();
+        if lost.len() < LOST_HOLDS_PER_SESSION_MAX {
+            lost.insert((owner.handle, kind, name.to_owned()));
+        }
     }
 
     /// Whether `owner` lost `name` to a destroy and has not heard yet.
     pub(super) fn lost_hold(&self, owner: Owner, kind: Kind, name: &str) -> bool {
-        self.lost_holds.get(&owner.session).is_some_and(|lost| {
-            lost.iter()
-                .any(|(h, k, n)| *h == owner.handle && *k == kind && n == name)
-        })
+        self.lost_holds
+            .get(&owner.session)
+            .is_some_and(|lost| lost.contains(&(owner.handle, kind, name.to_owned())))
     }
 
     /// If `owner` lost `name` to a destroy, the error that tells it, once.

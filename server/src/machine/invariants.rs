@@ -3,6 +3,7 @@
 
 use super::Machine;
 use super::command::Outcome;
+use super::destroy::LOST_HOLDS_PER_SESSION_MAX;
 use super::semaphore::PERMITS_MAX;
 use super::waits::WaitTarget;
 use raftcp_proto::limits::{ACKED_EXCEPT_MAX, UNACKNOWLEDGED_RESPONSES_MAX};
@@ -101,9 +102,11 @@ impl Machine {
                 .map(|(n, _)| n),
         )?;
         for (session, lost) in &self.lost_holds {
+            let kept = lost.len();
+            let live = self.sessions.get(*session).is_some();
             ensure(
-                self.sessions.get(*session).is_some() && !lost.is_empty(),
-                || format!("session {session} keeps lost holds but is not live, or keeps none"),
+                live && kept > 0 && kept <= LOST_HOLDS_PER_SESSION_MAX,
+                || format!("session {session} keeps {kept} lost holds (live: {live})"),
             )?;
         }
         Ok(())

@@ -22,7 +22,8 @@ pub const OBJECT_BYTES: u64 = 64;
 pub const SESSION_BYTES: u64 = 128;
 /// A cached reply besides a value it carries.
 pub const RESPONSE_BYTES: u64 = 32;
-/// A queued waiter: its queue entry and its wait index entry.
+/// A queued waiter: its queue entry and its wait index entry (besides the
+/// object's name, which the index entry repeats).
 pub const WAITER_BYTES: u64 = 64;
 /// A semaphore holder's entry.
 pub const HOLDER_BYTES: u64 = 32;
@@ -76,21 +77,22 @@ impl Machine {
     pub(super) fn object_bytes(&self, kind: Kind, name: &str) -> u64 {
         let objects = &self.objects;
         let name_bytes = name.len() as u64 + OBJECT_BYTES;
+        // Each waiter's index entry repeats the name.
+        let waiter = name.len() as u64 + WAITER_BYTES;
         let state = match kind {
             Kind::Long => objects.longs.get(name).map(|_| 0),
             Kind::Reference => objects.references.get(name).map(value_bytes),
             Kind::Lock => objects
                 .locks
                 .get(name)
-                .map(|lock| lock.queue.len() as u64 * WAITER_BYTES),
+                .map(|lock| lock.queue.len() as u64 * waiter),
             Kind::Semaphore => objects.semaphores.get(name).map(|semaphore| {
-                semaphore.queue.len() as u64 * WAITER_BYTES
-                    + semaphore.held.len() as u64 * HOLDER_BYTES
+                semaphore.queue.len() as u64 * waiter + semaphore.held.len() as u64 * HOLDER_BYTES
             }),
             Kind::Latch => objects
                 .latches
                 .get(name)
-                .map(|latch| latch.queue.len() as u64 * WAITER_BYTES),
+                .map(|latch| latch.queue.len() as u64 * waiter),
         };
         state.map_or(0, |state| name_bytes + state)
     }
