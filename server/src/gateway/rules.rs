@@ -18,8 +18,9 @@
 //!    waits under that id and nothing is proposed.
 //! 5. A connection silent for twice the session TTL is closed, after its
 //!    session expired (so the client heard `SessionExpired`).
-//! 6. A connection presents a new token at most
-//!    `REAUTHENTICATIONS_PER_WINDOW` times per `REAUTHENTICATION_WINDOW`:
+//! 6. A connection presents a new token (`Authenticate`, or a `Hello`
+//!    after its first) at most `REAUTHENTICATIONS_PER_WINDOW` times per
+//!    `REAUTHENTICATION_WINDOW`:
 //!    checking a signature costs the member real work, and a client
 //!    refreshes its token once per lifetime, or once a second while the
 //!    member answers `TOKEN_EXPIRED`. More closes the connection.
@@ -232,6 +233,10 @@ impl Rules {
                         "Hello sent twice on one connection",
                     )));
                 }
+                // A second handshake checks a token too (rule 6).
+                if let Some(closing) = self.reauthenticate(now) {
+                    return Some(Action::Close(closing));
+                }
                 self.session = None;
                 Action::Handshake(hello)
             }
@@ -248,16 +253,27 @@ impl Rules {
             ClientFrame::Heartbeat => Action::Send(ServerFrame::HeartbeatAck),
             ClientFrame::CloseSession => Action::CloseSession(session),
             ClientFrame::Authenticate { token } => {
-                if !self.reauthentications.allow(now) {
-                    let reason = format!(
-                        "more than {REAUTHENTICATIONS_PER_WINDOW} new tokens within {}s",
-                        REAUTHENTICATION_WINDOW.as_secs()
-                    );
-                    return Some(Action::Close(Closing::new(CloseCode::Policy, reason)));
+                if let Some(closing) = self.reauthenticate(now) {
+                    return Some(Action::Close(closing));
                 }
                 Action::Authenticate(token)
             }
         })
+    }
+}
+
+impl Rules {
+    /// Counts a new token (an `Authenticate`, or a second `Hello`) at
+    /// `now`; the close when the window's allowance is spent.
+    fn reauthenticate(&mut self, now: Instant) -> Option<Closing> {
+        if self.reauthentications.allow(now) {
+            return None;
+        }
+        let reason = format!(
+            "more than {REAUTHENTICATIONS_PER_WINDOW} new tokens within {}s",
+            REAUTHENTICATION_WINDOW.as_secs()
+        );
+        Some(Closing::new(CloseCode::Policy, reason))
     }
 }
 
@@ -460,6 +476,16 @@ mod tests {
         // A new window allows as many again.
         let later = start + REAUTHENTICATION_WINDOW;
         assert_eq!(present(later), Some(Action::Authenticate("t".into())));
+        // A handshake after the first counts as a new token too.
+        let mut rules = Rules::default();
+        for _ in 0..REAUTHENTICATIONS_PER_WINDOW {
+            rules.on_session(SessionId(1024));
+            let again = rules.on_frame(hello(), 3, start, || false, nowhere);
+            assert!(matches!(again, Some(Action::Handshake(_))), "{again:?}");
+        }
+        rules.on_session(SessionId(1024));
+        let over = rules.on_frame(hello(), 3, start, || false, nowhere);
+        assert!(matches!(over, Some(Action::Close(c)) if c.reason.contains("new tokens")));
     }
 
     #[test]
