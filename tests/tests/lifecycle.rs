@@ -189,6 +189,15 @@ async fn a_full_group_refuses_growth_until_space_is_freed() {
     let health = cluster.health(leader).unwrap();
     assert_eq!(health["quota_alarm"], true, "{health}");
     assert!(cluster.gauge(leader, "raftcp_state_bytes").unwrap() >= 2_000_000);
+    // Members look at their quota once a second.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cluster.log_text(leader).contains("at its quota") {
+        assert!(
+            Instant::now() < deadline,
+            "the member did not log reaching its quota"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Full: growth is refused, reads and what frees space are not.
     let counter = clients[1].get_atomic_long("new-counter");
@@ -212,10 +221,6 @@ async fn a_full_group_refuses_growth_until_space_is_freed() {
         assert!(Instant::now() < deadline, "the alarm stays on");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(
-        cluster.log_text(leader).contains("at its quota"),
-        "the member did not log reaching its quota"
-    );
     for client in clients {
         client.close().await;
     }
