@@ -3,8 +3,9 @@
 use core::fmt;
 use serde::{Deserialize, Serialize};
 
-/// A client session. Its value is the Raft log index of the entry that opened
-/// it, so ids are unique for the life of a group and never reused.
+/// A client session. Its value is the log position of the command that
+/// opened it (as for [`Fence`]), so ids are unique for the life of a group
+/// and never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SessionId(pub u64);
 
@@ -34,8 +35,11 @@ pub struct RequestId(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct HandleId(pub u64);
 
-/// A fencing token: the Raft log index of the entry that granted a lock.
-/// Strictly increasing across grants of one lock; [`Fence::INVALID`] is 0.
+/// A fencing token: the log position of the command that granted a lock
+/// (`raft index × 1024 + place in the entry's batch`, see the server's
+/// `machine::POSITIONS_PER_ENTRY`). Strictly increasing across every grant
+/// of a group, whatever the lock, including a lock destroyed and created
+/// again under its name; [`Fence::INVALID`] is 0.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]

@@ -72,8 +72,8 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
-    /// Production defaults (DESIGN §3): sessions live 60 s without a
-    /// heartbeat; clients heartbeat every 5 s.
+    /// Production defaults (docs/operations.md, Timing): sessions live
+    /// 60 s without a heartbeat; clients heartbeat every 5 s.
     pub fn new(node_id: NodeId, data_dir: PathBuf, members: BTreeMap<NodeId, String>) -> Self {
         let listen = members.get(&node_id).cloned().unwrap_or_default();
         Self {

@@ -5,9 +5,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::cell::Cell;
 use std::sync::Arc;
 
-/// One Raft log entry's payload. `time_ms` is the proposing leader's wall
-/// clock; the machine keeps `now = max(previous now, time_ms)`, so time
-/// never goes backwards even across leaders with skewed clocks.
+/// One Raft log entry's payload. `time_ms` is the proposing leader's clock
+/// (machine time at its election plus monotonic time since, so setting a
+/// member's wall clock changes nothing); the machine keeps
+/// `now = max(previous now, time_ms)`, so time never goes backwards, even
+/// across leaders.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Command {
     pub time_ms: u64,

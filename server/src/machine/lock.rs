@@ -1,5 +1,6 @@
 //! FencedLock: one holder (a handle), reentrant up to a per-request limit,
-//! FIFO waiters. The fence of a grant is the log index of the granting entry.
+//! FIFO waiters. The fence of a grant is the log position of the granting
+//! command (`raft index × POSITIONS_PER_ENTRY + place`).
 
 use super::owner::{Grant, Owner};
 use crate::faults::{PlantedBug, planted};

@@ -7,7 +7,9 @@
 //! same responses and effects.
 //!
 //! A driver uses it like this:
-//! 1. Propose a [`Command`] stamped with the leader's wall clock.
+//! 1. Propose a [`Command`] stamped with the leader's clock: the machine
+//!    time it found on taking office, advanced by the monotonic time
+//!    elapsed since (`clock::LeaderClock`), never its wall clock.
 //! 2. When the entry at index `i` commits, call [`Machine::apply`]`(i, command)`
 //!    exactly once, in log order.
 //! 3. Deliver [`Applied::response`] to the proposer, and each
