@@ -4,10 +4,10 @@
 //! `destroy` removes an object at once, whoever holds it or waits on it.
 //! Its waiters fail with `ObjectDestroyed`. A handle other than the
 //! destroying one that held it (a lock's holder, a semaphore's permit
-//! holders) is recorded as having lost it, and
-//! its next unlock, lock or release of that name fails with
-//! `ObjectDestroyed` (and so does its `get_fence` until then), so a holder
-//! learns that it no longer holds it rather than meeting a fresh object.
+//! holders) is recorded as having lost it, and its next unlock, lock or
+//! release of that name fails with `ObjectDestroyed` (and so does its
+//! `get_fence` until then), so a holder learns that it no longer holds it
+//! rather than meeting a fresh object.
 //! The next use of the name creates a fresh object. Fences come from log
 //! positions, not from the object, so a re-created lock's fences still
 //! exceed every fence handed out before.
@@ -23,7 +23,8 @@ use raftcp_proto::{HandleId, OpError, Reply, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The five kinds of object.
+/// The five kinds of object. Stored in snapshots (in lost holds): variant
+/// order is disk format, append only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     Long,
