@@ -10,54 +10,25 @@
 //! a waiter and may create the object: replicated state a read-only token
 //! must not be able to fill).
 
+use crate::machine::Kind;
 use raftcp_proto::Op;
 
 /// A token with more rules than this is refused: a rule list is checked on
 /// every request.
 pub const RULES_MAX: usize = 256;
 
-/// The kinds of object a rule can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Long,
-    Reference,
-    Lock,
-    Semaphore,
-    Latch,
-}
-
-impl Kind {
-    pub fn of(op: &Op) -> Kind {
-        match op {
-            Op::AtomicLong { .. } => Kind::Long,
-            Op::AtomicReference { .. } => Kind::Reference,
-            Op::Lock { .. } => Kind::Lock,
-            Op::Semaphore { .. } => Kind::Semaphore,
-            Op::Latch { .. } => Kind::Latch,
-        }
-    }
-
-    fn parse(text: &str) -> Option<Option<Kind>> {
-        Some(match text {
-            "*" => None,
-            "long" => Some(Kind::Long),
-            "reference" => Some(Kind::Reference),
-            "lock" => Some(Kind::Lock),
-            "semaphore" => Some(Kind::Semaphore),
-            "latch" => Some(Kind::Latch),
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Long => "long",
-            Kind::Reference => "reference",
-            Kind::Lock => "lock",
-            Kind::Semaphore => "semaphore",
-            Kind::Latch => "latch",
-        }
-    }
+/// The kind a rule names; `None` for `*` (every kind), and nothing for a
+/// name that is no kind.
+fn parse_kind(text: &str) -> Option<Option<Kind>> {
+    Some(match text {
+        "*" => None,
+        "long" => Some(Kind::Long),
+        "reference" => Some(Kind::Reference),
+        "lock" => Some(Kind::Lock),
+        "semaphore" => Some(Kind::Semaphore),
+        "latch" => Some(Kind::Latch),
+        _ => return None,
+    })
 }
 
 /// One parsed rule.
@@ -157,7 +128,7 @@ impl Permissions {
 fn parse_rule(text: &str) -> Result<Rule, RuleError> {
     let malformed = || RuleError::Malformed(text.to_owned());
     let (kind, rest) = text.split_once(':').ok_or_else(malformed)?;
-    let kind = Kind::parse(kind).ok_or_else(|| RuleError::UnknownKind(text.to_owned()))?;
+    let kind = parse_kind(kind).ok_or_else(|| RuleError::UnknownKind(text.to_owned()))?;
     let (pattern, read_only) = match rest.strip_suffix(":read") {
         Some(pattern) => (pattern, true),
         None => (rest, false),

@@ -1,8 +1,9 @@
 //! What one client connection may do: everything, on a member without
 //! `--auth-jwks`, or what its token grants, until the token expires.
 
-use crate::auth::permissions::{Kind, op_name};
+use crate::auth::permissions::op_name;
 use crate::auth::{self, AuthError, Authenticator, Grant};
+use crate::machine::Kind;
 use raftcp_proto::{GroupName, Op, OpError};
 
 #[derive(Clone, Debug)]

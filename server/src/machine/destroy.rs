@@ -19,12 +19,13 @@
 use super::Machine;
 use super::command::Effect;
 use super::owner::Owner;
-use raftcp_proto::{HandleId, OpError, Reply, SessionId};
+use raftcp_proto::{HandleId, Op, OpError, Reply, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The five kinds of object. Stored in snapshots (in lost holds): variant
-/// order is disk format, append only.
+/// The five kinds of object, as the machine, errors and token rules name
+/// them. Stored in snapshots (in lost holds): variant order is disk format,
+/// append only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Kind {
     Long,
@@ -35,6 +36,28 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind `op` addresses.
+    pub fn of(op: &Op) -> Kind {
+        match op {
+            Op::AtomicLong { .. } => Kind::Long,
+            Op::AtomicReference { .. } => Kind::Reference,
+            Op::Lock { .. } => Kind::Lock,
+            Op::Semaphore { .. } => Kind::Semaphore,
+            Op::Latch { .. } => Kind::Latch,
+        }
+    }
+
+    /// As token rules name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Long => "long",
+            Kind::Reference => "reference",
+            Kind::Lock => "lock",
+            Kind::Semaphore => "semaphore",
+            Kind::Latch => "latch",
+        }
+    }
+
     /// As errors name it.
     pub fn label(self) -> &'static str {
         match self {

@@ -118,7 +118,7 @@ impl Machine {
         op: Op,
         effects: &mut Effects,
     ) -> Outcome {
-        let kind = kind_of(&op);
+        let kind = Kind::of(&op);
         // Owned once: `op` moves into the step, the name outlives it.
         let name = op.name().to_owned();
         self.measuring(kind, &name, |machine| {
@@ -546,17 +546,6 @@ impl Machine {
         {
             session.semaphores.insert(name.to_owned());
         }
-    }
-}
-
-/// The kind of object `op` addresses.
-pub(super) fn kind_of(op: &Op) -> Kind {
-    match op {
-        Op::AtomicLong { .. } => Kind::Long,
-        Op::AtomicReference { .. } => Kind::Reference,
-        Op::Lock { .. } => Kind::Lock,
-        Op::Semaphore { .. } => Kind::Semaphore,
-        Op::Latch { .. } => Kind::Latch,
     }
 }
 

@@ -42,6 +42,7 @@ mod waits;
 pub use command::{
     Applied, Command, CommandKind, CommandResponse, Completion, Effect, Outcome, SessionOwner,
 };
+pub use destroy::Kind;
 pub use invariants::InvariantViolation;
 pub use sessions::Acknowledged;
 pub use snapshot::{RestoreError, SNAPSHOT_BYTES_MAX};
