@@ -21,8 +21,13 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::{RwLock, oneshot};
 
-/// Bytes of recent log entries kept in memory.
-const LOG_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// Bytes of recent log entries kept in memory, counted encoded: decoded
+/// they take several times as much. raft-log keeps the open WAL file's
+/// entries besides (up to [`LOG_CHUNK_BYTES`]). 64 MiB let each member grow
+/// by hundreds of MiB under load, and faulting in that fresh memory (the
+/// kernel zeroes every new page) took a tenth of the members' CPU
+/// (docs/benchmarks.md); followers further behind read from disk.
+const LOG_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Bytes per WAL file before a new one starts. raft-log can only evict
 /// cached entries, and delete purged entries from disk, a whole closed file
