@@ -1,14 +1,16 @@
 //! [`Client`]: connects to the cluster and hands out primitive handles.
 
+use crate::admin::Admin;
 use crate::builder::{ClientBuilder, Tokens};
 use crate::driver::{self, Command};
+use crate::engine::Payload;
 use crate::error::{Error, Result};
 use crate::primitives::{
     AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore, ValueReference,
 };
 use crate::runtime::{self, Sleep};
 use crate::transport::Transport;
-use raftcp_proto::{GroupName, HandleId, Op, OpError, Reply};
+use raftcp_proto::{AdminOp, GroupName, HandleId, Op, OpError, Reply};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -155,6 +157,39 @@ impl Client {
         }
     }
 
+    /// The cluster's admin operations (members, sessions, objects); the
+    /// token needs the `admin` rule.
+    pub fn admin(&self) -> Admin {
+        Admin {
+            client: self.clone(),
+        }
+    }
+
+    /// Sends an admin operation and waits for its answer.
+    pub(crate) fn admin_call(&self, op: AdminOp) -> Call {
+        let shared = &self.shared;
+        let ticket = shared.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let (answer, receiver) = oneshot::channel();
+        let command = Command::Submit {
+            ticket,
+            payload: Payload::Admin(op),
+            answer,
+        };
+        if shared.commands.send(command).is_err() {
+            return Call::failed(Error::Closed);
+        }
+        let limit = shared.request_timeout;
+        Call {
+            receiver: Some(receiver),
+            ticket,
+            commands: None,
+            early: None,
+            deadline: Some(runtime::sleep(limit)),
+            limit: Some(limit),
+            connect_error: Some(shared.connect_error.clone()),
+        }
+    }
+
     fn object(&self, full_name: &str) -> Object {
         let target = raftcp_proto::name::split_group(full_name)
             .map(|(name, group)| (name.to_owned(), GroupName(group.to_owned())));
@@ -204,8 +239,7 @@ impl Object {
         let cancellable = op.may_wait();
         let command = Command::Submit {
             ticket,
-            group,
-            op,
+            payload: Payload::Op { group, op },
             answer,
         };
         let limit = time_limit(&wait, shared.request_timeout);

@@ -5,11 +5,11 @@
 
 use crate::builder::Tokens;
 use crate::client::{ConnectError, lock};
-use crate::engine::{Engine, EngineEvent};
+use crate::engine::{Engine, EngineEvent, Payload};
 use crate::error::Error;
 use crate::runtime::{self, jitter, now_ms};
 use crate::transport::{Link, Transport};
-use raftcp_proto::{ClientFrame, GroupName, Op, Reply, RequestId, ServerFrame};
+use raftcp_proto::{ClientFrame, Reply, RequestId, ServerFrame};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +23,7 @@ pub type Answer = oneshot::Sender<Result<Reply, Error>>;
 pub enum Command {
     Submit {
         ticket: u64,
-        group: GroupName,
-        op: Op,
+        payload: Payload,
         answer: Answer,
     },
     /// The caller dropped a pending call.
@@ -286,15 +285,14 @@ impl<T: Transport> Driver<T> {
         match command {
             Command::Submit {
                 ticket,
-                group,
-                op,
+                payload,
                 answer,
             } => {
                 if let Some(reason) = &self.fatal {
                     let _ = answer.send(Err(Error::Protocol(reason.clone())));
                     return;
                 }
-                let id = self.engine.submit(group, op);
+                let id = self.engine.submit_payload(payload);
                 self.answers.insert(id, (answer, ticket));
                 self.tickets.insert(ticket, id);
             }

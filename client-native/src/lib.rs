@@ -21,6 +21,7 @@
 //! small [`transport`] trait, so the same core runs natively and in wasm.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod admin;
 pub mod blocking;
 mod builder;
 mod client;
@@ -32,6 +33,7 @@ mod runtime;
 pub mod transport;
 mod value;
 
+pub use admin::Admin;
 pub use builder::{ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
 pub use client::Client;
 pub use error::{Error, Result};

@@ -22,7 +22,8 @@ export type OperationErrorCode =
   | "PERMISSION_DENIED"
   | "TOKEN_EXPIRED"
   | "OBJECT_DESTROYED"
-  | "QUOTA_EXCEEDED";
+  | "QUOTA_EXCEEDED"
+  | "ADMIN_REFUSED";
 
 /** Every code a RaftcpError can carry. */
 export type RaftcpErrorCode =

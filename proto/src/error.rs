@@ -89,6 +89,11 @@ pub enum OpError {
         "the group holds {used} bytes, at its quota of {max}: destroy or release objects first"
     )]
     QuotaExceeded { used: u64, max: u64 },
+    /// An admin operation that cannot be carried out as asked (a change
+    /// that would lose the majority without `force`, a member that does
+    /// not exist, a change while another is under way); nothing changed.
+    #[error("refused: {reason}")]
+    AdminRefused { reason: String },
 }
 
 impl OpError {
@@ -118,6 +123,7 @@ impl OpError {
             OpError::TokenExpired => "TOKEN_EXPIRED",
             OpError::ObjectDestroyed { .. } => "OBJECT_DESTROYED",
             OpError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
+            OpError::AdminRefused { .. } => "ADMIN_REFUSED",
         }
     }
 

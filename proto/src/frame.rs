@@ -31,6 +31,13 @@ pub enum ClientFrame {
     /// to); requests after it are checked against it. Its subject must be
     /// the session's.
     Authenticate { token: String },
+    /// An admin operation ([`crate::admin`]), answered by a `Response` with
+    /// the same id. Ids come from the same sequence as requests'; admin
+    /// operations are not deduplicated but safe to retry.
+    Admin {
+        id: RequestId,
+        op: crate::admin::AdminOp,
+    },
 }
 
 /// The handshake. Its first field never moves: a server reads the version

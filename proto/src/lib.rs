@@ -18,6 +18,7 @@
 //! The golden-byte tests in `tests/golden.rs` pin one encoding of every variant,
 //! so breaking a rule fails CI.
 
+pub mod admin;
 pub mod codec;
 pub mod error;
 pub mod frame;
@@ -28,6 +29,7 @@ pub mod op;
 pub mod reply;
 pub mod value;
 
+pub use admin::{AdminOp, AdminReply};
 pub use codec::{CodecError, decode, encode};
 pub use error::OpError;
 pub use frame::{

@@ -14,4 +14,6 @@ pub enum Reply {
     /// `None`: a timed lock attempt gave up.
     Fence(Option<Fence>),
     Count(u32),
+    /// The answer to an admin operation ([`crate::admin`]).
+    Admin(Box<crate::admin::AdminReply>),
 }

@@ -48,7 +48,9 @@ pub struct Cluster {
     pub replica: SharedReplica,
     pub peers: Arc<Peers>,
     pub known_peers: Arc<KnownPeers>,
-    /// Every member's `host:port`.
+    /// The members' `host:port` this member was started with (`--peers`,
+    /// or itself alone with `--join`); the Raft membership is the truth
+    /// (see [`Cluster::member_addrs`]).
     pub members: BTreeMap<NodeId, String>,
     pub settings: Settings,
     /// Which browser pages may open client connections.
@@ -95,21 +97,62 @@ impl Cluster {
     }
 
     pub fn client_url(&self, node: NodeId) -> Option<String> {
-        self.members
+        self.member_addrs()
             .get(&node)
             .map(|addr| format!("{}://{addr}/v1/client", self.scheme()))
     }
 
     pub fn member_list(&self) -> Vec<Member> {
-        self.members
-            .keys()
-            .filter_map(|id| {
-                Some(Member {
-                    node_id: *id,
-                    url: self.client_url(*id)?,
-                })
+        let scheme = self.scheme();
+        self.member_addrs()
+            .into_iter()
+            .map(|(node_id, addr)| Member {
+                node_id,
+                url: format!("{scheme}://{addr}/v1/client"),
             })
             .collect()
+    }
+
+    /// Every member's `host:port`, voters and learners: the Raft
+    /// membership's, except that an address this member was started with
+    /// wins (routes may differ per member: see `NetworkFactory`). Before
+    /// a membership is known (a member waiting to be added), the addresses
+    /// it was started with.
+    pub fn member_addrs(&self) -> BTreeMap<NodeId, String> {
+        let membership = self
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .clone();
+        let addrs: BTreeMap<NodeId, String> = membership
+            .membership()
+            .nodes()
+            .map(|(id, node)| {
+                let addr = self.members.get(id).unwrap_or(&node.addr);
+                (*id, addr.clone())
+            })
+            .collect();
+        match addrs.is_empty() {
+            true => self.members.clone(),
+            false => addrs,
+        }
+    }
+
+    /// Whether a peer link from `peer` (its proof verified) is taken: from
+    /// a member, or from anyone while this member waits to be added (the
+    /// leader adding it is not known to it yet). A removed member's links
+    /// are refused, so it cannot disturb the group it left.
+    pub fn accepts_peer(&self, peer: NodeId) -> bool {
+        let membership = self
+            .raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .clone();
+        let mut nodes = membership.membership().nodes().peekable();
+        let waiting_to_be_added = nodes.peek().is_none();
+        peer != self.id && (waiting_to_be_added || nodes.any(|(id, _)| *id == peer))
     }
 
     /// Proposes `kind` through whichever member leads, retrying until the
@@ -137,7 +180,7 @@ impl Cluster {
     /// Runs a `Propose` or `Read` on the leader, here or over the peer link,
     /// following leader hints and retrying through elections until the
     /// request timeout.
-    async fn on_leader(&self, request: PeerRpc) -> Result<PeerReply, ForwardError> {
+    pub(crate) async fn on_leader(&self, request: PeerRpc) -> Result<PeerReply, ForwardError> {
         let deadline = Instant::now() + self.settings.request_timeout;
         let mut hint = None;
         loop {
@@ -174,6 +217,7 @@ impl Cluster {
         match request {
             PeerRpc::Propose(kind) => PeerReply::Proposed(self.propose_here(kind).await),
             PeerRpc::Read { session, op } => PeerReply::Read(self.read_here(session, &op).await),
+            PeerRpc::Admin(op) => PeerReply::Admin(self.admin_here(op).await),
             other => PeerReply::Proposed(Err(ForwardError::Unavailable(format!(
                 "{other:?} is not a client request"
             )))),
@@ -232,8 +276,13 @@ impl Cluster {
         rpc: PeerRpc,
         deadline: Instant,
     ) -> Result<PeerReply, LinkError> {
-        let Some(link) = self.peers.get(leader) else {
-            return Err(LinkError::Unreachable(leader, "not a member".into()));
+        let link = match self.peers.get(leader) {
+            Some(link) => link,
+            // A member added since this one started.
+            None => match self.member_addrs().get(&leader) {
+                Some(addr) => self.peers.link(leader, addr),
+                None => return Err(LinkError::Unreachable(leader, "not a member".into())),
+            },
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         // A leader that stops answering (paused, cut off) is replaced by an
@@ -299,7 +348,7 @@ impl Cluster {
 /// the error to retry on.
 fn refused_here(reply: PeerReply) -> Result<PeerReply, ForwardError> {
     match reply {
-        PeerReply::Proposed(Err(e)) | PeerReply::Read(Err(e)) => Err(e),
+        PeerReply::Proposed(Err(e)) | PeerReply::Read(Err(e)) | PeerReply::Admin(Err(e)) => Err(e),
         reply => Ok(reply),
     }
 }

@@ -71,7 +71,8 @@ pub async fn accept_loop(
                     turn_away(stream, reason.into()).await;
                 }
                 Ok(Some((stream, path))) => {
-                    route(stream, &path, gateway, deadline, incarnation).await
+                    let from = remote.ip();
+                    route(stream, &path, gateway, deadline, incarnation, from).await
                 }
                 _ => {}
             }
@@ -107,6 +108,7 @@ async fn route(
     gateway: Arc<Gateway>,
     deadline: Instant,
     incarnation: u64,
+    from: std::net::IpAddr,
 ) {
     match path {
         "/v1/client" => {
@@ -114,7 +116,7 @@ async fn route(
             // takes full-size frames after it (see `connection::serve`).
             let origins = &gateway.cluster.origins;
             if let Some(socket) = upgrade(stream, HANDSHAKE_BYTES_MAX, deadline, origins).await {
-                connection::serve(socket, gateway).await;
+                connection::serve(socket, gateway, from.is_loopback()).await;
             }
         }
         "/v1/raft" => {

@@ -2,6 +2,7 @@
 //! and its storage ([`raft`], [`storage`]), the client gateway
 //! ([`gateway`]) behind the one listening port ([`http`]), and the CLI.
 
+pub mod admin;
 pub mod admission;
 pub mod auth;
 pub mod cli;

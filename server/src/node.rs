@@ -40,8 +40,13 @@ pub struct NodeConfig {
     /// `host:port` to listen on; must equal this node's entry in `members`.
     pub listen: String,
     pub data_dir: PathBuf,
-    /// Every member's `host:port`, this node included.
+    /// Every member's `host:port`, this node included (`--peers`): the
+    /// first membership, when the member starts pristine. Only itself when
+    /// it joins.
     pub members: BTreeMap<NodeId, String>,
+    /// Members of the cluster this one joins (`--join`, `host:port`): it
+    /// then starts empty and waits to be added as a learner.
+    pub join: Vec<String>,
     pub cluster_id: String,
     pub session_ttl_ms: u64,
     pub heartbeat_ms: u64,
@@ -81,6 +86,7 @@ impl NodeConfig {
             listen,
             data_dir,
             members,
+            join: Vec::new(),
             cluster_id: "raftcp".into(),
             session_ttl_ms: 60_000,
             heartbeat_ms: 5_000,
@@ -136,7 +142,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     }
     let cluster_secret = match &config.cluster_secret {
         Some(secret) => secret.clone(),
-        None if config.members.len() > 1 => return Err(StartError::NoClusterSecret),
+        None if config.members.len() > 1 || !config.join.is_empty() => {
+            return Err(StartError::NoClusterSecret);
+        }
         // A lone member has no one to prove anything to: a secret nobody
         // knows refuses every peer link.
         None => ClusterSecret::from_bytes(&peer_auth::nonce()),
@@ -175,7 +183,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         .is_initialized()
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-    if pristine {
+    if pristine && !config.join.is_empty() {
+        tracing::info!(
+            "node {id} waits to be added: run `raftcp admin --endpoints {} add-member --id {id} \
+             --addr {}`, then `promote {id}`",
+            config.join.join(","),
+            config.listen
+        );
+    } else if pristine {
         // Every pristine member initializes with the same member list, so the
         // cluster forms as soon as a majority is up, whichever starts first.
         let nodes: BTreeMap<NodeId, BasicNode> = config
@@ -238,14 +253,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
 /// reserve (logged).
 async fn peer_addresses(config: &NodeConfig) -> HashSet<IpAddr> {
     let mut addresses = HashSet::new();
-    for (id, addr) in &config.members {
-        if *id == config.node_id {
-            continue;
-        }
+    let others = config
+        .members
+        .iter()
+        .filter(|(id, _)| **id != config.node_id);
+    let addrs = others.map(|(_, addr)| addr).chain(&config.join);
+    for addr in addrs {
         match tokio::net::lookup_host(addr.as_str()).await {
             Ok(resolved) => addresses.extend(resolved.map(|a| a.ip())),
             Err(e) => tracing::warn!(
-                "member {id}'s address {addr} does not resolve ({e}): its links get no reserved \
+                "member address {addr} does not resolve ({e}): its links get no reserved \
                  connection places"
             ),
         }

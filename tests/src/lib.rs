@@ -49,6 +49,8 @@ pub struct TestCluster {
     node_env: BTreeMap<u64, Vec<(String, String)>>,
     /// Extra `raftcp serve` arguments for every member's next start.
     extra_args: Vec<String>,
+    /// Members started with `--join` (these members' addresses), not `--peers`.
+    joiners: BTreeMap<u64, Vec<String>>,
     children: BTreeMap<u64, Child>,
     _slot: Slot,
 }
@@ -177,6 +179,7 @@ impl TestCluster {
             routes: BTreeMap::new(),
             node_env: BTreeMap::new(),
             extra_args: Vec::new(),
+            joiners: BTreeMap::new(),
             children: BTreeMap::new(),
             _slot: slot,
         }
@@ -246,16 +249,47 @@ impl TestCluster {
         self.dir.join(format!("node-{id}.log"))
     }
 
+    /// Starts a new member `id` with `raftcp serve --join` (the current
+    /// members' addresses) on a fresh port; it waits to be added. Its
+    /// address.
+    pub fn start_joining_node(&mut self, id: u64) -> String {
+        let addr = format!("127.0.0.1:{}", free_ports(1)[0]);
+        let members = self.addrs.values().cloned().collect();
+        self.addrs.insert(id, addr.clone());
+        self.joiners.insert(id, members);
+        self.start_node(id);
+        addr
+    }
+
+    /// Stops member `id` for good and forgets it (after its removal).
+    pub fn forget(&mut self, id: u64) {
+        self.kill(id);
+        self.addrs.remove(&id);
+        self.joiners.remove(&id);
+    }
+
     pub fn start_node(&mut self, id: u64) {
-        let routes = self.routes.get(&id).unwrap_or(&self.addrs);
-        let peers: Vec<String> = self
-            .addrs
-            .keys()
-            .map(|i| match i == &id {
-                true => format!("{i}={}", self.addrs[i]),
-                false => format!("{i}={}", routes.get(i).unwrap_or(&self.addrs[i])),
-            })
-            .collect();
+        let membership = match self.joiners.get(&id) {
+            Some(members) => vec![
+                "--listen".to_owned(),
+                self.addrs[&id].clone(),
+                "--join".to_owned(),
+                members.join(","),
+            ],
+            None => {
+                let routes = self.routes.get(&id).unwrap_or(&self.addrs);
+                let peers: Vec<String> = self
+                    .addrs
+                    .iter()
+                    .filter(|(i, _)| !self.joiners.contains_key(i))
+                    .map(|(i, addr)| match i == &id {
+                        true => format!("{i}={addr}"),
+                        false => format!("{i}={}", routes.get(i).unwrap_or(addr)),
+                    })
+                    .collect();
+                vec!["--peers".to_owned(), peers.join(",")]
+            }
+        };
         let env = self.node_env.get(&id).cloned().unwrap_or_default();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -266,7 +300,7 @@ impl TestCluster {
             .arg("serve")
             .args(["--node-id", &id.to_string()])
             .args(["--data", self.data_dir(id).to_str().unwrap()])
-            .args(["--peers", &peers.join(",")])
+            .args(&membership)
             .args([
                 "--cluster-secret-file",
                 self.dir.join(CLUSTER_SECRET_FILE).to_str().unwrap(),

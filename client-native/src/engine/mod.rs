@@ -26,10 +26,11 @@
 mod in_flight;
 
 use in_flight::InFlight;
+pub use in_flight::Payload;
 use raftcp_proto::limits::{ACKED_EXCEPT_MAX, REQUEST_SPAN_MAX};
 use raftcp_proto::{
-    ClientFrame, Event, GroupName, Hello, Member, Op, OpError, PROTOCOL_VERSION, Reply, RequestId,
-    Resume, ResumeSecret, ServerFrame, SessionId,
+    AdminOp, ClientFrame, Event, GroupName, Hello, Member, Op, OpError, PROTOCOL_VERSION, Reply,
+    RequestId, Resume, ResumeSecret, ServerFrame, SessionId,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -223,9 +224,19 @@ impl Engine {
 
     /// Queues `op`; returns its id, which every resend reuses.
     pub fn submit(&mut self, group: GroupName, op: Op) -> RequestId {
+        self.submit_payload(Payload::Op { group, op })
+    }
+
+    /// Queues an admin operation; answered as a request is.
+    pub fn submit_admin(&mut self, op: AdminOp) -> RequestId {
+        self.submit_payload(Payload::Admin(op))
+    }
+
+    /// Queues a request of either kind.
+    pub fn submit_payload(&mut self, payload: Payload) -> RequestId {
         let id = RequestId(self.next_id);
         self.next_id += 1;
-        self.in_flight.insert(id, InFlight::new(group, op));
+        self.in_flight.insert(id, InFlight::new(payload));
         self.send_eligible();
         id
     }
@@ -426,7 +437,7 @@ impl Engine {
     fn acknowledgement(&self) -> (RequestId, Vec<RequestId>) {
         let mut except = Vec::new();
         for (id, request) in &self.in_flight {
-            if !request.op.may_wait() || except.len() == ACKED_EXCEPT_MAX {
+            if !request.may_wait() || except.len() == ACKED_EXCEPT_MAX {
                 return (*id, except);
             }
             except.push(*id);

@@ -1,5 +1,6 @@
 //! The `raftcp` command line.
 
+mod admin;
 mod auth;
 mod bench;
 mod dev;
@@ -35,6 +36,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Make a token signing key, or a token.
     Auth(auth::AuthArgs),
+    /// Operate a cluster: members and their changes, sessions, objects.
+    Admin(admin::AdminArgs),
 }
 
 pub fn run(cli: Cli) -> Result<(), String> {
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> Result<(), String> {
             Command::Dev(args) => dev::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
             Command::Auth(_) => unreachable!("answered before the runtime starts"),
         }
     })

@@ -13,19 +13,27 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// This member's id; must appear in --peers.
+    /// This member's id; must appear in --peers. A member that joins needs
+    /// an id no member of the cluster ever had.
     #[arg(long)]
     pub node_id: u64,
     /// Address to listen on (clients, peers, /health and /metrics share it).
-    /// Defaults to this node's address in --peers.
+    /// Defaults to this node's address in --peers; needed with --join.
     #[arg(long)]
     pub listen: Option<String>,
     /// Data directory (Raft log, snapshots, identity).
     #[arg(long)]
     pub data: PathBuf,
-    /// Every member as id=host:port, comma separated, this node included.
-    #[arg(long, value_parser = parse_peers)]
-    pub peers: BTreeMap<u64, String>,
+    /// Every member as id=host:port, comma separated, this node included:
+    /// the cluster's first membership. Read at the first start only; later
+    /// changes go through `raftcp admin`.
+    #[arg(long, value_parser = parse_peers, required_unless_present = "join", conflicts_with = "join")]
+    pub peers: Option<BTreeMap<u64, String>>,
+    /// Join a running cluster instead: members' host:port, comma separated.
+    /// The member starts empty and serves nothing until an admin adds it
+    /// (`raftcp admin add-member`, then `promote`).
+    #[arg(long, value_delimiter = ',', requires = "listen")]
+    pub join: Vec<String>,
     /// Members of one cluster share this id; a member of another is refused.
     #[arg(long, default_value = "raftcp")]
     pub cluster_id: String,
@@ -176,10 +184,16 @@ pub fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, String> {
 }
 
 pub async fn run(args: ServeArgs) -> Result<(), String> {
-    let mut config = NodeConfig::new(args.node_id, args.data, args.peers);
+    let members = match (args.peers, &args.listen) {
+        (Some(peers), _) => peers,
+        (None, Some(listen)) => BTreeMap::from([(args.node_id, listen.clone())]),
+        (None, None) => return Err("--join needs --listen".into()),
+    };
+    let mut config = NodeConfig::new(args.node_id, args.data, members);
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    config.join = args.join;
     args.access.apply(&mut config)?;
     if config.authenticator.is_none() && !args.allow_anonymous && !is_loopback(&config.listen) {
         return Err(format!(

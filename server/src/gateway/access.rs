@@ -42,6 +42,27 @@ impl Access {
         }
     }
 
+    /// Whether admin operations may run now: for a token with the `admin`
+    /// rule, and for anonymous clients only from this machine (a member
+    /// serving anonymous clients elsewhere, with `--allow-anonymous`, does
+    /// not let them change its membership).
+    pub fn check_admin(&self, from_loopback: bool) -> Result<(), OpError> {
+        let allowed = match self {
+            Access::Anonymous => from_loopback,
+            Access::Token(grant) if grant.expired(auth::now_s()) => {
+                return Err(OpError::TokenExpired);
+            }
+            Access::Token(grant) => grant.permissions.is_admin(),
+        };
+        match allowed {
+            true => Ok(()),
+            false => Err(OpError::PermissionDenied {
+                kind: "admin".into(),
+                name: String::new(),
+            }),
+        }
+    }
+
     /// Whether `op` in `group` may run now; a refusal changes nothing.
     pub fn check(&self, op: &Op, group: &GroupName) -> Result<(), OpError> {
         let Access::Token(grant) = self else {

@@ -55,13 +55,16 @@ struct Connection {
     last_seen_ms: Arc<AtomicU64>,
     /// What the connection's token allows (set by its handshake).
     access: Access,
+    /// The client connects from this machine (anonymous clients may then
+    /// run admin operations).
+    from_loopback: bool,
 }
 
 /// Serves one client connection, upgraded to take messages of at most
 /// `HANDSHAKE_BYTES_MAX` (see `http`): its first message, the `Hello`, is
 /// read at that size, so a connection that never says Hello holds no more
 /// than that; then the link takes full-size frames.
-pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>) {
+pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>, from_loopback: bool) {
     let mut first = Some(first_message(&mut socket).await);
     // A client sends nothing after its Hello until the Welcome, so nothing
     // is buffered past it: the link restarts on the same connection.
@@ -82,6 +85,7 @@ pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>) {
         last_seen_ms: Arc::new(AtomicU64::new(monotonic_ms())),
         requests: FuturesUnordered::new(),
         access: Access::Anonymous,
+        from_loopback,
     };
     let session_ttl_ms = gateway.cluster.settings.session_ttl_ms;
     let mut last_frame = Instant::now();
@@ -282,6 +286,16 @@ impl Connection {
                 Err(None)
             }
             Action::Authenticate(token) => self.reauthenticate(&token),
+            Action::Admin { id, op } => {
+                let allowed = self.access.check_admin(self.from_loopback);
+                while self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
+                    self.requests.next().await;
+                }
+                let (gateway, outbox) = (self.gateway.clone(), self.outbox.clone());
+                self.requests
+                    .push(super::admin::task(gateway, outbox, id, op, allowed));
+                Ok(())
+            }
             Action::Close(closing) => Err(Some(closing)),
         }
     }

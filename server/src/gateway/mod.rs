@@ -5,6 +5,7 @@
 //! the batched heartbeats of every live session connected here.
 
 mod access;
+mod admin;
 mod batcher;
 pub mod connection;
 mod duties;

@@ -30,7 +30,8 @@ use crate::limits::{
     REAUTHENTICATIONS_PER_WINDOW,
 };
 use raftcp_proto::{
-    ClientFrame, Hello, PROTOCOL_VERSION, Request, RequestId, ServerFrame, SessionId, hello_version,
+    AdminOp, ClientFrame, Hello, PROTOCOL_VERSION, Request, RequestId, ServerFrame, SessionId,
+    hello_version,
 };
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -98,6 +99,11 @@ pub enum Action {
     CloseSession(SessionId),
     /// Check later requests against this token instead.
     Authenticate(String),
+    /// Run an admin operation for the session's client.
+    Admin {
+        id: RequestId,
+        op: AdminOp,
+    },
     /// End the connection with a protocol error.
     Close(Closing),
 }
@@ -258,6 +264,7 @@ impl Rules {
                 }
                 Action::Authenticate(token)
             }
+            ClientFrame::Admin { id, op } => Action::Admin { id, op },
         })
     }
 }

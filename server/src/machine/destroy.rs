@@ -36,6 +36,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in order.
+    pub const ALL: [Kind; 5] = [
+        Kind::Long,
+        Kind::Reference,
+        Kind::Lock,
+        Kind::Semaphore,
+        Kind::Latch,
+    ];
+
     /// The kind `op` addresses.
     pub fn of(op: &Op) -> Kind {
         match op {

@@ -28,6 +28,7 @@ mod execute;
 mod invariants;
 mod latch;
 mod lifecycle;
+mod listing;
 mod lock;
 mod objects;
 mod owner;

@@ -117,6 +117,11 @@ impl Peers {
         links.get(&target).cloned()
     }
 
+    /// How long since `peer` was last heard from (`None`: no link to it).
+    pub fn silent_for(&self, peer: NodeId) -> Option<Duration> {
+        self.get(peer).map(|link| link.silent_for())
+    }
+
     /// Whether `peer` was heard from within `limit`.
     pub fn heard_within(&self, peer: NodeId, limit: Duration) -> bool {
         self.get(peer)
@@ -166,7 +171,7 @@ impl PeerLink {
         self.heard_ms.fetch_max(now, Ordering::Relaxed);
     }
 
-    fn silent_for(&self) -> Duration {
+    pub fn silent_for(&self) -> Duration {
         let heard = self.heard_ms.load(Ordering::Relaxed);
         Duration::from_millis(crate::clock::monotonic_ms().saturating_sub(heard))
     }

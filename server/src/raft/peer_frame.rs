@@ -9,7 +9,7 @@ use super::snapshot_transfer::SnapshotChunk;
 use crate::machine::{CommandKind, CommandResponse};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
 use openraft::raft::{VoteRequest, VoteResponse};
-use raftcp_proto::{Op, OpError, Reply, SessionId};
+use raftcp_proto::{AdminOp, AdminReply, Op, OpError, Reply, SessionId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -72,6 +72,8 @@ pub enum PeerRpc {
         session: SessionId,
         op: Op,
     },
+    /// An admin operation, carried out by the leader (`crate::admin`).
+    Admin(AdminOp),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,6 +85,7 @@ pub enum PeerReply {
     Snapshot(Result<Option<SnapshotResponse<TypeConfig>>, String>),
     Proposed(Result<CommandResponse, ForwardError>),
     Read(Result<Result<Reply, OpError>, ForwardError>),
+    Admin(Result<Result<AdminReply, OpError>, ForwardError>),
 }
 
 /// Why a forwarded command or read was not handled.

@@ -122,7 +122,7 @@ async fn authenticate(
     let PeerFrame::Hello { from, to, nonce } = next_frame(socket, deadline).await? else {
         return refuse("expected a Hello");
     };
-    if to != cluster.id || from == cluster.id || !cluster.members.contains_key(&from) {
+    if to != cluster.id || !cluster.accepts_peer(from) {
         tracing::warn!(
             "refused peer claiming to be node {from}: not another member of this cluster"
         );
@@ -215,7 +215,7 @@ async fn handle(cluster: &Cluster, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> 
             let result = raft.install_full_snapshot(vote, snapshot).await;
             PeerReply::Snapshot(result.map(Some).map_err(|e| e.to_string()))
         }
-        request @ (PeerRpc::Propose(_) | PeerRpc::Read { .. }) => {
+        request @ (PeerRpc::Propose(_) | PeerRpc::Read { .. } | PeerRpc::Admin(_)) => {
             cluster.answer_here(request).await
         }
     }
