@@ -495,7 +495,118 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
     all.extend(errors.iter().map(|(n, v)| (*n, enc(v))));
     all.extend(client_frames.iter().map(|(n, v)| (*n, enc(v))));
     all.extend(server_frames.iter().map(|(n, v)| (*n, enc(v))));
+    all.extend(admin_samples());
     all
+}
+
+/// Admin operations, their replies and their error, appended later.
+fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
+    use erased::Encode;
+    use raftcp_proto::admin::*;
+    let admin = |op: AdminOp| {
+        ClientFrame::Admin {
+            id: RequestId(3),
+            op,
+        }
+        .bytes()
+    };
+    let key = ObjectKey {
+        name: "n".into(),
+        kind: "lock".into(),
+    };
+    let reply = |reply: AdminReply| Reply::Admin(Box::new(reply)).bytes();
+    let members = Members {
+        leader: 1,
+        term: 2,
+        last_log_index: 9,
+        committed: 8,
+        applied: 7,
+        changing: false,
+        members: vec![MemberInfo {
+            node_id: 1,
+            addr: "a:1".into(),
+            voter: true,
+            matched: Some(9),
+            lag: 0,
+            last_heard_ms: 0,
+        }],
+    };
+    let session = SessionInfo {
+        session: SessionId(12),
+        client_name: "c".into(),
+        expires_in_ms: 5,
+        holds: vec!["h".into()],
+        waits: vec![],
+    };
+    let object = ObjectInfo {
+        key: key.clone(),
+        summary: "s".into(),
+        waiters: 1,
+    };
+    vec![
+        ("admin.members", admin(AdminOp::Members)),
+        (
+            "admin.add_learner",
+            admin(AdminOp::AddLearner {
+                node_id: 4,
+                addr: "a:1".into(),
+            }),
+        ),
+        (
+            "admin.promote",
+            admin(AdminOp::Promote {
+                node_id: 4,
+                force: true,
+            }),
+        ),
+        (
+            "admin.remove_member",
+            admin(AdminOp::RemoveMember {
+                node_id: 4,
+                force: false,
+            }),
+        ),
+        (
+            "admin.transfer_leader",
+            admin(AdminOp::TransferLeader { node_id: 2 }),
+        ),
+        (
+            "admin.sessions",
+            admin(AdminOp::Sessions {
+                after: Some(SessionId(12)),
+                limit: 100,
+            }),
+        ),
+        (
+            "admin.close_session",
+            admin(AdminOp::CloseSession {
+                session: SessionId(12),
+            }),
+        ),
+        (
+            "admin.objects",
+            admin(AdminOp::Objects {
+                prefix: "p".into(),
+                after: Some(key),
+                limit: 500,
+            }),
+        ),
+        ("admin.reply.done", reply(AdminReply::Done)),
+        ("admin.reply.bool", reply(AdminReply::Bool(true))),
+        ("admin.reply.members", reply(AdminReply::Members(members))),
+        (
+            "admin.reply.sessions",
+            reply(AdminReply::Sessions(vec![session])),
+        ),
+        (
+            "admin.reply.objects",
+            reply(AdminReply::Objects(vec![object])),
+        ),
+        (
+            "error.admin_refused",
+            OpError::AdminRefused { reason: "r".into() }.bytes(),
+        ),
+    ]
 }
 
 mod erased {
@@ -606,6 +717,23 @@ const GOLDEN: &[(&str, &str)] = &[
     ("server.protocol_error", "040172"),
     ("server.heartbeat_ack", "05"),
     ("server.token_refused", "0614"),
+    ("admin.members", "060300"),
+    ("admin.add_learner", "0603010403613a31"),
+    ("admin.promote", "0603020401"),
+    ("admin.remove_member", "0603030400"),
+    ("admin.transfer_leader", "06030402"),
+    ("admin.sessions", "060305010c64"),
+    ("admin.close_session", "0603060c"),
+    ("admin.objects", "060307017001016e046c6f636bf403"),
+    ("admin.reply.done", "0600"),
+    ("admin.reply.bool", "060101"),
+    (
+        "admin.reply.members",
+        "0602010209080700010103613a310101090000",
+    ),
+    ("admin.reply.sessions", "0603010c01630501016800"),
+    ("admin.reply.objects", "060401016e046c6f636b017301"),
+    ("error.admin_refused", "170172"),
 ];
 
 #[test]

@@ -90,8 +90,21 @@ async fn a_token_allows_exactly_its_rules() {
     assert!(!admin.get_fenced_lock("jobs2/a").is_locked().await.unwrap());
     assert_eq!(admin.get_atomic_long("jobs/a").get().await.unwrap(), 0);
     assert_eq!(admin.get_atomic_long("stats").get().await.unwrap(), 7);
+
+    // Operating the cluster takes the `admin` rule; `*:*` is not enough,
+    // also from this machine.
+    denied(admin.admin().members().await);
+    denied(
+        jobs.admin()
+            .close_session(raftcp::proto::SessionId(1))
+            .await,
+    );
+    let operator = connect(&cluster, &token(&keys, "operator", &["admin"])).await;
+    assert_eq!(operator.admin().members().await.unwrap().members.len(), 3);
+    denied(operator.get_atomic_long("stats").get().await);
     jobs.close().await;
     admin.close().await;
+    operator.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
