@@ -20,8 +20,8 @@
 //! acknowledgements, resends with the original ids, heartbeats) driven over a
 //! small [`transport`] trait, so the same core runs natively and in wasm.
 
-#[cfg(not(target_arch = "wasm32"))]
 mod admin;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod blocking;
 mod builder;
 mod client;

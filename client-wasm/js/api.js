@@ -7,5 +7,6 @@ export {
   FencedLock,
   Semaphore,
   CountDownLatch,
+  ClusterAdmin,
 } from "./raftcp_wasm.js";
 export * from "./errors.js";

@@ -11,6 +11,15 @@ export {
   FencedLock,
   Semaphore,
   CountDownLatch,
+  ClusterAdmin,
 } from "./raftcp_wasm.js";
-export type { Value, ConnectOptions, WaitOptions } from "./raftcp_wasm.js";
+export type {
+  Value,
+  ConnectOptions,
+  WaitOptions,
+  ClusterMembers,
+  MemberInfo,
+  SessionInfo,
+  ObjectInfo,
+} from "./raftcp_wasm.js";
 export * from "./errors.js";

@@ -1,5 +1,6 @@
 //! `connect()` and the `Client` class.
 
+use crate::admin::ClusterAdmin;
 use crate::atomic_long::AtomicLong;
 use crate::atomic_reference::AtomicReference;
 use crate::convert::{count, option};
@@ -139,6 +140,12 @@ impl Client {
     #[wasm_bindgen(js_name = getCountDownLatch)]
     pub fn get_count_down_latch(&self, name: &str) -> CountDownLatch {
         CountDownLatch::new(self.inner.get_count_down_latch(name))
+    }
+
+    /// The cluster's admin operations: members and their changes,
+    /// sessions, objects. The token needs the `admin` rule.
+    pub fn admin(&self) -> ClusterAdmin {
+        ClusterAdmin::new(self.inner.admin())
     }
 
     /// How many sessions ended under this client (what they held was

@@ -15,6 +15,7 @@
 #![cfg(target_arch = "wasm32")]
 
 mod abort;
+mod admin;
 mod atomic_long;
 mod atomic_reference;
 mod client;

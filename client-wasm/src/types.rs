@@ -39,6 +39,53 @@ export interface ConnectOptions {
   tokenProvider?: () => string | Promise<string>;
 }
 
+/** The group's members as its leader sees them (`client.admin().members()`). */
+export interface ClusterMembers {
+  leader: number;
+  term: number;
+  /** The leader's last log index, commit index and applied index. */
+  lastLogIndex: number;
+  committed: number;
+  applied: number;
+  /** A membership change is under way. */
+  changing: boolean;
+  members: MemberInfo[];
+}
+
+export interface MemberInfo {
+  nodeId: number;
+  /** host:port */
+  addr: string;
+  /** false: a learner. */
+  voter: boolean;
+  /** The last log index the leader knows it holds; null: none yet. */
+  matched: number | null;
+  /** Entries behind the leader. */
+  lag: number;
+  /** Milliseconds since the leader heard from it (0 for the leader);
+   * null: never. */
+  lastHeardMs: number | null;
+}
+
+export interface SessionInfo {
+  session: bigint;
+  clientName: string;
+  /** Milliseconds until it expires without a heartbeat. */
+  expiresInMs: number;
+  /** What it holds: `lock "name"`, `semaphore "name" ×permits`. */
+  holds: string[];
+  /** What it waits for. */
+  waits: string[];
+}
+
+export interface ObjectInfo {
+  kind: "long" | "reference" | "lock" | "semaphore" | "latch";
+  name: string;
+  /** One line: a value, a holder and fence, permits, a count. */
+  summary: string;
+  waiters: number;
+}
+
 /** Options for calls that may wait. */
 export interface WaitOptions {
   /** Aborting rejects the call with an AbortError and cancels its queued

@@ -10,6 +10,9 @@ import {
   LockOwnershipLostError,
   type RaftcpErrorCode,
   type OperationErrorCode,
+  type ClusterMembers,
+  type SessionInfo,
+  type ObjectInfo,
 } from "raftcp";
 
 export async function usage(): Promise<void> {
@@ -72,6 +75,17 @@ export async function usage(): Promise<void> {
       void [code, wrong];
     }
   }
+  const admin = client.admin();
+  const view: ClusterMembers = await admin.members();
+  const lags: number[] = view.members.map((member) => member.lag);
+  const sessions: SessionInfo[] = await admin.sessions();
+  const closed: boolean = await admin.closeSession(sessions[0].session);
+  // @ts-expect-error session ids are bigints
+  await admin.closeSession(7);
+  const objects: ObjectInfo[] = await admin.objects("jobs/");
+  await admin.removeMember(3, true);
+  void [lags, closed, objects];
+
   const lost: number = client.sessionsLost;
   await client.close();
   void [next, swapped, current, absent, fence, maybe, result, count, initialized, acquired,

@@ -13,11 +13,12 @@
 //! Variant order is wire format: append only.
 
 use crate::ids::SessionId;
+use crate::limits::{CLIENT_NAME_BYTES_MAX, FRAME_BYTES_MAX, NAME_BYTES_MAX};
 use serde::{Deserialize, Serialize};
 
 /// Most sessions in one page of [`AdminOp::Sessions`]: with a client name
 /// and [`LISTED_PER_SESSION_MAX`] holds and waits each, a page fits a frame.
-pub const SESSIONS_PAGE_MAX: u32 = 100;
+pub const SESSIONS_PAGE_MAX: u32 = 64;
 /// Most objects in one page of [`AdminOp::Objects`].
 pub const OBJECTS_PAGE_MAX: u32 = 500;
 /// Most holds (and, apart, waits) listed per session; more are summed up
@@ -59,6 +60,31 @@ pub enum AdminOp {
 
 /// How far (in log entries) a learner may lag when it is promoted.
 pub const PROMOTE_LAG_MAX: u64 = 1_000;
+
+/// The most members (voters and learners) a group may have: each costs the
+/// leader a replication stream, and every `Welcome` lists them all.
+pub const MEMBERS_MAX: usize = 16;
+/// The longest member address (`host:port`).
+pub const ADDR_BYTES_MAX: usize = 256;
+/// The longest object kind name in an [`ObjectKey`].
+pub const KIND_BYTES_MAX: usize = 16;
+
+// Every reply fits a frame, with room for its envelope: a session's entry
+// is its name and up to `LISTED_PER_SESSION_MAX` holds and as many waits
+// (an object name each, with a few words), an object's its name, kind and
+// summary, a member's its address.
+const ENTRY_OVERHEAD: usize = 64;
+const SESSION_BYTES_MAX: usize =
+    CLIENT_NAME_BYTES_MAX + 2 * (LISTED_PER_SESSION_MAX + 1) * (NAME_BYTES_MAX + ENTRY_OVERHEAD);
+const OBJECT_BYTES_MAX: usize =
+    NAME_BYTES_MAX + KIND_BYTES_MAX + SUMMARY_BYTES_MAX + ENTRY_OVERHEAD;
+const _: () = assert!((SESSIONS_PAGE_MAX as usize) * SESSION_BYTES_MAX < FRAME_BYTES_MAX / 2);
+const _: () = assert!((OBJECTS_PAGE_MAX as usize) * OBJECT_BYTES_MAX < FRAME_BYTES_MAX / 2);
+const _: () = assert!(MEMBERS_MAX * (ADDR_BYTES_MAX + ENTRY_OVERHEAD) < FRAME_BYTES_MAX / 2);
+
+/// The longest object summary in an [`ObjectInfo`] (a reference's value
+/// is cut there).
+pub const SUMMARY_BYTES_MAX: usize = 120;
 
 /// What an admin operation returns.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,14 +18,14 @@ use crate::raft::{LogId, NodeId, TypeConfig};
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{BasicNode, ChangeMembers, RaftMetrics, ReadPolicy};
-use raftcp_proto::admin::{AdminOp, AdminReply, MemberInfo, Members, PROMOTE_LAG_MAX};
+use raftcp_proto::admin::{
+    ADDR_BYTES_MAX, AdminOp, AdminReply, KIND_BYTES_MAX, MEMBERS_MAX, MemberInfo, Members,
+    PROMOTE_LAG_MAX,
+};
 use raftcp_proto::limits::NAME_BYTES_MAX;
 use raftcp_proto::{OpError, SessionId};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// The longest member address (`host:port`) accepted.
-const ADDR_BYTES_MAX: usize = 256;
 
 type AdminResult = Result<AdminReply, OpError>;
 
@@ -43,23 +43,43 @@ pub fn validate(op: &AdminOp) -> Result<(), OpError> {
         | AdminOp::Promote { node_id: 0, .. }
         | AdminOp::RemoveMember { node_id: 0, .. }
         | AdminOp::TransferLeader { node_id: 0 } => invalid("node id 0 is reserved".into()),
-        AdminOp::AddLearner { addr, .. } => {
-            let port = addr
-                .rsplit_once(':')
-                .map(|(host, port)| (host, port.parse::<u16>()));
-            match port {
-                _ if addr.len() > ADDR_BYTES_MAX => {
-                    invalid(format!("an address is at most {ADDR_BYTES_MAX} bytes"))
-                }
-                Some((host, Ok(_))) if !host.is_empty() => Ok(()),
-                _ => invalid(format!("\"{addr}\" is not host:port")),
-            }
+        AdminOp::AddLearner { addr, .. } if addr.len() > ADDR_BYTES_MAX => {
+            invalid(format!("an address is at most {ADDR_BYTES_MAX} bytes"))
         }
-        AdminOp::Objects { prefix, .. } if prefix.len() > NAME_BYTES_MAX => {
-            invalid(format!("a prefix is at most {NAME_BYTES_MAX} bytes"))
+        AdminOp::AddLearner { addr, .. } => match addr.rsplit_once(':') {
+            Some((host, port)) if is_host(host) && port.parse::<u16>().is_ok() => Ok(()),
+            // The address ends up in every client's member list as a URL:
+            // nothing but a host name or an IP address goes there.
+            _ => invalid(format!(
+                "\"{}\" is not host:port (a DNS name, an IPv4 address or [an IPv6 address])",
+                addr.escape_debug()
+            )),
+        },
+        AdminOp::Objects { prefix, after, .. } => {
+            let after = after.as_ref();
+            let after_name = after.map_or(0, |key| key.name.len());
+            let after_kind = after.map_or(0, |key| key.kind.len());
+            match prefix.len().max(after_name) > NAME_BYTES_MAX || after_kind > KIND_BYTES_MAX {
+                true => invalid(format!(
+                    "a prefix or name is at most {NAME_BYTES_MAX} bytes, a kind \
+                     {KIND_BYTES_MAX}"
+                )),
+                false => Ok(()),
+            }
         }
         _ => Ok(()),
     }
+}
+
+/// A DNS name, an IPv4 address or a bracketed IPv6 address.
+fn is_host(host: &str) -> bool {
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 impl Cluster {
@@ -77,8 +97,26 @@ impl Cluster {
         }
     }
 
-    /// Runs `op` here, which must lead.
+    /// Runs `op` here, which must lead. Membership changes run one at a
+    /// time, each judged on the membership as the one before left it (so a
+    /// retry arriving while its first attempt is under way finds it done).
     pub async fn admin_here(&self, op: AdminOp) -> Result<AdminResult, ForwardError> {
+        // Also here: a forwarded operation was checked by the member that
+        // forwarded it, which this one need not trust.
+        if let Err(invalid) = validate(&op) {
+            return Ok(Err(invalid));
+        }
+        let changes_membership = matches!(
+            op,
+            AdminOp::AddLearner { .. }
+                | AdminOp::Promote { .. }
+                | AdminOp::RemoveMember { .. }
+                | AdminOp::TransferLeader { .. }
+        );
+        let _one_at_a_time = match changes_membership {
+            true => Some(self.membership_changes.lock().await),
+            false => None,
+        };
         let metrics = self.raft_metrics();
         if !self.leads(&metrics) {
             let leader = metrics.current_leader.filter(|id| *id != self.id);
@@ -169,6 +207,13 @@ impl Cluster {
                 ))),
             });
         }
+        if let Some((other, _)) = membership.nodes().find(|(_, node)| node.addr == addr) {
+            return Ok(Err(refused(format!("node {other} is at {addr} already"))));
+        }
+        if membership.nodes().count() >= MEMBERS_MAX {
+            let reason = format!("a group has at most {MEMBERS_MAX} members; remove one first");
+            return Ok(Err(refused(reason)));
+        }
         // Not blocking: a learner far behind catches up (by snapshot) while
         // the caller watches its lag in `members`.
         let added = self
@@ -194,19 +239,11 @@ impl Cluster {
             return Ok(Err(refused(reason)));
         }
         let view = self.members_view(metrics);
-        let lag = view
-            .members
-            .iter()
-            .find(|member| member.node_id == node_id)
-            .map_or(u64::MAX, |member| member.lag);
-        if lag > PROMOTE_LAG_MAX && !force {
-            return Ok(Err(refused(format!(
-                "learner {node_id} is {lag} entries behind the leader (at most \
-                 {PROMOTE_LAG_MAX} to promote): wait for it to catch up, or force"
-            ))));
+        if !force && let Err(reason) = caught_up(&view, node_id) {
+            return Ok(Err(refused(format!("{reason}: wait for it, or force"))));
         }
         voters.insert(node_id);
-        if let Err(reason) = self.keeps_majority(&voters, force) {
+        if let Err(reason) = self.keeps_majority(&view, &voters, force) {
             return Ok(Err(refused(reason)));
         }
         let ids = BTreeSet::from([node_id]);
@@ -237,7 +274,8 @@ impl Cluster {
                 ))));
             }
             true => {
-                if let Err(reason) = self.keeps_majority(&voters, force) {
+                let view = self.members_view(metrics);
+                if let Err(reason) = self.keeps_majority(&view, &voters, force) {
                     return Ok(Err(refused(reason)));
                 }
                 ChangeMembers::RemoveVoters(ids)
@@ -248,14 +286,22 @@ impl Cluster {
         self.changed(changed)
     }
 
-    /// Whether the leader reaches a majority of `voters` (itself included),
-    /// so that the group can still commit after a change to them. The
+    /// Whether the leader reaches a majority of `voters` (itself included)
+    /// that can help it commit now: heard from lately and caught up. The
     /// reason it does not, unless `force`.
-    fn keeps_majority(&self, voters: &BTreeSet<NodeId>, force: bool) -> Result<(), String> {
+    fn keeps_majority(
+        &self,
+        view: &Members,
+        voters: &BTreeSet<NodeId>,
+        force: bool,
+    ) -> Result<(), String> {
         let limit = self.settings.cut_off_after;
         let reachable = voters
             .iter()
-            .filter(|id| **id == self.id || self.peers.heard_within(**id, limit))
+            .filter(|id| {
+                **id == self.id
+                    || (self.peers.heard_within(**id, limit) && caught_up(view, **id).is_ok())
+            })
             .count();
         let majority = voters.len() / 2 + 1;
         if reachable >= majority || force {
@@ -280,6 +326,20 @@ impl Cluster {
         let membership = metrics.membership_config.membership();
         if !membership.voter_ids().any(|id| id == node_id) {
             return Ok(Err(refused(format!("node {node_id} is not a voter"))));
+        }
+        // This leader stops taking writes as soon as it hands over: a
+        // successor that cannot take office would leave the group without
+        // a leader until an election.
+        let view = self.members_view(metrics);
+        let heard = self
+            .peers
+            .heard_within(node_id, self.settings.cut_off_after);
+        let ready = caught_up(&view, node_id).and_then(|()| match heard {
+            true => Ok(()),
+            false => Err(format!("node {node_id} was not heard from lately")),
+        });
+        if let Err(reason) = ready {
+            return Ok(Err(refused(reason)));
         }
         self.raft
             .trigger()
@@ -356,6 +416,27 @@ impl Cluster {
             }
             Err(e) => Err(ForwardError::Unavailable(e.to_string())),
         }
+    }
+}
+
+/// Whether the leader holds that `node` has (nearly) all of its log.
+fn caught_up(view: &Members, node: NodeId) -> Result<(), String> {
+    let member = view.members.iter().find(|member| member.node_id == node);
+    match member {
+        Some(MemberInfo {
+            matched: Some(_),
+            lag,
+            ..
+        }) if *lag <= PROMOTE_LAG_MAX => Ok(()),
+        Some(MemberInfo {
+            matched: Some(_),
+            lag,
+            ..
+        }) => Err(format!(
+            "node {node} is {lag} entries behind the leader (at most {PROMOTE_LAG_MAX})"
+        )),
+        Some(_) => Err(format!("node {node} has not received the log yet")),
+        None => Err(format!("node {node} is not a member")),
     }
 }
 

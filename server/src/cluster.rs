@@ -38,6 +38,9 @@ pub struct Settings {
     pub cut_off_after: Duration,
     /// The group's state quota in bytes (`--max-state-bytes`).
     pub max_state_bytes: u64,
+    /// Anonymous clients may run admin operations: the member listens on
+    /// loopback only (and the client connects from it).
+    pub anonymous_admin: bool,
 }
 
 #[derive(Debug)]
@@ -65,6 +68,9 @@ pub struct Cluster {
     /// True while this member cannot reach a quorum; kept by
     /// `reachability::watch`.
     pub cut_off: watch::Sender<bool>,
+    /// Held by the leader while it carries out a membership change
+    /// (`crate::admin`): one at a time.
+    pub membership_changes: tokio::sync::Mutex<()>,
 }
 
 /// Pause between attempts while no leader is known or it is changing.
@@ -137,6 +143,16 @@ impl Cluster {
             true => self.members.clone(),
             false => addrs,
         }
+    }
+
+    /// This member's link to member `peer`, made if there is none yet
+    /// (`None`: not a member it knows).
+    pub fn link_to(&self, peer: NodeId) -> Option<Arc<crate::raft::network::PeerLink>> {
+        if let Some(link) = self.peers.get(peer) {
+            return Some(link);
+        }
+        let addrs = self.member_addrs();
+        addrs.get(&peer).map(|addr| self.peers.link(peer, addr))
     }
 
     /// Whether a peer link from `peer` (its proof verified) is taken: from
@@ -276,13 +292,8 @@ impl Cluster {
         rpc: PeerRpc,
         deadline: Instant,
     ) -> Result<PeerReply, LinkError> {
-        let link = match self.peers.get(leader) {
-            Some(link) => link,
-            // A member added since this one started.
-            None => match self.member_addrs().get(&leader) {
-                Some(addr) => self.peers.link(leader, addr),
-                None => return Err(LinkError::Unreachable(leader, "not a member".into())),
-            },
+        let Some(link) = self.link_to(leader) else {
+            return Err(LinkError::Unreachable(leader, "not a member".into()));
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
         // A leader that stops answering (paused, cut off) is replaced by an

@@ -71,7 +71,7 @@ pub async fn accept_loop(
                     turn_away(stream, reason.into()).await;
                 }
                 Ok(Some((stream, path))) => {
-                    let from = remote.ip();
+                    let from = remote.ip().to_canonical();
                     route(stream, &path, gateway, deadline, incarnation, from).await
                 }
                 _ => {}

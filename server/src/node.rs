@@ -219,10 +219,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             request_timeout: config.request_timeout,
             cut_off_after: Duration::from_millis(config.election_timeout_ms.saturating_mul(3)),
             max_state_bytes: config.max_state_bytes,
+            anonymous_admin: listens_on_loopback_only(&local_addr),
         },
         metrics: Metrics::default(),
         clock: Default::default(),
         cut_off: tokio::sync::watch::Sender::new(false),
+        membership_changes: Default::default(),
     });
     let (gateway, batcher) = Gateway::new(cluster.clone());
     let tasks = vec![
@@ -246,6 +248,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         local_addr,
         tasks,
     })
+}
+
+/// Whether a member listening at `addr` can be reached from this machine
+/// only (unless someone here forwards it).
+fn listens_on_loopback_only(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
 }
 
 /// The addresses the other members' configured names resolve to, where

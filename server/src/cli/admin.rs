@@ -156,11 +156,22 @@ fn print<T: serde::Serialize + ?Sized>(
     Ok(())
 }
 
+/// Text from clients (names, values), with control characters escaped so
+/// that nobody can write to the operator's terminal through them.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_debug().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 fn json_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into())
 }
 
-fn members_table(view: &Members) -> String {
+pub(super) fn members_table(view: &Members) -> String {
     let mut out = format!(
         "leader {}, term {}, last log {}, committed {}, applied {}{}\n",
         view.leader,
@@ -191,7 +202,12 @@ fn members_table(view: &Members) -> String {
         };
         out += &format!(
             "{:<6} {:<24} {:<8} {:>10} {:>8} {:>10}\n",
-            member.node_id, member.addr, role, matched, member.lag, heard
+            member.node_id,
+            shown(&member.addr),
+            role,
+            matched,
+            member.lag,
+            heard
         );
     }
     out
@@ -203,15 +219,15 @@ fn sessions_table(sessions: &Vec<SessionInfo>) -> String {
         "SESSION", "CLIENT", "EXPIRES"
     );
     for session in sessions {
-        let holds = session.holds.join(", ");
+        let holds = shown(&session.holds.join(", "));
         let waits = match session.waits.is_empty() {
             true => String::new(),
-            false => format!(" / waits: {}", session.waits.join(", ")),
+            false => format!(" / waits: {}", shown(&session.waits.join(", "))),
         };
         out += &format!(
             "{:<22} {:<20} {:>8} s  {holds}{waits}\n",
             session.session.0,
-            session.client_name,
+            shown(&session.client_name),
             session.expires_in_ms / 1_000
         );
     }
@@ -223,7 +239,10 @@ fn objects_table(objects: &Vec<ObjectInfo>) -> String {
     for object in objects {
         out += &format!(
             "{:<10} {:<32} {:>7}  {}\n",
-            object.key.kind, object.key.name, object.waiters, object.summary
+            shown(&object.key.kind),
+            shown(&object.key.name),
+            object.waiters,
+            shown(&object.summary)
         );
     }
     out

@@ -1,4 +1,7 @@
-//! `raftcp status`: asks each member's `/health` and prints one line each.
+//! `raftcp status`: asks each member's `/health` and prints one line each,
+//! then the members as the leader sees them (role, lag, last heard) when
+//! the client may ask (anonymous on the members' machine, or `--token`
+//! with the `admin` rule).
 
 use clap::Args;
 use std::time::Duration;
@@ -14,15 +17,20 @@ pub struct StatusArgs {
         default_value = "127.0.0.1:7701,127.0.0.1:7702,127.0.0.1:7703"
     )]
     pub endpoints: Vec<String>,
+    /// A token with the `admin` rule, for a cluster that needs tokens.
+    #[arg(long)]
+    pub token: Option<String>,
 }
 
 pub async fn run(args: StatusArgs) -> Result<(), String> {
     let mut reachable = 0;
+    let mut leader_known = false;
     for endpoint in &args.endpoints {
         let addr = host_port(endpoint);
         match tokio::time::timeout(Duration::from_secs(3), get_health(&addr)).await {
             Ok(Ok(body)) => {
                 reachable += 1;
+                leader_known |= !body.contains("\"leader\":null");
                 println!("{addr}  {}", body.trim());
             }
             Ok(Err(e)) => println!("{addr}  unreachable: {e}"),
@@ -32,7 +40,35 @@ pub async fn run(args: StatusArgs) -> Result<(), String> {
     if reachable == 0 {
         return Err("no member answered".into());
     }
+    // Without a leader nobody could answer; a session would wait for one.
+    if !leader_known {
+        return Ok(());
+    }
+    match tokio::time::timeout(Duration::from_secs(5), leader_view(&args)).await {
+        Ok(Ok(table)) => print!("\n{table}"),
+        Ok(Err(e)) => println!("\nmembers as the leader sees them: {e}"),
+        Err(_) => println!("\nmembers as the leader sees them: no answer in 5 s"),
+    }
     Ok(())
+}
+
+async fn leader_view(args: &StatusArgs) -> Result<String, String> {
+    let endpoints = args
+        .endpoints
+        .iter()
+        .map(|e| format!("ws://{}", host_port(e)));
+    let mut builder = raftcp::Client::builder()
+        .endpoints(endpoints)
+        .client_name("raftcp status");
+    if let Some(token) = &args.token {
+        builder = builder.token(token.clone());
+    }
+    let client = builder.connect().await.map_err(|e| e.to_string())?;
+    let members = client.admin().members().await;
+    client.close().await;
+    Ok(super::admin::members_table(
+        &members.map_err(|e| e.to_string())?,
+    ))
 }
 
 /// `ws://127.0.0.1:7701/v1/client` → `127.0.0.1:7701`.

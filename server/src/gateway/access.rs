@@ -43,12 +43,13 @@ impl Access {
     }
 
     /// Whether admin operations may run now: for a token with the `admin`
-    /// rule, and for anonymous clients only from this machine (a member
+    /// rule, and for anonymous clients only when `local` (the member listens
+    /// on loopback only and the client connects from there): a member
     /// serving anonymous clients elsewhere, with `--allow-anonymous`, does
-    /// not let them change its membership).
-    pub fn check_admin(&self, from_loopback: bool) -> Result<(), OpError> {
+    /// not let them change its membership.
+    pub fn check_admin(&self, local: bool) -> Result<(), OpError> {
         let allowed = match self {
-            Access::Anonymous => from_loopback,
+            Access::Anonymous => local,
             Access::Token(grant) if grant.expired(auth::now_s()) => {
                 return Err(OpError::TokenExpired);
             }

@@ -287,7 +287,9 @@ impl Connection {
             }
             Action::Authenticate(token) => self.reauthenticate(&token),
             Action::Admin { id, op } => {
-                let allowed = self.access.check_admin(self.from_loopback);
+                let settings = &self.gateway.cluster.settings;
+                let local = self.from_loopback && settings.anonymous_admin;
+                let allowed = self.access.check_admin(local);
                 while self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
                     self.requests.next().await;
                 }

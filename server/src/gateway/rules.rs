@@ -403,6 +403,26 @@ mod tests {
     }
 
     #[test]
+    fn admin_operations_only_on_a_session() {
+        let admin = ClientFrame::Admin {
+            id: RequestId(1),
+            op: AdminOp::Members,
+        };
+        let mut rules = Rules::default();
+        let before = actions(&mut rules, &encode(std::slice::from_ref(&admin)), false);
+        assert!(matches!(&before[..], [Some(Action::Close(c))] if c.code == CloseCode::Protocol));
+        rules.on_session(SessionId(1024));
+        let after = actions(&mut rules, &encode(&[admin]), true);
+        assert!(matches!(
+            &after[..],
+            [Some(Action::Admin {
+                id: RequestId(1),
+                op: AdminOp::Members
+            })]
+        ));
+    }
+
+    #[test]
     fn a_second_hello_only_after_the_session_is_gone() {
         let mut rules = Rules::default();
         rules.on_session(SessionId(1024));

@@ -1,64 +1,72 @@
 //! What an operator sees of the state (`raftcp admin sessions|objects`):
 //! pages of sessions and objects, each with a one-line summary. Reads
-//! only; the leader answers them after a ReadIndex barrier.
+//! only; the leader answers them after a ReadIndex barrier, holding its
+//! replica, so a page costs work in proportion to the page, not to the
+//! state: ranges start at the cursor, and summaries are built for the
+//! page's items only, cut at their limit while they are formatted.
 
 use super::Machine;
 use super::destroy::Kind;
+use super::owner::Owner;
 use super::waits::WaitTarget;
-use raftcp_proto::SessionId;
 use raftcp_proto::admin::{
-    LISTED_PER_SESSION_MAX, OBJECTS_PAGE_MAX, ObjectInfo, ObjectKey, SESSIONS_PAGE_MAX, SessionInfo,
+    LISTED_PER_SESSION_MAX, OBJECTS_PAGE_MAX, ObjectInfo, ObjectKey, SESSIONS_PAGE_MAX,
+    SUMMARY_BYTES_MAX, SessionInfo,
 };
+use raftcp_proto::{HandleId, SessionId};
+use std::fmt::Write;
 use std::ops::Bound;
 
 impl Machine {
     /// Up to `limit` sessions after `after`, in id order.
     pub fn sessions_page(&self, after: Option<SessionId>, limit: u32) -> Vec<SessionInfo> {
         let limit = limit.min(SESSIONS_PAGE_MAX) as usize;
-        let now_ms = self.now_ms;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         self.sessions
-            .iter()
-            .filter(|(id, _)| after.is_none_or(|after| **id > after))
+            .range((start, Bound::Unbounded))
             .take(limit)
             .map(|(id, session)| {
-                let holds = session
-                    .locks
-                    .iter()
-                    .map(|name| format!("lock \"{name}\""))
-                    .chain(session.semaphores.iter().map(|name| {
-                        let permits = self.permits_held_by(*id, name);
-                        format!("semaphore \"{name}\" ×{permits}")
-                    }));
-                let holds = listed(holds);
+                let locks = session.locks.iter().map(|name| format!("lock \"{name}\""));
+                let semaphores = session.semaphores.iter().map(|name| {
+                    let permits = self.permits_held_by(*id, name);
+                    format!("semaphore \"{name}\" ×{permits}")
+                });
+                let held = session.locks.len() + session.semaphores.len();
                 let waiting = self.waits.of_session(*id);
-                let waits = waiting
-                    .iter()
-                    .filter_map(|key| self.waits.get(key))
-                    .map(|wait| match &wait.target {
-                        WaitTarget::Lock(name) => format!("lock \"{name}\""),
-                        WaitTarget::Semaphore(name) => format!("semaphore \"{name}\""),
-                        WaitTarget::Latch(name) => format!("latch \"{name}\""),
-                    });
-                let waits = listed(waits);
+                let waits = waiting.iter().filter_map(|key| self.waits.get(key));
+                let waits = waits.map(|wait| match &wait.target {
+                    WaitTarget::Lock(name) => format!("lock \"{name}\""),
+                    WaitTarget::Semaphore(name) => format!("semaphore \"{name}\""),
+                    WaitTarget::Latch(name) => format!("latch \"{name}\""),
+                });
                 SessionInfo {
                     session: *id,
                     client_name: session.client_name.clone(),
-                    expires_in_ms: session.expires_at_ms.saturating_sub(now_ms),
-                    holds,
-                    waits,
+                    expires_in_ms: session.expires_at_ms.saturating_sub(self.now_ms),
+                    holds: listed(locks.chain(semaphores), held),
+                    waits: listed(waits, waiting.len()),
                 }
             })
             .collect()
     }
 
+    /// The permits `session`'s handles hold of semaphore `name`.
     fn permits_held_by(&self, session: SessionId, name: &str) -> u32 {
-        self.objects.semaphores.get(name).map_or(0, |semaphore| {
-            semaphore
-                .held
-                .iter()
-                .filter(|(owner, _)| owner.session == session)
-                .fold(0u32, |sum, (_, permits)| sum.saturating_add(*permits))
-        })
+        let Some(semaphore) = self.objects.semaphores.get(name) else {
+            return 0;
+        };
+        let first = Owner {
+            session,
+            handle: HandleId(0),
+        };
+        let last = Owner {
+            session,
+            handle: HandleId(u64::MAX),
+        };
+        semaphore
+            .held
+            .range(first..=last)
+            .fold(0u32, |sum, (_, permits)| sum.saturating_add(*permits))
     }
 
     /// Up to `limit` objects whose name starts with `prefix`, after
@@ -70,16 +78,16 @@ impl Machine {
         limit: u32,
     ) -> Vec<ObjectInfo> {
         let limit = limit.min(OBJECTS_PAGE_MAX) as usize;
-        // Each kind's names from the cursor on, at most `limit` of each;
-        // merged, then cut to `limit`.
         let start = match after {
-            Some(key) if key.name.as_str() >= prefix => Bound::Included(key.name.clone()),
-            _ => Bound::Included(prefix.to_owned()),
+            Some(key) if key.name.as_str() >= prefix => key.name.clone(),
+            _ => prefix.to_owned(),
         };
-        let mut page = Vec::new();
+        // Each kind's next names (at most `limit` of each), merged; then
+        // summaries for the page only.
+        let mut keys: Vec<(ObjectKey, Kind)> = Vec::new();
         for kind in Kind::ALL {
-            let names = self.names_of(kind, (start.clone(), Bound::Unbounded));
-            let keys = names
+            let names = self.names_of(kind, (Bound::Included(start.clone()), Bound::Unbounded));
+            let page = names
                 .take_while(|name| name.starts_with(prefix))
                 .map(|name| ObjectKey {
                     name: name.clone(),
@@ -87,11 +95,13 @@ impl Machine {
                 })
                 .filter(|key| after.is_none_or(|after| key > after))
                 .take(limit);
-            page.extend(keys.map(|key| self.object_info(kind, key)));
+            keys.extend(page.map(|key| (key, kind)));
         }
-        page.sort_by(|a, b| a.key.cmp(&b.key));
-        page.truncate(limit);
-        page
+        keys.sort();
+        keys.truncate(limit);
+        keys.into_iter()
+            .map(|(key, kind)| self.object_info(kind, key))
+            .collect()
     }
 
     fn names_of(
@@ -112,71 +122,81 @@ impl Machine {
     fn object_info(&self, kind: Kind, key: ObjectKey) -> ObjectInfo {
         let objects = &self.objects;
         let name = key.name.as_str();
-        let (summary, waiters) = match kind {
-            Kind::Long => (format!("{}", objects.longs.get(name).unwrap_or(&0)), 0),
-            Kind::Reference => {
-                let value = objects.references.get(name);
-                (value.map_or("null".to_owned(), |v| format!("{v:?}")), 0)
+        let mut summary = Summary::default();
+        let waiters = match kind {
+            Kind::Long => {
+                let _ = write!(summary, "{}", objects.longs.get(name).unwrap_or(&0));
+                0
             }
-            Kind::Lock => objects.locks.get(name).map_or((String::new(), 0), |lock| {
-                let summary = match &lock.holder {
-                    Some(holder) => format!(
+            Kind::Reference => {
+                let _ = match objects.references.get(name) {
+                    Some(value) => write!(summary, "{value:?}"),
+                    None => write!(summary, "null"),
+                };
+                0
+            }
+            Kind::Lock => objects.locks.get(name).map_or(0, |lock| {
+                let _ = match &lock.holder {
+                    Some(holder) => write!(
+                        summary,
                         "held by session {} ×{}, fence {}",
                         holder.owner.session.0, holder.count, holder.fence.0
                     ),
-                    None => format!("free, last fence {}", lock.last_fence.0),
+                    None => write!(summary, "free, last fence {}", lock.last_fence.0),
                 };
-                (summary, lock.queue.len())
+                lock.queue.len()
             }),
-            Kind::Semaphore => objects
-                .semaphores
-                .get(name)
-                .map_or((String::new(), 0), |s| {
-                    let held = s.held.values().fold(0u32, |sum, p| sum.saturating_add(*p));
-                    let summary = format!("{} available, {held} held", s.available);
-                    (summary, s.queue.len())
-                }),
-            Kind::Latch => objects
-                .latches
-                .get(name)
-                .map_or((String::new(), 0), |latch| {
-                    let summary = format!("count {}, round {}", latch.count, latch.round);
-                    (summary, latch.queue.len())
-                }),
+            Kind::Semaphore => objects.semaphores.get(name).map_or(0, |semaphore| {
+                let held = semaphore.held.values();
+                let held = held.fold(0u32, |sum, permits| sum.saturating_add(*permits));
+                let available = semaphore.available;
+                let _ = write!(summary, "{available} available, {held} held");
+                semaphore.queue.len()
+            }),
+            Kind::Latch => objects.latches.get(name).map_or(0, |latch| {
+                let _ = write!(summary, "count {}, round {}", latch.count, latch.round);
+                latch.queue.len()
+            }),
         };
-        let mut summary = summary;
-        truncate(&mut summary, SUMMARY_BYTES_MAX);
         ObjectInfo {
             key,
-            summary,
+            summary: summary.text,
             waiters: u32::try_from(waiters).unwrap_or(u32::MAX),
         }
     }
 }
 
-/// The first [`LISTED_PER_SESSION_MAX`] items, and how many more there are.
-fn listed(items: impl Iterator<Item = String>) -> Vec<String> {
-    let mut items = items.peekable();
-    let mut listed: Vec<String> = items.by_ref().take(LISTED_PER_SESSION_MAX).collect();
-    let more = items.count();
+/// The first [`LISTED_PER_SESSION_MAX`] of `items` (of `total`), and how
+/// many more there are; only those listed are formatted.
+fn listed(items: impl Iterator<Item = String>, total: usize) -> Vec<String> {
+    let mut listed: Vec<String> = items.take(LISTED_PER_SESSION_MAX).collect();
+    let more = total.saturating_sub(listed.len());
     if more > 0 {
         listed.push(format!("… and {more} more"));
     }
     listed
 }
 
-/// A summary longer than this is cut (a reference's value may be 256 KiB),
-/// so that a page of objects always fits a frame.
-const SUMMARY_BYTES_MAX: usize = 120;
+/// A summary being written, cut at [`SUMMARY_BYTES_MAX`]: formatting stops
+/// there (a reference's value may be 256 KiB).
+#[derive(Default)]
+struct Summary {
+    text: String,
+}
 
-fn truncate(text: &mut String, max: usize) {
-    if text.len() <= max {
-        return;
+impl Write for Summary {
+    fn write_str(&mut self, piece: &str) -> std::fmt::Result {
+        let room = SUMMARY_BYTES_MAX.saturating_sub(self.text.len());
+        if piece.len() <= room {
+            self.text.push_str(piece);
+            return Ok(());
+        }
+        let mut end = room;
+        while !piece.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.text.push_str(&piece[..end]);
+        self.text.push('…');
+        Err(std::fmt::Error) // Stops the formatting.
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push('…');
 }

@@ -7,6 +7,7 @@ use raftcp_proto::limits::UNACKNOWLEDGED_RESPONSES_MAX;
 use raftcp_proto::{RequestId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
@@ -166,6 +167,14 @@ impl Sessions {
 
     pub fn iter(&self) -> impl Iterator<Item = (&SessionId, &Session)> {
         self.live.iter()
+    }
+
+    /// The sessions with ids in `range`, in id order.
+    pub fn range(
+        &self,
+        range: (Bound<SessionId>, Bound<SessionId>),
+    ) -> impl Iterator<Item = (&SessionId, &Session)> {
+        self.live.range(range)
     }
 
     pub fn open(&mut self, id: SessionId, client_name: String, ttl_ms: u64, now_ms: u64) {

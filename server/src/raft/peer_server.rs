@@ -49,7 +49,7 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
     }
     // Each request from the peer counts as hearing from it (`reachability`);
     // looked up once, not per request.
-    let link_to_peer = cluster.peers.get(peer);
+    let mut link_to_peer = cluster.link_to(peer);
     let slots = Arc::new(Semaphore::new(PEER_REQUESTS_MAX));
     // The snapshot this link is carrying in, dropped with the link.
     let assembly = Arc::new(Mutex::new(Assembly::default()));
@@ -61,6 +61,13 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
         };
         match decode_peer_frame(&bytes) {
             Ok(PeerFrame::Request { id, rpc }) => {
+                // A member added since this one started has no link yet
+                // (nor, while this member waits to be added, a known
+                // address): looked for again until it has one, so that
+                // hearing it counts (`reachability`).
+                if link_to_peer.is_none() {
+                    link_to_peer = cluster.link_to(peer);
+                }
                 if let Some(link) = &link_to_peer {
                     link.heard();
                 }

@@ -64,10 +64,14 @@ pub enum Fault {
     /// Followers restart with clocks far ahead (further each round), then
     /// the leader is killed so one of them leads.
     ClockSkew,
+    /// A member (the leader half the time) is removed from the membership
+    /// with `raftcp admin`, added back as a learner and promoted once it
+    /// caught up; half the rounds kill -9 and restart a member meanwhile.
+    Membership,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 12] = [
         Fault::KillMember,
         Fault::KillLeader,
         Fault::KillAll,
@@ -79,6 +83,7 @@ impl Fault {
         Fault::FreezeClient,
         Fault::PauseClient,
         Fault::ClockSkew,
+        Fault::Membership,
     ];
 
     pub fn name(self) -> &'static str {
@@ -94,6 +99,7 @@ impl Fault {
             Fault::FreezeClient => "freeze-client",
             Fault::PauseClient => "pause-client",
             Fault::ClockSkew => "clock-skew",
+            Fault::Membership => "membership",
         }
     }
 
@@ -332,9 +338,93 @@ impl<'a> Nemesis<'a> {
                     ));
                     self.restart(leader, skew_ms);
                 }
+                Fault::Membership => self.change_membership(),
             }
         }
         self.heal();
+        if fault == Fault::Membership {
+            self.restore_voters();
+        }
+    }
+
+    /// One round of [`Fault::Membership`].
+    fn change_membership(&mut self) {
+        let victim = match self.rng.below(2) {
+            0 => self.leader_or_any(),
+            _ => self.follower(),
+        };
+        let removed = self.admin(&["remove-member", &victim.to_string()]);
+        self.note(format!("remove member {victim}: {removed:?}"));
+        if self.rng.below(2) == 0 {
+            let members = self.members();
+            let crashed = self.pick(&members);
+            self.note(format!("kill -9 member {crashed} during the change"));
+            self.cluster.kill(crashed);
+            self.sleep_ms(300, 1_500);
+            self.note(format!("restart member {crashed}"));
+            self.restart(crashed, 0);
+        }
+        self.sleep_ms(500, 1_500);
+        self.add_back(victim);
+    }
+
+    /// Adds `member` (removed earlier) back as a learner and promotes it
+    /// once it caught up; false if it is not a voter in the end.
+    fn add_back(&mut self, member: u64) -> bool {
+        let addr = self.cluster.addrs[&member].clone();
+        let id = member.to_string();
+        let added = self.admin(&["add-member", "--id", &id, "--addr", &addr]);
+        self.note(format!("add member {member} as a learner: {added:?}"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline && !self.caught_up(member) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let promoted = self.admin(&["promote", &id]);
+        self.note(format!("promote member {member}: {promoted:?}"));
+        promoted.is_ok()
+    }
+
+    /// Whether the leader sees `member` at most 100 entries behind.
+    fn caught_up(&mut self, member: u64) -> bool {
+        let Ok(json) = self.admin(&["members"]) else {
+            return false;
+        };
+        let Ok(view) = serde_json::from_str::<serde_json::Value>(&json) else {
+            return false;
+        };
+        let members = view["members"].as_array().cloned().unwrap_or_default();
+        members.iter().any(|m| {
+            m["node_id"].as_u64() == Some(member)
+                && !m["matched"].is_null()
+                && m["lag"].as_u64().is_some_and(|lag| lag <= 100)
+        })
+    }
+
+    /// After a membership run: every member a voter again, so that the
+    /// next run starts from three.
+    fn restore_voters(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for member in self.members() {
+            while Instant::now() < deadline && !self.add_back(member) {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+
+    /// Runs `raftcp admin --json ARGS` against the members (directly, as
+    /// an operator would: not through the faulty links); its output, or
+    /// why it failed.
+    fn admin(&self, args: &[&str]) -> Result<String, String> {
+        let endpoints: Vec<&str> = self.cluster.addrs.values().map(String::as_str).collect();
+        let output = Command::new(crate::server_binary())
+            .args(["admin", "--json", "--endpoints", &endpoints.join(",")])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        match output.status.success() {
+            true => Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned()),
+            false => Err(String::from_utf8_lossy(&output.stderr).trim().to_owned()),
+        }
     }
 
     /// Starts a client process that takes the workload's lock, SIGSTOPs it
