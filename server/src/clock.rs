@@ -11,14 +11,15 @@ pub fn monotonic_ms() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-/// Wall-clock milliseconds since the Unix epoch (for display and for
-/// nothing that decides an outcome).
-pub fn wall_clock_ms() -> u64 {
+/// Wall-clock milliseconds since the Unix epoch, set `skew_ms` off (a
+/// test fault), for nothing that decides an outcome, except under the
+/// planted bug `wall-clock-expiry`.
+pub fn wall_clock_ms(skew_ms: i64) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    now.saturating_add_signed(crate::faults::clock_skew_ms())
+    now.saturating_add_signed(skew_ms)
 }
 
 /// The time a leader stamps on commands: the machine time it found on

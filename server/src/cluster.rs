@@ -6,7 +6,7 @@
 
 use crate::auth::Authenticator;
 use crate::clock::LeaderClock;
-use crate::faults::{PlantedBug, planted};
+use crate::faults::{Faults, PlantedBug};
 use crate::machine::{Command, CommandKind, CommandResponse};
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
@@ -68,6 +68,8 @@ pub struct Cluster {
     /// True while this member cannot reach a quorum; kept by
     /// `reachability::watch`.
     pub cut_off: watch::Sender<bool>,
+    /// Test faults (none outside the fault campaign).
+    pub faults: Faults,
     /// Held by the leader while it carries out a membership change
     /// (`crate::admin`): one at a time.
     pub membership_changes: tokio::sync::Mutex<()>,
@@ -243,8 +245,8 @@ impl Cluster {
     /// The time this member stamps on commands while it leads (machine
     /// time, advanced by the leader's monotonic clock).
     pub fn leader_time_ms(&self) -> u64 {
-        if planted(PlantedBug::WallClockExpiry) {
-            return crate::clock::wall_clock_ms();
+        if self.faults.planted(PlantedBug::WallClockExpiry) {
+            return crate::clock::wall_clock_ms(self.faults.clock_skew_ms);
         }
         let term = self.raft.metrics().borrow_watched().current_term;
         crate::sync::lock(&self.clock).now_ms(term, || self.replica.lock().machine.now_ms())

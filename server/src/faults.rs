@@ -1,12 +1,11 @@
-//! Test-only fault switches for the fault-injection campaign
-//! (`tests/src/jepsen`). Built only with the `fault-injection` feature,
-//! which the test crate enables for workspace builds; a plain
-//! `cargo build -p raftcp-server` has none of this, and every check below
-//! is then a constant `false` or `0` that the compiler removes.
+//! Test-only faults for the fault-injection campaign (`tests/src/jepsen`).
+//! A binary reads them from its environment only when built with the
+//! `fault-injection` feature, which the campaign builds for itself
+//! (`scripts/campaign`); the binary `cargo build --release` makes has no
+//! way to switch them on.
 //!
 //! Planted bugs are the campaign's negative controls: each breaks one
-//! guarantee on purpose, and the campaign must catch every one. A member
-//! reads `RAFTCP_PLANTED_BUG` and `RAFTCP_CLOCK_SKEW_MS` once, at start.
+//! guarantee on purpose, and the campaign must catch every one.
 
 /// A known bug that a test can switch on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,39 +41,48 @@ impl PlantedBug {
     }
 }
 
-/// Whether `bug` is switched on in this process.
-#[cfg(feature = "fault-injection")]
-pub fn planted(bug: PlantedBug) -> bool {
-    static PLANTED: std::sync::OnceLock<Option<PlantedBug>> = std::sync::OnceLock::new();
-    *PLANTED.get_or_init(|| {
-        let name = std::env::var("RAFTCP_PLANTED_BUG").ok()?;
-        let bug = PlantedBug::ALL.into_iter().find(|b| b.name() == name);
-        match bug {
-            Some(_) => eprintln!("raftcp: planted bug `{name}` is ON (test build)"),
-            None => eprintln!("raftcp: unknown planted bug `{name}` ignored"),
-        }
-        bug
-    }) == Some(bug)
+/// The test faults one member runs with: none, except in a build with
+/// the `fault-injection` feature started by the fault campaign. A value
+/// handed to the member at start ([`crate::node::NodeConfig::faults`]),
+/// and from there to the machine and the driver; nothing reads the
+/// environment but [`Faults::from_env`], which the command line calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Faults {
+    pub planted: Option<PlantedBug>,
+    /// How far this member's wall clock is set ahead (or behind), in ms.
+    pub clock_skew_ms: i64,
 }
 
-#[cfg(not(feature = "fault-injection"))]
-pub const fn planted(_bug: PlantedBug) -> bool {
-    false
-}
+impl Faults {
+    pub fn planted(&self, bug: PlantedBug) -> bool {
+        self.planted == Some(bug)
+    }
 
-/// How far this member's wall clock is set ahead (or behind), in ms.
-#[cfg(feature = "fault-injection")]
-pub fn clock_skew_ms() -> i64 {
-    static SKEW: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *SKEW.get_or_init(|| {
-        std::env::var("RAFTCP_CLOCK_SKEW_MS")
+    /// `RAFTCP_PLANTED_BUG` and `RAFTCP_CLOCK_SKEW_MS`, in a build with the
+    /// `fault-injection` feature.
+    #[cfg(feature = "fault-injection")]
+    pub fn from_env() -> Faults {
+        let planted = std::env::var("RAFTCP_PLANTED_BUG").ok().and_then(|name| {
+            let bug = PlantedBug::ALL.into_iter().find(|b| b.name() == name);
+            match bug {
+                Some(_) => eprintln!("raftcp: planted bug `{name}` is ON (test build)"),
+                None => eprintln!("raftcp: unknown planted bug `{name}` ignored"),
+            }
+            bug
+        });
+        let clock_skew_ms = std::env::var("RAFTCP_CLOCK_SKEW_MS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    })
-}
+            .unwrap_or(0);
+        Faults {
+            planted,
+            clock_skew_ms,
+        }
+    }
 
-#[cfg(not(feature = "fault-injection"))]
-pub const fn clock_skew_ms() -> i64 {
-    0
+    /// None: this build has no fault switches.
+    #[cfg(not(feature = "fault-injection"))]
+    pub fn from_env() -> Faults {
+        Faults::default()
+    }
 }

@@ -4,6 +4,7 @@
 use crate::admission::{self, Admission};
 use crate::auth::Authenticator;
 use crate::cluster::{Cluster, Settings};
+use crate::faults::Faults;
 use crate::gateway::{self, Gateway};
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
@@ -74,6 +75,8 @@ pub struct NodeConfig {
     pub tls: Option<Arc<Tls>>,
     /// The group's state quota in bytes (`--max-state-bytes`).
     pub max_state_bytes: u64,
+    /// Test faults: none but in the fault campaign's own build.
+    pub faults: Faults,
 }
 
 impl NodeConfig {
@@ -100,6 +103,7 @@ impl NodeConfig {
             authenticator: None,
             tls: None,
             max_state_bytes: crate::limits::STATE_BYTES_MAX_DEFAULT,
+            faults: Faults::default(),
         }
     }
 }
@@ -161,7 +165,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     let known_peers = Arc::new(KnownPeers::open(&config.data_dir)?);
     let log = LogStore::open(&config.data_dir.join("log"), config.fsync_batch_wait)?;
     let (applied_tx, applied_rx) = mpsc::channel(crate::limits::APPLIED_QUEUED_MAX);
-    let (state_machine, replica) = StateMachine::open(&config.data_dir.join("state"), applied_tx)?;
+    let state_dir = config.data_dir.join("state");
+    let (state_machine, replica) = StateMachine::open(&state_dir, applied_tx, config.faults)?;
     let peers = Peers::new(
         id,
         &config.cluster_id,
@@ -224,6 +229,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         metrics: Metrics::default(),
         clock: Default::default(),
         cut_off: tokio::sync::watch::Sender::new(false),
+        faults: config.faults,
         membership_changes: Default::default(),
     });
     let (gateway, batcher) = Gateway::new(cluster.clone());

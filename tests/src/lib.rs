@@ -51,6 +51,8 @@ pub struct TestCluster {
     extra_args: Vec<String>,
     /// Members started with `--join` (these members' addresses), not `--peers`.
     joiners: BTreeMap<u64, Vec<String>>,
+    /// The `raftcp` the members run.
+    binary: PathBuf,
     children: BTreeMap<u64, Child>,
     _slot: Slot,
 }
@@ -119,6 +121,33 @@ pub fn server_binary() -> PathBuf {
     }
 }
 
+/// The `raftcp` binary built with the `fault-injection` feature, which
+/// reads planted bugs and clock skew from its environment: built once per
+/// test process into a target directory of its own (`target/faults`), so
+/// that the binaries every other build makes have no fault switches.
+pub fn faults_binary() -> PathBuf {
+    let profile_dir = built_profile_dir();
+    let release = profile_dir.ends_with("release");
+    let target = profile_dir.parent().unwrap().join("faults");
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "raftcp-server", "--bin", "raftcp"]);
+        build.args(["--features", "fault-injection", "--target-dir"]);
+        build.arg(&target);
+        if release {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().unwrap().success(),
+            "building the fault-injection server failed"
+        );
+    });
+    target
+        .join(if release { "release" } else { "debug" })
+        .join("raftcp")
+}
+
 /// Free loopback ports, found by binding port 0.
 pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
@@ -180,6 +209,7 @@ impl TestCluster {
             node_env: BTreeMap::new(),
             extra_args: Vec::new(),
             joiners: BTreeMap::new(),
+            binary: server_binary(),
             children: BTreeMap::new(),
             _slot: slot,
         }
@@ -211,6 +241,11 @@ impl TestCluster {
     /// Environment for member `id`'s next start (replaces earlier values).
     pub fn set_node_env(&mut self, id: u64, env: Vec<(String, String)>) {
         self.node_env.insert(id, env);
+    }
+
+    /// Members started from now on run `binary` (e.g. [`faults_binary`]).
+    pub fn set_binary(&mut self, binary: PathBuf) {
+        self.binary = binary;
     }
 
     /// Extra `raftcp serve` arguments for every member's next start.
@@ -296,7 +331,7 @@ impl TestCluster {
             .append(true)
             .open(self.log_path(id))
             .unwrap();
-        let child = Command::new(server_binary())
+        let child = Command::new(&self.binary)
             .arg("serve")
             .args(["--node-id", &id.to_string()])
             .args(["--data", self.data_dir(id).to_str().unwrap()])

@@ -13,17 +13,34 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// What a load client saw: the counter values its increments returned,
-/// how many increments ended without an answer, and the fences it got.
+/// What the load clients saw: the counter values their increments
+/// returned, how many increments ended without an answer, and their holds
+/// of the lock and of the semaphore's one permit.
 #[derive(Debug, Default)]
 struct Seen {
     increments: Vec<i64>,
     unanswered: usize,
-    fences: Vec<Fence>,
+    lock_holds: Vec<Hold>,
+    permit_holds: Vec<Hold>,
 }
 
-/// Increments a counter and takes a lock, over and over, until `stop`.
-async fn load(urls: Vec<String>, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) -> Seen {
+/// One hold, from the moment its acquire returned to the moment its
+/// release was sent; `kept` if the release then succeeded (a hold whose
+/// session was lost may overlap the next, legitimately).
+#[derive(Clone, Copy, Debug)]
+struct Hold {
+    fence: Option<Fence>,
+    acquired: Instant,
+    released: Instant,
+    kept: bool,
+}
+
+/// Load clients that contend for the lock and the permit.
+const LOAD_CLIENTS: usize = 2;
+
+/// Increments a counter, and every few increments takes the lock and the
+/// semaphore's one permit, over and over until `stop`.
+async fn load_client(urls: Vec<String>, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) -> Seen {
     let client = Client::builder()
         .endpoints(urls)
         .request_timeout(Duration::from_secs(30))
@@ -32,17 +49,42 @@ async fn load(urls: Vec<String>, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) 
         .unwrap();
     let counter = client.get_atomic_long("counter");
     let lock = client.get_fenced_lock("lock");
+    let pool = client.get_semaphore("pool");
+    pool.init(1).await.unwrap();
     let mut seen = Seen::default();
+    let mut round = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        round += 1;
         match counter.increment_and_get().await {
             Ok(value) => seen.increments.push(value),
             Err(_) => seen.unanswered += 1,
         }
-        if seen.increments.len() % 10 == 0
+        if round.is_multiple_of(5)
             && let Ok(fence) = lock.lock().await
         {
-            seen.fences.push(fence);
-            lock.unlock().await.unwrap();
+            let acquired = Instant::now();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let released = Instant::now();
+            let kept = lock.unlock().await.is_ok();
+            let fence = Some(fence);
+            seen.lock_holds.push(Hold {
+                fence,
+                acquired,
+                released,
+                kept,
+            });
+        }
+        if round % 5 == 2 && pool.acquire().await.is_ok() {
+            let acquired = Instant::now();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let released = Instant::now();
+            let kept = pool.release().await.is_ok();
+            seen.permit_holds.push(Hold {
+                fence: None,
+                acquired,
+                released,
+                kept,
+            });
         }
         done.fetch_add(1, Ordering::Relaxed);
     }
@@ -50,7 +92,35 @@ async fn load(urls: Vec<String>, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) 
     seen
 }
 
-/// Every acknowledged increment applied exactly once, fences rising.
+async fn load(urls: Vec<String>, stop: Arc<AtomicBool>, done: Arc<AtomicUsize>) -> Seen {
+    let clients = (0..LOAD_CLIENTS)
+        .map(|_| tokio::spawn(load_client(urls.clone(), stop.clone(), done.clone())));
+    let mut all = Seen::default();
+    for client in clients.collect::<Vec<_>>() {
+        let seen = client.await.unwrap();
+        all.increments.extend(seen.increments);
+        all.unanswered += seen.unanswered;
+        all.lock_holds.extend(seen.lock_holds);
+        all.permit_holds.extend(seen.permit_holds);
+    }
+    all
+}
+
+/// No two kept holds overlap: each began after the one before it ended.
+fn no_overlaps(mut holds: Vec<Hold>, what: &str) {
+    holds.retain(|hold| hold.kept);
+    holds.sort_by_key(|hold| hold.acquired);
+    for pair in holds.windows(2) {
+        assert!(
+            pair[1].acquired >= pair[0].released,
+            "two holders of {what} at once: {pair:?}"
+        );
+    }
+}
+
+/// Every acknowledged increment applied exactly once; fences rising in
+/// the order the lock was held; one holder of the lock, and of the permit,
+/// at a time.
 async fn check(seen: &Seen, urls: Vec<String>) {
     let distinct: BTreeSet<i64> = seen.increments.iter().copied().collect();
     assert_eq!(
@@ -66,11 +136,22 @@ async fn check(seen: &Seen, urls: Vec<String>) {
         "counter at {value} after {acknowledged} acknowledged and {} unanswered increments",
         seen.unanswered
     );
+    let mut by_time: Vec<Hold> = seen.lock_holds.iter().filter(|h| h.kept).copied().collect();
+    by_time.sort_by_key(|hold| hold.acquired);
     assert!(
-        seen.fences.windows(2).all(|pair| pair[0] < pair[1]),
-        "fences did not rise: {:?}",
-        seen.fences
+        by_time.windows(2).all(|pair| pair[0].fence < pair[1].fence),
+        "fences did not rise with the holds: {by_time:?}"
     );
+    let (locks, permits) = (seen.lock_holds.len(), seen.permit_holds.len());
+    assert!(
+        locks > 10 && permits > 10,
+        "{locks} lock and {permits} permit holds"
+    );
+    no_overlaps(seen.lock_holds.clone(), "the lock");
+    no_overlaps(seen.permit_holds.clone(), "the permit");
+    // Every permit came back.
+    let available = client.get_semaphore("pool").available_permits().await;
+    assert_eq!(available.unwrap(), 1);
     client.close().await;
 }
 

@@ -217,6 +217,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
         Duration::from_millis(args.election_timeout_ms.saturating_mul(10).max(5_000));
     config.connection_limits = args.connections.limits();
     config.max_state_bytes = args.max_state_bytes;
+    config.faults = crate::faults::Faults::from_env();
     let node = node::start(config).await.map_err(|e| e.to_string())?;
     println!(
         "raftcp node {} serving {}://{}/v1/client",

@@ -6,7 +6,7 @@
 //! enters the machine only through these commands.
 
 use super::Gateway;
-use crate::faults::{PlantedBug, planted};
+use crate::faults::PlantedBug;
 use crate::limits::STATE_BYTES_WARN_PERCENT;
 use crate::machine::CommandKind;
 use std::sync::Arc;
@@ -28,7 +28,9 @@ pub async fn run_leader_duties(gateway: Arc<Gateway>) {
             renewed_in_term = None;
             continue;
         }
-        if renewed_in_term != Some(metrics.current_term) && !planted(PlantedBug::WallClockExpiry) {
+        if renewed_in_term != Some(metrics.current_term)
+            && !cluster.faults.planted(PlantedBug::WallClockExpiry)
+        {
             // An election must not expire healthy clients: their heartbeats
             // may have gone to the old leader.
             if cluster

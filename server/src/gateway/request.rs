@@ -7,7 +7,7 @@
 use super::in_flight_budget::Reserved;
 use super::outbox::Outbox;
 use super::{Gateway, unavailable};
-use crate::faults::{PlantedBug, planted};
+use crate::faults::PlantedBug;
 use crate::machine::{
     Acknowledged, CommandKind, CommandResponse, Outcome, validate_acknowledged, validate_op,
 };
@@ -157,7 +157,7 @@ async fn propose(
 /// Answers a query after a ReadIndex barrier on the leader.
 async fn read(context: &RequestContext, request: Request) -> Result<Reply, OpError> {
     let cluster = &context.gateway.cluster;
-    let read = if planted(PlantedBug::StaleReads) {
+    let read = if cluster.faults.planted(PlantedBug::StaleReads) {
         let replica = cluster.replica.lock();
         Ok(replica.machine.query(context.session, &request.op))
     } else {

@@ -11,7 +11,7 @@ use super::semaphore::{AcquireAttempt, SemaphoreWaiter};
 use super::sessions::Acknowledged;
 use super::validate::{validate_acknowledged, validate_op};
 use super::waits::{Wait, WaitTarget};
-use crate::faults::{PlantedBug, planted};
+use crate::faults::PlantedBug;
 use raftcp_proto::limits::{
     OBJECTS_MAX, UNACKNOWLEDGED_RESPONSES_MAX, WAITING_REQUESTS_PER_SESSION_MAX,
 };
@@ -37,6 +37,7 @@ impl Machine {
             return Outcome::Done(Err(error));
         }
         // Any request from a session keeps it alive.
+        let planted_no_dedup = self.planted(PlantedBug::NoRetryDedup);
         let Some(session) = self.sessions.touch(session_id, self.now_ms) else {
             return Outcome::Done(Err(OpError::SessionExpired {
                 session: session_id,
@@ -50,7 +51,7 @@ impl Machine {
             // Acknowledged around before it was applied: it runs now,
             // although its id is below the watermark.
             Some(Outcome::Awaited) => true,
-            Some(cached) if !planted(PlantedBug::NoRetryDedup) => return cached.clone(),
+            Some(cached) if !planted_no_dedup => return cached.clone(),
             _ if request < session.acked_below => {
                 let acked_below = session.acked_below;
                 return Outcome::Done(Err(OpError::RequestAcknowledged {
@@ -250,6 +251,7 @@ impl Machine {
                 timeout_ms,
                 reentrancy_limit,
             } => {
+                let fences = self.fences();
                 let lock = match get_or_create(&mut self.objects.locks, name, total) {
                     Ok(lock) => lock,
                     Err(error) => return Outcome::Done(Err(error)),
@@ -259,7 +261,7 @@ impl Machine {
                     request,
                     reentrancy_limit,
                 };
-                match lock.lock(name, waiter, timeout_ms != Some(0), index) {
+                match lock.lock(name, waiter, timeout_ms != Some(0), index, fences) {
                     LockAttempt::Acquired(fence) => {
                         self.note_lock_held(owner.session, name);
                         Ok(Reply::Fence(Some(fence)))
@@ -297,8 +299,9 @@ impl Machine {
             kind: "lock".into(),
             name: name.to_owned(),
         };
+        let fences = self.fences();
         let lock = self.objects.locks.get_mut(name).ok_or_else(not_owner)?;
-        let grants = lock.unlock(name, owner, index)?;
+        let grants = lock.unlock(name, owner, index, fences)?;
         let still_held = lock
             .holder
             .as_ref()

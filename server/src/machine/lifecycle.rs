@@ -71,8 +71,9 @@ impl Machine {
             self.forget_lost_holds(session);
             for name in &ended.locks {
                 self.measuring(Kind::Lock, name, |machine| {
+                    let fences = machine.fences();
                     if let Some(lock) = machine.objects.locks.get_mut(name) {
-                        let grants = lock.release_session(session, index);
+                        let grants = lock.release_session(session, index, fences);
                         machine.deliver_lock_grants(name, grants, effects);
                     }
                     machine.drop_if_idle(Kind::Lock, name);

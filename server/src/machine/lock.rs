@@ -3,7 +3,6 @@
 //! command (`raft index × POSITIONS_PER_ENTRY + place`).
 
 use super::owner::{Grant, Owner};
-use crate::faults::{PlantedBug, planted};
 use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
 use raftcp_proto::{Fence, OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
@@ -41,9 +40,25 @@ pub enum LockAttempt {
     Refused(OpError),
 }
 
+/// How grants pick their fence: a new one, larger than every fence before
+/// it; or, in a replica with the planted bug `fence-not-advanced` (the
+/// fault campaign's negative control, `crate::faults`), the last one again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fences {
+    Advancing,
+    ReusedPlanted,
+}
+
 impl Lock {
     /// `lock` / `try_lock`: re-enter, acquire, queue or give up.
-    pub fn lock(&mut self, name: &str, waiter: LockWaiter, waits: bool, index: u64) -> LockAttempt {
+    pub fn lock(
+        &mut self,
+        name: &str,
+        waiter: LockWaiter,
+        waits: bool,
+        index: u64,
+        fences: Fences,
+    ) -> LockAttempt {
         match &mut self.holder {
             Some(holder) if holder.owner == waiter.owner => {
                 let limit = effective_limit(waiter.reentrancy_limit);
@@ -71,7 +86,7 @@ impl Lock {
                 self.queue.push_back(waiter);
                 LockAttempt::Queued
             }
-            None => LockAttempt::Acquired(self.grant(waiter.owner, index)),
+            None => LockAttempt::Acquired(self.grant(waiter.owner, index, fences)),
         }
     }
 
@@ -81,6 +96,7 @@ impl Lock {
         name: &str,
         owner: Owner,
         index: u64,
+        fences: Fences,
     ) -> Result<Vec<Grant<Fence>>, OpError> {
         match &mut self.holder {
             Some(holder) if holder.owner == owner => {
@@ -89,7 +105,7 @@ impl Lock {
                     return Ok(Vec::new());
                 }
                 self.holder = None;
-                Ok(self.grant_next(index))
+                Ok(self.grant_next(index, fences))
             }
             _ => Err(OpError::NotOwner {
                 kind: "lock".into(),
@@ -99,11 +115,16 @@ impl Lock {
     }
 
     /// Drops every hold of `session` (its session ended) and hands on.
-    pub fn release_session(&mut self, session: SessionId, index: u64) -> Vec<Grant<Fence>> {
+    pub fn release_session(
+        &mut self,
+        session: SessionId,
+        index: u64,
+        fences: Fences,
+    ) -> Vec<Grant<Fence>> {
         match &self.holder {
             Some(holder) if holder.owner.session == session => {
                 self.holder = None;
-                self.grant_next(index)
+                self.grant_next(index, fences)
             }
             _ => Vec::new(),
         }
@@ -128,8 +149,8 @@ impl Lock {
         self.holder.as_ref().filter(|holder| holder.owner == owner)
     }
 
-    fn grant(&mut self, owner: Owner, index: u64) -> Fence {
-        if planted(PlantedBug::FenceNotAdvanced) && self.last_fence > Fence::INVALID {
+    fn grant(&mut self, owner: Owner, index: u64, fences: Fences) -> Fence {
+        if fences == Fences::ReusedPlanted && self.last_fence > Fence::INVALID {
             self.holder = Some(Holder {
                 owner,
                 count: 1,
@@ -154,11 +175,11 @@ impl Lock {
 
     /// Grants the head waiter, then lets the new holder's other queued
     /// requests re-enter (a handle never deadlocks on itself).
-    fn grant_next(&mut self, index: u64) -> Vec<Grant<Fence>> {
+    fn grant_next(&mut self, index: u64, fences: Fences) -> Vec<Grant<Fence>> {
         let Some(head) = self.queue.pop_front() else {
             return Vec::new();
         };
-        let fence = self.grant(head.owner, index);
+        let fence = self.grant(head.owner, index, fences);
         let mut grants = vec![Grant {
             session: head.owner.session,
             request: head.request,

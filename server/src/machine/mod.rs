@@ -49,6 +49,7 @@ pub use sessions::Acknowledged;
 pub use snapshot::{RestoreError, SNAPSHOT_BYTES_MAX};
 pub use validate::{validate_acknowledged, validate_client_name, validate_op};
 
+use crate::faults::PlantedBug;
 use objects::Objects;
 use raftcp_proto::limits::SESSIONS_MAX;
 use raftcp_proto::{OpError, RequestId, SessionId};
@@ -75,6 +76,10 @@ pub struct Machine {
     /// Bytes of the state by parts (see `usage`); not in snapshots.
     #[serde(skip)]
     usage: usage::Usage,
+    /// A bug the fault campaign planted in this replica (see
+    /// [`Machine::plant`]); not in snapshots.
+    #[serde(skip)]
+    planted: Option<PlantedBug>,
 }
 
 /// Sizes for metrics.
@@ -91,6 +96,25 @@ pub const POSITIONS_PER_ENTRY: u64 = 1024;
 impl Machine {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Plants `bug` in this replica (the fault campaign's negative
+    /// controls: `faults`); `None` takes it out. Kept by nothing: a
+    /// restored machine has none until planted again.
+    pub fn plant(&mut self, bug: Option<PlantedBug>) {
+        self.planted = bug;
+    }
+
+    fn planted(&self, bug: PlantedBug) -> bool {
+        self.planted == Some(bug)
+    }
+
+    /// How this replica's locks pick fences.
+    fn fences(&self) -> lock::Fences {
+        match self.planted(PlantedBug::FenceNotAdvanced) {
+            true => lock::Fences::ReusedPlanted,
+            false => lock::Fences::Advancing,
+        }
     }
 
     /// Applies the Raft entry at `raft_index`, which carries one command or

@@ -72,6 +72,7 @@ fn decode_earlier_layout(bytes: &[u8]) -> Option<Machine> {
         owners,
         lost_holds: LostHolds::new(),
         usage: Default::default(),
+        planted: None,
     })
 }
 

@@ -6,6 +6,7 @@
 //! rather than growing memory.
 
 use super::{Entry, LogId, SnapshotMeta, SnapshotOf, StoredMembership, TypeConfig};
+use crate::faults::{Faults, PlantedBug};
 use crate::machine::{CommandResponse, Effect, Machine};
 use crate::storage::atomic_file::write_parts_atomically;
 use futures_util::{Stream, TryStreamExt};
@@ -92,6 +93,8 @@ pub struct StateMachine {
     replica: SharedReplica,
     dir: PathBuf,
     applied_tx: mpsc::Sender<Applied>,
+    /// Planted in every machine this replica holds (the fault campaign).
+    planted: Option<PlantedBug>,
 }
 
 impl StateMachine {
@@ -100,11 +103,14 @@ impl StateMachine {
     pub fn open(
         dir: &Path,
         applied_tx: mpsc::Sender<Applied>,
+        faults: Faults,
     ) -> io::Result<(Self, SharedReplica)> {
         std::fs::create_dir_all(dir)?;
         let replica = SharedReplica::default();
+        replica.lock().machine.plant(faults.planted);
         if let Some(file) = read_snapshot(dir)? {
-            let machine = Machine::restore(&file.machine).map_err(invalid)?;
+            let mut machine = Machine::restore(&file.machine).map_err(invalid)?;
+            machine.plant(faults.planted);
             let mut state = replica.lock();
             state.machine = machine;
             state.applied = file.meta.last_log_id;
@@ -115,6 +121,7 @@ impl StateMachine {
             replica: replica.clone(),
             dir: dir.to_owned(),
             applied_tx,
+            planted: faults.planted,
         };
         Ok((sm, replica))
     }
@@ -179,7 +186,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         data: SnapshotData,
     ) -> io::Result<()> {
-        let machine = Machine::restore(&data).map_err(invalid)?;
+        let mut machine = Machine::restore(&data).map_err(invalid)?;
+        machine.plant(self.planted);
         let file = SnapshotFile {
             meta: meta.clone(),
             machine: data,

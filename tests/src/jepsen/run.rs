@@ -56,6 +56,7 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         .expect("runtime");
     let timings = timings();
     let mut cluster = TestCluster::prepare("jepsen", timings.clone());
+    cluster.set_binary(crate::faults_binary());
     let net = Arc::new(Net::start(runtime.handle(), &cluster.addrs));
     let env = MemberEnv {
         planted_bug: scenario.bug.map(|bug| bug.name()),

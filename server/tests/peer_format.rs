@@ -1,0 +1,244 @@
+//! Golden bytes for what members say to each other (every [`PeerFrame`],
+//! [`PeerRpc`] and [`PeerReply`] variant) and for the openraft types they
+//! store: log entries of each payload, the vote, snapshot metadata with its
+//! membership. Members of one release talk to each other and read each
+//! other's data directories, and an openraft upgrade may change how its
+//! types encode: either shows here first. Print after an intended,
+//! versioned change with
+//! `GOLDEN_PRINT=1 cargo test -p raftcp-server --test peer_format -- --nocapture`.
+
+#![allow(clippy::unwrap_used)] // tests may panic on what they do not expect
+
+use openraft::entry::RaftEntry;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::testing::log_id;
+use openraft::{BasicNode, Membership};
+use raftcp_proto::admin::AdminOp;
+use raftcp_proto::{LongOp, Op, OpError, Reply, SessionId};
+use raftcp_server::machine::{Command, CommandKind, CommandResponse};
+use raftcp_server::raft::peer_frame::{ForwardError, PeerFrame, PeerReply, PeerRpc};
+use raftcp_server::raft::snapshot_transfer::SnapshotChunk;
+use raftcp_server::raft::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig, Vote};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn at(term: u64, node: u64, index: u64) -> LogId {
+    log_id::<TypeConfig>(term, node, index)
+}
+
+fn membership() -> Membership<u64, BasicNode> {
+    let nodes = BTreeMap::from([
+        (1, BasicNode { addr: "a:1".into() }),
+        (2, BasicNode { addr: "b:2".into() }),
+    ]);
+    Membership::new(vec![BTreeSet::from([1, 2])], nodes).unwrap()
+}
+
+fn entries() -> Vec<Entry> {
+    let command = Command {
+        time_ms: 7,
+        kind: CommandKind::CloseSession {
+            session: SessionId(5),
+        },
+    };
+    vec![
+        Entry::new_blank(at(2, 1, 3)),
+        Entry::new_membership(at(2, 1, 4), membership()),
+        Entry::new_normal(at(2, 1, 5), command),
+    ]
+}
+
+fn snapshot_meta() -> SnapshotMeta {
+    SnapshotMeta {
+        last_log_id: Some(at(2, 1, 5)),
+        last_membership: StoredMembership::new(Some(at(2, 1, 4)), membership()),
+    }
+}
+
+fn bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).unwrap()
+}
+
+fn request(rpc: PeerRpc) -> Vec<u8> {
+    bytes(&PeerFrame::Request { id: 9, rpc })
+}
+
+fn response(reply: PeerReply) -> Vec<u8> {
+    bytes(&PeerFrame::Response { id: 9, reply })
+}
+
+fn samples() -> Vec<(&'static str, Vec<u8>)> {
+    let vote = Vote::new_committed(2, 1);
+    let vote_request = VoteRequest::<TypeConfig>::new(Vote::new(3, 2), Some(at(2, 1, 5)));
+    let append = AppendEntriesRequest::<TypeConfig> {
+        vote,
+        prev_log_id: Some(at(2, 1, 2)),
+        entries: entries(),
+        leader_commit: Some(at(2, 1, 2)),
+    };
+    let chunk = SnapshotChunk {
+        vote,
+        meta: snapshot_meta(),
+        total: 3,
+        offset: 0,
+        bytes: vec![1, 2, 3],
+    };
+    let op = Op::AtomicLong {
+        name: "n".into(),
+        op: LongOp::Get,
+    };
+    vec![
+        (
+            "peer.hello",
+            bytes(&PeerFrame::Hello {
+                from: 1,
+                to: 2,
+                nonce: [0xaa; 32],
+            }),
+        ),
+        (
+            "peer.challenge",
+            bytes(&PeerFrame::Challenge { nonce: [0xbb; 32] }),
+        ),
+        (
+            "peer.proof",
+            bytes(&PeerFrame::Proof {
+                incarnation: 77,
+                proof: [0xcc; 32],
+            }),
+        ),
+        (
+            "peer.append_entries",
+            request(PeerRpc::AppendEntries(append)),
+        ),
+        ("peer.vote", request(PeerRpc::Vote(vote_request.clone()))),
+        ("peer.pre_vote", request(PeerRpc::PreVote(vote_request))),
+        ("peer.snapshot", request(PeerRpc::Snapshot(chunk))),
+        (
+            "peer.propose",
+            request(PeerRpc::Propose(CommandKind::ExpireWaits)),
+        ),
+        (
+            "peer.read",
+            request(PeerRpc::Read {
+                session: SessionId(5),
+                op,
+            }),
+        ),
+        ("peer.admin", request(PeerRpc::Admin(AdminOp::Members))),
+        (
+            "peer.reply.append_entries",
+            response(PeerReply::AppendEntries(Ok(AppendEntriesResponse::Success))),
+        ),
+        (
+            "peer.reply.vote",
+            response(PeerReply::Vote(Ok(VoteResponse::new(
+                vote,
+                Some(at(2, 1, 5)),
+                true,
+            )))),
+        ),
+        (
+            "peer.reply.snapshot",
+            response(PeerReply::Snapshot(Ok(Some(SnapshotResponse::new(vote))))),
+        ),
+        (
+            "peer.reply.proposed",
+            response(PeerReply::Proposed(Ok(CommandResponse::Done))),
+        ),
+        (
+            "peer.reply.read",
+            response(PeerReply::Read(Ok(Ok(Reply::Long(5))))),
+        ),
+        (
+            "peer.reply.admin",
+            response(PeerReply::Admin(Ok(Err(OpError::AdminRefused {
+                reason: "r".into(),
+            })))),
+        ),
+        (
+            "peer.reply.not_leader",
+            response(PeerReply::Proposed(Err(ForwardError::NotLeader {
+                leader: Some(2),
+            }))),
+        ),
+        ("stored.vote", bytes(&vote)),
+        ("stored.log_id", bytes(&at(2, 1, 5))),
+        ("stored.entry.blank", bytes(&entries()[0])),
+        ("stored.entry.membership", bytes(&entries()[1])),
+        ("stored.entry.normal", bytes(&entries()[2])),
+        ("stored.snapshot_meta", bytes(&snapshot_meta())),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const GOLDEN: &[(&str, &str)] = &[
+    (
+        "peer.hello",
+        "000102aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ),
+    (
+        "peer.challenge",
+        "01bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+    ),
+    (
+        "peer.proof",
+        "024dcccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+    ),
+    (
+        "peer.append_entries",
+        "0309000201010102010203020103000201040201020102020103613a310203623a320201050107020501020102",
+    ),
+    ("peer.vote", "0309010302000102010500"),
+    ("peer.pre_vote", "0309020302000102010500"),
+    (
+        "peer.snapshot",
+        "030903020101010201050102010401020102020103613a310203623a3200030003010203",
+    ),
+    ("peer.propose", "03090404"),
+    ("peer.read", "0309050500016e00"),
+    ("peer.admin", "03090600"),
+    ("peer.reply.append_entries", "0409000000"),
+    ("peer.reply.vote", "040901000201010101020105"),
+    ("peer.reply.snapshot", "0409020001020101"),
+    ("peer.reply.proposed", "0409030003"),
+    ("peer.reply.read", "0409040000020a"),
+    ("peer.reply.admin", "0409050001170172"),
+    ("peer.reply.not_leader", "04090301000102"),
+    ("stored.vote", "020101"),
+    ("stored.log_id", "020105"),
+    ("stored.entry.blank", "02010300"),
+    (
+        "stored.entry.membership",
+        "0201040201020102020103613a310203623a32",
+    ),
+    ("stored.entry.normal", "02010501070205"),
+    (
+        "stored.snapshot_meta",
+        "010201050102010401020102020103613a310203623a3200",
+    ),
+];
+
+#[test]
+fn every_peer_frame_and_stored_type_keeps_its_encoding() {
+    let actual = samples();
+    if std::env::var_os("GOLDEN_PRINT").is_some() {
+        for (name, bytes) in &actual {
+            println!("    (\"{name}\", \"{}\"),", hex(bytes));
+        }
+    }
+    assert_eq!(
+        actual.len(),
+        GOLDEN.len(),
+        "every sample has a golden encoding"
+    );
+    for ((name, bytes), (golden_name, golden)) in actual.iter().zip(GOLDEN) {
+        assert_eq!(name, golden_name);
+        assert_eq!(&hex(bytes), golden, "encoding of {name} changed");
+    }
+}
