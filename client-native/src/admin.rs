@@ -22,7 +22,17 @@ use raftcp_proto::{Reply, SessionId};
 /// ```
 #[derive(Clone, Debug)]
 pub struct Admin {
-    pub(crate) client: Client,
+    client: Client,
+}
+
+impl Client {
+    /// The cluster's admin operations (members, sessions, objects); the
+    /// token needs the `admin` rule.
+    pub fn admin(&self) -> Admin {
+        Admin {
+            client: self.clone(),
+        }
+    }
 }
 
 impl Admin {

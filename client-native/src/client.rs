@@ -1,6 +1,5 @@
 //! [`Client`]: connects to the cluster and hands out primitive handles.
 
-use crate::admin::Admin;
 use crate::builder::{ClientBuilder, Tokens};
 use crate::driver::{self, Command};
 use crate::engine::Payload;
@@ -154,14 +153,6 @@ impl Client {
         let (done, closed) = oneshot::channel();
         if self.shared.commands.send(Command::Close { done }).is_ok() {
             let _ = closed.await;
-        }
-    }
-
-    /// The cluster's admin operations (members, sessions, objects); the
-    /// token needs the `admin` rule.
-    pub fn admin(&self) -> Admin {
-        Admin {
-            client: self.clone(),
         }
     }
 

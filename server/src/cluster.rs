@@ -10,8 +10,11 @@ use crate::faults::{Faults, PlantedBug};
 use crate::machine::{Command, CommandKind, CommandResponse};
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
-use crate::raft::network::{LinkError, Peers};
-use crate::raft::peer_frame::{ForwardError, PeerReply, PeerRpc};
+use crate::raft::network::{LinkError, PeerLink, Peers};
+/// Why [`Cluster::propose`] or [`Cluster::read`] did not get an answer.
+pub use crate::raft::peer_frame::ForwardError;
+use crate::raft::peer_frame::{PeerReply, PeerRpc};
+use crate::raft::peer_server::PeerHost;
 use crate::raft::state_machine::SharedReplica;
 use crate::raft::{NodeId, Raft, TypeConfig};
 use crate::storage::known_peers::KnownPeers;
@@ -21,6 +24,7 @@ use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{RaftMetrics, ReadPolicy, ServerState};
 use raftcp_proto::{Member, Op, OpError, Reply, SessionId};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -149,7 +153,7 @@ impl Cluster {
 
     /// This member's link to member `peer`, made if there is none yet
     /// (`None`: not a member it knows).
-    pub fn link_to(&self, peer: NodeId) -> Option<Arc<crate::raft::network::PeerLink>> {
+    pub fn link_to(&self, peer: NodeId) -> Option<Arc<PeerLink>> {
         if let Some(link) = self.peers.get(peer) {
             return Some(link);
         }
@@ -354,6 +358,40 @@ impl Cluster {
         };
         tokio::time::sleep(RETRY_PAUSE).await;
         Ok(hint)
+    }
+}
+
+impl PeerHost for Cluster {
+    fn id(&self) -> NodeId {
+        self.id
+    }
+
+    fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    fn known_peers(&self) -> &KnownPeers {
+        &self.known_peers
+    }
+
+    fn accepts_peer(&self, peer: NodeId) -> bool {
+        Cluster::accepts_peer(self, peer)
+    }
+
+    fn link_to(&self, peer: NodeId) -> Option<Arc<PeerLink>> {
+        Cluster::link_to(self, peer)
+    }
+
+    fn answer_forwarded(&self, rpc: PeerRpc) -> impl Future<Output = PeerReply> + Send {
+        self.answer_here(rpc)
     }
 }
 

@@ -3,10 +3,9 @@
 //! leave together with the next one, so under load the per-entry cost of
 //! Raft is shared by many requests; an idle client's command leaves at once.
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ForwardError};
 use crate::limits::{BATCH_QUEUE_MAX, ENTRY_BYTES_MAX};
 use crate::machine::{CommandKind, CommandResponse, POSITIONS_PER_ENTRY};
-use crate::raft::peer_frame::ForwardError;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 

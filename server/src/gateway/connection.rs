@@ -20,12 +20,12 @@ use super::outbox::{Outbox, outbox};
 use super::request::{self, Proposing, RequestContext, RequestTask};
 use super::rules::{Action, CancelTarget, Closing, Incoming, Rules, Stop};
 use crate::clock::monotonic_ms;
+use crate::cluster::ForwardError;
 use crate::limits::{
     CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX,
     REQUESTS_PER_CONNECTION_MAX,
 };
 use crate::machine::{CommandKind, CommandResponse, SessionOwner, validate_client_name};
-use crate::raft::peer_frame::ForwardError;
 use crate::sync::lock;
 use crate::ws::Socket;
 use futures_util::StreamExt;

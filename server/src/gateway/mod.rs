@@ -14,9 +14,8 @@ pub mod outbox;
 mod request;
 mod rules;
 
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, ForwardError};
 use crate::machine::{CommandKind, CommandResponse, Effect};
-use crate::raft::peer_frame::ForwardError;
 use crate::raft::state_machine::Applied;
 use batcher::Batcher;
 use outbox::Outbox;

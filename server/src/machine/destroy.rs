@@ -119,18 +119,18 @@ impl Machine {
             Kind::Lock => {
                 if let Some(lock) = self.objects.locks.remove(name) {
                     holders.extend(lock.holder.map(|holder| holder.owner));
-                    waiters.extend(lock.queue.iter().map(|w| (w.owner.session, w.request)));
+                    waiters.extend(lock.queue.keys());
                 }
             }
             Kind::Semaphore => {
                 if let Some(semaphore) = self.objects.semaphores.remove(name) {
                     holders.extend(semaphore.held.keys().copied());
-                    waiters.extend(semaphore.queue.iter().map(|w| (w.owner.session, w.request)));
+                    waiters.extend(semaphore.queue.keys());
                 }
             }
             Kind::Latch => {
                 if let Some(latch) = self.objects.latches.remove(name) {
-                    waiters.extend(latch.queue.iter().map(|w| (w.session, w.request)));
+                    waiters.extend(latch.queue.keys());
                 }
             }
         }

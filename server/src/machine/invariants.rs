@@ -164,7 +164,7 @@ impl Machine {
                     })?;
                 }
             }
-            for waiter in &lock.queue {
+            for waiter in lock.queue.iter() {
                 self.check_queued(
                     waiter.owner.session,
                     waiter.request,
@@ -206,7 +206,7 @@ impl Machine {
                     )
                 })?;
             }
-            for waiter in &semaphore.queue {
+            for waiter in semaphore.queue.iter() {
                 self.check_queued(
                     waiter.owner.session,
                     waiter.request,
@@ -221,7 +221,7 @@ impl Machine {
                     latch.queue.len()
                 )
             })?;
-            for waiter in &latch.queue {
+            for waiter in latch.queue.iter() {
                 self.check_queued(
                     waiter.session,
                     waiter.request,

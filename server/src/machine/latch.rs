@@ -2,23 +2,32 @@
 //! every waiter when it gets there.
 
 use super::owner::Grant;
-use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
+use super::wait_queue::{WaitQueue, Waiter};
 use raftcp_proto::{OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latch {
     pub count: u32,
     /// Incremented by every successful `try_set_count`.
     pub round: u32,
-    pub queue: VecDeque<LatchWaiter>,
+    pub queue: WaitQueue<LatchWaiter>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatchWaiter {
     pub session: SessionId,
     pub request: RequestId,
+}
+
+impl Waiter for LatchWaiter {
+    fn session(&self) -> SessionId {
+        self.session
+    }
+
+    fn request(&self) -> RequestId {
+        self.request
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -72,22 +81,11 @@ impl Latch {
             AwaitAttempt::Open
         } else if !waits {
             AwaitAttempt::Closed
-        } else if self.queue.len() >= WAITERS_PER_OBJECT_MAX {
-            AwaitAttempt::Refused(OpError::TooManyWaiters {
-                name: name.to_owned(),
-                max: WAITERS_PER_OBJECT_MAX as u64,
-            })
         } else {
-            self.queue.push_back(waiter);
-            AwaitAttempt::Queued
+            match self.queue.push(name, waiter) {
+                Ok(()) => AwaitAttempt::Queued,
+                Err(refused) => AwaitAttempt::Refused(refused),
+            }
         }
-    }
-
-    pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
-        let position = self
-            .queue
-            .iter()
-            .position(|w| w.session == session && w.request == request);
-        position.map(|at| self.queue.remove(at)).is_some()
     }
 }

@@ -125,7 +125,7 @@ impl Machine {
             WaitTarget::Lock(name) => {
                 self.measuring(Kind::Lock, name, |machine| {
                     if let Some(lock) = machine.objects.locks.get_mut(name) {
-                        lock.remove_waiter(session, request);
+                        lock.queue.remove(session, request);
                     }
                     machine.drop_if_idle(Kind::Lock, name);
                 });
@@ -134,7 +134,8 @@ impl Machine {
             WaitTarget::Semaphore(name) => {
                 self.measuring(Kind::Semaphore, name, |machine| {
                     if let Some(semaphore) = machine.objects.semaphores.get_mut(name) {
-                        semaphore.remove_waiter(session, request);
+                        // Whoever now fits is granted once all are out.
+                        semaphore.queue.remove(session, request);
                     }
                 });
                 touched_semaphores.insert(name.clone());
@@ -143,7 +144,7 @@ impl Machine {
             WaitTarget::Latch(name) => {
                 self.measuring(Kind::Latch, name, |machine| {
                     if let Some(latch) = machine.objects.latches.get_mut(name) {
-                        latch.remove_waiter(session, request);
+                        latch.queue.remove(session, request);
                     }
                     machine.drop_if_idle(Kind::Latch, name);
                 });

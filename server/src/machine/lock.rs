@@ -3,7 +3,7 @@
 //! command (`raft index × POSITIONS_PER_ENTRY + place`).
 
 use super::owner::{Grant, Owner};
-use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
+use super::wait_queue::{WaitQueue, Waiter};
 use raftcp_proto::{Fence, OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lock {
     pub holder: Option<Holder>,
-    pub queue: VecDeque<LockWaiter>,
+    pub queue: WaitQueue<LockWaiter>,
     /// The fence of the latest grant; new grants must exceed it.
     pub last_fence: Fence,
 }
@@ -28,6 +28,16 @@ pub struct LockWaiter {
     pub owner: Owner,
     pub request: RequestId,
     pub reentrancy_limit: u32,
+}
+
+impl Waiter for LockWaiter {
+    fn session(&self) -> SessionId {
+        self.owner.session
+    }
+
+    fn request(&self) -> RequestId {
+        self.request
+    }
 }
 
 /// What a lock request did.
@@ -76,16 +86,10 @@ impl Lock {
                 LockAttempt::Acquired(holder.fence)
             }
             Some(_) if !waits => LockAttempt::NotAcquired,
-            Some(_) if self.queue.len() >= WAITERS_PER_OBJECT_MAX => {
-                LockAttempt::Refused(OpError::TooManyWaiters {
-                    name: name.to_owned(),
-                    max: WAITERS_PER_OBJECT_MAX as u64,
-                })
-            }
-            Some(_) => {
-                self.queue.push_back(waiter);
-                LockAttempt::Queued
-            }
+            Some(_) => match self.queue.push(name, waiter) {
+                Ok(()) => LockAttempt::Queued,
+                Err(refused) => LockAttempt::Refused(refused),
+            },
             None => LockAttempt::Acquired(self.grant(waiter.owner, index, fences)),
         }
     }
@@ -128,15 +132,6 @@ impl Lock {
             }
             _ => Vec::new(),
         }
-    }
-
-    /// Removes a queued waiter; true if it was queued.
-    pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
-        let position = self
-            .queue
-            .iter()
-            .position(|w| w.owner.session == session && w.request == request);
-        position.map(|at| self.queue.remove(at)).is_some()
     }
 
     /// Free with nobody waiting: a never-used lock looks the same (the
@@ -200,7 +195,7 @@ impl Lock {
                 kept.push_back(waiter);
             }
         }
-        self.queue = kept;
+        *self.queue = kept;
         grants
     }
 }

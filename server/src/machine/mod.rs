@@ -38,6 +38,7 @@ mod sessions;
 mod snapshot;
 mod usage;
 mod validate;
+mod wait_queue;
 mod waits;
 
 pub use command::{

@@ -6,10 +6,10 @@
 //! increase past that is refused.
 
 use super::owner::{Grant, Owner};
-use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
+use super::wait_queue::{WaitQueue, Waiter};
 use raftcp_proto::{OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// Most permits one semaphore has in all (available plus held): every count
 /// it keeps is a `u32`.
@@ -21,7 +21,7 @@ pub struct Semaphore {
     pub available: u32,
     /// Permits held per handle; never zero entries.
     pub held: BTreeMap<Owner, u32>,
-    pub queue: VecDeque<SemaphoreWaiter>,
+    pub queue: WaitQueue<SemaphoreWaiter>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,16 @@ pub struct SemaphoreWaiter {
     pub owner: Owner,
     pub request: RequestId,
     pub permits: u32,
+}
+
+impl Waiter for SemaphoreWaiter {
+    fn session(&self) -> SessionId {
+        self.owner.session
+    }
+
+    fn request(&self) -> RequestId {
+        self.request
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -57,14 +67,11 @@ impl Semaphore {
             AcquireAttempt::Acquired
         } else if !waits {
             AcquireAttempt::NotAcquired
-        } else if self.queue.len() >= WAITERS_PER_OBJECT_MAX {
-            AcquireAttempt::Refused(OpError::TooManyWaiters {
-                name: name.to_owned(),
-                max: WAITERS_PER_OBJECT_MAX as u64,
-            })
         } else {
-            self.queue.push_back(waiter);
-            AcquireAttempt::Queued
+            match self.queue.push(name, waiter) {
+                Ok(()) => AcquireAttempt::Queued,
+                Err(refused) => AcquireAttempt::Refused(refused),
+            }
         }
     }
 
@@ -147,16 +154,6 @@ impl Semaphore {
             self.give_back(owner, permits);
         }
         self.grant_waiters()
-    }
-
-    /// Removes a queued waiter without granting others; the caller runs
-    /// [`Semaphore::grant_waiters`] when it is done removing.
-    pub fn remove_waiter(&mut self, session: SessionId, request: RequestId) -> bool {
-        let position = self
-            .queue
-            .iter()
-            .position(|w| w.owner.session == session && w.request == request);
-        position.map(|at| self.queue.remove(at)).is_some()
     }
 
     /// Grants queued requests in order while the head fits.

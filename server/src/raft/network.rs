@@ -21,6 +21,7 @@ use openraft::raft::{VoteRequest, VoteResponse};
 use openraft::{BasicNode, OptionalSend};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -233,9 +234,9 @@ impl PeerLink {
                 state.connection = Some(connection.clone());
                 Ok(connection)
             }
-            Ok(Err(reason)) => {
+            Ok(Err(failed)) => {
                 state.redial_at = Some(Instant::now() + REDIAL_AFTER);
-                Err(LinkError::Unreachable(self.target, reason))
+                Err(LinkError::Unreachable(self.target, failed.to_string()))
             }
             Err(_) => {
                 state.redial_at = Some(Instant::now() + REDIAL_AFTER);
@@ -245,9 +246,10 @@ impl PeerLink {
         }
     }
 
-    async fn dial(&self) -> Result<Arc<Connection>, String> {
+    async fn dial(&self) -> Result<Arc<Connection>, HandshakeError> {
         let tls = self.tls.as_deref();
-        let mut socket = ws::dial(&self.addr, "/v1/raft", PEER_FRAME_BYTES_MAX, tls).await?;
+        let dialed = ws::dial(&self.addr, "/v1/raft", PEER_FRAME_BYTES_MAX, tls).await;
+        let mut socket = dialed.map_err(HandshakeError::Dial)?;
         self.prove_membership(&mut socket).await?;
         let (sink, mut stream) = socket.split();
         let (outbox, inbox) = mpsc::channel(PEER_OUTBOX_FRAMES_MAX);
@@ -293,7 +295,7 @@ impl PeerLink {
     /// The dialer's half of the handshake (see `peer_auth`): our nonce, the
     /// peer's challenge, our proof, and the peer's proof, which must verify
     /// and carry the incarnation the peer is known by.
-    async fn prove_membership(&self, socket: &mut ws::Socket) -> Result<(), String> {
+    async fn prove_membership(&self, socket: &mut ws::Socket) -> Result<(), HandshakeError> {
         let dialer_nonce = peer_auth::nonce();
         let hello = PeerFrame::Hello {
             from: self.me,
@@ -303,7 +305,12 @@ impl PeerLink {
         send_frame(socket, &hello).await?;
         let acceptor_nonce = match next_frame(socket).await? {
             PeerFrame::Challenge { nonce } => nonce,
-            other => return Err(format!("peer answered Hello with {}", other.kind())),
+            other => {
+                return Err(HandshakeError::Unexpected {
+                    step: "our Hello",
+                    got: other.kind(),
+                });
+            }
         };
         let exchange = Exchange {
             cluster_id: &self.cluster_id,
@@ -325,47 +332,93 @@ impl PeerLink {
             {
                 check_incarnation(&self.known, self.target, incarnation)
             }
-            PeerFrame::Proof { .. } => Err(format!(
-                "node {} answered with a proof that does not verify: it holds another \
-                 cluster secret or cluster id",
-                self.target
-            )),
-            other => Err(format!("peer answered our proof with {}", other.kind())),
+            PeerFrame::Proof { .. } => Err(HandshakeError::ProofRejected(self.target)),
+            other => Err(HandshakeError::Unexpected {
+                step: "our proof",
+                got: other.kind(),
+            }),
         }
     }
 }
 
-async fn send_frame(socket: &mut ws::Socket, frame: &PeerFrame) -> Result<(), String> {
-    let bytes = postcard::to_allocvec(frame).map_err(|e| e.to_string())?;
-    socket
-        .send(Message::binary(bytes))
-        .await
-        .map_err(|e| e.to_string())
+/// Why a peer link could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error("{0}")]
+    Dial(String),
+    #[error("cannot send a handshake frame: {0}")]
+    Send(String),
+    #[error("peer refused the handshake (see its log)")]
+    Refused,
+    #[error(transparent)]
+    Malformed(#[from] FrameError),
+    #[error("peer answered {step} with {got}")]
+    Unexpected {
+        step: &'static str,
+        got: &'static str,
+    },
+    #[error(
+        "node {0} answered with a proof that does not verify: it holds another cluster secret \
+         or cluster id"
+    )]
+    ProofRejected(NodeId),
+    #[error(
+        "node {peer} presents data-directory incarnation {presented:x}, but this cluster knew \
+         it as {remembered:x}: its data was wiped or replaced. Refusing it; add the machine back \
+         under a new node id"
+    )]
+    Replaced {
+        peer: NodeId,
+        presented: u64,
+        remembered: u64,
+    },
+    #[error("cannot record peer {peer}: {source}")]
+    Record { peer: NodeId, source: io::Error },
+}
+
+/// Why bytes are not one peer frame.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("{0} trailing bytes")]
+    Trailing(usize),
+    #[error(transparent)]
+    Decode(#[from] postcard::Error),
+}
+
+async fn send_frame(socket: &mut ws::Socket, frame: &PeerFrame) -> Result<(), HandshakeError> {
+    let send_failed = |e: &dyn std::fmt::Display| HandshakeError::Send(e.to_string());
+    let bytes = postcard::to_allocvec(frame).map_err(|e| send_failed(&e))?;
+    let sent = socket.send(Message::binary(bytes)).await;
+    sent.map_err(|e| send_failed(&e))
 }
 
 /// The next frame of a handshake; a peer that closes instead refused it
 /// (its log says why).
-async fn next_frame(socket: &mut ws::Socket) -> Result<PeerFrame, String> {
+async fn next_frame(socket: &mut ws::Socket) -> Result<PeerFrame, HandshakeError> {
     match socket.next().await {
-        Some(Ok(Message::Binary(bytes))) => decode_peer_frame(&bytes),
-        _ => Err("peer refused the handshake (see its log)".into()),
+        Some(Ok(Message::Binary(bytes))) => Ok(decode_peer_frame(&bytes)?),
+        _ => Err(HandshakeError::Refused),
     }
 }
 
 /// Refuses a peer whose data directory was replaced since first contact.
-pub fn check_incarnation(known: &KnownPeers, peer: NodeId, incarnation: u64) -> Result<(), String> {
-    match known.check(peer, incarnation) {
+pub fn check_incarnation(
+    known: &KnownPeers,
+    peer: NodeId,
+    presented: u64,
+) -> Result<(), HandshakeError> {
+    match known.check(peer, presented) {
         Ok(Verdict::Known | Verdict::FirstContact) => Ok(()),
         Ok(Verdict::Replaced { remembered }) => {
-            let reason = format!(
-                "node {peer} presents data-directory incarnation {incarnation:x}, but this \
-                 cluster knew it as {remembered:x}: its data was wiped or replaced. Refusing it; \
-                 add the machine back under a new node id"
-            );
-            tracing::error!("{reason}");
-            Err(reason)
+            let replaced = HandshakeError::Replaced {
+                peer,
+                presented,
+                remembered,
+            };
+            tracing::error!("{replaced}");
+            Err(replaced)
         }
-        Err(e) => Err(format!("cannot record peer {peer}: {e}")),
+        Err(source) => Err(HandshakeError::Record { peer, source }),
     }
 }
 
@@ -396,11 +449,10 @@ pub async fn write_frames<S>(
 }
 
 /// Decodes one peer frame, refusing trailing bytes.
-pub fn decode_peer_frame(bytes: &[u8]) -> Result<PeerFrame, String> {
-    match postcard::take_from_bytes::<PeerFrame>(bytes) {
-        Ok((frame, [])) => Ok(frame),
-        Ok((_, rest)) => Err(format!("{} trailing bytes", rest.len())),
-        Err(e) => Err(e.to_string()),
+pub fn decode_peer_frame(bytes: &[u8]) -> Result<PeerFrame, FrameError> {
+    match postcard::take_from_bytes::<PeerFrame>(bytes)? {
+        (frame, []) => Ok(frame),
+        (_, rest) => Err(FrameError::Trailing(rest.len())),
     }
 }
 

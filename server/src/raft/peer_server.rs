@@ -3,27 +3,49 @@
 //! serves each request in its own task so a slow snapshot or a forwarded
 //! write never holds up heartbeats behind it.
 
-use super::NodeId;
-use super::network::{check_incarnation, decode_peer_frame, write_frames};
+use super::network::{
+    FrameError, PeerLink, Peers, check_incarnation, decode_peer_frame, write_frames,
+};
 use super::peer_auth::{self, Exchange, Nonce, Role::Acceptor, Role::Dialer};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
 use super::snapshot_transfer::{Assembly, Received};
-use crate::cluster::Cluster;
+use super::{NodeId, Raft};
 use crate::limits::{
     PEER_FRAME_BYTES_MAX, PEER_HELLO_TIMEOUT, PEER_OUTBOX_FRAMES_MAX, PEER_REQUESTS_MAX,
 };
+use crate::storage::known_peers::KnownPeers;
 use crate::sync::lock;
 use crate::ws::{self, Socket};
 use futures_util::{SinkExt, StreamExt};
+use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) {
+/// What the peer server needs of the member it serves (`Cluster` is it):
+/// its Raft and links, who may link to it, and someone to answer the
+/// requests other members forward. The peer server knows no more of the
+/// member than this.
+pub trait PeerHost: Send + Sync + 'static {
+    fn id(&self) -> NodeId;
+    fn cluster_id(&self) -> &str;
+    fn raft(&self) -> &Raft;
+    fn peers(&self) -> &Peers;
+    fn known_peers(&self) -> &KnownPeers;
+    /// Whether a link from `peer` is taken, once its proof verifies.
+    fn accepts_peer(&self, peer: NodeId) -> bool;
+    /// This member's link to `peer`, to note hearing from it.
+    fn link_to(&self, peer: NodeId) -> Option<Arc<PeerLink>>;
+    /// Answers what another member forwards: a proposal, a read, an admin
+    /// operation.
+    fn answer_forwarded(&self, rpc: PeerRpc) -> impl Future<Output = PeerReply> + Send;
+}
+
+pub async fn serve<H: PeerHost>(mut socket: Socket, cluster: Arc<H>, incarnation: u64) {
     let deadline = tokio::time::Instant::now() + PEER_HELLO_TIMEOUT;
-    let Some(proven) = authenticate(&mut socket, &cluster, deadline).await else {
+    let Some(proven) = authenticate(&mut socket, cluster.as_ref(), deadline).await else {
         return;
     };
     let peer = proven.peer;
@@ -36,11 +58,11 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
     let (sink, mut stream) = socket.split();
     let (outbox, inbox) = mpsc::channel(PEER_OUTBOX_FRAMES_MAX);
     tokio::spawn(write_frames(sink, inbox, Arc::new(AtomicBool::new(true))));
-    let exchange = proven.exchange(&cluster);
+    let exchange = proven.exchange(cluster.as_ref());
     let our_proof = PeerFrame::Proof {
         incarnation,
         proof: cluster
-            .peers
+            .peers()
             .secret()
             .prove(Acceptor, &exchange, incarnation),
     };
@@ -79,7 +101,7 @@ pub async fn serve(mut socket: Socket, cluster: Arc<Cluster>, incarnation: u64) 
                 let outbox = outbox.clone();
                 let assembly = assembly.clone();
                 tokio::spawn(async move {
-                    let reply = Box::pin(handle(&cluster, rpc, &assembly)).await;
+                    let reply = Box::pin(handle(cluster.as_ref(), rpc, &assembly)).await;
                     // The slot is held until the answer is queued: a peer
                     // that does not read its answers stops being read.
                     let _ = send(&outbox, &PeerFrame::Response { id, reply }).await;
@@ -105,11 +127,11 @@ struct Proven {
 }
 
 impl Proven {
-    fn exchange<'a>(&'a self, cluster: &'a Cluster) -> Exchange<'a> {
+    fn exchange<'a>(&'a self, cluster: &'a impl PeerHost) -> Exchange<'a> {
         Exchange {
-            cluster_id: &cluster.cluster_id,
+            cluster_id: cluster.cluster_id(),
             dialer: self.peer,
-            acceptor: cluster.id,
+            acceptor: cluster.id(),
             dialer_nonce: &self.dialer_nonce,
             acceptor_nonce: &self.acceptor_nonce,
         }
@@ -123,13 +145,13 @@ impl Proven {
 /// never what was sent.
 async fn authenticate(
     socket: &mut Socket,
-    cluster: &Cluster,
+    cluster: &impl PeerHost,
     deadline: tokio::time::Instant,
 ) -> Option<Proven> {
     let PeerFrame::Hello { from, to, nonce } = next_frame(socket, deadline).await? else {
         return refuse("expected a Hello");
     };
-    if to != cluster.id || !cluster.accepts_peer(from) {
+    if to != cluster.id() || !cluster.accepts_peer(from) {
         tracing::warn!(
             "refused peer claiming to be node {from}: not another member of this cluster"
         );
@@ -149,7 +171,7 @@ async fn authenticate(
     let PeerFrame::Proof { incarnation, proof } = next_frame(socket, deadline).await? else {
         return refuse("expected a Proof");
     };
-    let secret = cluster.peers.secret();
+    let secret = cluster.peers().secret();
     if !secret.verify(Dialer, &proven.exchange(cluster), incarnation, &proof) {
         tracing::warn!(
             "refused peer claiming to be node {from}: its proof does not verify \
@@ -157,7 +179,7 @@ async fn authenticate(
         );
         return None;
     }
-    check_incarnation(&cluster.known_peers, from, incarnation).ok()?;
+    check_incarnation(cluster.known_peers(), from, incarnation).ok()?;
     Some(proven)
 }
 
@@ -181,7 +203,7 @@ fn refuse<T>(why: &str) -> Option<T> {
 }
 
 /// What a frame was, for logs: the variant, or why it did not decode.
-fn describe(frame: &Result<PeerFrame, String>) -> String {
+fn describe(frame: &Result<PeerFrame, FrameError>) -> String {
     match frame {
         Ok(frame) => frame.kind().into(),
         Err(e) => format!("an undecodable frame ({e})"),
@@ -193,8 +215,8 @@ async fn send(outbox: &mpsc::Sender<Message>, frame: &PeerFrame) -> Result<(), (
     outbox.send(Message::binary(bytes)).await.map_err(|_| ())
 }
 
-async fn handle(cluster: &Cluster, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> PeerReply {
-    let raft = &cluster.raft;
+async fn handle(cluster: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> PeerReply {
+    let raft = cluster.raft();
     match rpc {
         PeerRpc::AppendEntries(request) => PeerReply::AppendEntries(
             raft.append_entries(request)
@@ -223,7 +245,7 @@ async fn handle(cluster: &Cluster, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> 
             PeerReply::Snapshot(result.map(Some).map_err(|e| e.to_string()))
         }
         request @ (PeerRpc::Propose(_) | PeerRpc::Read { .. } | PeerRpc::Admin(_)) => {
-            cluster.answer_here(request).await
+            cluster.answer_forwarded(request).await
         }
     }
 }
