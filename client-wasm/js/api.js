@@ -1,6 +1,5 @@
-// What every entry exports once the wasm module is loaded.
+// What every entry exports besides its own connect() (see lazy.js).
 export {
-  connect,
   Client,
   AtomicLong,
   AtomicReference,

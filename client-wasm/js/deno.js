@@ -1,7 +1,10 @@
-// Deno entry: reads the .wasm next to this file at import (needs read
-// permission for the package directory).
+// Deno entry: the first connect() reads the .wasm next to this file (needs
+// read permission for the package directory).
 import { initSync } from "./raftcp_wasm.js";
+import { connectAfter } from "./lazy.js";
 
-initSync({ module: Deno.readFileSync(new URL("./raftcp_wasm_bg.wasm", import.meta.url)) });
-
+export const connect = connectAfter(async () => {
+  const module = await Deno.readFile(new URL("./raftcp_wasm_bg.wasm", import.meta.url));
+  initSync({ module });
+});
 export * from "./api.js";

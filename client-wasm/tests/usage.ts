@@ -75,6 +75,23 @@ export async function usage(): Promise<void> {
       void [code, wrong];
     }
   }
+  // References typed by what they hold (`type`, not `interface`).
+  type Settings = { theme: string; retries: number; tags: string[] };
+  const settings = client.getAtomicReference<Settings>("settings");
+  const stored: Settings | null = await settings.get();
+  await settings.set({ theme: "dark", retries: 3, tags: [] });
+  const previous: Settings | null = await settings.getAndSet(null);
+  const firstWriter: boolean = await settings.setIfAbsent({ theme: "light", retries: 0, tags: ["a"] });
+  // @ts-expect-error a number is not Settings
+  await settings.set(5);
+  // @ts-expect-error a field of the wrong type
+  await settings.compareAndSet(null, { theme: 1, retries: 3, tags: [] });
+  // @ts-expect-error what get() returns may be null
+  const notNull: Settings = await settings.get();
+  // @ts-expect-error functions are not values, so not a reference's type either
+  client.getAtomicReference<() => void>("callbacks");
+  void [stored, previous, firstWriter, notNull];
+
   const admin = client.admin();
   const view: ClusterMembers = await admin.members();
   const lags: number[] = view.members.map((member) => member.lag);

@@ -26,6 +26,7 @@ function config(dir, port, endpoints, caFile) {
     module("raftcp", join(pkg, "workerd.js")),
     module("raftcp_wasm.js", join(pkg, "raftcp_wasm.js")),
     module("api.js", join(pkg, "api.js")),
+    module("lazy.js", join(pkg, "lazy.js")),
     module("errors.js", join(pkg, "errors.js")),
     module(`snippets/${snippet}/js/errors.js`, join(pkg, "snippets", snippet, "js", "errors.js")),
     module("raftcp_wasm_bg.wasm", join(pkg, "raftcp_wasm_bg.wasm"), "wasm"),

@@ -1,0 +1,84 @@
+// The package in applications built by bundlers on their default
+// configuration, then run in headless Chromium against a real cluster:
+// the import must not need top-level await, and the bundler must find the
+// .wasm itself (through `new URL(..., import.meta.url)`), with no copy step.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, rmSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, normalize } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { Cluster } from "./cluster.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const CONTENT_TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm" };
+
+let cluster;
+let server;
+let browser;
+let origin;
+let site;
+const built = mkdtempSync(join(tmpdir(), "raftcp-apps-"));
+
+/** Serves whichever built app `site` names. */
+function serve(request, response) {
+  const path = normalize(new URL(request.url, "http://x").pathname);
+  const file = join(site, path === "/" ? "index.html" : path);
+  if (!file.startsWith(site)) {
+    response.writeHead(404).end();
+    return;
+  }
+  readFile(file).then(
+    (body) => response.writeHead(200, { "content-type": CONTENT_TYPES[extname(file)] ?? "application/octet-stream" }).end(body),
+    () => response.writeHead(404).end(),
+  );
+}
+
+before(async () => {
+  server = createServer(serve);
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  origin = `http://127.0.0.1:${server.address().port}`;
+  cluster = await Cluster.start({ allowedOrigins: [origin] });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+  await cluster?.stop();
+  rmSync(built, { recursive: true, force: true });
+});
+
+/** Opens the built app and returns what it wrote once done. */
+async function runApp(dist) {
+  site = dist;
+  const page = await browser.newPage();
+  const endpoint = cluster.endpoints[0];
+  await page.goto(`${origin}/?endpoint=${encodeURIComponent(endpoint)}`);
+  await page.waitForFunction(() => document.title !== "loading", null, { timeout: 60_000 });
+  const [title, text] = await Promise.all([page.title(), page.textContent("#result")]);
+  await page.close();
+  assert.equal(title, "done", text);
+  return JSON.parse(text);
+}
+
+test("a Vite app on Vite's defaults", async () => {
+  const out = join(built, "vite");
+  // No config file: Vite's default build target, which has no top-level await.
+  execFileSync(join(here, "node_modules", ".bin", "vite"), ["build", "--outDir", out, "--emptyOutDir"], {
+    cwd: join(here, "apps", "vite"),
+    stdio: "pipe",
+  });
+  const first = await runApp(out);
+  const second = await runApp(out);
+  assert.equal(BigInt(second.count), BigInt(first.count) + 1n);
+  assert.ok(BigInt(second.fence) > BigInt(first.fence));
+});
