@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, extname, join, normalize } from "node:path";
@@ -70,15 +70,39 @@ async function runApp(dist) {
   return JSON.parse(text);
 }
 
-test("a Vite app on Vite's defaults", async () => {
-  const out = join(built, "vite");
-  // No config file: Vite's default build target, which has no top-level await.
-  execFileSync(join(here, "node_modules", ".bin", "vite"), ["build", "--outDir", out, "--emptyOutDir"], {
-    cwd: join(here, "apps", "vite"),
+/** Builds app `name` with `tool` (from node_modules/.bin) into a fresh directory. */
+function build(name, tool, args) {
+  const out = join(built, name);
+  execFileSync(join(here, "node_modules", ".bin", tool), [...args(out)], {
+    cwd: join(here, "apps", name),
     stdio: "pipe",
   });
+  return out;
+}
+
+/** Runs the app twice: the counter moves by one, the fence rises. */
+async function runsTwice(out) {
   const first = await runApp(out);
   const second = await runApp(out);
   assert.equal(BigInt(second.count), BigInt(first.count) + 1n);
   assert.ok(BigInt(second.fence) > BigInt(first.fence));
+  return second;
+}
+
+test("a Vite app on Vite's defaults", async () => {
+  // No config file: Vite's default build target, which has no top-level await.
+  await runsTwice(build("vite", "vite", (out) => ["build", "--outDir", out, "--emptyOutDir"]));
+});
+
+test("a webpack 5 app on webpack's defaults", async () => {
+  // No config file: src/index.js to main.js; the .wasm is emitted beside it.
+  const out = build("webpack", "webpack", (out) => ["--output-path", out]);
+  copyFileSync(join(here, "apps", "webpack", "index.html"), join(out, "index.html"));
+  await runsTwice(out);
+});
+
+test("a React app (Vite) that shows who holds a lock", async () => {
+  const out = build("react", "vite", (out) => ["build", "--outDir", out, "--emptyOutDir"]);
+  const shown = await runsTwice(out);
+  assert.equal(shown.holder, "react-app");
 });
