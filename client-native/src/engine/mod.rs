@@ -13,7 +13,7 @@
 //!    not wait: the server keeps every answer until it is acknowledged, so
 //!    the client holds back rather than overrun it. Waiting requests (a
 //!    `lock()` behind another holder) are acknowledged around
-//!    ([`Request::acked_except`]), so one long wait never holds back the
+//!    ([`raftcp_proto::Request::acked_except`]), so one long wait never holds back the
 //!    requests after it.
 //! 4. On a lost connection call [`Engine::on_disconnected`] and reconnect;
 //!    [`EngineEvent::Redirect`] names a better member when one is known.

@@ -1,5 +1,5 @@
 //! The seam between the runtime-neutral driver and a concrete WebSocket.
-//! Native builds use [`native`] (tokio-tungstenite); wasm builds use [`web`]
+//! Native builds use `native` (tokio-tungstenite); wasm builds use `web`
 //! (the JavaScript host's WebSocket).
 
 #[cfg(not(target_arch = "wasm32"))]
