@@ -51,3 +51,8 @@ pub use runtime::MaybeSend;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
+
+/// This crate's own README (the one crates.io shows) compiles too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctests;

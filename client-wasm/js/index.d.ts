@@ -5,6 +5,7 @@
 // connect() and Client with references typed by what they hold, and the
 // error classes.
 import type {
+  AtomicReference,
   Client as DeclaredClient,
   ConnectOptions,
   Value,
@@ -35,20 +36,17 @@ export * from "./errors.js";
  * `interface` (an interface has no index signature, so TypeScript does not
  * take it as a `Value`). Nothing checks at run time that another writer
  * stored a `T`. */
-export interface TypedAtomicReference<T extends Value> {
-  readonly name: string;
+export type TypedAtomicReference<T extends Value> = Omit<AtomicReference, TypedMethods> & {
   get(): Promise<T | null>;
   set(value: T | null): Promise<void>;
   getAndSet(value: T | null): Promise<T | null>;
   compareAndSet(expect: T | null, update: T | null): Promise<boolean>;
   setIfAbsent(value: T): Promise<boolean>;
   contains(value: T | null): Promise<boolean>;
-  isNull(): Promise<boolean>;
-  clear(): Promise<void>;
-  destroy(): Promise<void>;
-  free(): void;
-  [Symbol.dispose](): void;
-}
+};
+/** The methods that take or give what the reference holds; the rest
+ * (`isNull`, `clear`, `destroy`, `name`, ...) are `AtomicReference`'s. */
+type TypedMethods = "get" | "set" | "getAndSet" | "compareAndSet" | "setIfAbsent" | "contains";
 
 /** A connection to a raftcp cluster with one session (see `connect`). */
 export type Client = Omit<DeclaredClient, "getAtomicReference"> & {

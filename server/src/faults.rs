@@ -1,8 +1,8 @@
 //! Test-only faults for the fault-injection campaign (`tests/src/jepsen`).
 //! A binary reads them from its environment only when built with the
-//! `fault-injection` feature, which the campaign builds for itself
-//! (`scripts/campaign`); the binary `cargo build --release` makes has no
-//! way to switch them on.
+//! `fault-injection` feature, which only the campaign's own build has
+//! (`faults_binary` in `tests/src/lib.rs`, into `target/faults`); the
+//! binary `cargo build --release` makes has no way to switch them on.
 //!
 //! Planted bugs are the campaign's negative controls: each breaks one
 //! guarantee on purpose, and the campaign must catch every one.

@@ -136,3 +136,51 @@ fn a_batch_inside_a_batch_is_refused() {
         CommandResponse::Client(Outcome::Done(Ok(Reply::Fence(Some(_)))))
     ));
 }
+
+/// The first fence the `kinds()` batch grants (applied at entry 2) and the
+/// fence of the lock handed over by the unlock after it.
+fn granted_and_handed_over(machine: &mut Machine) -> (u64, u64) {
+    let applied = machine.apply_entry(
+        2,
+        Command {
+            time_ms: 2,
+            kind: CommandKind::Batch(kinds().into()),
+        },
+    );
+    let CommandResponse::Batch(responses) = applied.response else {
+        panic!("expected a batch response")
+    };
+    let CommandResponse::Client(Outcome::Done(Ok(Reply::Fence(Some(first))))) = &responses[0]
+    else {
+        panic!("expected a fence, got {:?}", responses[0])
+    };
+    let handed_over = applied.effects.iter().find_map(|effect| match effect {
+        raftcp_server::machine::Effect::Completed(c) => match &c.result {
+            Ok(Reply::Fence(Some(f))) => Some(f.0),
+            _ => None,
+        },
+        _ => None,
+    });
+    (first.0, handed_over.unwrap())
+}
+
+#[test]
+fn a_planted_bug_lives_in_the_machine_it_was_planted_in_only() {
+    use raftcp_server::faults::PlantedBug;
+    // Planted: the lock handed over keeps the last fence (the campaign's
+    // negative control).
+    let mut planted = Machine::new();
+    planted.plant(Some(PlantedBug::FenceNotAdvanced));
+    open_session(&mut planted);
+    let (granted, handed_over) = granted_and_handed_over(&mut planted);
+    assert_eq!(granted, handed_over);
+
+    // Not carried by a snapshot: the restored machine is healthy until its
+    // replica plants the bug again (`StateMachine` does, on every restore).
+    let mut before = Machine::new();
+    before.plant(Some(PlantedBug::FenceNotAdvanced));
+    open_session(&mut before);
+    let mut restored = Machine::restore(&before.snapshot()).unwrap();
+    let (granted, handed_over) = granted_and_handed_over(&mut restored);
+    assert!(granted < handed_over);
+}

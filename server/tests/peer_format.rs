@@ -16,8 +16,10 @@ use openraft::raft::{
 use openraft::testing::log_id;
 use openraft::{BasicNode, Membership};
 use raftcp_proto::admin::AdminOp;
-use raftcp_proto::{LongOp, Op, OpError, Reply, SessionId};
-use raftcp_server::machine::{Command, CommandKind, CommandResponse};
+use raftcp_proto::{
+    HandleId, LatchOp, LockOp, LongOp, Op, OpError, Reply, RequestId, SemaphoreOp, SessionId,
+};
+use raftcp_server::machine::{Command, CommandKind, CommandResponse, Machine, POSITIONS_PER_ENTRY};
 use raftcp_server::raft::peer_frame::{ForwardError, PeerFrame, PeerReply, PeerRpc};
 use raftcp_server::raft::snapshot_transfer::SnapshotChunk;
 use raftcp_server::raft::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig, Vote};
@@ -55,6 +57,68 @@ fn snapshot_meta() -> SnapshotMeta {
         last_log_id: Some(at(2, 1, 5)),
         last_membership: StoredMembership::new(Some(at(2, 1, 4)), membership()),
     }
+}
+
+/// A machine with a holder and a waiter on a lock, a waiter on a semaphore
+/// and on a latch: what a snapshot stores of each queue.
+fn machine_with_waiters() -> Vec<u8> {
+    let mut machine = Machine::new();
+    let open = CommandKind::OpenSession {
+        client_name: "c".into(),
+        ttl_ms: 60_000,
+    };
+    machine.apply_entry(
+        1,
+        Command {
+            time_ms: 1,
+            kind: open,
+        },
+    );
+    let session = SessionId(POSITIONS_PER_ENTRY);
+    let ops = [
+        Op::Lock {
+            name: "l".into(),
+            handle: HandleId(1),
+            op: LockOp::Lock {
+                timeout_ms: None,
+                reentrancy_limit: 0,
+            },
+        },
+        Op::Lock {
+            name: "l".into(),
+            handle: HandleId(2),
+            op: LockOp::Lock {
+                timeout_ms: Some(5_000),
+                reentrancy_limit: 0,
+            },
+        },
+        Op::Semaphore {
+            name: "s".into(),
+            handle: HandleId(3),
+            op: SemaphoreOp::Acquire {
+                permits: 2,
+                timeout_ms: None,
+            },
+        },
+        Op::Latch {
+            name: "d".into(),
+            op: LatchOp::TrySetCount { count: 1 },
+        },
+        Op::Latch {
+            name: "d".into(),
+            op: LatchOp::Await { timeout_ms: None },
+        },
+    ];
+    for (request, op) in (1..).zip(ops) {
+        let kind = CommandKind::Client {
+            session,
+            request: RequestId(request),
+            acked_below: RequestId(0),
+            op,
+        };
+        machine.apply_entry(1 + request, Command { time_ms: 2, kind });
+    }
+    machine.snapshot()
 }
 
 fn bytes<T: Serialize>(value: &T) -> Vec<u8> {
@@ -164,12 +228,21 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 leader: Some(2),
             }))),
         ),
+        (
+            "peer.reply.unavailable",
+            response(PeerReply::Read(Err(ForwardError::Unavailable("u".into())))),
+        ),
+        (
+            "peer.reply.refused_vote",
+            response(PeerReply::Vote(Err("e".into()))),
+        ),
         ("stored.vote", bytes(&vote)),
         ("stored.log_id", bytes(&at(2, 1, 5))),
         ("stored.entry.blank", bytes(&entries()[0])),
         ("stored.entry.membership", bytes(&entries()[1])),
         ("stored.entry.normal", bytes(&entries()[2])),
         ("stored.snapshot_meta", bytes(&snapshot_meta())),
+        ("stored.machine_with_waiters", machine_with_waiters()),
     ]
 }
 
@@ -210,6 +283,8 @@ const GOLDEN: &[(&str, &str)] = &[
     ("peer.reply.read", "0409040000020a"),
     ("peer.reply.admin", "0409050001170172"),
     ("peer.reply.not_leader", "04090301000102"),
+    ("peer.reply.unavailable", "04090401010175"),
+    ("peer.reply.refused_vote", "040901010165"),
     ("stored.vote", "020101"),
     ("stored.log_id", "020105"),
     ("stored.entry.blank", "02010300"),
@@ -221,6 +296,10 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "stored.snapshot_meta",
         "010201050102010401020102020103613a310203623a3200",
+    ),
+    (
+        "stored.machine_with_waiters",
+        "0280300180080163e0d403e2d403000501000004018010020103010400000101050101016c00000001016c0180080101801001800802020080100101730000000180080303020101640101018008050380080200016c018a2780080301017300800805020164000000",
     ),
 ];
 

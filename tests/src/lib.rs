@@ -125,14 +125,27 @@ pub fn server_binary() -> PathBuf {
 /// reads planted bugs and clock skew from its environment: built once per
 /// test process into a target directory of its own (`target/faults`), so
 /// that the binaries every other build makes have no fault switches.
+/// `RAFTCP_FAULTS_BIN` overrides it (a server built otherwise, with the
+/// same feature).
 pub fn faults_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("RAFTCP_FAULTS_BIN") {
+        return PathBuf::from(path);
+    }
     let profile_dir = built_profile_dir();
     let release = profile_dir.ends_with("release");
     let target = profile_dir.parent().unwrap().join("faults");
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "raftcp-server", "--bin", "raftcp"]);
+        build.args([
+            "build",
+            "--quiet",
+            "--locked",
+            "-p",
+            "raftcp-server",
+            "--bin",
+            "raftcp",
+        ]);
         build.args(["--features", "fault-injection", "--target-dir"]);
         build.arg(&target);
         if release {

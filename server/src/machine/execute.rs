@@ -36,8 +36,8 @@ impl Machine {
         if let Err(error) = validate_acknowledged(acknowledged) {
             return Outcome::Done(Err(error));
         }
-        // Any request from a session keeps it alive.
         let planted_no_dedup = self.planted(PlantedBug::NoRetryDedup);
+        // Any request from a session keeps it alive.
         let Some(session) = self.sessions.touch(session_id, self.now_ms) else {
             return Outcome::Done(Err(OpError::SessionExpired {
                 session: session_id,

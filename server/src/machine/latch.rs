@@ -67,7 +67,7 @@ impl Latch {
             return Vec::new();
         }
         self.queue
-            .drain(..)
+            .drain()
             .map(|w| Grant {
                 session: w.session,
                 request: w.request,

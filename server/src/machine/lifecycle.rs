@@ -125,7 +125,7 @@ impl Machine {
             WaitTarget::Lock(name) => {
                 self.measuring(Kind::Lock, name, |machine| {
                     if let Some(lock) = machine.objects.locks.get_mut(name) {
-                        lock.queue.remove(session, request);
+                        lock.queue.remove_request(session, request);
                     }
                     machine.drop_if_idle(Kind::Lock, name);
                 });
@@ -135,7 +135,7 @@ impl Machine {
                 self.measuring(Kind::Semaphore, name, |machine| {
                     if let Some(semaphore) = machine.objects.semaphores.get_mut(name) {
                         // Whoever now fits is granted once all are out.
-                        semaphore.queue.remove(session, request);
+                        semaphore.queue.remove_request(session, request);
                     }
                 });
                 touched_semaphores.insert(name.clone());
@@ -144,7 +144,7 @@ impl Machine {
             WaitTarget::Latch(name) => {
                 self.measuring(Kind::Latch, name, |machine| {
                     if let Some(latch) = machine.objects.latches.get_mut(name) {
-                        latch.queue.remove(session, request);
+                        latch.queue.remove_request(session, request);
                     }
                     machine.drop_if_idle(Kind::Latch, name);
                 });

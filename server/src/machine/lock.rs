@@ -6,7 +6,6 @@ use super::owner::{Grant, Owner};
 use super::wait_queue::{WaitQueue, Waiter};
 use raftcp_proto::{Fence, OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lock {
@@ -180,22 +179,20 @@ impl Lock {
             request: head.request,
             reply: fence,
         }];
-        let mut kept = VecDeque::with_capacity(self.queue.len());
-        for waiter in self.queue.drain(..) {
-            let holder = self.holder.as_mut().expect("granted above");
+        let holder = self.holder.as_mut().expect("granted above");
+        self.queue.retain_mut(|waiter| {
             let within_limit = holder.count < effective_limit(waiter.reentrancy_limit);
-            if waiter.owner == holder.owner && within_limit {
+            let reenters = waiter.owner == holder.owner && within_limit;
+            if reenters {
                 holder.count += 1;
                 grants.push(Grant {
                     session: waiter.owner.session,
                     request: waiter.request,
                     reply: fence,
                 });
-            } else {
-                kept.push_back(waiter);
             }
-        }
-        *self.queue = kept;
+            !reenters
+        });
         grants
     }
 }

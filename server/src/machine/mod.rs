@@ -112,9 +112,10 @@ impl Machine {
 
     /// How this replica's locks pick fences.
     fn fences(&self) -> lock::Fences {
-        match self.planted(PlantedBug::FenceNotAdvanced) {
-            true => lock::Fences::ReusedPlanted,
-            false => lock::Fences::Advancing,
+        if self.planted(PlantedBug::FenceNotAdvanced) {
+            lock::Fences::ReusedPlanted
+        } else {
+            lock::Fences::Advancing
         }
     }
 

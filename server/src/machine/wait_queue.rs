@@ -8,7 +8,7 @@ use raftcp_proto::limits::WAITERS_PER_OBJECT_MAX;
 use raftcp_proto::{OpError, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 
 /// A queued request: which session's request it is.
 pub trait Waiter {
@@ -41,7 +41,7 @@ impl<W: Waiter> WaitQueue<W> {
     }
 
     /// Takes out the waiter of `session`'s `request`; true if it was queued.
-    pub fn remove(&mut self, session: SessionId, request: RequestId) -> bool {
+    pub fn remove_request(&mut self, session: SessionId, request: RequestId) -> bool {
         let position = self
             .0
             .iter()
@@ -55,7 +55,8 @@ impl<W: Waiter> WaitQueue<W> {
     }
 }
 
-/// Reads as the queue it wraps (length, order, head).
+/// Reads as the queue it wraps (length, order, head); changes go through
+/// the methods above, so nothing queues past the bound.
 impl<W> Deref for WaitQueue<W> {
     type Target = VecDeque<W>;
 
@@ -64,9 +65,19 @@ impl<W> Deref for WaitQueue<W> {
     }
 }
 
-/// Granting takes waiters from the head, or drains it.
-impl<W> DerefMut for WaitQueue<W> {
-    fn deref_mut(&mut self) -> &mut VecDeque<W> {
-        &mut self.0
+impl<W> WaitQueue<W> {
+    /// Takes the head waiter (to grant it).
+    pub fn pop_front(&mut self) -> Option<W> {
+        self.0.pop_front()
+    }
+
+    /// Takes every waiter, in order (to release them all).
+    pub fn drain(&mut self) -> impl Iterator<Item = W> + '_ {
+        self.0.drain(..)
+    }
+
+    /// Keeps, in order, the waiters `keep` says to keep; it sees each once.
+    pub fn retain_mut(&mut self, keep: impl FnMut(&mut W) -> bool) {
+        self.0.retain_mut(keep);
     }
 }

@@ -364,8 +364,8 @@ pub enum HandshakeError {
     ProofRejected(NodeId),
     #[error(
         "node {peer} presents data-directory incarnation {presented:x}, but this cluster knew \
-         it as {remembered:x}: its data was wiped or replaced. Refusing it; add the machine back \
-         under a new node id"
+         it as {remembered:x}: its data was wiped or replaced, so it is refused (add the machine \
+         back under a new node id)"
     )]
     Replaced {
         peer: NodeId,

@@ -43,9 +43,11 @@ pub trait PeerHost: Send + Sync + 'static {
     fn answer_forwarded(&self, rpc: PeerRpc) -> impl Future<Output = PeerReply> + Send;
 }
 
-pub async fn serve<H: PeerHost>(mut socket: Socket, cluster: Arc<H>, incarnation: u64) {
+/// Serves one peer link: the handshake (the dialer proves membership
+/// first), then the dialer's requests, each answered by id as it finishes.
+pub async fn serve<H: PeerHost>(mut socket: Socket, host: Arc<H>, incarnation: u64) {
     let deadline = tokio::time::Instant::now() + PEER_HELLO_TIMEOUT;
-    let Some(proven) = authenticate(&mut socket, cluster.as_ref(), deadline).await else {
+    let Some(proven) = authenticate(&mut socket, host.as_ref(), deadline).await else {
         return;
     };
     let peer = proven.peer;
@@ -58,10 +60,10 @@ pub async fn serve<H: PeerHost>(mut socket: Socket, cluster: Arc<H>, incarnation
     let (sink, mut stream) = socket.split();
     let (outbox, inbox) = mpsc::channel(PEER_OUTBOX_FRAMES_MAX);
     tokio::spawn(write_frames(sink, inbox, Arc::new(AtomicBool::new(true))));
-    let exchange = proven.exchange(cluster.as_ref());
+    let exchange = proven.exchange(host.as_ref());
     let our_proof = PeerFrame::Proof {
         incarnation,
-        proof: cluster
+        proof: host
             .peers()
             .secret()
             .prove(Acceptor, &exchange, incarnation),
@@ -71,7 +73,7 @@ pub async fn serve<H: PeerHost>(mut socket: Socket, cluster: Arc<H>, incarnation
     }
     // Each request from the peer counts as hearing from it (`reachability`);
     // looked up once, not per request.
-    let mut link_to_peer = cluster.link_to(peer);
+    let mut link_to_peer = host.link_to(peer);
     let slots = Arc::new(Semaphore::new(PEER_REQUESTS_MAX));
     // The snapshot this link is carrying in, dropped with the link.
     let assembly = Arc::new(Mutex::new(Assembly::default()));
@@ -88,7 +90,7 @@ pub async fn serve<H: PeerHost>(mut socket: Socket, cluster: Arc<H>, incarnation
                 // address): looked for again until it has one, so that
                 // hearing it counts (`reachability`).
                 if link_to_peer.is_none() {
-                    link_to_peer = cluster.link_to(peer);
+                    link_to_peer = host.link_to(peer);
                 }
                 if let Some(link) = &link_to_peer {
                     link.heard();
@@ -97,11 +99,11 @@ pub async fn serve<H: PeerHost>(mut socket: Socket, cluster: Arc<H>, incarnation
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     break;
                 };
-                let cluster = cluster.clone();
+                let host = host.clone();
                 let outbox = outbox.clone();
                 let assembly = assembly.clone();
                 tokio::spawn(async move {
-                    let reply = Box::pin(handle(cluster.as_ref(), rpc, &assembly)).await;
+                    let reply = Box::pin(handle(host.as_ref(), rpc, &assembly)).await;
                     // The slot is held until the answer is queued: a peer
                     // that does not read its answers stops being read.
                     let _ = send(&outbox, &PeerFrame::Response { id, reply }).await;
@@ -127,11 +129,11 @@ struct Proven {
 }
 
 impl Proven {
-    fn exchange<'a>(&'a self, cluster: &'a impl PeerHost) -> Exchange<'a> {
+    fn exchange<'a>(&'a self, host: &'a impl PeerHost) -> Exchange<'a> {
         Exchange {
-            cluster_id: cluster.cluster_id(),
+            cluster_id: host.cluster_id(),
             dialer: self.peer,
-            acceptor: cluster.id(),
+            acceptor: host.id(),
             dialer_nonce: &self.dialer_nonce,
             acceptor_nonce: &self.acceptor_nonce,
         }
@@ -145,16 +147,14 @@ impl Proven {
 /// never what was sent.
 async fn authenticate(
     socket: &mut Socket,
-    cluster: &impl PeerHost,
+    host: &impl PeerHost,
     deadline: tokio::time::Instant,
 ) -> Option<Proven> {
     let PeerFrame::Hello { from, to, nonce } = next_frame(socket, deadline).await? else {
         return refuse("expected a Hello");
     };
-    if to != cluster.id() || !cluster.accepts_peer(from) {
-        tracing::warn!(
-            "refused peer claiming to be node {from}: not another member of this cluster"
-        );
+    if to != host.id() || !host.accepts_peer(from) {
+        tracing::warn!("refused peer claiming to be node {from}: not another member of this host");
         return None;
     }
     let proven = Proven {
@@ -171,15 +171,15 @@ async fn authenticate(
     let PeerFrame::Proof { incarnation, proof } = next_frame(socket, deadline).await? else {
         return refuse("expected a Proof");
     };
-    let secret = cluster.peers().secret();
-    if !secret.verify(Dialer, &proven.exchange(cluster), incarnation, &proof) {
+    let secret = host.peers().secret();
+    if !secret.verify(Dialer, &proven.exchange(host), incarnation, &proof) {
         tracing::warn!(
             "refused peer claiming to be node {from}: its proof does not verify \
-             (a different --cluster-secret-file?)"
+             (a different --host-secret-file?)"
         );
         return None;
     }
-    check_incarnation(cluster.known_peers(), from, incarnation).ok()?;
+    check_incarnation(host.known_peers(), from, incarnation).ok()?;
     Some(proven)
 }
 
@@ -215,8 +215,8 @@ async fn send(outbox: &mpsc::Sender<Message>, frame: &PeerFrame) -> Result<(), (
     outbox.send(Message::binary(bytes)).await.map_err(|_| ())
 }
 
-async fn handle(cluster: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> PeerReply {
-    let raft = cluster.raft();
+async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> PeerReply {
+    let raft = host.raft();
     match rpc {
         PeerRpc::AppendEntries(request) => PeerReply::AppendEntries(
             raft.append_entries(request)
@@ -245,7 +245,7 @@ async fn handle(cluster: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly
             PeerReply::Snapshot(result.map(Some).map_err(|e| e.to_string()))
         }
         request @ (PeerRpc::Propose(_) | PeerRpc::Read { .. } | PeerRpc::Admin(_)) => {
-            cluster.answer_forwarded(request).await
+            host.answer_forwarded(request).await
         }
     }
 }
