@@ -134,25 +134,11 @@ fn response(reply: PeerReply) -> Vec<u8> {
 }
 
 fn samples() -> Vec<(&'static str, Vec<u8>)> {
-    let vote = Vote::new_committed(2, 1);
-    let vote_request = VoteRequest::<TypeConfig>::new(Vote::new(3, 2), Some(at(2, 1, 5)));
-    let append = AppendEntriesRequest::<TypeConfig> {
-        vote,
-        prev_log_id: Some(at(2, 1, 2)),
-        entries: entries(),
-        leader_commit: Some(at(2, 1, 2)),
-    };
-    let chunk = SnapshotChunk {
-        vote,
-        meta: snapshot_meta(),
-        total: 3,
-        offset: 0,
-        bytes: vec![1, 2, 3],
-    };
-    let op = Op::AtomicLong {
-        name: "n".into(),
-        op: LongOp::Get,
-    };
+    [handshake(), requests(), replies(), stored()].concat()
+}
+
+/// The handshake's frames.
+fn handshake() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         (
             "peer.hello",
@@ -173,6 +159,35 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 proof: [0xcc; 32],
             }),
         ),
+    ]
+}
+
+fn vote() -> Vote {
+    Vote::new_committed(2, 1)
+}
+
+/// Every request a member sends another.
+fn requests() -> Vec<(&'static str, Vec<u8>)> {
+    let vote = vote();
+    let vote_request = VoteRequest::<TypeConfig>::new(Vote::new(3, 2), Some(at(2, 1, 5)));
+    let append = AppendEntriesRequest::<TypeConfig> {
+        vote,
+        prev_log_id: Some(at(2, 1, 2)),
+        entries: entries(),
+        leader_commit: Some(at(2, 1, 2)),
+    };
+    let chunk = SnapshotChunk {
+        vote,
+        meta: snapshot_meta(),
+        total: 3,
+        offset: 0,
+        bytes: vec![1, 2, 3],
+    };
+    let op = Op::AtomicLong {
+        name: "n".into(),
+        op: LongOp::Get,
+    };
+    vec![
         (
             "peer.append_entries",
             request(PeerRpc::AppendEntries(append)),
@@ -192,6 +207,13 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         ("peer.admin", request(PeerRpc::Admin(AdminOp::Members))),
+    ]
+}
+
+/// Every reply, good and bad.
+fn replies() -> Vec<(&'static str, Vec<u8>)> {
+    let vote = vote();
+    vec![
         (
             "peer.reply.append_entries",
             response(PeerReply::AppendEntries(Ok(AppendEntriesResponse::Success))),
@@ -236,6 +258,13 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             "peer.reply.refused_vote",
             response(PeerReply::Vote(Err("e".into()))),
         ),
+    ]
+}
+
+/// The openraft types members store, and a machine snapshot with waiters.
+fn stored() -> Vec<(&'static str, Vec<u8>)> {
+    let vote = vote();
+    vec![
         ("stored.vote", bytes(&vote)),
         ("stored.log_id", bytes(&at(2, 1, 5))),
         ("stored.entry.blank", bytes(&entries()[0])),
