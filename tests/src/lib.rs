@@ -229,10 +229,34 @@ impl TestCluster {
     }
 
     /// Starts every member and waits until they agree on a leader.
+    ///
+    /// A port [`free_ports`] found free may be taken by the time a member
+    /// binds it: any outgoing connection on this machine may get it as its
+    /// local port. The members are then still pristine, so the cluster
+    /// starts over on fresh ports (unless routes were set for the old ones).
     pub fn start_all(&mut self) {
-        let ids: Vec<u64> = self.addrs.keys().copied().collect();
-        for id in ids {
-            self.start_node(id);
+        for attempt in 1.. {
+            let ids: Vec<u64> = self.addrs.keys().copied().collect();
+            for id in &ids {
+                self.start_node(*id);
+            }
+            let lost = ids.iter().copied().find(|id| self.lost_its_port(*id));
+            match lost {
+                Some(id) if attempt < 4 && self.routes.is_empty() => {
+                    eprintln!("member {id}'s port was taken: starting the cluster again");
+                    for id in &ids {
+                        self.kill(*id);
+                        wipe(&self.data_dir(*id));
+                        let _ = std::fs::remove_file(self.log_path(*id));
+                    }
+                    let ports = free_ports(ids.len());
+                    let addrs = ids.iter().zip(ports);
+                    self.addrs = addrs
+                        .map(|(id, port)| (*id, format!("127.0.0.1:{port}")))
+                        .collect();
+                }
+                _ => break,
+            }
         }
         self.wait_for_leader(Duration::from_secs(30));
         for (id, child) in &mut self.children {
@@ -244,6 +268,25 @@ impl TestCluster {
                 );
             }
         }
+    }
+
+    /// Whether member `id` exited at start because its port was taken;
+    /// false once it answers `/health` as itself (within 10 s).
+    fn lost_its_port(&mut self, id: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(child) = self.children.get_mut(&id)
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                return self.log_text(id).contains("Address already in use");
+            }
+            let health = http_get(&self.addrs[&id], "/health");
+            if health.is_some_and(|body| body.contains(&format!("\"node\":{id},"))) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// Member `id` dials its peers at `peers` (id → host:port) instead.
@@ -301,12 +344,20 @@ impl TestCluster {
     /// members' addresses) on a fresh port; it waits to be added. Its
     /// address.
     pub fn start_joining_node(&mut self, id: u64) -> String {
-        let addr = format!("127.0.0.1:{}", free_ports(1)[0]);
         let members = self.addrs.values().cloned().collect();
-        self.addrs.insert(id, addr.clone());
         self.joiners.insert(id, members);
-        self.start_node(id);
-        addr
+        // Another port if this one was taken meanwhile (see `start_all`).
+        for _ in 0..3 {
+            let addr = format!("127.0.0.1:{}", free_ports(1)[0]);
+            self.addrs.insert(id, addr.clone());
+            self.start_node(id);
+            if !self.lost_its_port(id) {
+                return addr;
+            }
+            wipe(&self.data_dir(id));
+            let _ = std::fs::remove_file(self.log_path(id));
+        }
+        panic!("no free port for member {id}")
     }
 
     /// Stops member `id` for good and forgets it (after its removal).
