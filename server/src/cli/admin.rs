@@ -67,26 +67,10 @@ pub enum AdminCommand {
     },
 }
 
-async fn connect(args: &AdminArgs) -> Result<Client, String> {
-    let endpoints = args.endpoints.iter().map(|e| match e.contains("://") {
-        true => e.clone(),
-        false => format!("ws://{e}"),
-    });
-    let mut builder = Client::builder()
-        .endpoints(endpoints)
-        .client_name("raftcp admin");
-    if let Some(path) = &args.ca_pem {
-        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        builder = builder.ca_pem(pem);
-    }
-    if let Some(token) = &args.token {
-        builder = builder.token(token.clone());
-    }
-    builder.connect().await.map_err(|e| e.to_string())
-}
-
 pub async fn run(args: AdminArgs) -> Result<(), String> {
-    let client = connect(&args).await?;
+    let (ca_pem, token) = (args.ca_pem.as_deref(), args.token.as_deref());
+    let name = Some("raftcp admin");
+    let client = super::connect_client(&args.endpoints, name, ca_pem, token).await?;
     let result = run_command(&client, &args).await;
     client.close().await;
     result

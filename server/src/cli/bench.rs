@@ -75,15 +75,8 @@ impl Workload {
 
 /// A client as the arguments say: endpoints, CA, token.
 async fn connect(args: &BenchArgs) -> Result<Client, String> {
-    let mut builder = Client::builder().endpoints(&args.endpoints);
-    if let Some(path) = &args.ca_pem {
-        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        builder = builder.ca_pem(pem);
-    }
-    if let Some(token) = &args.token {
-        builder = builder.token(token.clone());
-    }
-    builder.connect().await.map_err(|e| e.to_string())
+    let (ca_pem, token) = (args.ca_pem.as_deref(), args.token.as_deref());
+    super::connect_client(&args.endpoints, None, ca_pem, token).await
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {

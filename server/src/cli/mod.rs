@@ -83,6 +83,33 @@ fn init_logging(filter: Option<&str>) {
         .init();
 }
 
+/// A client for the commands that act as one (`bench`, `admin`, `status`):
+/// `endpoints` (a bare `host:port` gets `ws://`), trusting the CA in
+/// `ca_pem` and presenting `token` when given.
+async fn connect_client(
+    endpoints: &[String],
+    name: Option<&str>,
+    ca_pem: Option<&std::path::Path>,
+    token: Option<&str>,
+) -> Result<raftcp::Client, String> {
+    let endpoints = endpoints.iter().map(|e| match e.contains("://") {
+        true => e.clone(),
+        false => format!("ws://{e}"),
+    });
+    let mut builder = raftcp::Client::builder().endpoints(endpoints);
+    if let Some(name) = name {
+        builder = builder.client_name(name);
+    }
+    if let Some(path) = ca_pem {
+        let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        builder = builder.ca_pem(pem);
+    }
+    if let Some(token) = token {
+        builder = builder.token(token);
+    }
+    builder.connect().await.map_err(|e| e.to_string())
+}
+
 /// Waits for Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]

@@ -53,17 +53,9 @@ pub async fn run(args: StatusArgs) -> Result<(), String> {
 }
 
 async fn leader_view(args: &StatusArgs) -> Result<String, String> {
-    let endpoints = args
-        .endpoints
-        .iter()
-        .map(|e| format!("ws://{}", host_port(e)));
-    let mut builder = raftcp::Client::builder()
-        .endpoints(endpoints)
-        .client_name("raftcp status");
-    if let Some(token) = &args.token {
-        builder = builder.token(token.clone());
-    }
-    let client = builder.connect().await.map_err(|e| e.to_string())?;
+    let endpoints: Vec<String> = args.endpoints.iter().map(|e| host_port(e)).collect();
+    let (name, token) = (Some("raftcp status"), args.token.as_deref());
+    let client = super::connect_client(&endpoints, name, None, token).await?;
     let members = client.admin().members().await;
     client.close().await;
     Ok(super::admin::members_table(
