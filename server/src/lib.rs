@@ -1,13 +1,14 @@
 //! raftcp server: the deterministic CP state machine ([`machine`]), Raft
 //! and its storage ([`raft`], [`storage`]), the client gateway
-//! ([`gateway`]) behind the one listening port ([`http`]), and the CLI.
+//! ([`gateway`]) behind the one listening port ([`http`]), and the commands
+//! that run a member ([`commands`]).
 
 pub mod admin;
 pub mod admission;
 pub mod auth;
-pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod commands;
 pub mod faults;
 pub mod gateway;
 pub mod http;

@@ -142,7 +142,7 @@ pub fn faults_binary() -> PathBuf {
             "--quiet",
             "--locked",
             "-p",
-            "raftcp-server",
+            "raftcp-cli",
             "--bin",
             "raftcp",
         ]);

@@ -1,13 +1,14 @@
-//! The `raftcp` command line.
+//! The `raftcp` command line: the member's own commands (`serve`, `dev`,
+//! `auth`, from `raftcp_server::commands`) and the ones that act as a
+//! client of a running cluster (`status`, `admin`, `bench`, here, through
+//! the `raftcp` client crate).
 
 mod admin;
-mod auth;
 mod bench;
-mod dev;
-mod serve;
 mod status;
 
 use clap::{Parser, Subcommand};
+use raftcp_server::commands::{auth, dev, serve};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,17 +16,17 @@ use clap::{Parser, Subcommand};
     version,
     about = "A strongly consistent coordination service"
 )]
-pub struct Cli {
+struct Cli {
     /// Log filter (tracing env-filter syntax), e.g. `info` or `raftcp_server=debug`.
     /// Also read from RAFTCP_LOG. Quiet by default (`warn,openraft=error`).
     #[arg(long, global = true)]
-    pub log: Option<String>,
+    log: Option<String>,
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Run one member of a cluster.
     Serve(serve::ServeArgs),
     /// Run a 3-node cluster on 127.0.0.1 in this process (data under ./raftcp-data).
@@ -40,7 +41,20 @@ pub enum Command {
     Admin(admin::AdminArgs),
 }
 
-pub fn run(cli: Cli) -> Result<(), String> {
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("raftcp: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn run(cli: Cli) -> Result<(), String> {
     init_logging(cli.log.as_deref());
     if let Command::Auth(args) = cli.command {
         return auth::run(args);
@@ -108,27 +122,4 @@ async fn connect_client(
         builder = builder.token(token);
     }
     builder.connect().await.map_err(|e| e.to_string())
-}
-
-/// Waits for Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -55,10 +55,10 @@ pub async fn run(args: StatusArgs) -> Result<(), String> {
 async fn leader_view(args: &StatusArgs) -> Result<String, String> {
     let endpoints: Vec<String> = args.endpoints.iter().map(|e| host_port(e)).collect();
     let (name, token) = (Some("raftcp status"), args.token.as_deref());
-    let client = super::connect_client(&endpoints, name, None, token).await?;
+    let client = crate::connect_client(&endpoints, name, None, token).await?;
     let members = client.admin().members().await;
     client.close().await;
-    Ok(super::admin::members_table(
+    Ok(crate::admin::members_table(
         &members.map_err(|e| e.to_string())?,
     ))
 }

@@ -70,7 +70,7 @@ pub enum AdminCommand {
 pub async fn run(args: AdminArgs) -> Result<(), String> {
     let (ca_pem, token) = (args.ca_pem.as_deref(), args.token.as_deref());
     let name = Some("raftcp admin");
-    let client = super::connect_client(&args.endpoints, name, ca_pem, token).await?;
+    let client = crate::connect_client(&args.endpoints, name, ca_pem, token).await?;
     let result = run_command(&client, &args).await;
     client.close().await;
     result

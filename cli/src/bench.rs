@@ -76,7 +76,7 @@ impl Workload {
 /// A client as the arguments say: endpoints, CA, token.
 async fn connect(args: &BenchArgs) -> Result<Client, String> {
     let (ca_pem, token) = (args.ca_pem.as_deref(), args.token.as_deref());
-    super::connect_client(&args.endpoints, None, ca_pem, token).await
+    crate::connect_client(&args.endpoints, None, ca_pem, token).await
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
