@@ -114,12 +114,12 @@ impl Cluster {
                 | AdminOp::TransferLeader { .. }
         );
         let _one_at_a_time = match changes_membership {
-            true => Some(self.membership_changes.lock().await),
+            true => Some(self.membership_changes().lock().await),
             false => None,
         };
         let metrics = self.raft_metrics();
         if !self.leads(&metrics) {
-            let leader = metrics.current_leader.filter(|id| *id != self.id);
+            let leader = metrics.current_leader.filter(|id| *id != self.id());
             return Err(ForwardError::NotLeader { leader });
         }
         match op {
@@ -160,7 +160,7 @@ impl Cluster {
         let members = membership
             .nodes()
             .map(|(id, node)| {
-                let matched = match *id == self.id {
+                let matched = match *id == self.id() {
                     true => metrics.last_log_index,
                     false => replication.get(id).copied().flatten().map(|log| log.index),
                 };
@@ -170,9 +170,9 @@ impl Cluster {
                     voter: voters.contains(id),
                     matched,
                     lag: last_log_index.saturating_sub(matched.unwrap_or(0)),
-                    last_heard_ms: match *id == self.id {
+                    last_heard_ms: match *id == self.id() {
                         true => 0,
-                        false => self.peers.silent_for(*id).map_or(u64::MAX, |silent| {
+                        false => self.peers().silent_for(*id).map_or(u64::MAX, |silent| {
                             u64::try_from(silent.as_millis()).unwrap_or(u64::MAX)
                         }),
                     },
@@ -181,7 +181,7 @@ impl Cluster {
             .collect();
         let index = |log: Option<&LogId>| log.map_or(0, |log| log.index);
         Members {
-            leader: self.id,
+            leader: self.id(),
             term: metrics.current_term,
             last_log_index,
             committed: index(metrics.local_committed.as_ref()),
@@ -217,7 +217,7 @@ impl Cluster {
         // Not blocking: a learner far behind catches up (by snapshot) while
         // the caller watches its lag in `members`.
         let added = self
-            .raft
+            .raft()
             .add_learner(node_id, BasicNode { addr }, false)
             .await;
         self.changed(added)
@@ -248,7 +248,7 @@ impl Cluster {
         }
         let ids = BTreeSet::from([node_id]);
         let changed = self
-            .raft
+            .raft()
             .change_membership(ChangeMembers::AddVoterIds(ids), false)
             .await;
         self.changed(changed)
@@ -282,7 +282,7 @@ impl Cluster {
             }
         };
         // `retain: false`: a removed voter does not stay on as a learner.
-        let changed = self.raft.change_membership(change, false).await;
+        let changed = self.raft().change_membership(change, false).await;
         self.changed(changed)
     }
 
@@ -295,12 +295,12 @@ impl Cluster {
         voters: &BTreeSet<NodeId>,
         force: bool,
     ) -> Result<(), String> {
-        let limit = self.settings.cut_off_after;
+        let limit = self.settings().cut_off_after;
         let reachable = voters
             .iter()
             .filter(|id| {
-                **id == self.id
-                    || (self.peers.heard_within(**id, limit) && caught_up(view, **id).is_ok())
+                **id == self.id()
+                    || (self.peers().heard_within(**id, limit) && caught_up(view, **id).is_ok())
             })
             .count();
         let majority = voters.len() / 2 + 1;
@@ -320,7 +320,7 @@ impl Cluster {
         metrics: &RaftMetrics<TypeConfig>,
         node_id: NodeId,
     ) -> Result<AdminResult, ForwardError> {
-        if node_id == self.id {
+        if node_id == self.id() {
             return Ok(Ok(AdminReply::Done));
         }
         let membership = metrics.membership_config.membership();
@@ -332,8 +332,8 @@ impl Cluster {
         // a leader until an election.
         let view = self.members_view(metrics);
         let heard = self
-            .peers
-            .heard_within(node_id, self.settings.cut_off_after);
+            .peers()
+            .heard_within(node_id, self.settings().cut_off_after);
         let ready = caught_up(&view, node_id).and_then(|()| match heard {
             true => Ok(()),
             false => Err(format!("node {node_id} was not heard from lately")),
@@ -341,14 +341,14 @@ impl Cluster {
         if let Err(reason) = ready {
             return Ok(Err(refused(reason)));
         }
-        self.raft
+        self.raft()
             .trigger()
             .transfer_leader(node_id)
             .await
             .map_err(|e| ForwardError::Unavailable(e.to_string()))?;
         // Answered once it took office, so the caller sees the outcome.
         let took_office = async {
-            let mut server = self.raft.server_metrics();
+            let mut server = self.raft().server_metrics();
             while server.borrow_and_update().current_leader != Some(node_id) {
                 if server.changed().await.is_err() {
                     return false; // Raft stopped.
@@ -388,11 +388,11 @@ impl Cluster {
         &self,
         view: impl FnOnce(&crate::machine::Machine) -> AdminReply,
     ) -> Result<AdminResult, ForwardError> {
-        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-            Ok(_) => Ok(Ok(view(&self.replica.lock().machine))),
+        match self.raft().ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(_) => Ok(Ok(view(&self.replica().lock().machine))),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
                 Err(ForwardError::NotLeader {
-                    leader: forward.leader_id.filter(|id| *id != self.id),
+                    leader: forward.leader_id.filter(|id| *id != self.id()),
                 })
             }
             Err(e) => Err(ForwardError::Unavailable(e.to_string())),
@@ -408,7 +408,7 @@ impl Cluster {
             Ok(_) => Ok(Ok(AdminReply::Done)),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
                 Err(ForwardError::NotLeader {
-                    leader: forward.leader_id.filter(|id| *id != self.id),
+                    leader: forward.leader_id.filter(|id| *id != self.id()),
                 })
             }
             Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(e))) => {

@@ -83,7 +83,7 @@ pub async fn accept_loop(
 
 /// Completes TLS (when the member serves it) and reads the request line.
 async fn open(tcp: TcpStream, gateway: &Gateway) -> Option<(Stream, String)> {
-    let mut stream = match &gateway.cluster.tls {
+    let mut stream = match &gateway.cluster.tls() {
         None => Stream::plain(tcp),
         Some(tls) => Stream::accepted(tls.acceptor().accept(tcp).await.ok()?),
     };
@@ -114,7 +114,7 @@ async fn route(
         "/v1/client" => {
             // Only the Hello may arrive before the handshake; the link
             // takes full-size frames after it (see `connection::serve`).
-            let origins = &gateway.cluster.origins;
+            let origins = &gateway.cluster.origins();
             if let Some(socket) = upgrade(stream, HANDSHAKE_BYTES_MAX, deadline, origins).await {
                 connection::serve(socket, gateway, from.is_loopback()).await;
             }
@@ -211,8 +211,8 @@ async fn serve_http(mut stream: Stream, path: &str, cluster: &Cluster) {
             // cluster secret, so it is not advertised.
             format!(
                 "raftcp node {}\nclients: {}\n",
-                cluster.id,
-                cluster.client_url(cluster.id).unwrap_or_default()
+                cluster.id(),
+                cluster.client_url(cluster.id()).unwrap_or_default()
             ),
         ),
         _ => (
@@ -241,16 +241,16 @@ fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
         ServerState::Learner => "learner",
         ServerState::Shutdown => "shutdown",
     };
-    let cut_off = *cluster.cut_off.borrow();
-    let state_bytes = cluster.replica.state_bytes();
-    let max_state_bytes = cluster.settings.max_state_bytes;
+    let cut_off = cluster.is_cut_off();
+    let state_bytes = cluster.replica().state_bytes();
+    let max_state_bytes = cluster.settings().max_state_bytes;
     let quota_alarm = state_bytes >= max_state_bytes;
     let json = format!(
         "{{\"node\":{},\"state\":\"{state}\",\"leader\":{},\"term\":{},\"last_log_index\":{},\
          \"commit_index\":{},\"applied_index\":{},\"cut_off\":{cut_off},\
          \"state_bytes\":{state_bytes},\"max_state_bytes\":{max_state_bytes},\
          \"quota_alarm\":{quota_alarm}}}\n",
-        cluster.id,
+        cluster.id(),
         leader.map_or("null".to_owned(), |l| l.to_string()),
         m.current_term,
         m.last_log_index.unwrap_or(0),
@@ -269,12 +269,12 @@ fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
 fn metrics(cluster: &Cluster) -> String {
     let m = cluster.raft_metrics();
     let (stats, snapshots_installed) = {
-        let replica = cluster.replica.lock();
+        let replica = cluster.replica().lock();
         (replica.machine.stats(), replica.snapshots_installed)
     };
     let mut out = String::new();
     let gauges: [(&str, u64); 13] = [
-        ("raftcp_node_id", cluster.id),
+        ("raftcp_node_id", cluster.id()),
         ("raftcp_raft_term", m.current_term),
         (
             "raftcp_raft_is_leader",
@@ -293,15 +293,15 @@ fn metrics(cluster: &Cluster) -> String {
         ("raftcp_objects", stats.objects as u64),
         ("raftcp_waiters", stats.waiters as u64),
         ("raftcp_snapshots_installed", snapshots_installed),
-        ("raftcp_cut_off", u64::from(*cluster.cut_off.borrow())),
-        ("raftcp_state_bytes", cluster.replica.state_bytes()),
-        ("raftcp_state_bytes_max", cluster.settings.max_state_bytes),
+        ("raftcp_cut_off", u64::from(cluster.is_cut_off())),
+        ("raftcp_state_bytes", cluster.replica().state_bytes()),
+        ("raftcp_state_bytes_max", cluster.settings().max_state_bytes),
     ];
     for (name, value) in gauges {
         let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");
     }
-    let connections = cluster.metrics.connections_open.load(Ordering::Relaxed);
-    let protocol_errors = cluster.metrics.protocol_errors.load(Ordering::Relaxed);
+    let connections = cluster.metrics().connections_open.load(Ordering::Relaxed);
+    let protocol_errors = cluster.metrics().protocol_errors.load(Ordering::Relaxed);
     let _ = writeln!(
         out,
         "# TYPE raftcp_client_connections gauge\nraftcp_client_connections {connections}"
@@ -310,6 +310,6 @@ fn metrics(cluster: &Cluster) -> String {
         out,
         "# TYPE raftcp_protocol_errors_total counter\nraftcp_protocol_errors_total {protocol_errors}"
     );
-    cluster.metrics.render_operations(&mut out);
+    cluster.metrics().render_operations(&mut out);
     out
 }

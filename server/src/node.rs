@@ -3,10 +3,10 @@
 
 use crate::admission::{self, Admission};
 use crate::auth::Authenticator;
-use crate::cluster::{Cluster, Settings};
+use crate::cluster::{Cluster, ClusterParts, Settings};
+use crate::driver::Driver;
 use crate::faults::Faults;
-use crate::gateway::{self, Gateway};
-use crate::metrics::Metrics;
+use crate::gateway::Gateway;
 use crate::origin::OriginPolicy;
 use crate::raft::log_store::LogStore;
 use crate::raft::network::{NetworkFactory, Peers};
@@ -207,7 +207,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             tracing::debug!("initialize: {e}");
         }
     }
-    let cluster = Arc::new(Cluster {
+    let cluster = Arc::new(Cluster::new(ClusterParts {
         id,
         cluster_id: config.cluster_id.clone(),
         raft,
@@ -226,28 +226,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             max_state_bytes: config.max_state_bytes,
             anonymous_admin: listens_on_loopback_only(&local_addr),
         },
-        metrics: Metrics::default(),
-        clock: Default::default(),
-        cut_off: tokio::sync::watch::Sender::new(false),
         faults: config.faults,
-        membership_changes: Default::default(),
-    });
-    let (gateway, batcher) = Gateway::new(cluster.clone());
-    let tasks = vec![
-        batcher,
-        tokio::spawn(gateway.clone().deliver_effects(applied_rx)),
-        tokio::spawn(gateway::run_leader_duties(gateway.clone())),
-        tokio::spawn(gateway::run_heartbeats(gateway.clone())),
-        tokio::spawn(gateway::watch_state_quota(gateway.clone())),
-        tokio::spawn(crate::reachability::watch(gateway.clone())),
-        tokio::spawn(exit_on_fatal(cluster.raft.clone())),
-        tokio::spawn(crate::http::accept_loop(
-            listener,
-            gateway,
-            Admission::new(config.connection_limits, peer_addresses(&config).await),
-            identity.incarnation,
-        )),
-    ];
+    }));
+    let (driver, mut tasks) = Driver::start(cluster.clone(), applied_rx);
+    tasks.push(tokio::spawn(exit_on_fatal(cluster.raft().clone())));
+    tasks.push(tokio::spawn(crate::http::accept_loop(
+        listener,
+        Gateway::new(driver),
+        Admission::new(config.connection_limits, peer_addresses(&config).await),
+        identity.incarnation,
+    )));
     tracing::info!("node {id} listening on {local_addr}");
     Ok(RunningNode {
         cluster,
@@ -318,7 +306,7 @@ pub const EXIT_RAFT_STOPPED: i32 = 74;
 
 impl RunningNode {
     pub fn raft(&self) -> &Raft {
-        &self.cluster.raft
+        self.cluster.raft()
     }
 
     /// Stops accepting, stops Raft (flushing what it has), and returns.
@@ -326,8 +314,8 @@ impl RunningNode {
         for task in &self.tasks {
             task.abort();
         }
-        if let Err(e) = self.cluster.raft.shutdown().await {
-            tracing::warn!("node {}: raft shutdown: {e}", self.cluster.id);
+        if let Err(e) = self.cluster.raft().shutdown().await {
+            tracing::warn!("node {}: raft shutdown: {e}", self.cluster.id());
         }
     }
 }

@@ -20,7 +20,7 @@ use super::outbox::{Outbox, outbox};
 use super::request::{self, Proposing, RequestContext, RequestTask};
 use super::rules::{Action, CancelTarget, Closing, Incoming, Rules, Stop};
 use crate::clock::monotonic_ms;
-use crate::cluster::ForwardError;
+use crate::driver::ForwardError;
 use crate::limits::{
     CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX,
     REQUESTS_PER_CONNECTION_MAX,
@@ -73,7 +73,7 @@ pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>, from_loopback: boo
     let (sink, mut stream) = socket.split();
     let (outbox, inbox) = outbox(gateway.outbox_bytes.clone());
     let writer = tokio::spawn(inbox.write_to(sink));
-    let metrics = &gateway.cluster.metrics;
+    let metrics = &gateway.cluster.metrics();
     metrics.connections_open.fetch_add(1, Ordering::Relaxed);
     let mut connection = Connection {
         gateway: gateway.clone(),
@@ -87,7 +87,7 @@ pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>, from_loopback: boo
         access: Access::Anonymous,
         from_loopback,
     };
-    let session_ttl_ms = gateway.cluster.settings.session_ttl_ms;
+    let session_ttl_ms = gateway.cluster.settings().session_ttl_ms;
     let mut last_frame = Instant::now();
     // Made once: registering it anew on every pass costs a lock.
     let watched = outbox.clone();
@@ -157,7 +157,7 @@ pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>, from_loopback: boo
         outbox.close(Message::Close(Some(frame)));
     }
     if let Some(session) = connection.rules.session() {
-        gateway.detach(session, connection.connection_id);
+        gateway.driver.detach(session, connection.connection_id);
     }
     drop(connection);
     drop(overrun);
@@ -217,11 +217,11 @@ impl Connection {
     async fn on_frame(&mut self, frame: ClientFrame, bytes: usize) -> Result<(), Option<Closing>> {
         let (gateway, connection_id) = (&self.gateway, self.connection_id);
         let session = self.rules.session();
-        let holds_session = || session.is_some_and(|s| gateway.holds(s, connection_id));
+        let holds_session = || session.is_some_and(|s| gateway.driver.holds(s, connection_id));
         let proposing = &self.proposing;
         let cancel_target = |id| match session {
             _ if lock(proposing).contains_key(&id) => CancelTarget::Proposing,
-            Some(session) if gateway.is_waiting(session, id) => CancelTarget::Waiting,
+            Some(session) if gateway.driver.is_waiting(session, id) => CancelTarget::Waiting,
             _ => CancelTarget::Nowhere,
         };
         let Some(action) =
@@ -273,7 +273,7 @@ impl Connection {
                     session,
                     request: id,
                 };
-                let _ = self.gateway.propose(cancel).await;
+                let _ = self.gateway.driver.propose(cancel).await;
                 Ok(())
             }
             Action::Send(frame) => {
@@ -282,12 +282,12 @@ impl Connection {
             }
             Action::CloseSession(session) => {
                 let kind = CommandKind::CloseSession { session };
-                let _ = self.gateway.propose(kind).await;
+                let _ = self.gateway.driver.propose(kind).await;
                 Err(None)
             }
             Action::Authenticate(token) => self.reauthenticate(&token),
             Action::Admin { id, op } => {
-                let settings = &self.gateway.cluster.settings;
+                let settings = &self.gateway.cluster.settings();
                 let local = self.from_loopback && settings.anonymous_admin;
                 let allowed = self.access.check_admin(local);
                 while self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
@@ -305,7 +305,7 @@ impl Connection {
     /// A fresh token on a live session: when it verifies and names the
     /// session's subject, requests after it are checked against it.
     fn reauthenticate(&mut self, token: &str) -> Result<(), Option<Closing>> {
-        let authenticator = self.gateway.cluster.authenticator.as_deref();
+        let authenticator = self.gateway.cluster.authenticator().map(|a| &**a);
         let access = match Access::from_token(authenticator, Some(token)) {
             Ok(access) => access,
             Err(refused) => {
@@ -336,7 +336,8 @@ impl Connection {
             return self.refuse(error.to_string());
         }
         let cluster = &self.gateway.cluster;
-        let access = Access::from_token(cluster.authenticator.as_deref(), hello.auth.as_deref());
+        let access =
+            Access::from_token(cluster.authenticator().map(|a| &**a), hello.auth.as_deref());
         let access = match access {
             Ok(access) => access,
             Err(refused) => {
@@ -353,7 +354,7 @@ impl Connection {
                     session,
                     owner: session_owner(&secret, subject),
                 };
-                match self.gateway.propose(kind).await {
+                match self.gateway.driver.propose(kind).await {
                     Ok(CommandResponse::Done) => (session, secret),
                     Ok(_) => {
                         // Also when the secret is wrong: nobody learns
@@ -367,10 +368,10 @@ impl Connection {
                 let secret = ResumeSecret(crate::random::bytes());
                 let kind = CommandKind::OpenOwnedSession {
                     client_name: hello.client_name,
-                    ttl_ms: cluster.settings.session_ttl_ms,
+                    ttl_ms: cluster.settings().session_ttl_ms,
                     owner: session_owner(&secret, subject),
                 };
-                match self.gateway.propose(kind).await {
+                match self.gateway.driver.propose(kind).await {
                     Ok(CommandResponse::SessionOpened { session }) => (session, secret),
                     Ok(CommandResponse::Refused(e)) => return self.refuse(e.to_string()),
                     Ok(other) => return self.refuse(format!("unexpected answer {other:?}")),
@@ -382,12 +383,13 @@ impl Connection {
         self.access = access;
         self.connection_id =
             self.gateway
+                .driver
                 .attach(session, self.outbox.clone(), self.last_seen_ms.clone());
         let welcome = Welcome {
             session,
             resume_secret,
-            ttl_ms: cluster.settings.session_ttl_ms,
-            heartbeat_ms: cluster.settings.heartbeat_ms,
+            ttl_ms: cluster.settings().session_ttl_ms,
+            heartbeat_ms: cluster.settings().heartbeat_ms,
             leader_hint: cluster.leader().and_then(|id| cluster.client_url(id)),
             members: cluster.member_list(),
         };

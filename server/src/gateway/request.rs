@@ -2,7 +2,7 @@
 //! nothing invalid is replicated), then proposed (mutations) or read
 //! through a ReadIndex barrier (queries). A request that waits in the
 //! machine ends its task; its completion reaches the client through
-//! [`super::Gateway::deliver_effects`].
+//! the driver's delivery (`crate::driver`).
 
 use super::in_flight_budget::Reserved;
 use super::outbox::Outbox;
@@ -94,9 +94,9 @@ pub fn task(context: RequestContext, request: Request) -> RequestTask {
             return;
         };
         if may_wait {
-            gateway.forget_waiting(context.session, id);
+            gateway.driver.forget_waiting(context.session, id);
         }
-        let metrics = &gateway.cluster.metrics;
+        let metrics = &gateway.cluster.metrics();
         metrics.record(kind, result.is_ok(), since.elapsed());
         let response = ServerFrame::Response(Response { id, result });
         context.outbox.send_frame(&response);
@@ -109,8 +109,8 @@ pub fn task(context: RequestContext, request: Request) -> RequestTask {
 /// the state a little past it (at most the members' in-flight budgets).
 fn check_quota(context: &RequestContext) -> Result<(), OpError> {
     let cluster = &context.gateway.cluster;
-    let used = cluster.replica.state_bytes();
-    let max = cluster.settings.max_state_bytes;
+    let used = cluster.replica().state_bytes();
+    let max = cluster.settings().max_state_bytes;
     match used >= max {
         true => Err(OpError::QuotaExceeded { used, max }),
         false => Ok(()),
@@ -129,7 +129,7 @@ async fn propose(
     if may_wait {
         // Registered before proposing: the completion may be applied here
         // before the leader's answer comes back.
-        gateway.note_waiting(session, id, kind, since);
+        gateway.driver.note_waiting(session, id, kind, since);
     }
     let command = CommandKind::Request {
         session,
@@ -138,7 +138,7 @@ async fn propose(
         acked_except: request.acked_except.into_boxed_slice(),
         op: request.op,
     };
-    let proposed = gateway.propose_sized(command, context.bytes).await;
+    let proposed = gateway.driver.propose_sized(command, context.bytes).await;
     let cancel_requested = may_wait && lock(&context.proposing).remove(&id).unwrap_or(false);
     Some(match proposed {
         Ok(CommandResponse::Client(Outcome::Pending)) => {
@@ -157,8 +157,8 @@ async fn propose(
 /// Answers a query after a ReadIndex barrier on the leader.
 async fn read(context: &RequestContext, request: Request) -> Result<Reply, OpError> {
     let cluster = &context.gateway.cluster;
-    let read = if cluster.faults.planted(PlantedBug::StaleReads) {
-        let replica = cluster.replica.lock();
+    let read = if cluster.faults().planted(PlantedBug::StaleReads) {
+        let replica = cluster.replica().lock();
         Ok(replica.machine.query(context.session, &request.op))
     } else {
         // Boxed: the read future is large; keep the request's small.
@@ -172,6 +172,7 @@ fn spawn_cancel(gateway: &Arc<Gateway>, session: SessionId, request: RequestId) 
     tokio::spawn(async move {
         // The waiter's final answer (CANCELLED) arrives as a completion.
         let _ = gateway
+            .driver
             .propose(CommandKind::Cancel { session, request })
             .await;
     });

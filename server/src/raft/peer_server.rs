@@ -71,7 +71,7 @@ pub async fn serve<H: PeerHost>(mut socket: Socket, host: Arc<H>, incarnation: u
     if send(&outbox, &our_proof).await.is_err() {
         return;
     }
-    // Each request from the peer counts as hearing from it (`reachability`);
+    // Each request from the peer counts as hearing from it (`driver::cut_off`);
     // looked up once, not per request.
     let mut link_to_peer = host.link_to(peer);
     let slots = Arc::new(Semaphore::new(PEER_REQUESTS_MAX));
@@ -88,7 +88,7 @@ pub async fn serve<H: PeerHost>(mut socket: Socket, host: Arc<H>, incarnation: u
                 // A member added since this one started has no link yet
                 // (nor, while this member waits to be added, a known
                 // address): looked for again until it has one, so that
-                // hearing it counts (`reachability`).
+                // hearing it counts (`driver::cut_off`).
                 if link_to_peer.is_none() {
                     link_to_peer = host.link_to(peer);
                 }

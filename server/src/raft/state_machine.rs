@@ -1,9 +1,9 @@
 //! openraft's state machine: the deterministic [`Machine`] behind a mutex,
 //! plus what openraft needs around it (last applied log id, membership,
 //! snapshot files). Effects of each apply (waiter completions, ended
-//! sessions) go to this node's gateway, which delivers those of its clients;
-//! their queue is bounded, so a gateway that falls behind slows applying
-//! rather than growing memory.
+//! sessions) go to this node's driver (`crate::driver`), which delivers
+//! those of its clients; their queue is bounded, so delivery that falls
+//! behind slows applying rather than growing memory.
 
 use super::{Entry, LogId, SnapshotMeta, SnapshotOf, StoredMembership, TypeConfig};
 use crate::faults::{Faults, PlantedBug};
@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 pub type SnapshotData = Vec<u8>;
 
-/// What this node's gateway hears from the apply loop.
+/// What this node's driver hears from the apply loop.
 #[derive(Debug)]
 pub enum Applied {
     /// Effects of one entry, in order.

@@ -1,9 +1,10 @@
-//! Gathers the commands of concurrent client requests into batches, one Raft
+//! Step 1 of the driver: gathers the commands of concurrent client requests into batches, one Raft
 //! entry each. While a few batches are in flight, new commands queue and
 //! leave together with the next one, so under load the per-entry cost of
 //! Raft is shared by many requests; an idle client's command leaves at once.
 
-use crate::cluster::{Cluster, ForwardError};
+use super::ForwardError;
+use crate::cluster::Cluster;
 use crate::limits::{BATCH_QUEUE_MAX, ENTRY_BYTES_MAX};
 use crate::machine::{CommandKind, CommandResponse, POSITIONS_PER_ENTRY};
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Whether this member can serve clients right now.
+//! Step 6 of the driver: whether this member can serve clients right now.
 //!
 //! A member cut off from a quorum (one that has heard neither its leader
 //! nor a majority of the voters for a few election timeouts) can only make
@@ -10,7 +10,7 @@
 //! resends what it waits on there, exactly once (the machine deduplicates a
 //! request that did commit after all).
 
-use crate::gateway::Gateway;
+use super::Driver;
 use crate::raft::NodeId;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,28 +21,28 @@ const CHECK_EVERY: Duration = Duration::from_millis(100);
 
 /// Watches whom this member hears from and keeps `Cluster::cut_off`
 /// current.
-pub async fn watch(gateway: Arc<Gateway>) {
-    let cluster = &gateway.cluster;
-    let limit = cluster.settings.cut_off_after;
+pub(super) async fn watch(driver: Arc<Driver>) {
+    let cluster = &driver.cluster;
+    let limit = cluster.settings().cut_off_after;
     let mut tick = tokio::time::interval(CHECK_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let metrics = cluster.raft_metrics();
         let voters: BTreeSet<NodeId> = metrics.membership_config.membership().voter_ids().collect();
-        let heard = |peer| cluster.peers.heard_within(peer, limit);
-        let cut_off = is_cut_off(cluster.id, &voters, metrics.current_leader, heard);
-        let was = cluster.cut_off.send_replace(cut_off);
+        let heard = |peer| cluster.peers().heard_within(peer, limit);
+        let cut_off = is_cut_off(cluster.id(), &voters, metrics.current_leader, heard);
+        let was = cluster.set_cut_off(cut_off);
         if cut_off && !was {
             let heard: Vec<NodeId> = voters.iter().copied().filter(|v| heard(*v)).collect();
             tracing::warn!(
                 "node {}: heard from {heard:?} of voters {voters:?} within {limit:?}, no quorum; \
                  sending clients to other members",
-                cluster.id
+                cluster.id()
             );
-            gateway.drop_all_connections();
+            driver.drop_all_connections();
         } else if was && !cut_off {
-            tracing::info!("node {}: hears a quorum again", cluster.id);
+            tracing::info!("node {}: hears a quorum again", cluster.id());
         }
     }
 }

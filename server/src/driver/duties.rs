@@ -1,11 +1,11 @@
-//! Timed work. On every member: heartbeat the sessions connected here, and
+//! Step 5 of the driver: timed work. On every member: heartbeat the sessions connected here, and
 //! warn as the group's state nears its quota. On
 //! the leader only: renew every session on taking office, and propose expiry
 //! of sessions and waits whose deadlines passed on the leader's monotonic
 //! clock ([`crate::clock::LeaderClock`]). Time
 //! enters the machine only through these commands.
 
-use super::Gateway;
+use super::Driver;
 use crate::faults::PlantedBug;
 use crate::limits::STATE_BYTES_WARN_PERCENT;
 use crate::machine::CommandKind;
@@ -16,8 +16,8 @@ use std::time::Duration;
 /// timeouts and session expiry.
 const DEADLINE_TICK: Duration = Duration::from_millis(20);
 
-pub async fn run_leader_duties(gateway: Arc<Gateway>) {
-    let cluster = &gateway.cluster;
+pub(super) async fn run_leader_duties(driver: Arc<Driver>) {
+    let cluster = &driver.cluster;
     let mut renewed_in_term = None;
     let mut tick = tokio::time::interval(DEADLINE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -29,7 +29,7 @@ pub async fn run_leader_duties(gateway: Arc<Gateway>) {
             continue;
         }
         if renewed_in_term != Some(metrics.current_term)
-            && !cluster.faults.planted(PlantedBug::WallClockExpiry)
+            && !cluster.faults().planted(PlantedBug::WallClockExpiry)
         {
             // An election must not expire healthy clients: their heartbeats
             // may have gone to the old leader.
@@ -44,7 +44,7 @@ pub async fn run_leader_duties(gateway: Arc<Gateway>) {
         }
         let now = cluster.leader_time_ms();
         let (waits_due, sessions_due) = {
-            let replica = cluster.replica.lock();
+            let replica = cluster.replica().lock();
             (
                 replica.machine.waits_due(now),
                 replica.machine.sessions_due(now),
@@ -73,14 +73,14 @@ enum Fill {
 /// Logs once when the group's state passes `STATE_BYTES_WARN_PERCENT` of
 /// its quota, once when it reaches it (requests that could grow it are
 /// refused from then on), and once when it is back under.
-pub async fn watch_state_quota(gateway: Arc<Gateway>) {
-    let cluster = &gateway.cluster;
-    let max = cluster.settings.max_state_bytes;
+pub(super) async fn watch_state_quota(driver: Arc<Driver>) {
+    let cluster = &driver.cluster;
+    let max = cluster.settings().max_state_bytes;
     let mut told = Fill::Fine;
     let mut tick = tokio::time::interval(QUOTA_CHECK_INTERVAL);
     loop {
         tick.tick().await;
-        let used = cluster.replica.state_bytes();
+        let used = cluster.replica().state_bytes();
         let percent = u128::from(used) * 100 / u128::from(max.max(1));
         let fill = match percent {
             p if p >= 100 => Fill::Full,
@@ -108,12 +108,12 @@ pub async fn watch_state_quota(gateway: Arc<Gateway>) {
 
 /// Every member heartbeats the sessions of its live connections, a few
 /// times per heartbeat interval so no session goes a full TTL unrenewed.
-pub async fn run_heartbeats(gateway: Arc<Gateway>) {
-    let period = Duration::from_millis((gateway.cluster.settings.heartbeat_ms / 2).max(10));
+pub(super) async fn run_heartbeats(driver: Arc<Driver>) {
+    let period = Duration::from_millis((driver.cluster.settings().heartbeat_ms / 2).max(10));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        gateway.heartbeat_live_sessions().await;
+        driver.heartbeat_live_sessions().await;
     }
 }
