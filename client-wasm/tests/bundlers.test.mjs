@@ -1,7 +1,8 @@
 // The package in applications built by bundlers on their default
 // configuration, then run in headless Chromium against a real cluster:
 // the import must not need top-level await, and the bundler must find the
-// .wasm itself (through `new URL(..., import.meta.url)`), with no copy step.
+// .wasm itself (through `new URL(..., import.meta.url)`), with no copy step;
+// for esbuild, which does not, `raftcp/inline` carries it inside.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -98,6 +99,13 @@ test("a webpack 5 app on webpack's defaults", async () => {
   // No config file: src/index.js to main.js; the .wasm is emitted beside it.
   const out = build("webpack", "webpack", (out) => ["--output-path", out]);
   copyFileSync(join(here, "apps", "webpack", "index.html"), join(out, "index.html"));
+  await runsTwice(out);
+});
+
+test("an esbuild app on esbuild's defaults, through raftcp/inline", async () => {
+  // `--bundle` only: an IIFE bundle, no asset handling; the .wasm is inside.
+  const out = build("esbuild", "esbuild", (out) => ["main.js", "--bundle", `--outdir=${out}`]);
+  copyFileSync(join(here, "apps", "esbuild", "index.html"), join(out, "index.html"));
   await runsTwice(out);
 });
 

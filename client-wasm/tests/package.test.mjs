@@ -29,7 +29,9 @@ test("the packed package installs into a fresh project and works", async () => {
   const packed = JSON.parse(npm(["pack", join(here, "..", "pkg"), "--json", "--pack-destination", project], here));
   const tarball = join(project, packed[0].filename);
   const shipped = packed[0].files.map((file) => file.path);
-  for (const file of ["README.md", "index.d.ts", "errors.d.ts", "raftcp_wasm_bg.wasm", "node.js", "browser.js"]) {
+  const expected = ["README.md", "index.d.ts", "errors.d.ts", "raftcp_wasm_bg.wasm", "node.js", "browser.js",
+    "inline.js", "raftcp_wasm_inline.js"];
+  for (const file of expected) {
     assert.ok(shipped.includes(file), `${file} is not in the package: ${shipped}`);
   }
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "fresh", private: true, type: "module" }));
