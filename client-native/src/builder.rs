@@ -1,8 +1,9 @@
 //! [`ClientBuilder`]: connection settings with documented defaults.
 
 use crate::client::Client;
+use crate::driver::Tokens;
 use crate::error::{Error, Result};
-use crate::runtime::{self, DefaultTransport, MaybeSend, MaybeSync, TokenProvider};
+use crate::runtime::{self, DefaultTransport, MaybeSend, MaybeSync};
 use crate::transport::Transport;
 use std::future::Future;
 use std::time::Duration;
@@ -37,24 +38,10 @@ pub struct ClientBuilder {
     ca_pem: Option<Vec<u8>>,
 }
 
-/// Where the client's token comes from.
-#[derive(Clone, Default)]
-pub(crate) enum Tokens {
-    /// Anonymous: the cluster takes clients without tokens.
-    #[default]
-    None,
-    Fixed(String),
-    Provider(TokenProvider),
-}
-
-/// Never shows a token.
-impl std::fmt::Debug for Tokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Tokens::None => "None",
-            Tokens::Fixed(_) => "Fixed(..)",
-            Tokens::Provider(_) => "Provider(..)",
-        })
+impl Client {
+    /// Settings beyond the endpoints: request timeout, client name, leader following.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
     }
 }
 

@@ -1,7 +1,6 @@
 //! [`Client`]: connects to the cluster and hands out primitive handles.
 
-use crate::builder::{ClientBuilder, Tokens};
-use crate::driver::{self, Command};
+use crate::driver::{self, Command, ConnectError, Tokens, lock};
 use crate::engine::Payload;
 use crate::error::{Error, Result};
 use crate::primitives::{
@@ -37,18 +36,6 @@ pub(crate) struct Shared {
     connect_error: ConnectError,
 }
 
-/// The driver's last connection failure, cleared once a session is ready:
-/// what a call that times out meanwhile reports.
-pub(crate) type ConnectError = Arc<std::sync::Mutex<Option<String>>>;
-
-/// Locks `mutex`, also after a panic elsewhere while it was held: the
-/// values kept under these locks are valid at every step.
-pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Client {
     /// Connects to the cluster through any of `endpoints`
     /// (`ws://host:port` or `ws://host:port/v1/client`) with default
@@ -59,11 +46,6 @@ impl Client {
         S: AsRef<str>,
     {
         Client::builder().endpoints(endpoints).connect().await
-    }
-
-    /// Settings beyond the endpoints: request timeout, client name, leader following.
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
     }
 
     pub(crate) fn start<T: Transport>(

@@ -3,11 +3,9 @@
 //! both ways, heartbeats when idle, and hands each final answer to its
 //! caller. All retry and session logic lives in the engine.
 
-use crate::builder::Tokens;
-use crate::client::{ConnectError, lock};
 use crate::engine::{Engine, EngineEvent, Payload};
 use crate::error::Error;
-use crate::runtime::{self, jitter, now_ms};
+use crate::runtime::{self, TokenProvider, jitter, now_ms};
 use crate::transport::{Link, Transport};
 use raftcp_proto::{ClientFrame, Reply, RequestId, ServerFrame};
 use std::collections::HashMap;
@@ -15,6 +13,39 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+
+/// Where the client's token comes from.
+#[derive(Clone, Default)]
+pub(crate) enum Tokens {
+    /// Anonymous: the cluster takes clients without tokens.
+    #[default]
+    None,
+    Fixed(String),
+    Provider(TokenProvider),
+}
+
+/// Never shows a token.
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tokens::None => "None",
+            Tokens::Fixed(_) => "Fixed(..)",
+            Tokens::Provider(_) => "Provider(..)",
+        })
+    }
+}
+
+/// The driver's last connection failure, cleared once a session is ready:
+/// what a call that times out meanwhile reports.
+pub(crate) type ConnectError = Arc<std::sync::Mutex<Option<String>>>;
+
+/// Locks `mutex`, also after a panic elsewhere while it was held: the
+/// values kept under these locks are valid at every step.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 pub type Answer = oneshot::Sender<Result<Reply, Error>>;
 
