@@ -8,7 +8,7 @@ use crate::primitives::{
 };
 use crate::runtime::{self, Sleep};
 use crate::transport::Transport;
-use raftcp_proto::{AdminOp, GroupName, HandleId, Op, OpError, Reply};
+use raftcp_proto::{AdminOp, GroupName, HandleId, ObjectKind, Op, OpError, Reply};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -194,6 +194,31 @@ impl Object {
 
     pub(crate) fn name(&self) -> &str {
         self.target.as_ref().map_or("", |(name, _)| name.as_str())
+    }
+
+    /// Asks the driver to watch this object as `kind`, its changes going
+    /// to `queue`.
+    pub(crate) fn start_watch(
+        &self,
+        kind: ObjectKind,
+        queue: Arc<crate::watch::Queue>,
+    ) -> Result<crate::watch::Started> {
+        let (name, group) = self.target.clone().map_err(Error::Server)?;
+        let shared = &self.client.shared;
+        let ticket = shared.next_ticket.fetch_add(1, Ordering::Relaxed);
+        let command = Command::Watch {
+            ticket,
+            group,
+            kind,
+            name,
+            queue,
+        };
+        shared.commands.send(command).map_err(|_| Error::Closed)?;
+        Ok(crate::watch::Started {
+            ticket,
+            commands: shared.commands.clone(),
+            request_timeout: shared.request_timeout,
+        })
     }
 
     /// Sends the op built for this object's name and waits for the answer.

@@ -7,7 +7,8 @@ use crate::engine::{Engine, EngineEvent, Payload};
 use crate::error::Error;
 use crate::runtime::{self, TokenProvider, jitter, now_ms};
 use crate::transport::{Link, Transport};
-use raftcp_proto::{ClientFrame, Reply, RequestId, ServerFrame};
+use crate::watch::Queue;
+use raftcp_proto::{ClientFrame, GroupName, ObjectKind, Reply, RequestId, ServerFrame, WatchId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +60,16 @@ pub enum Command {
     },
     /// The caller dropped a pending call.
     Cancel { ticket: u64 },
+    /// Watch object `name` of `kind`; its changes go to `queue`.
+    Watch {
+        ticket: u64,
+        group: GroupName,
+        kind: ObjectKind,
+        name: String,
+        queue: Arc<Queue>,
+    },
+    /// The watch's stream was dropped.
+    Unwatch { ticket: u64 },
     /// `close()`: end the session, then stop.
     Close { done: oneshot::Sender<()> },
 }
@@ -92,6 +103,9 @@ struct Driver<T: Transport> {
     /// Who waits for each request, and the caller's ticket for it.
     answers: HashMap<RequestId, (Answer, u64)>,
     tickets: HashMap<u64, RequestId>,
+    /// Each watch's stream, and its ticket.
+    watches: HashMap<WatchId, (Arc<Queue>, u64)>,
+    watch_tickets: HashMap<u64, WatchId>,
     fatal: Option<String>,
     tokens: Tokens,
     /// The token expired and requests wait for a fresh one.
@@ -161,6 +175,8 @@ pub async fn run<T: Transport>(
         redirect: None,
         answers: HashMap::new(),
         tickets: HashMap::new(),
+        watches: HashMap::new(),
+        watch_tickets: HashMap::new(),
         fatal: None,
         tokens,
         token_wanted: false,
@@ -332,7 +348,53 @@ impl<T: Transport> Driver<T> {
                     self.engine.cancel(*id);
                 }
             }
+            Command::Watch {
+                ticket,
+                group,
+                kind,
+                name,
+                queue,
+            } => {
+                if let Some(reason) = &self.fatal {
+                    queue.push(Err(Error::Protocol(reason.clone())));
+                    queue.end();
+                    return;
+                }
+                let watch = self.engine.watch(group, kind, name);
+                self.watches.insert(watch, (queue, ticket));
+                self.watch_tickets.insert(ticket, watch);
+            }
+            Command::Unwatch { ticket } => {
+                if let Some(watch) = self.watch_tickets.remove(&ticket) {
+                    self.watches.remove(&watch);
+                    self.engine.unwatch(watch);
+                }
+            }
             Command::Close { .. } => {}
+        }
+    }
+
+    /// Hands a change to its stream; a stream that is gone ends its watch.
+    fn deliver_change(&mut self, change: raftcp_proto::Change) {
+        let watch = change.watch;
+        let Some((queue, ticket)) = self.watches.get(&watch) else {
+            return;
+        };
+        if !queue.push(Ok(change)) {
+            self.watch_tickets.remove(ticket);
+            self.watches.remove(&watch);
+            self.engine.unwatch(watch);
+        }
+    }
+
+    /// Ends every watch's stream, with `error` first when there is one.
+    fn end_watches(&mut self, error: Option<Error>) {
+        self.watch_tickets.clear();
+        for (_, (queue, _)) in self.watches.drain() {
+            if let Some(error) = &error {
+                queue.push(Err(error.clone()));
+            }
+            queue.end();
         }
     }
 
@@ -360,8 +422,17 @@ impl<T: Transport> Driver<T> {
                     for (_, (answer, _)) in self.answers.drain() {
                         let _ = answer.send(Err(Error::Protocol(reason.clone())));
                     }
+                    self.end_watches(Some(Error::Protocol(reason.clone())));
                     self.fatal = Some(reason);
                     end = Some(LinkEnd::Lost);
+                }
+                EngineEvent::Changed(change) => self.deliver_change(change),
+                EngineEvent::WatchEnded(ended) => {
+                    if let Some((queue, ticket)) = self.watches.remove(&ended.watch) {
+                        self.watch_tickets.remove(&ticket);
+                        queue.push(Err(Error::Server(ended.error)));
+                        queue.end();
+                    }
                 }
                 EngineEvent::TokenExpired => self.token_wanted = true,
                 EngineEvent::SessionLost { .. } => {
@@ -459,6 +530,7 @@ impl<T: Transport> Driver<T> {
         for (_, (answer, _)) in self.answers.drain() {
             let _ = answer.send(Err(Error::Closed));
         }
+        self.end_watches(None);
         if let Some(done) = done {
             let _ = done.send(());
         }

@@ -32,6 +32,7 @@ mod primitives;
 mod runtime;
 pub mod transport;
 mod value;
+mod watch;
 
 pub use admin::Admin;
 pub use builder::{ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
@@ -46,6 +47,7 @@ pub use raftcp_proto::{Fence, OpError};
 #[cfg(target_arch = "wasm32")]
 pub use runtime::Callback;
 pub use runtime::MaybeSend;
+pub use watch::{CHANGES_BUFFERED_MAX, Change, Changes, LatchState, LockState};
 
 /// The README's Rust snippets compile as doc tests.
 #[cfg(doctest)]

@@ -23,7 +23,8 @@ export type OperationErrorCode =
   | "TOKEN_EXPIRED"
   | "OBJECT_DESTROYED"
   | "QUOTA_EXCEEDED"
-  | "ADMIN_REFUSED";
+  | "ADMIN_REFUSED"
+  | "TOO_MANY_WATCHES";
 
 /** Every code a RaftcpError can carry. */
 export type RaftcpErrorCode =

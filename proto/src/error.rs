@@ -94,6 +94,9 @@ pub enum OpError {
     /// not exist, a change while another is under way); nothing changed.
     #[error("refused: {reason}")]
     AdminRefused { reason: String },
+    /// A watch on a connection that already holds the most watches.
+    #[error("the connection already has {max} watches")]
+    TooManyWatches { max: u64 },
 }
 
 impl OpError {
@@ -124,6 +127,7 @@ impl OpError {
             OpError::ObjectDestroyed { .. } => "OBJECT_DESTROYED",
             OpError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             OpError::AdminRefused { .. } => "ADMIN_REFUSED",
+            OpError::TooManyWatches { .. } => "TOO_MANY_WATCHES",
         }
     }
 

@@ -38,6 +38,12 @@ pub enum ClientFrame {
         id: RequestId,
         op: crate::admin::AdminOp,
     },
+    /// Start watching an object, or resume a watch after a reconnect: its
+    /// changes arrive as `Event::Changed` (see [`crate::watch`]). At most
+    /// [`crate::limits::WATCHES_PER_SESSION_MAX`] per connection.
+    Watch(crate::watch::WatchRequest),
+    /// Stop a watch; changes already on the way may still arrive.
+    Unwatch { watch: crate::watch::WatchId },
 }
 
 /// The handshake. Its first field never moves: a server reads the version
@@ -139,10 +145,15 @@ pub struct Response {
     pub result: Result<Reply, OpError>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Event {
     /// The session ended; every handle of it has lost what it held.
     SessionExpired { session: SessionId },
     /// The leader moved; smart clients reconnect there.
     LeaderChanged { leader_hint: Option<String> },
+    /// A watched object changed (the first one of a watch: its state then).
+    Changed(crate::watch::Change),
+    /// A watch was refused or stopped by the server (access, limits, a
+    /// name that cannot exist); the client does not resend it.
+    WatchEnded(crate::watch::WatchEnded),
 }

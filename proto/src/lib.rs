@@ -28,6 +28,7 @@ pub mod name;
 pub mod op;
 pub mod reply;
 pub mod value;
+pub mod watch;
 
 pub use admin::{AdminOp, AdminReply};
 pub use codec::{CodecError, decode, encode};
@@ -41,6 +42,7 @@ pub use name::GroupName;
 pub use op::{LatchOp, LockOp, LongOp, Op, RefOp, SemaphoreOp};
 pub use reply::Reply;
 pub use value::Value;
+pub use watch::{Change, ObjectKind, ObjectState, WatchEnded, WatchId, WatchRequest};
 
 /// Version carried in [`Hello`]; the WebSocket subprotocol is [`SUBPROTOCOL`].
 /// A `Hello` starts with its version whatever the version, so a server

@@ -60,3 +60,13 @@ const _: () = assert!(ACKED_EXCEPT_MAX < UNACKNOWLEDGED_RESPONSES_MAX);
 const _: () = assert!(HANDSHAKE_BYTES_MAX >= CLIENT_NAME_BYTES_MAX + 8 * 1024);
 const _: () = assert!(HANDSHAKE_BYTES_MAX < FRAME_BYTES_MAX);
 const _: () = assert!(FRAMES_PER_MESSAGE_MAX >= UNACKNOWLEDGED_RESPONSES_MAX);
+
+/// Watches one connection may hold at a time; one more is refused with
+/// `TOO_MANY_WATCHES`.
+pub const WATCHES_PER_SESSION_MAX: usize = 64;
+
+/// Changes a member keeps for one watch that its client has not yet
+/// taken; past it they are coalesced into one change marked `jump`. A
+/// burst of up to this many changes to one object (a busy entry) reaches
+/// a client that keeps reading without one.
+pub const CHANGES_BUFFERED_PER_WATCH_MAX: usize = 256;

@@ -16,6 +16,7 @@ use crate::raft::state_machine::SharedReplica;
 use crate::raft::{NodeId, Raft, TypeConfig};
 use crate::storage::known_peers::KnownPeers;
 use crate::tls::Tls;
+use crate::watch::Watches;
 use openraft::async_runtime::WatchReceiver;
 use openraft::{RaftMetrics, ServerState};
 use raftcp_proto::Member;
@@ -60,6 +61,9 @@ pub struct ClusterParts {
     pub authenticator: Option<Arc<Authenticator>>,
     pub tls: Option<Arc<Tls>>,
     pub faults: Faults,
+    /// The objects clients watch on this member (shared with the apply
+    /// loop).
+    pub watches: Arc<Watches>,
 }
 
 #[derive(Debug)]
@@ -89,6 +93,7 @@ pub struct Cluster {
     cut_off: watch::Sender<bool>,
     /// Test faults (none outside the fault campaign).
     faults: Faults,
+    watches: Arc<Watches>,
     /// Held by the leader while it carries out a membership change
     /// (`crate::admin`): one at a time.
     membership_changes: tokio::sync::Mutex<()>,
@@ -112,6 +117,7 @@ impl Cluster {
             clock: Mutex::default(),
             cut_off: watch::Sender::new(false),
             faults: parts.faults,
+            watches: parts.watches,
             membership_changes: tokio::sync::Mutex::default(),
         }
     }
@@ -158,6 +164,11 @@ impl Cluster {
 
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// The objects clients watch on this member.
+    pub fn watches(&self) -> &Watches {
+        &self.watches
     }
 
     /// The clock that stamps commands while this member leads.

@@ -273,7 +273,7 @@ fn metrics(cluster: &Cluster) -> String {
         (replica.machine.stats(), replica.snapshots_installed)
     };
     let mut out = String::new();
-    let gauges: [(&str, u64); 13] = [
+    let gauges: [(&str, u64); 14] = [
         ("raftcp_node_id", cluster.id()),
         ("raftcp_raft_term", m.current_term),
         (
@@ -292,6 +292,7 @@ fn metrics(cluster: &Cluster) -> String {
         ("raftcp_sessions", stats.sessions as u64),
         ("raftcp_objects", stats.objects as u64),
         ("raftcp_waiters", stats.waiters as u64),
+        ("raftcp_watchers", cluster.watches().watchers() as u64),
         ("raftcp_snapshots_installed", snapshots_installed),
         ("raftcp_cut_off", u64::from(cluster.is_cut_off())),
         ("raftcp_state_bytes", cluster.replica().state_bytes()),

@@ -24,4 +24,5 @@ pub mod storage;
 pub mod stream;
 pub mod sync;
 pub mod tls;
+pub mod watch;
 pub mod ws;

@@ -157,3 +157,19 @@ const _: () = assert!(SNAPSHOT_CHUNK_BYTES + 64 * 1024 < PEER_FRAME_BYTES_MAX);
 // A connection's replies to a full window of ordinary requests fit its
 // outbox.
 const _: () = assert!(REQUESTS_PER_CONNECTION_MAX * 1024 < OUTBOX_BYTES_PER_CONNECTION_MAX);
+
+/// A connection's watch changes wait (and coalesce) while its outbox holds
+/// more than this, so that changes alone never overrun it: below it, one
+/// more change (a value at most `VALUE_BYTES_MAX`) stays within
+/// [`OUTBOX_FAIR_SHARE_BYTES`].
+pub const WATCH_OUTBOX_BYTES_MAX: usize = OUTBOX_FAIR_SHARE_BYTES / 2;
+const _: () = assert!(WATCH_OUTBOX_BYTES_MAX + 2 * VALUE_BYTES_MAX <= OUTBOX_FAIR_SHARE_BYTES);
+
+/// How often a connection's watch changes try again while its outbox is
+/// fuller than [`WATCH_OUTBOX_BYTES_MAX`].
+pub const WATCH_SEND_RETRY: Duration = Duration::from_millis(10);
+
+/// Bytes of watch changes one connection may have waiting to be sent
+/// (values counted); past it, the watch that adds one has its queue
+/// coalesced into that one change, marked `jump`.
+pub const WATCH_BUFFER_BYTES_PER_CONNECTION_MAX: usize = 1024 * 1024;

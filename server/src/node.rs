@@ -16,6 +16,7 @@ use crate::raft::{NodeId, Raft, raft_config};
 use crate::storage::identity::{self, IdentityError};
 use crate::storage::known_peers::KnownPeers;
 use crate::tls::Tls;
+use crate::watch::Watches;
 use openraft::BasicNode;
 use openraft::async_runtime::WatchReceiver;
 use std::collections::{BTreeMap, HashSet};
@@ -166,7 +167,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
     let log = LogStore::open(&config.data_dir.join("log"), config.fsync_batch_wait)?;
     let (applied_tx, applied_rx) = mpsc::channel(crate::limits::APPLIED_QUEUED_MAX);
     let state_dir = config.data_dir.join("state");
-    let (state_machine, replica) = StateMachine::open(&state_dir, applied_tx, config.faults)?;
+    let watches = Arc::new(Watches::default());
+    let (state_machine, replica) =
+        StateMachine::open(&state_dir, applied_tx, watches.clone(), config.faults)?;
     let peers = Peers::new(
         id,
         &config.cluster_id,
@@ -227,6 +230,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             anonymous_admin: listens_on_loopback_only(&local_addr),
         },
         faults: config.faults,
+        watches,
     }));
     let (driver, mut tasks) = Driver::start(cluster.clone(), applied_rx);
     tasks.push(tokio::spawn(exit_on_fatal(cluster.raft().clone())));

@@ -24,13 +24,15 @@
 //!    [`EngineEvent::Silent`].
 
 mod in_flight;
+mod watches;
 
 use in_flight::InFlight;
 pub use in_flight::Payload;
 use raftcp_proto::limits::{ACKED_EXCEPT_MAX, REQUEST_SPAN_MAX};
 use raftcp_proto::{
-    AdminOp, ClientFrame, Event, GroupName, Hello, Member, Op, OpError, PROTOCOL_VERSION, Reply,
-    RequestId, Resume, ResumeSecret, ServerFrame, SessionId,
+    AdminOp, Change, ClientFrame, Event, GroupName, Hello, Member, ObjectKind, Op, OpError,
+    PROTOCOL_VERSION, Reply, RequestId, Resume, ResumeSecret, ServerFrame, SessionId, WatchEnded,
+    WatchId,
 };
 use std::collections::{BTreeMap, VecDeque};
 
@@ -72,6 +74,11 @@ pub enum EngineEvent {
     /// hand it to [`Engine::set_token`]. Only with
     /// [`Engine::refresh_tokens`].
     TokenExpired,
+    /// A watched object changed (or, first, its state when the watch
+    /// began). Each change once, positions increasing.
+    Changed(Change),
+    /// The server ended a watch for good (access, limits, a bad name).
+    WatchEnded(WatchEnded),
     /// The server refused the protocol; reconnecting will not help.
     Fatal {
         /// The server's explanation.
@@ -112,6 +119,7 @@ pub struct Engine {
     send_frontier: RequestId,
     outbox: VecDeque<ClientFrame>,
     events: VecDeque<EngineEvent>,
+    watches: watches::Watches,
     last_sent_ms: u64,
     last_heartbeat_ms: u64,
     last_heard_ms: u64,
@@ -144,6 +152,7 @@ impl Engine {
             send_frontier: RequestId(1),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
+            watches: watches::Watches::default(),
             last_sent_ms: 0,
             last_heartbeat_ms: 0,
             last_heard_ms: 0,
@@ -241,6 +250,25 @@ impl Engine {
         id
     }
 
+    /// Starts watching object `name` of `kind`: its changes come as
+    /// [`EngineEvent::Changed`] with the id returned, the first one its
+    /// state now; the watch is resumed on every new session.
+    pub fn watch(&mut self, group: GroupName, kind: ObjectKind, name: String) -> WatchId {
+        let request = self.watches.add(group, kind, name).clone();
+        let watch = request.watch;
+        if self.link == Link::Ready {
+            self.outbox.push_back(ClientFrame::Watch(request));
+        }
+        watch
+    }
+
+    /// Stops watch `watch`; no change of it is reported after this.
+    pub fn unwatch(&mut self, watch: WatchId) {
+        if self.watches.remove(watch) && self.link == Link::Ready {
+            self.outbox.push_back(ClientFrame::Unwatch { watch });
+        }
+    }
+
     /// The caller gave up on `id` (dropped future, aborted signal). A waiting
     /// request is cancelled on the server; its final answer (`CANCELLED`, or
     /// a grant that raced the cancel) still arrives as `Completed`.
@@ -276,6 +304,9 @@ impl Engine {
                 self.awaiting_token.clear();
                 self.send_frontier = RequestId(0);
                 self.send_eligible();
+                // Watches resume after the requests, from their last change.
+                let watches = self.watches.all().cloned().map(ClientFrame::Watch);
+                self.outbox.extend(watches);
             }
             ServerFrame::Refused { reason } => match self.session.take() {
                 // The session we tried to resume is gone; start a new one.
@@ -297,6 +328,19 @@ impl Engine {
                 self.events
                     .push_back(EngineEvent::Redirect { url: leader_hint });
             }
+            ServerFrame::Event(Event::Changed(change)) => {
+                if self.watches.accept(&change) {
+                    self.events.push_back(EngineEvent::Changed(change));
+                }
+            }
+            ServerFrame::Event(Event::WatchEnded(ended)) => match ended.error.is_retryable() {
+                true => self.watches.retry_later(ended.watch),
+                false => {
+                    if self.watches.remove(ended.watch) {
+                        self.events.push_back(EngineEvent::WatchEnded(ended));
+                    }
+                }
+            },
             // The session (if any) is not in question: with a provider, the
             // next connection brings a fresh token.
             ServerFrame::TokenRefused(refused) => match self.refreshes_tokens {
@@ -326,6 +370,10 @@ impl Engine {
         }
         if self.link == Link::Ready && now_ms >= self.heartbeat_due_ms() {
             self.outbox.push_back(ClientFrame::Heartbeat);
+        }
+        if self.link == Link::Ready {
+            let retries = self.watches.take_retries().into_iter();
+            self.outbox.extend(retries.map(ClientFrame::Watch));
         }
     }
 

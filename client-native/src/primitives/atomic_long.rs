@@ -1,6 +1,7 @@
 use crate::client::{Object, unexpected};
 use crate::error::Result;
-use raftcp_proto::{LongOp, Op, Reply};
+use crate::watch::{Changes, mismatched};
+use raftcp_proto::{LongOp, ObjectKind, ObjectState, Op, Reply};
 
 /// A replicated 64-bit counter. Every mutation is applied exactly once, even
 /// when the client retries it through a failover.
@@ -18,6 +19,28 @@ pub struct AtomicLong {
 }
 
 impl AtomicLong {
+    /// Watches the counter: a stream of its value, from the value now
+    /// (read linearizably), each change once, in log order (see
+    /// [`crate::Change`]). Dropping the stream ends the watch.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: raftcp::Client) -> Result<(), raftcp::Error> {
+    /// use futures_util::StreamExt;
+    /// let mut changes = client.get_atomic_long("visits").watch().await?;
+    /// while let Some(change) = changes.next().await {
+    ///     let change = change?;
+    ///     println!("{} at {}", change.value, change.position);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn watch(&self) -> Result<Changes<i64>> {
+        Changes::start(&self.object, ObjectKind::AtomicLong, |state| match state {
+            ObjectState::Long(value) => Ok(value),
+            other => Err(mismatched(other)),
+        })
+        .await
+    }
+
     pub(crate) fn new(object: Object) -> Self {
         Self { object }
     }

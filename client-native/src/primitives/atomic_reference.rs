@@ -2,6 +2,8 @@ use super::ValueReference;
 use crate::client::Object;
 use crate::error::Result;
 use crate::value::{from_value, to_value};
+use crate::watch::{Changes, mismatched};
+use raftcp_proto::{ObjectKind, ObjectState};
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
 
@@ -43,6 +45,18 @@ impl<T> AtomicReference<T> {
 }
 
 impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
+    /// Watches the reference: a stream of its value (`None` when unset),
+    /// from the value now, each change once, in log order. Dropping the
+    /// stream ends the watch.
+    pub async fn watch(&self) -> Result<Changes<Option<T>>> {
+        Changes::start(
+            self.values.object(),
+            ObjectKind::AtomicReference,
+            typed::<T>,
+        )
+        .await
+    }
+
     /// The object name (without the group).
     pub fn name(&self) -> &str {
         self.values.name()
@@ -95,5 +109,13 @@ impl<T: Serialize + DeserializeOwned> AtomicReference<T> {
     /// Whether the current value equals `value` (`None`: unset), compared canonically.
     pub async fn contains(&self, value: Option<&T>) -> Result<bool> {
         self.values.contains(value.map(to_value).transpose()?).await
+    }
+}
+
+/// A reference's state as `T`.
+fn typed<T: DeserializeOwned>(state: ObjectState) -> Result<Option<T>> {
+    match state {
+        ObjectState::Reference(value) => value.map(from_value).transpose(),
+        other => Err(mismatched(other)),
     }
 }

@@ -1,7 +1,9 @@
 use super::millis;
 use crate::client::{Object, unexpected};
 use crate::error::Result;
+use crate::watch::{Changes, LatchState, mismatched};
 use raftcp_proto::{LatchOp, Op, Reply};
+use raftcp_proto::{ObjectKind, ObjectState};
 use std::time::Duration;
 
 /// ```no_run
@@ -21,6 +23,21 @@ pub struct CountDownLatch {
 }
 
 impl CountDownLatch {
+    /// Watches the latch: a stream of its count and round, from its state
+    /// now, each change once, in log order. Dropping the stream ends the
+    /// watch.
+    pub async fn watch(&self) -> Result<Changes<LatchState>> {
+        Changes::start(
+            &self.object,
+            ObjectKind::CountDownLatch,
+            |state| match state {
+                ObjectState::Latch { count, round } => Ok(LatchState { count, round }),
+                other => Err(mismatched(other)),
+            },
+        )
+        .await
+    }
+
     pub(crate) fn new(object: Object) -> Self {
         Self { object }
     }

@@ -1,8 +1,10 @@
 use super::millis;
 use crate::client::{Object, unexpected};
 use crate::error::{Error, Result};
+use crate::watch::{Changes, LockState, mismatched};
 use futures_util::FutureExt;
 use raftcp_proto::{Fence, HandleId, LockOp, Op, OpError, Reply};
+use raftcp_proto::{ObjectKind, ObjectState};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -51,6 +53,17 @@ struct Holding {
 }
 
 impl FencedLock {
+    /// Watches the lock: a stream of whether it is held and the holder's
+    /// fence (never who holds it), from its state now, each change once,
+    /// in log order. Dropping the stream ends the watch.
+    pub async fn watch(&self) -> Result<Changes<LockState>> {
+        Changes::start(&self.object, ObjectKind::FencedLock, |state| match state {
+            ObjectState::Lock { held, fence } => Ok(LockState { held, fence }),
+            other => Err(mismatched(other)),
+        })
+        .await
+    }
+
     pub(crate) fn new(object: Object, handle: HandleId, limit: u32) -> Self {
         Self {
             object,

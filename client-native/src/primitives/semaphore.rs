@@ -1,7 +1,9 @@
 use super::millis;
 use crate::client::{Object, unexpected};
 use crate::error::Result;
+use crate::watch::{Changes, mismatched};
 use raftcp_proto::{HandleId, Op, Reply, SemaphoreOp};
+use raftcp_proto::{ObjectKind, ObjectState};
 use std::time::Duration;
 
 /// A distributed counting semaphore.
@@ -24,6 +26,17 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
+    /// Watches the semaphore: a stream of its available permits, from the
+    /// number now, each change once, in log order. Dropping the stream
+    /// ends the watch.
+    pub async fn watch(&self) -> Result<Changes<u32>> {
+        Changes::start(&self.object, ObjectKind::Semaphore, |state| match state {
+            ObjectState::Semaphore { available } => Ok(available),
+            other => Err(mismatched(other)),
+        })
+        .await
+    }
+
     pub(crate) fn new(object: Object, handle: HandleId) -> Self {
         Self { object, handle }
     }

@@ -1,6 +1,8 @@
 use crate::client::{Object, unexpected};
 use crate::error::Result;
+use crate::watch::{Changes, mismatched};
 use raftcp_proto::limits::VALUE_BYTES_MAX;
+use raftcp_proto::{ObjectKind, ObjectState};
 use raftcp_proto::{Op, OpError, RefOp, Reply, Value};
 
 /// `value` in canonical form, refused here (as the cluster would refuse it)
@@ -30,6 +32,21 @@ pub struct ValueReference {
 }
 
 impl ValueReference {
+    /// Watches the reference: a stream of its value (`None` when unset),
+    /// from the value now, each change once, in log order. Dropping the
+    /// stream ends the watch.
+    pub async fn watch(&self) -> Result<Changes<Option<Value>>> {
+        Changes::start(
+            &self.object,
+            ObjectKind::AtomicReference,
+            |state| match state {
+                ObjectState::Reference(value) => Ok(value),
+                other => Err(mismatched(other)),
+            },
+        )
+        .await
+    }
+
     pub(crate) fn new(object: Object) -> Self {
         Self { object }
     }
@@ -37,6 +54,10 @@ impl ValueReference {
     /// The object name (without the group).
     pub fn name(&self) -> &str {
         self.object.name()
+    }
+
+    pub(crate) fn object(&self) -> &Object {
+        &self.object
     }
 
     async fn call(&self, op: RefOp) -> Result<Reply> {

@@ -45,6 +45,28 @@ impl Cluster {
         }
     }
 
+    /// The leader's read index (see [`PeerRpc::ReadIndex`]), through
+    /// whichever member leads.
+    pub async fn read_index(&self) -> Result<u64, ForwardError> {
+        match self.on_leader(PeerRpc::ReadIndex).await? {
+            PeerReply::ReadIndex(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Confirms leadership with a quorum and returns the read index.
+    async fn read_index_here(&self) -> Result<u64, ForwardError> {
+        match self.raft().ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(read) => Ok(read.index()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
+                Err(ForwardError::NotLeader {
+                    leader: forward.leader_id.filter(|id| *id != self.id()),
+                })
+            }
+            Err(e) => Err(ForwardError::Unavailable(e.to_string())),
+        }
+    }
+
     /// Runs a `Propose` or `Read` on the leader, here or over the peer link,
     /// following leader hints and retrying through elections until the
     /// request timeout.
@@ -86,6 +108,7 @@ impl Cluster {
             PeerRpc::Propose(kind) => PeerReply::Proposed(self.propose_here(kind).await),
             PeerRpc::Read { session, op } => PeerReply::Read(self.read_here(session, &op).await),
             PeerRpc::Admin(op) => PeerReply::Admin(self.admin_here(op).await),
+            PeerRpc::ReadIndex => PeerReply::ReadIndex(self.read_index_here().await),
             other => PeerReply::Proposed(Err(ForwardError::Unavailable(format!(
                 "{other:?} is not a client request"
             )))),
@@ -212,7 +235,10 @@ impl Cluster {
 /// the error to retry on.
 fn refused_here(reply: PeerReply) -> Result<PeerReply, ForwardError> {
     match reply {
-        PeerReply::Proposed(Err(e)) | PeerReply::Read(Err(e)) | PeerReply::Admin(Err(e)) => Err(e),
+        PeerReply::Proposed(Err(e))
+        | PeerReply::Read(Err(e))
+        | PeerReply::Admin(Err(e))
+        | PeerReply::ReadIndex(Err(e)) => Err(e),
         reply => Ok(reply),
     }
 }

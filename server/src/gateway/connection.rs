@@ -25,13 +25,18 @@ use crate::limits::{
     CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX,
     REQUESTS_PER_CONNECTION_MAX,
 };
-use crate::machine::{CommandKind, CommandResponse, SessionOwner, validate_client_name};
+use crate::machine::{
+    CommandKind, CommandResponse, SessionOwner, validate_client_name, validate_op,
+};
 use crate::sync::lock;
+use crate::watch::connection::ConnectionWatches;
 use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use raftcp_proto::name::{DEFAULT_GROUP, validate_name};
 use raftcp_proto::{
-    ClientFrame, Hello, Op, PROTOCOL_VERSION, Response, Resume, ResumeSecret, ServerFrame, Welcome,
+    ClientFrame, Hello, Op, OpError, PROTOCOL_VERSION, Response, Resume, ResumeSecret, ServerFrame,
+    WatchRequest, Welcome,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +63,7 @@ struct Connection {
     /// The client connects from this machine (anonymous clients may then
     /// run admin operations).
     from_loopback: bool,
+    watches: ConnectionWatches,
 }
 
 /// Serves one client connection, upgraded to take messages of at most
@@ -86,6 +92,7 @@ pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>, from_loopback: boo
         requests: FuturesUnordered::new(),
         access: Access::Anonymous,
         from_loopback,
+        watches: ConnectionWatches::new(gateway.cluster.clone(), outbox.clone()),
     };
     let session_ttl_ms = gateway.cluster.settings().session_ttl_ms;
     let mut last_frame = Instant::now();
@@ -286,6 +293,23 @@ impl Connection {
                 Err(None)
             }
             Action::Authenticate(token) => self.reauthenticate(&token),
+            Action::Watch(request) => {
+                if let Err(refused) = self.check_watch(&request) {
+                    self.watches.refuse(request.watch, refused);
+                    return Ok(());
+                }
+                while self.requests.len() >= REQUESTS_PER_CONNECTION_MAX {
+                    self.requests.next().await;
+                }
+                if let Some(registering) = self.watches.start(request) {
+                    self.requests.push(Box::pin(registering));
+                }
+                Ok(())
+            }
+            Action::Unwatch(watch) => {
+                self.watches.stop(watch);
+                Ok(())
+            }
             Action::Admin { id, op } => {
                 let settings = &self.gateway.cluster.settings();
                 let local = self.from_loopback && settings.anonymous_admin;
@@ -304,6 +328,19 @@ impl Connection {
 
     /// A fresh token on a live session: when it verifies and names the
     /// session's subject, requests after it are checked against it.
+    /// A watch is checked as the read of its object would be.
+    fn check_watch(&self, request: &WatchRequest) -> Result<(), OpError> {
+        validate_name(request.group.as_str())?;
+        if request.group.as_str() != DEFAULT_GROUP {
+            return Err(OpError::UnknownGroup {
+                group: request.group.0.clone(),
+            });
+        }
+        let read = crate::watch::read_op(request.kind, &request.name);
+        validate_op(&read)?;
+        self.access.check(&read, &request.group)
+    }
+
     fn reauthenticate(&mut self, token: &str) -> Result<(), Option<Closing>> {
         let authenticator = self.gateway.cluster.authenticator().map(|a| &**a);
         let access = match Access::from_token(authenticator, Some(token)) {

@@ -90,6 +90,11 @@ impl Outbox {
         }
     }
 
+    /// Bytes queued and not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queued_bytes.load(Ordering::Acquire)
+    }
+
     /// Queues a close frame, past the bound: it is the last message.
     pub fn close(&self, message: Message) {
         let cost = cost(&message);

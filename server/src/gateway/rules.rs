@@ -31,7 +31,7 @@ use crate::limits::{
 };
 use raftcp_proto::{
     AdminOp, ClientFrame, Hello, PROTOCOL_VERSION, Request, RequestId, ServerFrame, SessionId,
-    hello_version,
+    WatchId, WatchRequest, hello_version,
 };
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -104,6 +104,10 @@ pub enum Action {
         id: RequestId,
         op: AdminOp,
     },
+    /// Start or resume a watch for the session's client.
+    Watch(WatchRequest),
+    /// Stop a watch.
+    Unwatch(WatchId),
     /// End the connection with a protocol error.
     Close(Closing),
 }
@@ -265,6 +269,8 @@ impl Rules {
                 Action::Authenticate(token)
             }
             ClientFrame::Admin { id, op } => Action::Admin { id, op },
+            ClientFrame::Watch(watch) => Action::Watch(watch),
+            ClientFrame::Unwatch { watch } => Action::Unwatch(watch),
         })
     }
 }

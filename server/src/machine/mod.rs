@@ -31,6 +31,7 @@ mod lifecycle;
 mod listing;
 mod lock;
 mod objects;
+mod observe;
 mod owner;
 mod query;
 mod semaphore;
@@ -46,8 +47,10 @@ pub use command::{
 };
 pub use destroy::Kind;
 pub use invariants::InvariantViolation;
+pub use observe::{ApplyObserver, Touched, object_kind};
 pub use sessions::Acknowledged;
 pub use snapshot::{RestoreError, SNAPSHOT_BYTES_MAX};
+pub use usage::value_bytes;
 pub use validate::{validate_acknowledged, validate_client_name, validate_op};
 
 use crate::faults::PlantedBug;
@@ -125,25 +128,7 @@ impl Machine {
     /// as its index: session ids and fences stay unique and strictly
     /// increasing even when one entry grants a lock twice.
     pub fn apply_entry(&mut self, raft_index: u64, command: Command) -> Applied {
-        let base = raft_index.saturating_mul(POSITIONS_PER_ENTRY);
-        let CommandKind::Batch(kinds) = command.kind else {
-            return self.apply(base, command);
-        };
-        let mut responses = Vec::with_capacity(kinds.len());
-        let mut effects = Vec::new();
-        for (place, kind) in (0..POSITIONS_PER_ENTRY).zip(kinds.iter()) {
-            let command = Command {
-                time_ms: command.time_ms,
-                kind: kind.clone(),
-            };
-            let applied = self.apply(base + place, command);
-            responses.push(applied.response);
-            effects.extend(applied.effects);
-        }
-        Applied {
-            response: CommandResponse::Batch(responses),
-            effects,
-        }
+        self.apply_entry_observed(raft_index, command, &mut observe::Unobserved)
     }
 
     /// Applies one command at log position `index`. Positions must strictly

@@ -74,6 +74,10 @@ pub enum PeerRpc {
     },
     /// An admin operation, carried out by the leader (`crate::admin`).
     Admin(AdminOp),
+    /// The leader's read index: every entry committed when the call
+    /// began is at or below it (for a follower's local linearizable
+    /// read: a watch's first state).
+    ReadIndex,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -86,6 +90,7 @@ pub enum PeerReply {
     Proposed(Result<CommandResponse, ForwardError>),
     Read(Result<Result<Reply, OpError>, ForwardError>),
     Admin(Result<Result<AdminReply, OpError>, ForwardError>),
+    ReadIndex(Result<u64, ForwardError>),
 }
 
 /// Why a forwarded command or read was not handled.

@@ -244,8 +244,9 @@ async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) 
             let result = raft.install_full_snapshot(vote, snapshot).await;
             PeerReply::Snapshot(result.map(Some).map_err(|e| e.to_string()))
         }
-        request @ (PeerRpc::Propose(_) | PeerRpc::Read { .. } | PeerRpc::Admin(_)) => {
-            host.answer_forwarded(request).await
-        }
+        request @ (PeerRpc::Propose(_)
+        | PeerRpc::Read { .. }
+        | PeerRpc::Admin(_)
+        | PeerRpc::ReadIndex) => host.answer_forwarded(request).await,
     }
 }

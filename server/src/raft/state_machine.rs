@@ -9,6 +9,7 @@ use super::{Entry, LogId, SnapshotMeta, SnapshotOf, StoredMembership, TypeConfig
 use crate::faults::{Faults, PlantedBug};
 use crate::machine::{CommandResponse, Effect, Machine};
 use crate::storage::atomic_file::write_parts_atomically;
+use crate::watch::Watches;
 use futures_util::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
@@ -93,6 +94,9 @@ pub struct StateMachine {
     replica: SharedReplica,
     dir: PathBuf,
     applied_tx: mpsc::Sender<Applied>,
+    /// The objects clients watch on this member: applying shows them
+    /// what changed.
+    watches: Arc<Watches>,
     /// Planted in every machine this replica holds (the fault campaign).
     planted: Option<PlantedBug>,
 }
@@ -103,6 +107,7 @@ impl StateMachine {
     pub fn open(
         dir: &Path,
         applied_tx: mpsc::Sender<Applied>,
+        watches: Arc<Watches>,
         faults: Faults,
     ) -> io::Result<(Self, SharedReplica)> {
         std::fs::create_dir_all(dir)?;
@@ -121,6 +126,7 @@ impl StateMachine {
             replica: replica.clone(),
             dir: dir.to_owned(),
             applied_tx,
+            watches,
             planted: faults.planted,
         };
         Ok((sm, replica))
@@ -137,7 +143,10 @@ impl StateMachine {
                 (CommandResponse::Done, Vec::new())
             }
             EntryPayload::Normal(command) => {
-                let applied = state.machine.apply_entry(index, command);
+                let mut observer = self.watches.observer();
+                let applied = state
+                    .machine
+                    .apply_entry_observed(index, command, &mut observer);
                 (applied.response, applied.effects)
             }
         };

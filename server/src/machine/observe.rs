@@ -1,0 +1,193 @@
+//! What a watcher may see of an object ([`ObjectState`]), and a hook that
+//! lets a member see which watched objects each command may have changed
+//! while it applies an entry. The hook only reads: the machine's state and
+//! answers are the same with or without it.
+
+use super::Machine;
+use super::command::{Applied, Command, CommandKind};
+use raftcp_proto::{
+    Fence, LatchOp, LockOp, LongOp, ObjectKind, ObjectState, Op, RefOp, SemaphoreOp,
+};
+
+/// Which objects a command may change.
+#[derive(Debug, PartialEq)]
+pub enum Touched<'a> {
+    /// None (handshakes, heartbeats, renewals).
+    Nothing,
+    /// One object, named by the client's operation; `destroy` when the
+    /// operation destroys it.
+    One {
+        kind: ObjectKind,
+        name: &'a str,
+        destroy: bool,
+    },
+    /// Any lock or semaphore: a session that ends releases what it held,
+    /// and a waiter that leaves a semaphore's queue may let the next in.
+    LocksAndSemaphores,
+}
+
+/// Sees each command of an entry before and after it is applied.
+pub trait ApplyObserver {
+    /// What `before` noted for `after`.
+    type Noted;
+    /// Before the command: what to look at afterwards, if anything.
+    fn before(&mut self, touched: Touched<'_>) -> Option<Self::Noted>;
+    /// After it, at log position `position`.
+    fn after(&mut self, machine: &Machine, position: u64, noted: Self::Noted);
+}
+
+/// Which objects `kind` may change.
+pub fn touched(kind: &CommandKind) -> Touched<'_> {
+    match kind {
+        CommandKind::Request { op, .. } | CommandKind::Client { op, .. } => Touched::One {
+            kind: object_kind(op),
+            name: op.name(),
+            destroy: is_destroy(op),
+        },
+        CommandKind::CloseSession { .. }
+        | CommandKind::ExpireSessions
+        | CommandKind::ExpireWaits
+        | CommandKind::Cancel { .. } => Touched::LocksAndSemaphores,
+        CommandKind::OpenSession { .. }
+        | CommandKind::OpenOwnedSession { .. }
+        | CommandKind::ResumeSession { .. }
+        | CommandKind::Heartbeat { .. }
+        | CommandKind::RenewAllSessions
+        // Its commands are looked at one by one.
+        | CommandKind::Batch(_) => Touched::Nothing,
+    }
+}
+
+pub fn object_kind(op: &Op) -> ObjectKind {
+    match op {
+        Op::AtomicLong { .. } => ObjectKind::AtomicLong,
+        Op::AtomicReference { .. } => ObjectKind::AtomicReference,
+        Op::Lock { .. } => ObjectKind::FencedLock,
+        Op::Semaphore { .. } => ObjectKind::Semaphore,
+        Op::Latch { .. } => ObjectKind::CountDownLatch,
+    }
+}
+
+fn is_destroy(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::AtomicLong {
+            op: LongOp::Destroy,
+            ..
+        } | Op::AtomicReference {
+            op: RefOp::Destroy,
+            ..
+        } | Op::Lock {
+            op: LockOp::Destroy,
+            ..
+        } | Op::Semaphore {
+            op: SemaphoreOp::Destroy,
+            ..
+        } | Op::Latch {
+            op: LatchOp::Destroy,
+            ..
+        }
+    )
+}
+
+impl Machine {
+    /// The observable state of object `name` of `kind`; one that does not
+    /// exist looks as a fresh one would.
+    pub fn observe(&self, kind: ObjectKind, name: &str) -> ObjectState {
+        let objects = &self.objects;
+        match kind {
+            ObjectKind::AtomicLong => {
+                ObjectState::Long(objects.longs.get(name).copied().unwrap_or(0))
+            }
+            ObjectKind::AtomicReference => {
+                ObjectState::Reference(objects.references.get(name).cloned())
+            }
+            // A free lock shows no fence: a lock nobody holds or waits for
+            // is not kept, so its last fence is not known.
+            ObjectKind::FencedLock => match objects.locks.get(name).and_then(|l| l.holder.as_ref())
+            {
+                Some(holder) => ObjectState::Lock {
+                    held: true,
+                    fence: holder.fence,
+                },
+                None => ObjectState::Lock {
+                    held: false,
+                    fence: Fence::INVALID,
+                },
+            },
+            ObjectKind::Semaphore => ObjectState::Semaphore {
+                available: objects.semaphores.get(name).map_or(0, |s| s.available),
+            },
+            ObjectKind::CountDownLatch => match objects.latches.get(name) {
+                Some(latch) => ObjectState::Latch {
+                    count: latch.count,
+                    round: latch.round,
+                },
+                None => ObjectState::Latch { count: 0, round: 0 },
+            },
+        }
+    }
+
+    /// Whether object `name` of `kind` exists (a destroyed one does not,
+    /// until a mutation creates it again).
+    pub fn exists(&self, kind: ObjectKind, name: &str) -> bool {
+        let objects = &self.objects;
+        match kind {
+            ObjectKind::AtomicLong => objects.longs.contains_key(name),
+            ObjectKind::AtomicReference => objects.references.contains_key(name),
+            ObjectKind::FencedLock => objects.locks.contains_key(name),
+            ObjectKind::Semaphore => objects.semaphores.contains_key(name),
+            ObjectKind::CountDownLatch => objects.latches.contains_key(name),
+        }
+    }
+
+    /// [`Machine::apply_entry`], showing `observer` each command.
+    pub fn apply_entry_observed<O: ApplyObserver>(
+        &mut self,
+        raft_index: u64,
+        command: Command,
+        observer: &mut O,
+    ) -> Applied {
+        let base = raft_index.saturating_mul(super::POSITIONS_PER_ENTRY);
+        let CommandKind::Batch(kinds) = &command.kind else {
+            let noted = observer.before(touched(&command.kind));
+            let applied = self.apply(base, command);
+            if let Some(noted) = noted {
+                observer.after(self, base, noted);
+            }
+            return applied;
+        };
+        let kinds = kinds.clone();
+        let mut responses = Vec::with_capacity(kinds.len());
+        let mut effects = Vec::new();
+        for (place, kind) in (0..super::POSITIONS_PER_ENTRY).zip(kinds.iter()) {
+            let noted = observer.before(touched(kind));
+            let command = Command {
+                time_ms: command.time_ms,
+                kind: kind.clone(),
+            };
+            let applied = self.apply(base + place, command);
+            if let Some(noted) = noted {
+                observer.after(self, base + place, noted);
+            }
+            responses.push(applied.response);
+            effects.extend(applied.effects);
+        }
+        Applied {
+            response: super::CommandResponse::Batch(responses),
+            effects,
+        }
+    }
+}
+
+/// An observer that looks at nothing.
+#[derive(Debug)]
+pub struct Unobserved;
+
+impl ApplyObserver for Unobserved {
+    type Noted = ();
+    fn before(&mut self, _: Touched<'_>) -> Option<()> {
+        None
+    }
+    fn after(&mut self, _: &Machine, _: u64, _: ()) {}
+}
