@@ -26,5 +26,7 @@ mod lock;
 mod promise;
 mod semaphore;
 mod types;
+mod watch;
 
 pub use client::{Client, connect};
+pub use watch::WatchStream;

@@ -26,6 +26,19 @@ impl FencedLock {
 
 #[wasm_bindgen]
 impl FencedLock {
+    /// Its changes as an async iterator (`for await`), from its state now
+    /// (read linearizably), each change once, in log order; `break`, the
+    /// `signal` or `client.close()` ends the watch.
+    #[wasm_bindgen(unchecked_return_type = "AsyncIterableIterator<Change<LockState>>")]
+    pub fn watch(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
+    ) -> JsValue {
+        let signal = options.as_ref().and_then(crate::abort::signal_of);
+        let handle = self.inner.clone();
+        crate::watch::watch(signal, async move { handle.watch().await }, crate::watch::lock_state)
+    }
+
     /// The object name (without the group).
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {

@@ -22,6 +22,19 @@ impl Semaphore {
 
 #[wasm_bindgen]
 impl Semaphore {
+    /// Its changes as an async iterator (`for await`), from its state now
+    /// (read linearizably), each change once, in log order; `break`, the
+    /// `signal` or `client.close()` ends the watch.
+    #[wasm_bindgen(unchecked_return_type = "AsyncIterableIterator<Change<number>>")]
+    pub fn watch(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "WaitOptions")] options: Option<JsValue>,
+    ) -> JsValue {
+        let signal = options.as_ref().and_then(crate::abort::signal_of);
+        let handle = self.inner.clone();
+        crate::watch::watch(signal, async move { handle.watch().await }, JsValue::from)
+    }
+
     /// The object name (without the group).
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> String {

@@ -86,6 +86,33 @@ export interface ObjectInfo {
   waiters: number;
 }
 
+/** One change of a watched object (`for await (const c of handle.watch())`). */
+export interface Change<T> {
+  /** Where in the log the object reached this state; rises along a watch. */
+  position: bigint;
+  /** The object's state, as its reads give it. */
+  value: T;
+  /** Changes may have been skipped before this one (after a reconnect, or
+   * a loop too slow to keep up): `value` is current, not every step shown. */
+  jump: boolean;
+  /** The object was destroyed here (`value` is a fresh object's). */
+  destroyed: boolean;
+}
+
+/** What a FencedLock watch shows: never who holds it. */
+export interface LockState {
+  held: boolean;
+  /** The holder's fence while held; 0n while free. */
+  fence: bigint;
+}
+
+/** What a CountDownLatch watch shows. */
+export interface LatchState {
+  count: number;
+  /** How many times trySetCount succeeded. */
+  round: number;
+}
+
 /** Options for calls that may wait. */
 export interface WaitOptions {
   /** Aborting rejects the call with an AbortError and cancels its queued

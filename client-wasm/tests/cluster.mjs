@@ -92,6 +92,26 @@ export class Cluster {
     }
   }
 
+  /** Gauge `name` of member `id`'s /metrics (plain clusters), or null. */
+  async gauge(id, name) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${this.ports[id - 1]}/metrics`);
+      const line = (await response.text()).split("\n").find((l) => l.startsWith(`${name} `));
+      return line ? Number(line.split(" ")[1]) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits until gauge `name` of member `id` reads `value`. */
+  async untilGauge(id, name, value) {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while ((await this.gauge(id, name)) !== value) {
+      if (Date.now() > deadline) throw new Error(`${name} of member ${id} never reached ${value}`);
+      await sleep(20);
+    }
+  }
+
   /** The id of the member that leads, as a running member reports it. */
   async waitForLeader(except) {
     const deadline = Date.now() + START_TIMEOUT_MS;
