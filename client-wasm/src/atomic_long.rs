@@ -45,7 +45,9 @@ impl AtomicLong {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(signal, async move { handle.watch().await }, |value| js_sys::BigInt::from(value).into())
+        crate::watch::watch(signal, async move { handle.watch().await }, |value| {
+            js_sys::BigInt::from(value).into()
+        })
     }
 
     /// The object name (without the group).

@@ -32,7 +32,11 @@ impl AtomicReference {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(signal, async move { handle.watch().await }, crate::convert::from_stored)
+        crate::watch::watch(
+            signal,
+            async move { handle.watch().await },
+            crate::convert::from_stored,
+        )
     }
 
     /// The object name (without the group).

@@ -31,7 +31,11 @@ impl CountDownLatch {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(signal, async move { handle.watch().await }, crate::watch::latch_state)
+        crate::watch::watch(
+            signal,
+            async move { handle.watch().await },
+            crate::watch::latch_state,
+        )
     }
 
     /// The object name (without the group).

@@ -36,7 +36,11 @@ impl FencedLock {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(signal, async move { handle.watch().await }, crate::watch::lock_state)
+        crate::watch::watch(
+            signal,
+            async move { handle.watch().await },
+            crate::watch::lock_state,
+        )
     }
 
     /// The object name (without the group).

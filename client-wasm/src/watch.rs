@@ -101,7 +101,8 @@ where
     let started = future_to_promise(async move {
         let started = abortable(signal.clone(), start).await?;
         let stream = started.map_err(to_js)?.map(move |item| {
-            item.map(|change| change_object(change, value)).map_err(to_js)
+            item.map(|change| change_object(change, value))
+                .map_err(to_js)
         });
         let state = State {
             changes: Some(Box::pin(stream)),

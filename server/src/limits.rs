@@ -173,3 +173,11 @@ pub const WATCH_SEND_RETRY: Duration = Duration::from_millis(10);
 /// (values counted); past it, the watch that adds one has its queue
 /// coalesced into that one change, marked `jump`.
 pub const WATCH_BUFFER_BYTES_PER_CONNECTION_MAX: usize = 1024 * 1024;
+
+/// Bytes of watch changes all connections of a member may have waiting
+/// together; past it, a watch that adds one is coalesced as above.
+pub const WATCH_BUFFER_BYTES_PER_MEMBER_MAX: usize = 64 * 1024 * 1024;
+
+/// Watches one member serves at a time, over all its connections; one
+/// more is refused with `TOO_MANY_WATCHES`.
+pub const WATCHERS_PER_MEMBER_MAX: usize = 100_000;

@@ -92,7 +92,7 @@ pub async fn serve(mut socket: Socket, gateway: Arc<Gateway>, from_loopback: boo
         requests: FuturesUnordered::new(),
         access: Access::Anonymous,
         from_loopback,
-        watches: ConnectionWatches::new(gateway.cluster.clone(), outbox.clone()),
+        watches: ConnectionWatches::new(gateway.cluster.clone(), outbox.clone(), Access::Anonymous),
     };
     let session_ttl_ms = gateway.cluster.settings().session_ttl_ms;
     let mut last_frame = Instant::now();
@@ -357,6 +357,7 @@ impl Connection {
             let reason = "the new token names another subject than the session's";
             return Err(Some(Closing::new(CloseCode::Policy, reason)));
         }
+        self.watches.set_access(access.clone());
         self.access = access;
         Ok(())
     }
@@ -417,6 +418,9 @@ impl Connection {
             }
         };
         self.rules.on_session(session);
+        // A new session: its client sends its watches again.
+        let (watch_cluster, outbox) = (self.gateway.cluster.clone(), self.outbox.clone());
+        self.watches = ConnectionWatches::new(watch_cluster, outbox, access.clone());
         self.access = access;
         self.connection_id =
             self.gateway

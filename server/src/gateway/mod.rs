@@ -4,7 +4,7 @@
 //! which connection holds each session, delivery of effects) is the
 //! driver's ([`crate::driver`]).
 
-mod access;
+pub(crate) mod access;
 mod admin;
 pub mod connection;
 mod in_flight_budget;

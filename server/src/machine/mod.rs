@@ -47,7 +47,7 @@ pub use command::{
 };
 pub use destroy::Kind;
 pub use invariants::InvariantViolation;
-pub use observe::{ApplyObserver, Touched, object_kind};
+pub use observe::{ApplyObserver, Touched, object_kind, same_state};
 pub use sessions::Acknowledged;
 pub use snapshot::{RestoreError, SNAPSHOT_BYTES_MAX};
 pub use usage::value_bytes;
@@ -84,6 +84,10 @@ pub struct Machine {
     /// [`Machine::plant`]); not in snapshots.
     #[serde(skip)]
     planted: Option<PlantedBug>,
+    /// While a watched command applies: the objects it changed (see
+    /// `observe`); not in snapshots.
+    #[serde(skip)]
+    noting: Option<Vec<(Kind, String)>>,
 }
 
 /// Sizes for metrics.

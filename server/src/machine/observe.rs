@@ -5,6 +5,7 @@
 
 use super::Machine;
 use super::command::{Applied, Command, CommandKind};
+use super::destroy::Kind;
 use raftcp_proto::{
     Fence, LatchOp, LockOp, LongOp, ObjectKind, ObjectState, Op, RefOp, SemaphoreOp,
 };
@@ -21,9 +22,10 @@ pub enum Touched<'a> {
         name: &'a str,
         destroy: bool,
     },
-    /// Any lock or semaphore: a session that ends releases what it held,
-    /// and a waiter that leaves a semaphore's queue may let the next in.
-    LocksAndSemaphores,
+    /// Whichever objects the command changes as it applies (a session
+    /// that ends releases what it held; a waiter that leaves a
+    /// semaphore's queue may let the next in): `after` is told which.
+    Several,
 }
 
 /// Sees each command of an entry before and after it is applied.
@@ -32,8 +34,15 @@ pub trait ApplyObserver {
     type Noted;
     /// Before the command: what to look at afterwards, if anything.
     fn before(&mut self, touched: Touched<'_>) -> Option<Self::Noted>;
-    /// After it, at log position `position`.
-    fn after(&mut self, machine: &Machine, position: u64, noted: Self::Noted);
+    /// After it, at log position `position`; `changed`: the objects it
+    /// changed, for [`Touched::Several`] (repeats possible).
+    fn after(
+        &mut self,
+        machine: &Machine,
+        position: u64,
+        noted: Self::Noted,
+        changed: &[(ObjectKind, String)],
+    );
 }
 
 /// Which objects `kind` may change.
@@ -47,7 +56,7 @@ pub fn touched(kind: &CommandKind) -> Touched<'_> {
         CommandKind::CloseSession { .. }
         | CommandKind::ExpireSessions
         | CommandKind::ExpireWaits
-        | CommandKind::Cancel { .. } => Touched::LocksAndSemaphores,
+        | CommandKind::Cancel { .. } => Touched::Several,
         CommandKind::OpenSession { .. }
         | CommandKind::OpenOwnedSession { .. }
         | CommandKind::ResumeSession { .. }
@@ -150,26 +159,18 @@ impl Machine {
     ) -> Applied {
         let base = raft_index.saturating_mul(super::POSITIONS_PER_ENTRY);
         let CommandKind::Batch(kinds) = &command.kind else {
-            let noted = observer.before(touched(&command.kind));
-            let applied = self.apply(base, command);
-            if let Some(noted) = noted {
-                observer.after(self, base, noted);
-            }
-            return applied;
+            return self.apply_observed(base, command, observer);
         };
+        // The batch is shared (an `Arc`): this copies a pointer.
         let kinds = kinds.clone();
         let mut responses = Vec::with_capacity(kinds.len());
         let mut effects = Vec::new();
         for (place, kind) in (0..super::POSITIONS_PER_ENTRY).zip(kinds.iter()) {
-            let noted = observer.before(touched(kind));
             let command = Command {
                 time_ms: command.time_ms,
                 kind: kind.clone(),
             };
-            let applied = self.apply(base + place, command);
-            if let Some(noted) = noted {
-                observer.after(self, base + place, noted);
-            }
+            let applied = self.apply_observed(base + place, command, observer);
             responses.push(applied.response);
             effects.extend(applied.effects);
         }
@@ -177,6 +178,54 @@ impl Machine {
             response: super::CommandResponse::Batch(responses),
             effects,
         }
+    }
+
+    /// Applies one command at `position`, showing it to `observer`.
+    fn apply_observed<O: ApplyObserver>(
+        &mut self,
+        position: u64,
+        command: Command,
+        observer: &mut O,
+    ) -> Applied {
+        let several = touched(&command.kind) == Touched::Several;
+        let Some(noted) = observer.before(touched(&command.kind)) else {
+            return self.apply(position, command);
+        };
+        if several {
+            self.noting = Some(Vec::new());
+        }
+        let applied = self.apply(position, command);
+        let changed: Vec<(ObjectKind, String)> = self
+            .noting
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(kind, name)| (object_kind_of(kind), name))
+            .collect();
+        observer.after(self, position, noted, &changed);
+        applied
+    }
+}
+
+/// The watch kind of a machine kind.
+fn object_kind_of(kind: Kind) -> ObjectKind {
+    match kind {
+        Kind::Long => ObjectKind::AtomicLong,
+        Kind::Reference => ObjectKind::AtomicReference,
+        Kind::Lock => ObjectKind::FencedLock,
+        Kind::Semaphore => ObjectKind::Semaphore,
+        Kind::Latch => ObjectKind::CountDownLatch,
+    }
+}
+
+/// Whether two states look the same to a watcher: values compare by their
+/// canonical form, as the machine compares them.
+pub fn same_state(a: &ObjectState, b: &ObjectState) -> bool {
+    match (a, b) {
+        (ObjectState::Reference(a), ObjectState::Reference(b)) => {
+            super::execute::same_value(a.as_ref(), b.as_ref())
+        }
+        (a, b) => a == b,
     }
 }
 
@@ -189,5 +238,5 @@ impl ApplyObserver for Unobserved {
     fn before(&mut self, _: Touched<'_>) -> Option<()> {
         None
     }
-    fn after(&mut self, _: &Machine, _: u64, _: ()) {}
+    fn after(&mut self, _: &Machine, _: u64, _: (), _: &[(ObjectKind, String)]) {}
 }

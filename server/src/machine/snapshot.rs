@@ -73,6 +73,7 @@ fn decode_earlier_layout(bytes: &[u8]) -> Option<Machine> {
         lost_holds: LostHolds::new(),
         usage: Default::default(),
         planted: None,
+        noting: None,
     })
 }
 

@@ -105,6 +105,9 @@ impl Machine {
         name: &str,
         step: impl FnOnce(&mut Self) -> R,
     ) -> R {
+        if let Some(noting) = &mut self.noting {
+            noting.push((kind, name.to_owned()));
+        }
         let before = self.object_bytes(kind, name);
         let result = step(self);
         let after = self.object_bytes(kind, name);

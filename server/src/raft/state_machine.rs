@@ -7,7 +7,7 @@
 
 use super::{Entry, LogId, SnapshotMeta, SnapshotOf, StoredMembership, TypeConfig};
 use crate::faults::{Faults, PlantedBug};
-use crate::machine::{CommandResponse, Effect, Machine};
+use crate::machine::{CommandResponse, Effect, Machine, POSITIONS_PER_ENTRY};
 use crate::storage::atomic_file::write_parts_atomically;
 use crate::watch::Watches;
 use futures_util::{Stream, TryStreamExt};
@@ -209,6 +209,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             state.membership = meta.last_membership.clone();
             state.snapshots_installed += 1;
             self.replica.publish_state_bytes(&state);
+            // Watched objects show where the snapshot left them, as a jump.
+            let applied = meta.last_log_id.as_ref().map_or(0, |id| id.index);
+            let position = applied
+                .saturating_mul(POSITIONS_PER_ENTRY)
+                .saturating_add(POSITIONS_PER_ENTRY - 1);
+            self.watches.replaced(&state.machine, position);
         }
         tracing::info!("installed a snapshot up to {:?}", meta.last_log_id);
         let _ = self.applied_tx.send(Applied::Replaced).await;

@@ -1,21 +1,25 @@
 //! One client connection's watches: each registered at a linearizable
 //! position, then its changes sent as the connection's outbox has room
-//! (while it has not, they wait, and coalesce past a bound: `registry`).
+//! (while it has not, they wait, and coalesce past a bound: `registry`),
+//! and only while the connection's access still allows reading the object
+//! (a token that expired or was replaced by a narrower one ends them).
 
+use super::read_op;
 use super::registry::Watcher;
 use crate::cluster::Cluster;
 use crate::driver::ForwardError;
+use crate::gateway::access::Access;
 use crate::gateway::outbox::Outbox;
 use crate::limits::{WATCH_OUTBOX_BYTES_MAX, WATCH_SEND_RETRY};
 use crate::machine::POSITIONS_PER_ENTRY;
 use crate::sync::lock;
 use raftcp_proto::limits::WATCHES_PER_SESSION_MAX;
 use raftcp_proto::{
-    Change, Event, ObjectKind, OpError, ServerFrame, WatchEnded, WatchId, WatchRequest,
+    Event, GroupName, ObjectKind, OpError, ServerFrame, WatchEnded, WatchId, WatchRequest,
 };
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -28,31 +32,64 @@ struct Mine {
     watcher: Arc<Watcher>,
 }
 
-type MineById = Arc<Mutex<HashMap<WatchId, Mine>>>;
+/// What the connection and its writer share.
+#[derive(Debug)]
+struct Shared {
+    cluster: Arc<Cluster>,
+    outbox: Outbox,
+    mine: Mutex<HashMap<WatchId, Mine>>,
+    /// What the connection's token allows now.
+    access: Mutex<Access>,
+}
+
+impl Shared {
+    /// Ends watch `watch` on the member; with `error`, tells the client.
+    fn end(&self, watch: WatchId, error: Option<OpError>) {
+        if let Some(old) = lock(&self.mine).remove(&watch) {
+            self.cluster
+                .watches()
+                .remove(old.kind, &old.name, &old.watcher);
+        }
+        if let Some(error) = error {
+            let ended = Event::WatchEnded(WatchEnded { watch, error });
+            self.outbox.send_frame(&ServerFrame::Event(ended));
+        }
+    }
+}
 
 /// The watches of one client connection; dropping it ends them.
 #[derive(Debug)]
 pub struct ConnectionWatches {
-    cluster: Arc<Cluster>,
-    outbox: Outbox,
-    mine: MineById,
+    shared: Arc<Shared>,
     /// Wakes `writer` when a watcher has a change.
     wake: Arc<Notify>,
     /// Bytes of changes queued by this connection's watchers.
     queued_bytes: Arc<AtomicUsize>,
+    /// Registrations under way (each a leader round trip).
+    registering: Arc<AtomicUsize>,
     writer: Option<JoinHandle<()>>,
 }
 
 impl ConnectionWatches {
-    pub fn new(cluster: Arc<Cluster>, outbox: Outbox) -> Self {
+    pub fn new(cluster: Arc<Cluster>, outbox: Outbox, access: Access) -> Self {
         Self {
-            cluster,
-            outbox,
-            mine: MineById::default(),
+            shared: Arc::new(Shared {
+                cluster,
+                outbox,
+                mine: Mutex::default(),
+                access: Mutex::new(access),
+            }),
             wake: Arc::new(Notify::new()),
             queued_bytes: Arc::default(),
+            registering: Arc::default(),
             writer: None,
         }
+    }
+
+    /// The connection's access changed (a fresh token): changes are sent
+    /// under it from now on.
+    pub fn set_access(&self, access: Access) {
+        *lock(&self.shared.access) = access;
     }
 
     /// Starts (or, with the same id, restarts) the watch `request`, which
@@ -60,72 +97,75 @@ impl ConnectionWatches {
     /// `None` when it is refused at once (the client is told).
     pub fn start(&mut self, request: WatchRequest) -> Option<impl Future<Output = ()> + use<>> {
         let watch = request.watch;
-        let watcher = Watcher::new(watch, self.wake.clone(), self.queued_bytes.clone());
+        let shared = &self.shared;
+        shared.end(watch, None);
+        let too_many = OpError::TooManyWatches {
+            max: WATCHES_PER_SESSION_MAX as u64,
+        };
+        if self.registering.load(Ordering::Relaxed) >= WATCHES_PER_SESSION_MAX {
+            shared.end(watch, Some(too_many));
+            return None;
+        }
+        let watcher =
+            shared
+                .cluster
+                .watches()
+                .watcher(watch, self.wake.clone(), self.queued_bytes.clone());
         {
-            let mut mine = lock(&self.mine);
-            if let Some(old) = mine.remove(&watch) {
-                self.cluster
-                    .watches()
-                    .remove(old.kind, &old.name, &old.watcher);
-            }
+            let mut mine = lock(&shared.mine);
             if mine.len() >= WATCHES_PER_SESSION_MAX {
-                let error = OpError::TooManyWatches {
-                    max: WATCHES_PER_SESSION_MAX as u64,
-                };
-                self.outbox.send_frame(&ended(watch, error));
+                drop(mine);
+                shared.end(watch, Some(too_many));
                 return None;
             }
+            let kind = request.kind;
+            let name = request.name.clone();
+            let watcher = watcher.clone();
             mine.insert(
                 watch,
                 Mine {
-                    kind: request.kind,
-                    name: request.name.clone(),
-                    watcher: watcher.clone(),
+                    kind,
+                    name,
+                    watcher,
                 },
             );
         }
         if self.writer.is_none() {
-            let (mine, wake, outbox) = (self.mine.clone(), self.wake.clone(), self.outbox.clone());
-            self.writer = Some(tokio::spawn(write_changes(mine, wake, outbox)));
+            let writer = write_changes(shared.clone(), self.wake.clone());
+            self.writer = Some(tokio::spawn(writer));
         }
-        let (cluster, outbox, mine) =
-            (self.cluster.clone(), self.outbox.clone(), self.mine.clone());
+        let shared = shared.clone();
+        let registering = Registering::start(&self.registering);
         Some(async move {
-            if let Err(e) = register(&cluster, &watcher, &request).await {
-                let mut mine = lock(&mine);
-                if mine
+            let _registering = registering;
+            if let Err(error) = register(&shared.cluster, &watcher, &request).await {
+                // Unless a newer watch with this id replaced it meanwhile.
+                let current = lock(&shared.mine)
                     .get(&watch)
-                    .is_some_and(|m| Arc::ptr_eq(&m.watcher, &watcher))
-                {
-                    mine.remove(&watch);
+                    .is_some_and(|m| Arc::ptr_eq(&m.watcher, &watcher));
+                if current {
+                    shared.end(watch, Some(error));
                 }
-                let reason = format!("the watch could not start: {e}");
-                outbox.send_frame(&ended(watch, OpError::Unavailable { reason }));
             }
         })
     }
 
     /// Tells the client that watch `watch` was refused.
     pub fn refuse(&self, watch: WatchId, error: OpError) {
-        self.outbox.send_frame(&ended(watch, error));
+        self.shared.end(watch, Some(error));
     }
 
-    /// Ends watch `watch`; changes already queued may still go out.
-    pub fn stop(&mut self, watch: WatchId) {
-        if let Some(old) = lock(&self.mine).remove(&watch) {
-            self.cluster
-                .watches()
-                .remove(old.kind, &old.name, &old.watcher);
-        }
+    /// Ends watch `watch`; its changes not yet sent are dropped.
+    pub fn stop(&self, watch: WatchId) {
+        self.shared.end(watch, None);
     }
 }
 
 impl Drop for ConnectionWatches {
     fn drop(&mut self) {
-        for (_, old) in lock(&self.mine).drain() {
-            self.cluster
-                .watches()
-                .remove(old.kind, &old.name, &old.watcher);
+        let watches = self.shared.cluster.watches();
+        for (_, old) in lock(&self.shared.mine).drain() {
+            watches.remove(old.kind, &old.name, &old.watcher);
         }
         if let Some(writer) = &self.writer {
             writer.abort();
@@ -133,53 +173,58 @@ impl Drop for ConnectionWatches {
     }
 }
 
-fn ended(watch: WatchId, error: OpError) -> ServerFrame {
-    ServerFrame::Event(Event::WatchEnded(WatchEnded { watch, error }))
+/// Counts a registration under way until dropped.
+#[derive(Debug)]
+struct Registering(Arc<AtomicUsize>);
+
+impl Registering {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Registering(count.clone())
+    }
+}
+
+impl Drop for Registering {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Registers `watcher` once this member has applied everything the leader
-/// had committed when asked (a linearizable read, on this member), and
-/// queues the object's state then as the watch's first change. Changes
-/// applied after it reach the watcher from the apply loop, in order.
+/// had committed when asked (a linearizable read, on this member): the
+/// object's state then is the watch's first change, and changes applied
+/// after it reach the watcher from the apply loop, in order.
 async fn register(
     cluster: &Cluster,
     watcher: &Arc<Watcher>,
     request: &WatchRequest,
-) -> Result<(), ForwardError> {
-    let read_index = cluster.read_index().await?;
+) -> Result<(), OpError> {
+    let unavailable = |e: ForwardError| OpError::Unavailable {
+        reason: format!("the watch could not start: {e}"),
+    };
+    let read_index = cluster.read_index().await.map_err(unavailable)?;
     cluster
         .raft()
         .wait(Some(cluster.settings().request_timeout))
         .applied_index_at_least(Some(read_index), "watch")
         .await
-        .map_err(|e| ForwardError::Unavailable(e.to_string()))?;
+        .map_err(|e| unavailable(ForwardError::Unavailable(e.to_string())))?;
     let replica = cluster.replica().lock();
     let applied = replica.applied.map_or(0, |log_id| log_id.index);
     // After every place of the entry applied last.
     let position = applied
         .saturating_mul(POSITIONS_PER_ENTRY)
         .saturating_add(POSITIONS_PER_ENTRY - 1);
-    let watches = cluster.watches();
-    let Some(state) = watches.add(&replica.machine, request.kind, &request.name, watcher) else {
-        return Ok(()); // Stopped meanwhile.
-    };
-    match request.after {
-        // The client has seen this position already: nothing since.
-        Some(after) if after >= position => {}
-        after => watcher.push(Change {
-            watch: request.watch,
-            position,
-            state,
-            // A resumed watch cannot tell what happened since `after`.
-            jump: after.is_some(),
-        }),
-    }
-    Ok(())
+    let target = (request.kind, request.name.as_str());
+    cluster
+        .watches()
+        .add(&replica.machine, target, watcher, position, request.after)
 }
 
 /// Sends the watchers' changes as the outbox has room, oldest first per
-/// watch.
-async fn write_changes(mine: MineById, wake: Arc<Notify>, outbox: Outbox) {
+/// watch, each while the connection may still read its object.
+async fn write_changes(shared: Arc<Shared>, wake: Arc<Notify>) {
+    let outbox = &shared.outbox;
     loop {
         wake.notified().await;
         loop {
@@ -187,14 +232,24 @@ async fn write_changes(mine: MineById, wake: Arc<Notify>, outbox: Outbox) {
                 tokio::time::sleep(WATCH_SEND_RETRY).await;
                 continue;
             }
-            let watchers: Vec<Arc<Watcher>> =
-                lock(&mine).values().map(|m| m.watcher.clone()).collect();
+            let watches: Vec<(WatchId, ObjectKind, String, Arc<Watcher>)> = lock(&shared.mine)
+                .iter()
+                .map(|(id, m)| (*id, m.kind, m.name.clone(), m.watcher.clone()))
+                .collect();
             let mut sent = false;
-            for watcher in &watchers {
+            for (watch, kind, name, watcher) in watches {
+                let mut checked = false;
                 while outbox.queued_bytes() <= WATCH_OUTBOX_BYTES_MAX {
                     let Some(change) = watcher.take() else {
                         break;
                     };
+                    if !checked {
+                        if let Err(refused) = allowed(&shared, kind, &name) {
+                            shared.end(watch, Some(refused));
+                            break;
+                        }
+                        checked = true;
+                    }
                     outbox.send_frame(&ServerFrame::Event(Event::Changed(change)));
                     sent = true;
                 }
@@ -203,5 +258,14 @@ async fn write_changes(mine: MineById, wake: Arc<Notify>, outbox: Outbox) {
                 break;
             }
         }
+    }
+}
+
+/// Whether the connection's access still lets it read the object.
+fn allowed(shared: &Shared, kind: ObjectKind, name: &str) -> Result<(), OpError> {
+    let access = lock(&shared.access);
+    match &*access {
+        Access::Anonymous => Ok(()),
+        access => access.check(&read_op(kind, name), &GroupName::default_group()),
     }
 }
