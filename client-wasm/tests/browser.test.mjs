@@ -8,6 +8,8 @@ import { readFile } from "node:fs/promises";
 import { dirname, extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { WebSocket } from "ws";
+import { connect } from "raftcp";
 import { Cluster } from "./cluster.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -159,6 +161,53 @@ test("two tabs hand a lock over", async () => {
   await first.close();
   await second.close();
 });
+
+test("a page watches a counter move and a lock change hands", async () => {
+  const page = await openTab();
+  await page.evaluate(async (endpoints) => {
+    window.client = await window.raftcp.connect(endpoints);
+    const collect = async (handle, count) => {
+      const seen = [];
+      for await (const change of handle.watch()) {
+        seen.push(change.value);
+        if (seen.length === count) break;
+      }
+      return seen;
+    };
+    window.counts = collect(window.client.getAtomicLong("browser-watched"), 4)
+      .then((values) => values.map(String));
+    window.locks = collect(window.client.getFencedLock("browser-watched-lock"), 3)
+      .then((states) => states.map((s) => [s.held, String(s.fence)]));
+  }, cluster.endpoints);
+  // Once the page's first changes (the states now) are in, change both.
+  const writer = await connect(cluster.endpoints, { WebSocket });
+  const counter = writer.getAtomicLong("browser-watched");
+  const lock = writer.getFencedLock("browser-watched-lock");
+  await untilWatching(2);
+  for (let i = 0; i < 3; i++) await counter.incrementAndGet();
+  const fence = await lock.lock();
+  await lock.unlock();
+  assert.deepEqual(await page.evaluate(() => window.counts), ["0", "1", "2", "3"]);
+  assert.deepEqual(await page.evaluate(() => window.locks), [
+    [false, "0"], [true, String(fence)], [false, "0"],
+  ]);
+  await page.evaluate(() => window.client.close());
+  await writer.close();
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+/** Waits until the members serve `count` watchers in all. */
+async function untilWatching(count) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    let total = 0;
+    for (let id = 1; id <= 3; id++) total += (await cluster.gauge(id, "raftcp_watchers")) ?? 0;
+    if (total === count) return;
+    if (Date.now() > deadline) throw new Error(`${total} watchers, not ${count}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 test("over wss:// when the browser trusts the member's certificate", async () => {
   // A cluster with a certificate from a test CA; this browser trusts the

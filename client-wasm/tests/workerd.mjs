@@ -28,7 +28,9 @@ function config(dir, port, endpoints, caFile) {
     module("api.js", join(pkg, "api.js")),
     module("lazy.js", join(pkg, "lazy.js")),
     module("errors.js", join(pkg, "errors.js")),
-    module(`snippets/${snippet}/js/errors.js`, join(pkg, "snippets", snippet, "js", "errors.js")),
+    // The JavaScript that wasm-bindgen copied next to the module (errors, watch).
+    ...readdirSync(join(pkg, "snippets", snippet, "js")).map((file) =>
+      module(`snippets/${snippet}/js/${file}`, join(pkg, "snippets", snippet, "js", file))),
     module("raftcp_wasm_bg.wasm", join(pkg, "raftcp_wasm_bg.wasm"), "wasm"),
   ];
   const tls = caFile ? `, tlsOptions = (trustedCertificates = [embed "${relative(dir, caFile)}"])` : "";
@@ -49,12 +51,15 @@ const worker :Workerd.Worker = (
 `;
 }
 
-/** Starts workerd with the README Worker; resolves once it answers HTTP. */
-export async function startWorker(endpoints, { caFile } = {}) {
+/**
+ * Starts workerd with the README Worker (or `script`); resolves once it
+ * answers HTTP.
+ */
+export async function startWorker(endpoints, { caFile, script } = {}) {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "raftcp-workerd-"));
   const file = join(dir, "config.capnp");
-  writeFileSync(join(dir, "worker.js"), snippet("worker"));
+  writeFileSync(join(dir, "worker.js"), script ?? snippet("worker"));
   writeFileSync(file, config(dir, port, endpoints, caFile));
   const runtime = spawn(workerd, ["serve", file], { stdio: ["ignore", "inherit", "inherit"] });
   const worker = {

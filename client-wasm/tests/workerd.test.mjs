@@ -44,3 +44,61 @@ test("concurrent Worker requests each increment once and take the lock", async (
   assert.equal(after - before, BigInt(REQUESTS));
   await client.close();
 });
+
+// Within one request (a socket belongs to the request that opened it): a
+// Worker watches a counter and a lock while it changes them.
+const WATCHING_WORKER = `
+import { connect } from "raftcp";
+export default {
+  async fetch(request, env) {
+    const client = await connect(env.RAFTCP_ENDPOINTS.split(","));
+    try {
+      const counter = client.getAtomicLong("worker-watched");
+      const lock = client.getFencedLock("worker-watched-lock");
+      // Each watch's first change is the state when it began.
+      const counterChanges = counter.watch();
+      const lockChanges = lock.watch();
+      const take = async (changes, count) => {
+        const seen = [];
+        while (seen.length < count) seen.push((await changes.next()).value.value);
+        return seen;
+      };
+      const counts = await take(counterChanges, 1);
+      const locks = await take(lockChanges, 1);
+      await counter.incrementAndGet();
+      await counter.incrementAndGet();
+      const fence = await lock.lock();
+      await lock.unlock();
+      counts.push(...(await take(counterChanges, 2)));
+      locks.push(...(await take(lockChanges, 2)));
+      await counterChanges.return();
+      await lockChanges.return();
+      return Response.json({
+        counts: counts.map(String),
+        locks: locks.map((s) => [s.held, String(s.fence)]),
+        fence: String(fence),
+      });
+    } catch (e) {
+      return Response.json({ error: String(e && e.stack || e) }, { status: 500 });
+    } finally {
+      await client.close();
+    }
+  },
+};
+`;
+
+test("a Worker watches a counter move and a lock change hands", async () => {
+  const watching = await startWorker(cluster.endpoints, { script: WATCHING_WORKER });
+  try {
+    const response = await fetch(watching.url);
+    const body = await response.json();
+    assert.equal(response.status, 200, JSON.stringify(body));
+    // The HEAD probes at start-up ran the Worker too: values moved since.
+    const counts = body.counts.map(BigInt);
+    assert.equal(counts[1], counts[0] + 1n);
+    assert.equal(counts[2], counts[0] + 2n);
+    assert.deepEqual(body.locks, [[false, "0"], [true, body.fence], [false, "0"]]);
+  } finally {
+    watching.stop();
+  }
+});
