@@ -68,6 +68,11 @@ test("README Node snippet", async () => {
   assert.match(output, /^next id 1n\nholding resource-lock with fence \d+n\n$/);
 });
 
+test("README watch snippet", async () => {
+  const output = await runFile(".readme-watch.mjs", snippet("watch"), process.execPath, []);
+  assert.equal(output, "visits 0\nvisits 1\nvisits 2\nvisits 3\n");
+});
+
 test("README Deno snippet", async () => {
   const deno = join(here, "node_modules", ".bin", "deno");
   const output = await runFile(".readme-deno.js", snippet("deno"), deno,
