@@ -65,8 +65,9 @@ const _: () = assert!(FRAMES_PER_MESSAGE_MAX >= UNACKNOWLEDGED_RESPONSES_MAX);
 /// `TOO_MANY_WATCHES`.
 pub const WATCHES_PER_SESSION_MAX: usize = 64;
 
-/// Changes a member keeps for one watch that its client has not yet
-/// taken; past it they are coalesced into one change marked `jump`. A
-/// burst of up to this many changes to one object (a busy entry) reaches
-/// a client that keeps reading without one.
-pub const CHANGES_BUFFERED_PER_WATCH_MAX: usize = 256;
+/// Recent changes a member keeps for one watched object, shared by all
+/// its watchers there; a watcher further behind (a client that does not
+/// keep up) gets the newest state next, marked `jump`. A burst of this
+/// many changes to one object reaches a client that keeps reading
+/// without one.
+pub const CHANGES_KEPT_PER_WATCHED_OBJECT: usize = 1024;

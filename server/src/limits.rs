@@ -169,14 +169,14 @@ const _: () = assert!(WATCH_OUTBOX_BYTES_MAX + 2 * VALUE_BYTES_MAX <= OUTBOX_FAI
 /// fuller than [`WATCH_OUTBOX_BYTES_MAX`].
 pub const WATCH_SEND_RETRY: Duration = Duration::from_millis(10);
 
-/// Bytes of watch changes one connection may have waiting to be sent
-/// (values counted); past it, the watch that adds one has its queue
-/// coalesced into that one change, marked `jump`.
-pub const WATCH_BUFFER_BYTES_PER_CONNECTION_MAX: usize = 1024 * 1024;
+/// Bytes of recent changes a member keeps for one watched object (values
+/// counted), besides its newest state; past it the oldest go, and a
+/// watcher that still needed them gets the newest state, marked `jump`.
+pub const WATCH_FEED_BYTES_PER_OBJECT_MAX: usize = 1024 * 1024;
 
-/// Bytes of watch changes all connections of a member may have waiting
-/// together; past it, a watch that adds one is coalesced as above.
-pub const WATCH_BUFFER_BYTES_PER_MEMBER_MAX: usize = 64 * 1024 * 1024;
+/// The same over every watched object of a member: past it, each object
+/// keeps only its newest change.
+pub const WATCH_FEED_BYTES_PER_MEMBER_MAX: usize = 64 * 1024 * 1024;
 
 /// Watches one member serves at a time, over all its connections; one
 /// more is refused with `TOO_MANY_WATCHES`.

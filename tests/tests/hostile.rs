@@ -14,7 +14,10 @@
 
 use raftcp::Client;
 use raftcp_proto::limits::FRAME_BYTES_MAX;
-use raftcp_proto::{ClientFrame, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp, Value};
+use raftcp_proto::{
+    ClientFrame, Event, GroupName, LongOp, ObjectKind, Op, OpError, RefOp, Reply, RequestId,
+    SemaphoreOp, ServerFrame, Value, WatchEnded, WatchId, WatchRequest,
+};
 use raftcp_server::machine::CommandKind;
 use raftcp_server::raft::peer_frame::{PeerFrame, PeerRpc};
 use raftcp_tests::raw::{self, Ending};
@@ -684,6 +687,112 @@ async fn slow_readers_are_closed() {
     closed_as_slow_reader(&ending);
 
     budget.check(&cluster, 96 * MIB, MIB);
+    bystander.finish().await;
+}
+
+/// A watch frame on a connection.
+fn watch_frame(watch: u64, kind: ObjectKind, name: &str) -> Vec<u8> {
+    let request = WatchRequest {
+        watch: WatchId(watch),
+        group: GroupName::default_group(),
+        kind,
+        name: name.to_owned(),
+        after: None,
+    };
+    raftcp_proto::encode(&ClientFrame::Watch(request)).unwrap()
+}
+
+/// Watchers that never read, on a value that keeps changing, cost the
+/// member a bounded amount of memory (their changes coalesce, marked
+/// `jump`); watch counts are capped; a flood of watch and unwatch frames
+/// leaves nothing registered. A well-behaved watcher of the same object
+/// still ends at its last value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(debug_assertions, ignore = "release builds only: scripts/test runs it")]
+async fn watch_attacks() {
+    use futures_util::StreamExt;
+    let cluster = TestCluster::start("hostile-watch");
+    let bystander = Bystander::start(&cluster).await;
+    let budget = Budget::start(&cluster);
+    let addr = cluster.addrs[&1].clone();
+    let max = raftcp_proto::limits::WATCHES_PER_SESSION_MAX as u64;
+
+    // Ten connections, each watching one large reference 64 times, never
+    // reading; one more watch each is refused.
+    let mut silent = Vec::new();
+    for _ in 0..10 {
+        let mut socket = raw::session(&addr).await;
+        let frames: Vec<u8> = (1..=max + 1)
+            .flat_map(|watch| watch_frame(watch, ObjectKind::AtomicReference, "watched-big"))
+            .collect();
+        raw::send(&mut socket, frames).await.unwrap();
+        silent.push(socket);
+    }
+    let honest = Client::connect([cluster.url(1)]).await.unwrap();
+    let mut changes = honest
+        .get_atomic_reference::<Vec<u8>>("watched-big")
+        .watch()
+        .await
+        .unwrap();
+    let writer = Client::connect(cluster.urls()).await.unwrap();
+    let big = writer.get_atomic_reference::<Vec<u8>>("watched-big");
+    for round in 0..150u8 {
+        big.set(&vec![round; 200_000]).await.unwrap();
+    }
+    // The honest watcher reaches the last value, in order.
+    let mut last = None;
+    while last != Some(149) {
+        let change = tokio::time::timeout(Duration::from_secs(60), changes.next())
+            .await
+            .expect("a change in time")
+            .expect("the stream goes on")
+            .expect("a change");
+        let value = change.value.as_ref().map(|v| v[0]);
+        assert!(value >= last, "{value:?} after {last:?}");
+        last = value;
+    }
+    budget.check(&cluster, 160 * MIB, 40 * MIB);
+    // The silent ones were told the 65th watch was one too many.
+    let mut socket = silent.pop().unwrap();
+    let ending = raw::read_to_end(&mut socket, Duration::from_secs(5)).await;
+    let refused = ending.frames.iter().any(|frame| {
+        matches!(
+            frame,
+            ServerFrame::Event(Event::WatchEnded(WatchEnded {
+                error: OpError::TooManyWatches { .. },
+                ..
+            }))
+        )
+    });
+    assert!(refused, "{ending:?}");
+    drop(silent);
+    drop(changes);
+
+    // Watch and unwatch, 4,000 times over, in a few messages.
+    let mut socket = raw::session(&addr).await;
+    let unwatch = |watch| {
+        raftcp_proto::encode(&ClientFrame::Unwatch {
+            watch: WatchId(watch),
+        })
+        .unwrap()
+    };
+    for round in 0..10u64 {
+        let frames: Vec<u8> = (0..400)
+            .flat_map(|i| {
+                let watch = round * 400 + i;
+                let mut both = watch_frame(watch, ObjectKind::AtomicLong, "churn");
+                both.extend(unwatch(watch));
+                both
+            })
+            .collect();
+        raw::send(&mut socket, frames).await.unwrap();
+    }
+    drop(socket);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while cluster.gauge(1, "raftcp_watchers") != Some(0) {
+        assert!(std::time::Instant::now() < deadline, "watchers left behind");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     bystander.finish().await;
 }
 

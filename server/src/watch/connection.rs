@@ -1,8 +1,8 @@
 //! One client connection's watches: each registered at a linearizable
 //! position, then its changes sent as the connection's outbox has room
-//! (while it has not, they wait, and coalesce past a bound: `registry`),
-//! and only while the connection's access still allows reading the object
-//! (a token that expired or was replaced by a narrower one ends them).
+//! (while it has not, its cursor waits: `registry`), and only while the
+//! connection's access still allows reading the object (a token that
+//! expired or was replaced by a narrower one ends them).
 
 use super::read_op;
 use super::registry::Watcher;
@@ -24,20 +24,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// One watch of this connection.
-#[derive(Debug)]
-struct Mine {
-    kind: ObjectKind,
-    name: String,
-    watcher: Arc<Watcher>,
-}
-
 /// What the connection and its writer share.
 #[derive(Debug)]
 struct Shared {
     cluster: Arc<Cluster>,
     outbox: Outbox,
-    mine: Mutex<HashMap<WatchId, Mine>>,
+    mine: Mutex<HashMap<WatchId, Arc<Watcher>>>,
     /// What the connection's token allows now.
     access: Mutex<Access>,
 }
@@ -46,9 +38,7 @@ impl Shared {
     /// Ends watch `watch` on the member; with `error`, tells the client.
     fn end(&self, watch: WatchId, error: Option<OpError>) {
         if let Some(old) = lock(&self.mine).remove(&watch) {
-            self.cluster
-                .watches()
-                .remove(old.kind, &old.name, &old.watcher);
+            self.cluster.watches().remove(&old);
         }
         if let Some(error) = error {
             let ended = Event::WatchEnded(WatchEnded { watch, error });
@@ -61,10 +51,10 @@ impl Shared {
 #[derive(Debug)]
 pub struct ConnectionWatches {
     shared: Arc<Shared>,
+    /// This connection's number among the member's watching ones.
+    id: u64,
     /// Wakes `writer` when a watcher has a change.
     wake: Arc<Notify>,
-    /// Bytes of changes queued by this connection's watchers.
-    queued_bytes: Arc<AtomicUsize>,
     /// Registrations under way (each a leader round trip).
     registering: Arc<AtomicUsize>,
     writer: Option<JoinHandle<()>>,
@@ -73,6 +63,7 @@ pub struct ConnectionWatches {
 impl ConnectionWatches {
     pub fn new(cluster: Arc<Cluster>, outbox: Outbox, access: Access) -> Self {
         Self {
+            id: cluster.watches().connection_id(),
             shared: Arc::new(Shared {
                 cluster,
                 outbox,
@@ -80,7 +71,6 @@ impl ConnectionWatches {
                 access: Mutex::new(access),
             }),
             wake: Arc::new(Notify::new()),
-            queued_bytes: Arc::default(),
             registering: Arc::default(),
             writer: None,
         }
@@ -106,11 +96,9 @@ impl ConnectionWatches {
             shared.end(watch, Some(too_many));
             return None;
         }
-        let watcher =
-            shared
-                .cluster
-                .watches()
-                .watcher(watch, self.wake.clone(), self.queued_bytes.clone());
+        let target = (request.kind, request.name.as_str());
+        let connection = (self.id, self.wake.clone());
+        let watcher = shared.cluster.watches().watcher(watch, target, connection);
         {
             let mut mine = lock(&shared.mine);
             if mine.len() >= WATCHES_PER_SESSION_MAX {
@@ -118,17 +106,7 @@ impl ConnectionWatches {
                 shared.end(watch, Some(too_many));
                 return None;
             }
-            let kind = request.kind;
-            let name = request.name.clone();
-            let watcher = watcher.clone();
-            mine.insert(
-                watch,
-                Mine {
-                    kind,
-                    name,
-                    watcher,
-                },
-            );
+            mine.insert(watch, watcher.clone());
         }
         if self.writer.is_none() {
             let writer = write_changes(shared.clone(), self.wake.clone());
@@ -142,7 +120,7 @@ impl ConnectionWatches {
                 // Unless a newer watch with this id replaced it meanwhile.
                 let current = lock(&shared.mine)
                     .get(&watch)
-                    .is_some_and(|m| Arc::ptr_eq(&m.watcher, &watcher));
+                    .is_some_and(|current| Arc::ptr_eq(current, &watcher));
                 if current {
                     shared.end(watch, Some(error));
                 }
@@ -165,7 +143,7 @@ impl Drop for ConnectionWatches {
     fn drop(&mut self) {
         let watches = self.shared.cluster.watches();
         for (_, old) in lock(&self.shared.mine).drain() {
-            watches.remove(old.kind, &old.name, &old.watcher);
+            watches.remove(&old);
         }
         if let Some(writer) = &self.writer {
             writer.abort();
@@ -215,10 +193,9 @@ async fn register(
     let position = applied
         .saturating_mul(POSITIONS_PER_ENTRY)
         .saturating_add(POSITIONS_PER_ENTRY - 1);
-    let target = (request.kind, request.name.as_str());
     cluster
         .watches()
-        .add(&replica.machine, target, watcher, position, request.after)
+        .add(&replica.machine, watcher, position, request.after)
 }
 
 /// Sends the watchers' changes as the outbox has room, oldest first per
@@ -232,20 +209,17 @@ async fn write_changes(shared: Arc<Shared>, wake: Arc<Notify>) {
                 tokio::time::sleep(WATCH_SEND_RETRY).await;
                 continue;
             }
-            let watches: Vec<(WatchId, ObjectKind, String, Arc<Watcher>)> = lock(&shared.mine)
-                .iter()
-                .map(|(id, m)| (*id, m.kind, m.name.clone(), m.watcher.clone()))
-                .collect();
+            let watchers: Vec<Arc<Watcher>> = lock(&shared.mine).values().cloned().collect();
             let mut sent = false;
-            for (watch, kind, name, watcher) in watches {
+            for watcher in watchers {
                 let mut checked = false;
                 while outbox.queued_bytes() <= WATCH_OUTBOX_BYTES_MAX {
                     let Some(change) = watcher.take() else {
                         break;
                     };
                     if !checked {
-                        if let Err(refused) = allowed(&shared, kind, &name) {
-                            shared.end(watch, Some(refused));
+                        if let Err(refused) = allowed(&shared, watcher.kind(), watcher.name()) {
+                            shared.end(watcher.watch, Some(refused));
                             break;
                         }
                         checked = true;

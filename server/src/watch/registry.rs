@@ -1,21 +1,23 @@
-//! The objects watched on this member and their watchers, shared by the
-//! apply loop (which finds what changed: [`Observer`]) and the client
-//! connections (which add and remove watchers).
+//! The objects watched on this member, shared by the apply loop (which
+//! finds what changed: [`Observer`]) and the client connections (which add
+//! and remove watchers and take changes).
 //!
-//! A change's state is kept once, shared by every watcher of the object.
-//! Each watcher queues the changes its connection has not yet sent; past
-//! a bound (changes per watch, bytes per connection, bytes per member) a
-//! watcher's queue becomes its newest change alone, marked `jump`, so a
-//! slow client costs the member a bounded amount of memory. Adding and
-//! removing a watcher costs the same however many watch the object.
+//! Each watched object has one feed: its recent changes, newest last,
+//! appended once per change however many watch it, and each state kept
+//! once. A watcher is a cursor into its object's feed; its connection's
+//! writer takes the changes past the cursor as its outbox has room. A
+//! watcher whose cursor falls behind what the feed keeps (a client that
+//! does not keep up) gets the newest state next, marked `jump`. Applying a
+//! change costs the same however many watch the object (one wake per
+//! watching connection), and a slow watcher costs the member nothing but
+//! its cursor.
 
 use crate::limits::{
-    WATCH_BUFFER_BYTES_PER_CONNECTION_MAX, WATCH_BUFFER_BYTES_PER_MEMBER_MAX,
-    WATCHERS_PER_MEMBER_MAX,
+    WATCH_FEED_BYTES_PER_MEMBER_MAX, WATCH_FEED_BYTES_PER_OBJECT_MAX, WATCHERS_PER_MEMBER_MAX,
 };
 use crate::machine::{ApplyObserver, Machine, Touched, same_state};
 use crate::sync::lock;
-use raftcp_proto::limits::CHANGES_BUFFERED_PER_WATCH_MAX;
+use raftcp_proto::limits::CHANGES_KEPT_PER_WATCHED_OBJECT;
 use raftcp_proto::{Change, ObjectKind, ObjectState, OpError, Value, WatchId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -32,119 +34,165 @@ fn kind_slot(kind: ObjectKind) -> usize {
     }
 }
 
+/// The kind of each slot of [`kind_slot`].
+const SLOT_KINDS: [ObjectKind; 5] = [
+    ObjectKind::AtomicLong,
+    ObjectKind::AtomicReference,
+    ObjectKind::FencedLock,
+    ObjectKind::Semaphore,
+    ObjectKind::CountDownLatch,
+];
+
 /// The watched objects of this member, by kind and name.
 #[derive(Debug, Default)]
 pub struct Watches {
-    objects: Mutex<[HashMap<String, Watched>; 5]>,
+    feeds: Mutex<[HashMap<String, Arc<Feed>>; 5]>,
     /// Watchers registered: while none, applying does no watch work.
     watchers: AtomicUsize,
-    /// Numbers watchers, so one is removed without a search.
-    next_watcher: AtomicU64,
-    /// Bytes of changes queued by every watcher of the member.
-    queued_bytes: Arc<AtomicUsize>,
+    /// Numbers watchers and connections.
+    next_id: AtomicU64,
+    /// Bytes of changes kept by every feed of the member.
+    feed_bytes: Arc<AtomicUsize>,
 }
 
-/// One watched object.
+/// One watched object's recent changes.
 #[derive(Debug)]
-struct Watched {
-    /// Its state as of the last change shown to its watchers.
-    last: Arc<ObjectState>,
-    watchers: HashMap<u64, Arc<Watcher>>,
+pub struct Feed {
+    kind: ObjectKind,
+    name: String,
+    inner: Mutex<FeedInner>,
+    /// Bytes of changes kept by every feed of the member.
+    member_bytes: Arc<AtomicUsize>,
 }
 
-/// A change waiting to be sent.
 #[derive(Debug)]
-struct Queued {
+struct FeedInner {
+    /// Recent changes, positions rising.
+    changes: VecDeque<Kept>,
+    bytes: usize,
+    /// The newest state, and where it was reached (it stays when the
+    /// changes are dropped).
+    last: Kept,
+    /// The newest position whose change was dropped: a cursor before it
+    /// has missed changes.
+    dropped_through: u64,
+    /// The connections watching, each woken on a change, with how many
+    /// of their watches watch this object.
+    connections: HashMap<u64, (Arc<Notify>, usize)>,
+}
+
+/// A change as a feed keeps it.
+#[derive(Clone, Debug)]
+struct Kept {
     position: u64,
     state: Arc<ObjectState>,
+    /// It summarizes changes not applied here (a snapshot replaced them).
     jump: bool,
-    /// What it is counted for.
     bytes: usize,
 }
 
-/// One watch of one client connection.
-#[derive(Debug)]
-pub struct Watcher {
-    pub watch: WatchId,
-    /// Its number in [`Watches`].
-    id: u64,
-    queue: Mutex<VecDeque<Queued>>,
-    /// Bytes queued by every watcher of the connection.
-    connection_bytes: Arc<AtomicUsize>,
-    /// Bytes queued by every watcher of the member.
-    member_bytes: Arc<AtomicUsize>,
-    /// Wakes the connection's writer.
-    wake: Arc<Notify>,
-    /// Set by `Unwatch` (or the connection's end) before it is removed: a
-    /// registration still under way then adds nothing, and nothing more
-    /// is queued.
-    cancelled: AtomicBool,
-}
+impl Feed {
+    fn new(
+        target: (ObjectKind, &str),
+        state: ObjectState,
+        position: u64,
+        member_bytes: Arc<AtomicUsize>,
+    ) -> Self {
+        let last = Kept::new(position, state, false);
+        Feed {
+            kind: target.0,
+            name: target.1.to_owned(),
+            inner: Mutex::new(FeedInner {
+                changes: VecDeque::new(),
+                bytes: 0,
+                last,
+                dropped_through: position,
+                connections: HashMap::new(),
+            }),
+            member_bytes,
+        }
+    }
 
-impl Watcher {
-    /// Queues a change for the client; past the bounds, everything this
-    /// watch has queued becomes this one change, marked `jump`.
-    fn push(&self, position: u64, state: &Arc<ObjectState>, mut jump: bool) {
-        if self.cancelled.load(Ordering::Acquire) {
+    /// Appends the object's state at `position` if it changed, and wakes
+    /// the connections watching it.
+    fn look(&self, state: ObjectState, position: u64, jump: bool) {
+        let mut feed = lock(&self.inner);
+        if same_state(&state, &feed.last.state) {
             return;
         }
-        let bytes = state_bytes(state);
-        let mut queue = lock(&self.queue);
-        let connection = self.connection_bytes.load(Ordering::Relaxed);
-        let member = self.member_bytes.load(Ordering::Relaxed);
-        if queue.len() >= CHANGES_BUFFERED_PER_WATCH_MAX
-            || connection + bytes > WATCH_BUFFER_BYTES_PER_CONNECTION_MAX
-            || member + bytes > WATCH_BUFFER_BYTES_PER_MEMBER_MAX
+        let kept = Kept::new(position, state, jump);
+        feed.last = kept.clone();
+        feed.bytes += kept.bytes;
+        self.member_bytes.fetch_add(kept.bytes, Ordering::Relaxed);
+        feed.changes.push_back(kept);
+        // Past a bound, the oldest go: a cursor that needed them gets a jump.
+        while feed.changes.len() > CHANGES_KEPT_PER_WATCHED_OBJECT
+            || feed.bytes > WATCH_FEED_BYTES_PER_OBJECT_MAX
+            || (self.member_bytes.load(Ordering::Relaxed) > WATCH_FEED_BYTES_PER_MEMBER_MAX
+                && feed.changes.len() > 1)
         {
-            self.forget(queue.drain(..));
-            jump = true;
+            let Some(oldest) = feed.changes.pop_front() else {
+                break;
+            };
+            feed.bytes -= oldest.bytes;
+            self.member_bytes.fetch_sub(oldest.bytes, Ordering::Relaxed);
+            feed.dropped_through = oldest.position;
         }
-        self.count(bytes);
-        queue.push_back(Queued {
-            position,
-            state: state.clone(),
-            jump,
-            bytes,
-        });
-        drop(queue);
-        self.wake.notify_one();
+        for (wake, _) in feed.connections.values() {
+            wake.notify_one();
+        }
     }
 
-    /// The oldest change not yet sent.
-    pub fn take(&self) -> Option<Change> {
-        let queued = lock(&self.queue).pop_front()?;
-        self.uncount(queued.bytes);
-        Some(Change {
-            watch: self.watch,
-            position: queued.position,
-            state: (*queued.state).clone(),
-            jump: queued.jump,
-        })
-    }
-
-    fn count(&self, bytes: usize) {
-        self.connection_bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.member_bytes.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    fn uncount(&self, bytes: usize) {
-        self.connection_bytes.fetch_sub(bytes, Ordering::Relaxed);
-        self.member_bytes.fetch_sub(bytes, Ordering::Relaxed);
-    }
-
-    fn forget(&self, dropped: impl Iterator<Item = Queued>) {
-        self.uncount(dropped.map(|queued| queued.bytes).sum());
-    }
-
-    /// Stops it: nothing more is queued, and what was is dropped.
-    fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-        let mut queue = lock(&self.queue);
-        self.forget(queue.drain(..));
+    /// The next change after `cursor`, as `watch`'s.
+    fn after(&self, watch: WatchId, cursor: u64) -> Option<Change> {
+        let feed = lock(&self.inner);
+        if feed.last.position <= cursor {
+            return None;
+        }
+        let kept = match cursor < feed.dropped_through {
+            // Changes it needed are gone: the newest state, as a jump.
+            true => Kept {
+                jump: true,
+                ..feed.last.clone()
+            },
+            false => {
+                let next = feed.changes.partition_point(|kept| kept.position <= cursor);
+                feed.changes.get(next)?.clone()
+            }
+        };
+        Some(kept.change(watch))
     }
 }
 
-/// About what a queued state takes in memory (a value's nodes at their
+impl Drop for Feed {
+    fn drop(&mut self) {
+        let bytes = lock(&self.inner).bytes;
+        self.member_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+impl Kept {
+    fn new(position: u64, state: ObjectState, jump: bool) -> Self {
+        let bytes = state_bytes(&state);
+        Kept {
+            position,
+            state: Arc::new(state),
+            jump,
+            bytes,
+        }
+    }
+
+    fn change(self, watch: WatchId) -> Change {
+        Change {
+            watch,
+            position: self.position,
+            state: (*self.state).clone(),
+            jump: self.jump,
+        }
+    }
+}
+
+/// About what a kept state takes in memory (a value's nodes at their
 /// in-memory size).
 fn state_bytes(state: &ObjectState) -> usize {
     fn value_bytes(value: &Value) -> usize {
@@ -164,7 +212,51 @@ fn state_bytes(state: &ObjectState) -> usize {
         ObjectState::Reference(Some(value)) => value_bytes(value),
         _ => 0,
     };
-    std::mem::size_of::<Queued>() + value
+    std::mem::size_of::<Kept>() + std::mem::size_of::<ObjectState>() + value
+}
+
+/// One watch of one client connection: a cursor into its object's feed.
+#[derive(Debug)]
+pub struct Watcher {
+    pub watch: WatchId,
+    kind: ObjectKind,
+    name: String,
+    /// The connection's number, and what wakes its writer.
+    connection: (u64, Arc<Notify>),
+    state: Mutex<WatcherState>,
+    /// Set by `Unwatch` (or the connection's end) before it is removed: a
+    /// registration still under way then adds nothing.
+    cancelled: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct WatcherState {
+    feed: Option<Arc<Feed>>,
+    /// The position of the last change taken.
+    cursor: u64,
+    /// The first change (the state when the watch began), not yet taken.
+    first: Option<Change>,
+}
+
+impl Watcher {
+    /// The next change for the client, if there is one.
+    pub fn take(&self) -> Option<Change> {
+        let mut state = lock(&self.state);
+        if let Some(first) = state.first.take() {
+            return Some(first);
+        }
+        let change = state.feed.as_ref()?.after(self.watch, state.cursor)?;
+        state.cursor = change.position;
+        Some(change)
+    }
+
+    pub fn kind(&self) -> ObjectKind {
+        self.kind
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Watches {
@@ -173,39 +265,42 @@ impl Watches {
         self.watchers.load(Ordering::Relaxed)
     }
 
-    /// A new watcher for watch `watch` of a connection.
+    /// A number for a new connection's watchers.
+    pub fn connection_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new watcher for watch `watch` of connection `connection` (its
+    /// number, and what wakes its writer).
     pub fn watcher(
         &self,
         watch: WatchId,
-        wake: Arc<Notify>,
-        connection_bytes: Arc<AtomicUsize>,
+        target: (ObjectKind, &str),
+        connection: (u64, Arc<Notify>),
     ) -> Arc<Watcher> {
         Arc::new(Watcher {
             watch,
-            id: self.next_watcher.fetch_add(1, Ordering::Relaxed),
-            queue: Mutex::default(),
-            connection_bytes,
-            member_bytes: self.queued_bytes.clone(),
-            wake,
+            kind: target.0,
+            name: target.1.to_owned(),
+            connection,
+            state: Mutex::default(),
             cancelled: AtomicBool::new(false),
         })
     }
 
-    /// Adds `watcher` on object `name` of `kind` of `machine` (the replica,
-    /// whose lock the caller holds, so no entry is applied meanwhile) and
-    /// queues the object's state now as its first change, at `position`,
-    /// unless the client has seen that position (`after`). Nothing is
-    /// added when the watcher was cancelled meanwhile.
+    /// Adds `watcher` to its object's feed in `machine` (the replica, whose
+    /// lock the caller holds, so no entry is applied meanwhile); its first
+    /// change is the object's state now, at `position`, unless the client
+    /// has seen that position (`after`). Nothing is added when the watcher
+    /// was cancelled meanwhile.
     pub fn add(
         &self,
         machine: &Machine,
-        request: (ObjectKind, &str),
         watcher: &Arc<Watcher>,
         position: u64,
         after: Option<u64>,
     ) -> Result<(), OpError> {
-        let (kind, name) = request;
-        let mut objects = lock(&self.objects);
+        let mut feeds = lock(&self.feeds);
         if watcher.cancelled.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -214,37 +309,70 @@ impl Watches {
                 max: WATCHERS_PER_MEMBER_MAX as u64,
             });
         }
-        let watched = objects[kind_slot(kind)]
+        let (kind, name) = (watcher.kind, watcher.name.as_str());
+        let feed = feeds[kind_slot(kind)]
             .entry(name.to_owned())
-            .or_insert_with(|| Watched {
-                last: Arc::new(machine.observe(kind, name)),
-                watchers: HashMap::new(),
-            });
-        watched.watchers.insert(watcher.id, watcher.clone());
-        self.watchers.fetch_add(1, Ordering::Relaxed);
-        match after {
+            .or_insert_with(|| {
+                let state = machine.observe(kind, name);
+                let bytes = self.feed_bytes.clone();
+                Arc::new(Feed::new((kind, name), state, position, bytes))
+            })
+            .clone();
+        let first = {
+            let mut inner = lock(&feed.inner);
+            let (id, wake) = &watcher.connection;
+            inner
+                .connections
+                .entry(*id)
+                .or_insert_with(|| (wake.clone(), 0))
+                .1 += 1;
+            // The feed's newest state is the object's state now.
+            inner.last.clone()
+        };
+        let mut state = lock(&watcher.state);
+        state.cursor = position;
+        state.first = match after {
             // The client has seen this position already: nothing since.
-            Some(after) if after >= position => {}
+            Some(after) if after >= position => None,
             // A resumed watch cannot tell what happened since `after`.
-            after => watcher.push(position, &watched.last, after.is_some()),
-        }
+            after => Some(
+                Kept {
+                    position,
+                    jump: after.is_some(),
+                    ..first
+                }
+                .change(watcher.watch),
+            ),
+        };
+        state.feed = Some(feed);
+        drop(state);
+        self.watchers.fetch_add(1, Ordering::Relaxed);
+        watcher.connection.1.notify_one();
         Ok(())
     }
 
-    /// Removes `watcher` (cancelled first, its queue dropped); an object
-    /// nobody watches any more is forgotten.
-    pub fn remove(&self, kind: ObjectKind, name: &str, watcher: &Arc<Watcher>) {
-        watcher.cancel();
-        let mut objects = lock(&self.objects);
-        let map = &mut objects[kind_slot(kind)];
-        let Some(watched) = map.get_mut(name) else {
-            return;
+    /// Removes `watcher` (cancelled first); a feed nobody watches any more
+    /// is dropped.
+    pub fn remove(&self, watcher: &Arc<Watcher>) {
+        watcher.cancelled.store(true, Ordering::Release);
+        let mut feeds = lock(&self.feeds);
+        let Some(feed) = lock(&watcher.state).feed.take() else {
+            return; // Never added.
         };
-        if watched.watchers.remove(&watcher.id).is_some() {
-            self.watchers.fetch_sub(1, Ordering::Relaxed);
-        }
-        if watched.watchers.is_empty() {
-            map.remove(name);
+        self.watchers.fetch_sub(1, Ordering::Relaxed);
+        let unwatched = {
+            let mut inner = lock(&feed.inner);
+            let id = watcher.connection.0;
+            if let Some((_, count)) = inner.connections.get_mut(&id) {
+                *count -= 1;
+                if *count == 0 {
+                    inner.connections.remove(&id);
+                }
+            }
+            inner.connections.is_empty()
+        };
+        if unwatched {
+            feeds[kind_slot(watcher.kind)].remove(&watcher.name);
         }
     }
 
@@ -257,35 +385,14 @@ impl Watches {
     /// object that looks different now shows its state, marked `jump`
     /// (the changes in between were not applied here).
     pub fn replaced(&self, machine: &Machine, position: u64) {
-        let mut objects = lock(&self.objects);
-        for (slot, map) in objects.iter_mut().enumerate() {
-            let kind = SLOT_KINDS[slot];
-            for (name, watched) in map.iter_mut() {
-                Watches::look(watched, machine.observe(kind, name), position, true);
+        let feeds = lock(&self.feeds);
+        for (slot, map) in feeds.iter().enumerate() {
+            for (name, feed) in map {
+                feed.look(machine.observe(SLOT_KINDS[slot], name), position, true);
             }
         }
     }
-
-    /// Shows `watched` its state at `position`, if it changed.
-    fn look(watched: &mut Watched, state: ObjectState, position: u64, jump: bool) {
-        if same_state(&state, &watched.last) {
-            return;
-        }
-        watched.last = Arc::new(state);
-        for watcher in watched.watchers.values() {
-            watcher.push(position, &watched.last, jump);
-        }
-    }
 }
-
-/// The kind of each slot of [`kind_slot`].
-const SLOT_KINDS: [ObjectKind; 5] = [
-    ObjectKind::AtomicLong,
-    ObjectKind::AtomicReference,
-    ObjectKind::FencedLock,
-    ObjectKind::Semaphore,
-    ObjectKind::CountDownLatch,
-];
 
 /// The apply loop's view of the watches.
 #[derive(Debug)]
@@ -296,11 +403,7 @@ pub struct Observer<'a> {
 /// What a command may have changed among the watched objects.
 #[derive(Debug)]
 pub enum Noted {
-    One {
-        kind: ObjectKind,
-        name: String,
-        destroy: bool,
-    },
+    One { feed: Arc<Feed>, destroy: bool },
     Several,
 }
 
@@ -317,13 +420,11 @@ impl ApplyObserver for Observer<'_> {
                 kind,
                 name,
                 destroy,
-            } => lock(&self.watches.objects)[kind_slot(kind)]
-                .contains_key(name)
-                .then(|| Noted::One {
-                    kind,
-                    name: name.to_owned(),
-                    destroy,
-                }),
+            } => {
+                let feeds = lock(&self.watches.feeds);
+                let feed = feeds[kind_slot(kind)].get(name)?.clone();
+                Some(Noted::One { feed, destroy })
+            }
             Touched::Several => Some(Noted::Several),
         }
     }
@@ -335,26 +436,20 @@ impl ApplyObserver for Observer<'_> {
         noted: Noted,
         changed: &[(ObjectKind, String)],
     ) {
-        let mut objects = lock(&self.watches.objects);
         match noted {
-            Noted::One {
-                kind,
-                name,
-                destroy,
-            } => {
-                let Some(watched) = objects[kind_slot(kind)].get_mut(&name) else {
-                    return;
-                };
-                let state = match destroy && !machine.exists(kind, &name) {
+            Noted::One { feed, destroy } => {
+                let (kind, name) = (feed.kind, feed.name.as_str());
+                let state = match destroy && !machine.exists(kind, name) {
                     true => ObjectState::Destroyed,
-                    false => machine.observe(kind, &name),
+                    false => machine.observe(kind, name),
                 };
-                Watches::look(watched, state, position, false);
+                feed.look(state, position, false);
             }
             Noted::Several => {
+                let feeds = lock(&self.watches.feeds);
                 for (kind, name) in changed {
-                    if let Some(watched) = objects[kind_slot(*kind)].get_mut(name) {
-                        Watches::look(watched, machine.observe(*kind, name), position, false);
+                    if let Some(feed) = feeds[kind_slot(*kind)].get(name) {
+                        feed.look(machine.observe(*kind, name), position, false);
                     }
                 }
             }
@@ -373,41 +468,64 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_watcher_that_falls_behind_gets_one_change_marked_jump() {
-        let watches = Watches::default();
-        let bytes = Arc::new(AtomicUsize::new(0));
-        let watcher = watches.watcher(WatchId(1), Arc::new(Notify::new()), bytes.clone());
-        for position in 1..=CHANGES_BUFFERED_PER_WATCH_MAX as u64 {
-            watcher.push(
-                position,
-                &Arc::new(ObjectState::Long(position as i64)),
-                false,
-            );
-        }
-        assert_eq!(lock(&watcher.queue).len(), CHANGES_BUFFERED_PER_WATCH_MAX);
-        watcher.push(1_000, &Arc::new(ObjectState::Long(1_000)), false);
-        let only = watcher.take().expect("one change");
-        assert!(only.jump);
-        assert_eq!(only.position, 1_000);
-        assert!(watcher.take().is_none());
-        assert_eq!(
-            bytes.load(Ordering::Relaxed),
-            0,
-            "nothing counted once taken"
-        );
-        assert_eq!(watches.queued_bytes.load(Ordering::Relaxed), 0);
+    fn fed(watches: &Watches) -> (Arc<Feed>, Arc<Watcher>) {
+        let feed = Arc::new(Feed::new(
+            (ObjectKind::AtomicLong, "n"),
+            ObjectState::Long(0),
+            10,
+            watches.feed_bytes.clone(),
+        ));
+        let wake = Arc::new(Notify::new());
+        let watcher = watches.watcher(WatchId(1), (ObjectKind::AtomicLong, "n"), (1, wake));
+        let mut state = lock(&watcher.state);
+        state.feed = Some(feed.clone());
+        state.cursor = 10;
+        drop(state);
+        (feed, watcher)
     }
 
     #[test]
-    fn a_cancelled_watcher_holds_and_takes_nothing() {
+    fn a_watcher_takes_each_change_once_in_order() {
         let watches = Watches::default();
-        let bytes = Arc::new(AtomicUsize::new(0));
-        let watcher = watches.watcher(WatchId(1), Arc::new(Notify::new()), bytes.clone());
-        watcher.push(1, &Arc::new(ObjectState::Long(1)), false);
-        watcher.cancel();
-        watcher.push(2, &Arc::new(ObjectState::Long(2)), false);
+        let (feed, watcher) = fed(&watches);
+        feed.look(ObjectState::Long(1), 11, false);
+        feed.look(ObjectState::Long(1), 12, false); // No change: not kept.
+        feed.look(ObjectState::Long(2), 13, false);
+        let taken: Vec<(u64, bool)> = std::iter::from_fn(|| watcher.take())
+            .map(|c| (c.position, c.jump))
+            .collect();
+        assert_eq!(taken, [(11, false), (13, false)]);
+    }
+
+    #[test]
+    fn a_watcher_that_falls_behind_gets_the_newest_state_marked_jump() {
+        let watches = Watches::default();
+        let (feed, watcher) = fed(&watches);
+        let kept = CHANGES_KEPT_PER_WATCHED_OBJECT as u64;
+        for n in 1..=kept + 5 {
+            feed.look(ObjectState::Long(n as i64), 10 + n, false);
+        }
+        let only = watcher.take().expect("a change");
+        assert!(only.jump);
+        assert_eq!(only.state, ObjectState::Long(kept as i64 + 5));
         assert!(watcher.take().is_none());
-        assert_eq!(bytes.load(Ordering::Relaxed), 0);
+        // Once caught up, changes come one by one again.
+        feed.look(ObjectState::Long(0), 10_000, false);
+        let next = watcher.take().expect("a change");
+        assert_eq!((next.position, next.jump), (10_000, false));
+        assert!(lock(&feed.inner).changes.len() <= CHANGES_KEPT_PER_WATCHED_OBJECT);
+    }
+
+    #[test]
+    fn feeds_count_their_bytes_and_give_them_back() {
+        let watches = Watches::default();
+        let (feed, watcher) = fed(&watches);
+        for n in 1..=10 {
+            feed.look(ObjectState::Long(n), 10 + n as u64, false);
+        }
+        assert!(watches.feed_bytes.load(Ordering::Relaxed) > 0);
+        drop(watcher);
+        drop(feed);
+        assert_eq!(watches.feed_bytes.load(Ordering::Relaxed), 0);
     }
 }
