@@ -2,6 +2,7 @@
 //! the Rust client, like an application would, and prints throughput and
 //! latency percentiles.
 
+use crate::bench_watch::SAMPLE_EVERY;
 use clap::{Args, ValueEnum};
 use raftcp::Client;
 use std::time::{Duration, Instant};
@@ -31,6 +32,10 @@ pub struct BenchArgs {
     /// A token for a cluster that needs one (`raftcp auth token`).
     #[arg(long)]
     pub token: Option<String>,
+    /// Watches on the `incr` counter while it runs (64 to a connection):
+    /// prints what each got and how soon.
+    #[arg(long, default_value_t = 0)]
+    pub watchers: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -102,6 +107,16 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let measured = Duration::from_secs(args.seconds.max(1));
     let start = Instant::now() + warm_up;
     let end = start + measured;
+    if args.watchers > 0 && args.workload != Workload::Incr {
+        return Err("--watchers goes with --workload incr".into());
+    }
+    let watchers = match args.watchers {
+        0 => None,
+        count => {
+            let connect = || async { with_open_session(connect(&args).await?).await };
+            Some(crate::bench_watch::start(count, "bench-counter", connect, (start, end)).await?)
+        }
+    };
     let mut workers = Vec::new();
     for worker in 0..args.in_flight {
         let client = clients[worker % clients.len()].clone();
@@ -116,9 +131,11 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let mut latencies_us = Vec::new();
     let mut errors = 0u64;
     let mut acknowledged = 0u64;
+    let mut answered_at = std::collections::HashMap::new();
     for worker in workers {
         let outcome = worker.await.map_err(|e| e.to_string())?;
         latencies_us.extend(outcome.samples_us);
+        answered_at.extend(outcome.answered_at);
         errors += outcome.errors;
         acknowledged += outcome.acknowledged;
     }
@@ -131,6 +148,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             ));
         }
     }
+    let watched = match watchers {
+        Some(watchers) => Some(watchers.finish(&answered_at, measured).await?),
+        None => None,
+    };
     for client in &clients {
         client.close().await;
     }
@@ -158,6 +179,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
              p50={p50:.3}ms p90={p90:.3}ms p99={p99:.3}ms p99.9={p999:.3}ms errors={errors}"
         );
     }
+    if let Some(watched) = watched {
+        println!("{watched}");
+    }
     Ok(())
 }
 
@@ -167,6 +191,8 @@ struct WorkerOutcome {
     errors: u64,
     /// Every successful operation, warm-up included.
     acknowledged: u64,
+    /// When sampled `incr` values were answered (see `bench_watch`).
+    answered_at: Vec<(i64, Instant)>,
 }
 
 /// `client` once its session is open (a call was answered), so opening
@@ -244,6 +270,8 @@ struct Op {
     own_counter: raftcp::AtomicLong,
     /// The value `own_counter` is believed to hold (for `cas`).
     expected: Option<i64>,
+    /// The value the last `incr` returned.
+    incremented: i64,
     reference: raftcp::AtomicReference<String>,
     lock: raftcp::FencedLock,
     semaphore: raftcp::Semaphore,
@@ -261,6 +289,7 @@ impl Op {
             counter: client.get_atomic_long("bench-counter"),
             own_counter: client.get_atomic_long(&format!("bench-cas-{worker}")),
             expected: None,
+            incremented: 0,
             reference: client.get_atomic_reference("bench-reference"),
             lock: client.get_fenced_lock(&lock_name),
             semaphore: client.get_semaphore("bench-semaphore"),
@@ -271,7 +300,13 @@ impl Op {
     /// One operation of the workload; whether it succeeded.
     async fn run(&mut self) -> bool {
         match self.workload {
-            Workload::Incr => self.counter.increment_and_get().await.is_ok(),
+            Workload::Incr => match self.counter.increment_and_get().await {
+                Ok(value) => {
+                    self.incremented = value;
+                    true
+                }
+                Err(_) => false,
+            },
             Workload::Cas => {
                 let expected = match self.expected {
                     Some(value) => value,
@@ -325,6 +360,7 @@ async fn run_worker(
     let mut samples = Vec::new();
     let mut errors = 0;
     let mut acknowledged = 0;
+    let mut answered_at = Vec::new();
     loop {
         let began = Instant::now();
         if began >= end {
@@ -333,6 +369,10 @@ async fn run_worker(
         let ok = op.run().await;
         let finished = Instant::now();
         acknowledged += u64::from(ok);
+        let sampled = workload == Workload::Incr && op.incremented % SAMPLE_EVERY == 0;
+        if ok && sampled {
+            answered_at.push((op.incremented, finished));
+        }
         if began >= start && finished <= end {
             if ok {
                 samples.push(u64::try_from((finished - began).as_micros()).unwrap_or(u64::MAX));
@@ -345,5 +385,6 @@ async fn run_worker(
         samples_us: samples,
         errors,
         acknowledged,
+        answered_at,
     }
 }

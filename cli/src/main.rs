@@ -5,6 +5,7 @@
 
 mod admin;
 mod bench;
+mod bench_watch;
 mod status;
 
 use clap::{Parser, Subcommand};

@@ -108,6 +108,21 @@ pub struct Records {
     /// Processes the nemesis cut off from every member (their sessions may
     /// rightly expire).
     pub frozen: Vec<usize>,
+    /// What each watcher saw of its counter.
+    pub watches: Vec<WatchedCounter>,
+}
+
+/// One watcher's stream of a counter that only `add_and_get(1)` changes.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WatchedCounter {
+    pub process: usize,
+    pub object: &'static str,
+    /// `(position, value, jump)` in the order they arrived.
+    pub changes: Vec<(u64, i64, bool)>,
+    /// The counter's value read after the run, which the stream must reach.
+    pub final_value: Option<i64>,
+    /// Why the stream ended early, if it did.
+    pub ended: Option<String>,
 }
 
 /// Shared by every worker of a run.

@@ -1,7 +1,9 @@
 //! Checks that are not linearizability of one register: each returns the
 //! violations it found, described for the report.
 
-use super::history::{LatchRound, LockHold, PermitHold, Records, SessionLoss, TimedOutWait};
+use super::history::{
+    LatchRound, LockHold, PermitHold, Records, SessionLoss, TimedOutWait, WatchedCounter,
+};
 use std::collections::HashMap;
 
 /// Every acknowledged id is handed out once.
@@ -144,6 +146,44 @@ pub fn live_sessions_survive(records: &Records) -> Vec<String> {
         .collect()
 }
 
+/// Each watcher's stream of a counter that only `add_and_get(1)` changes
+/// is in log order with no repeats, steps by one except where it says it
+/// skipped (`jump`), so every increment applied while it watched shows
+/// or lies inside a marked jump, and it reaches the value read after the
+/// run.
+pub fn watch_streams_agree(watches: &[WatchedCounter]) -> Vec<String> {
+    let mut violations = Vec::new();
+    for watched in watches {
+        let who = format!("watcher {} of {}", watched.process, watched.object);
+        if let Some(ended) = &watched.ended {
+            violations.push(format!("{who}: its stream ended: {ended}"));
+        }
+        for pair in watched.changes.windows(2) {
+            let ((p0, v0, _), (p1, v1, jump)) = (pair[0], pair[1]);
+            if p1 <= p0 {
+                violations.push(format!("{who}: position {p1} after {p0}"));
+            }
+            let stepped = match jump {
+                true => v1 >= v0,
+                false => v1 == v0 + 1,
+            };
+            if !stepped {
+                let marked = if jump { " (jump)" } else { "" };
+                violations.push(format!("{who}: {v1}{marked} after {v0} at position {p1}"));
+            }
+        }
+        let reached = watched.changes.last().map(|c| c.1);
+        match watched.final_value {
+            Some(last) if reached >= Some(last) => {}
+            Some(last) => violations.push(format!(
+                "{who}: reached {reached:?}, not the value {last} read after the run"
+            )),
+            None => violations.push(format!("{who}: the read after the run failed")),
+        }
+    }
+    violations
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +256,24 @@ mod tests {
     #[test]
     fn repeated_ids_are_caught() {
         assert_eq!(ids_are_unique(&[(1, 4), (2, 5), (3, 4)]).len(), 1);
+    }
+
+    #[test]
+    fn a_watch_stream_that_skips_or_repeats_unmarked_is_caught() {
+        let stream = |changes: Vec<(u64, i64, bool)>| WatchedCounter {
+            process: 1,
+            object: "c",
+            changes,
+            final_value: Some(3),
+            ended: None,
+        };
+        let fine = stream(vec![(10, 0, false), (11, 1, false), (20, 3, true)]);
+        assert!(watch_streams_agree(&[fine]).is_empty());
+        let skipped = stream(vec![(10, 0, false), (11, 1, false), (20, 3, false)]);
+        assert_eq!(watch_streams_agree(&[skipped]).len(), 1);
+        let repeated = stream(vec![(10, 0, false), (10, 1, false), (20, 3, true)]);
+        assert_eq!(watch_streams_agree(&[repeated]).len(), 1);
+        let behind = stream(vec![(10, 0, false), (11, 1, false)]);
+        assert_eq!(watch_streams_agree(&[behind]).len(), 1);
     }
 }

@@ -104,6 +104,9 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         workers.push(runtime.spawn(worker));
     }
     workers.push(runtime.spawn(workloads::destroyer(ctx.clone(), 26, rng.fork())));
+    // Watchers of both counters, through different members' proxies.
+    workers.push(runtime.spawn(workloads::watcher(ctx.clone(), 27, COUNTER)));
+    workers.push(runtime.spawn(workloads::watcher(ctx.clone(), 28, IDS)));
 
     let started = Instant::now();
     let faults_until = started + length.saturating_sub(CALM_AFTER);
@@ -144,7 +147,7 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         .filter(|h| h.lock == DESTROYED_LOCK)
         .collect();
     let breakdown = format!(
-        "counter {}, ids {}, register {}, lock holds {} (of the destroyed lock {}, {} of them ended by a destroy), permit holds {}, latch rounds {}, timed waits {}",
+        "counter {}, ids {}, register {}, lock holds {} (of the destroyed lock {}, {} of them ended by a destroy), permit holds {}, latch rounds {}, timed waits {}, watched changes {} ({} jumps)",
         count(COUNTER),
         count(IDS),
         count(REGISTER),
@@ -153,7 +156,15 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         destroyed_holds.iter().filter(|h| !h.unlock_ok).count(),
         records.permit_holds.len(),
         records.latch_rounds.len(),
-        records.timed_out_waits.len()
+        records.timed_out_waits.len(),
+        records
+            .watches
+            .iter()
+            .map(|w| w.changes.len())
+            .sum::<usize>(),
+        (records.watches.iter().flat_map(|w| &w.changes))
+            .filter(|c| c.2)
+            .count()
     );
     violations.extend(found);
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -233,6 +244,7 @@ pub fn check(records: &Records, stores: &[&workloads::FencedStore]) -> (usize, V
         &records.latch_rounds,
     ));
     violations.extend(invariants::live_sessions_survive(records));
+    violations.extend(invariants::watch_streams_agree(&records.watches));
     violations.extend(invariants::waits_last_their_timeout(
         &records.timed_out_waits,
     ));

@@ -5,6 +5,7 @@
 use super::Rng;
 use super::history::{
     Call, History, LatchRound, LockHold, Outcome, PermitHold, Ret, SessionLoss, TimedOutWait,
+    WatchedCounter,
 };
 use super::net::Net;
 use raftcp::{Client, Error, OpError};
@@ -153,6 +154,66 @@ pub async fn incrementer(ctx: Arc<Ctx>, process: usize, object: &'static str, mu
             .record(process, object, Call::Add(1), invoked, outcome);
         ctx.think(&mut rng).await;
     }
+    ctx.finish(process, client).await;
+}
+
+/// How long a watcher may take, after the run, to reach its counter's
+/// final value.
+const WATCH_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// Watches `object` (a counter only `add_and_get(1)` changes) through the
+/// faults, then until it shows the value a read finds after the run.
+pub async fn watcher(ctx: Arc<Ctx>, process: usize, object: &'static str) {
+    use futures_util::StreamExt;
+    let client = client(&ctx, process).await;
+    let counter = client.get_atomic_long(object);
+    let mut watched = WatchedCounter {
+        process,
+        object,
+        ..Default::default()
+    };
+    let mut changes = loop {
+        match counter.watch().await {
+            Ok(changes) => break changes,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let mut target: Option<i64> = None;
+    let mut deadline = None;
+    loop {
+        if !ctx.running() && target.is_none() {
+            // The run is over: the stream must reach what a read finds now.
+            let read = counter.get().await;
+            target = read.ok().or(Some(i64::MAX));
+            deadline = Some(tokio::time::Instant::now() + WATCH_CATCH_UP);
+        }
+        let reached = watched.changes.last().map(|c| c.1);
+        if target.is_some() && reached >= target {
+            break;
+        }
+        let wait =
+            deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_millis(200));
+        match tokio::time::timeout_at(wait, changes.next()).await {
+            Ok(Some(Ok(change))) => {
+                watched
+                    .changes
+                    .push((change.position, change.value, change.jump))
+            }
+            Ok(Some(Err(e))) => {
+                watched.ended = Some(e.to_string());
+                break;
+            }
+            Ok(None) => {
+                watched.ended = Some("the stream ended".to_owned());
+                break;
+            }
+            Err(_) if deadline.is_some() => break,
+            Err(_) => {}
+        }
+    }
+    watched.final_value = target.filter(|t| *t != i64::MAX);
+    drop(changes);
+    ctx.history.with(|r| r.watches.push(watched));
     ctx.finish(process, client).await;
 }
 
