@@ -730,14 +730,14 @@ async fn watch_attacks() {
     }
     let honest = Client::connect([cluster.url(1)]).await.unwrap();
     let mut changes = honest
-        .get_atomic_reference::<Vec<u8>>("watched-big")
+        .get_value_reference("watched-big")
         .watch()
         .await
         .unwrap();
     let writer = Client::connect(cluster.urls()).await.unwrap();
-    let big = writer.get_atomic_reference::<Vec<u8>>("watched-big");
+    let big = writer.get_value_reference("watched-big");
     for round in 0..150u8 {
-        big.set(&vec![round; 200_000]).await.unwrap();
+        big.set(Some(Value::Bytes(vec![round; 200_000]))).await.unwrap();
     }
     // The honest watcher reaches the last value, in order.
     let mut last = None;
@@ -747,7 +747,10 @@ async fn watch_attacks() {
             .expect("a change in time")
             .expect("the stream goes on")
             .expect("a change");
-        let value = change.value.as_ref().map(|v| v[0]);
+        let value = match &change.value {
+            Some(Value::Bytes(bytes)) => Some(bytes[0]),
+            _ => None,
+        };
         assert!(value >= last, "{value:?} after {last:?}");
         last = value;
     }
