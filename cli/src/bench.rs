@@ -32,8 +32,9 @@ pub struct BenchArgs {
     /// A token for a cluster that needs one (`raftcp auth token`).
     #[arg(long)]
     pub token: Option<String>,
-    /// Watches on the `incr` counter while it runs (64 to a connection):
-    /// prints what each got and how soon.
+    /// Watches on the `incr` counter while it runs (64 to a connection,
+    /// the connections spread over `--endpoints`): prints what each got
+    /// and how soon.
     #[arg(long, default_value_t = 0)]
     pub watchers: usize,
 }
@@ -103,20 +104,28 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     prepare(&clients[0], args.workload, args.in_flight)
         .await
         .map_err(|e| e.to_string())?;
-    let warm_up = Duration::from_secs(1);
-    let measured = Duration::from_secs(args.seconds.max(1));
-    let start = Instant::now() + warm_up;
-    let end = start + measured;
     if args.watchers > 0 && args.workload != Workload::Incr {
         return Err("--watchers goes with --workload incr".into());
     }
     let watchers = match args.watchers {
         0 => None,
         count => {
-            let connect = || async { with_open_session(connect(&args).await?).await };
-            Some(crate::bench_watch::start(count, "bench-counter", connect, (start, end)).await?)
+            let target = crate::bench_watch::Target {
+                endpoints: args.endpoints.clone(),
+                ca_pem: args.ca_pem.clone(),
+                token: args.token.clone(),
+                counter: "bench-counter".to_owned(),
+            };
+            Some(crate::bench_watch::start(count, target).await?)
         }
     };
+    let warm_up = Duration::from_secs(1);
+    let measured = Duration::from_secs(args.seconds.max(1));
+    let start = Instant::now() + warm_up;
+    let end = start + measured;
+    if let Some(watchers) = &watchers {
+        watchers.measure(start, end);
+    }
     let mut workers = Vec::new();
     for worker in 0..args.in_flight {
         let client = clients[worker % clients.len()].clone();

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use raftcp::Client;
 use raftcp::proto::limits::WATCHES_PER_SESSION_MAX;
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
@@ -15,11 +16,17 @@ use tokio::task::JoinHandle;
 /// watchers when they saw them.
 pub const SAMPLE_EVERY: i64 = 64;
 
-/// The watchers of one run, each a task until `end`.
+/// The watchers of one run: tasks on a thread of their own (so that they
+/// and the writers each have a thread, as they would have separate
+/// machines), each watching until `end`.
 pub struct Watchers {
-    clients: Vec<Client>,
-    tasks: Vec<JoinHandle<Seen>>,
+    count: usize,
+    window: Window,
+    seen: tokio::sync::oneshot::Receiver<Result<Vec<Seen>, String>>,
 }
+
+/// The measured window, set once the writers' clock starts.
+type Window = Arc<OnceLock<(Instant, Instant)>>;
 
 /// What one watcher saw in the measured window.
 #[derive(Default)]
@@ -30,50 +37,120 @@ struct Seen {
     samples: Vec<(i64, Instant)>,
 }
 
-/// Starts `count` watchers of `counter`, 64 to a connection, on clients
-/// that `connect` makes; they watch until `end`, counting from `start`.
-pub async fn start<F, Fut>(
+/// Where the watchers connect: 64 watches to a connection, the connections
+/// taking `endpoints` in turn and staying there (each member delivers to
+/// the watchers connected to it).
+pub struct Target {
+    pub endpoints: Vec<String>,
+    pub ca_pem: Option<std::path::PathBuf>,
+    pub token: Option<String>,
+    pub counter: String,
+}
+
+/// Starts `count` watchers of the target's counter; returns once each has
+/// its first change. They count what arrives in the window
+/// [`Watchers::measure`] sets, and stop at its end.
+pub async fn start(count: usize, target: Target) -> Result<Watchers, String> {
+    let window = Window::default();
+    let shared = window.clone();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let (seen_tx, seen) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        let runtime = match runtime {
+            Ok(runtime) => runtime,
+            Err(e) => return drop(ready_tx.send(Err(e.to_string()))),
+        };
+        runtime.block_on(async move {
+            let (clients, tasks) = match open(count, &target, &shared).await {
+                Ok(opened) => opened,
+                Err(e) => return drop(ready_tx.send(Err(e))),
+            };
+            let _ = ready_tx.send(Ok(()));
+            let mut seen = Vec::new();
+            for task in tasks {
+                match task.await {
+                    Ok(one) => seen.push(one),
+                    Err(e) => return drop(seen_tx.send(Err(e.to_string()))),
+                }
+            }
+            for client in &clients {
+                client.close().await;
+            }
+            let _ = seen_tx.send(Ok(seen));
+        });
+    });
+    ready.await.map_err(|e| e.to_string())??;
+    Ok(Watchers {
+        count,
+        window,
+        seen,
+    })
+}
+
+async fn open(
     count: usize,
-    counter: &str,
-    connect: F,
-    window: (Instant, Instant),
-) -> Result<Watchers, String>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<Client, String>>,
-{
+    target: &Target,
+    window: &Window,
+) -> Result<(Vec<Client>, Vec<JoinHandle<Seen>>), String> {
     let mut clients = Vec::new();
     let mut tasks = Vec::new();
-    for first in (0..count).step_by(WATCHES_PER_SESSION_MAX) {
-        let client = connect().await?;
+    for (turn, first) in (0..count).step_by(WATCHES_PER_SESSION_MAX).enumerate() {
+        let mut endpoints = target.endpoints.clone();
+        let len = endpoints.len().max(1);
+        endpoints.rotate_left(turn % len);
+        let (ca_pem, token) = (target.ca_pem.as_deref(), target.token.as_deref());
+        let builder = crate::client_builder(&endpoints, None, ca_pem, token)?;
+        let client = builder.follow_leader(false).connect().await;
+        let client = client.map_err(|e| e.to_string())?;
         for _ in first..count.min(first + WATCHES_PER_SESSION_MAX) {
-            let handle = client.get_atomic_long(counter);
+            let handle = client.get_atomic_long(&target.counter);
             let changes = handle.watch().await.map_err(|e| e.to_string())?;
-            tasks.push(tokio::spawn(watch(changes, window)));
+            tasks.push(tokio::spawn(watch(changes, window.clone())));
         }
         clients.push(client);
     }
-    Ok(Watchers { clients, tasks })
+    Ok((clients, tasks))
 }
 
-async fn watch(mut changes: raftcp::Changes<i64>, (start, end): (Instant, Instant)) -> Seen {
+async fn watch(mut changes: raftcp::Changes<i64>, window: Window) -> Seen {
     let mut seen = Seen::default();
-    let until = tokio::time::Instant::from_std(end);
-    while let Ok(Some(Ok(change))) = tokio::time::timeout_at(until, changes.next()).await {
+    loop {
+        let until = match window.get() {
+            Some((_, end)) => *end,
+            None => Instant::now() + WINDOW_CHECK,
+        };
+        let next = tokio::time::timeout_at(until.into(), changes.next()).await;
         let now = Instant::now();
-        if now < start {
-            continue;
-        }
-        seen.changes += 1;
-        seen.jumps += u64::from(change.jump);
-        if change.value % SAMPLE_EVERY == 0 {
-            seen.samples.push((change.value, now));
+        match (next, window.get()) {
+            (Ok(Some(Ok(change))), Some((start, end))) if now >= *start && now <= *end => {
+                seen.changes += 1;
+                seen.jumps += u64::from(change.jump);
+                if change.value % SAMPLE_EVERY == 0 {
+                    seen.samples.push((change.value, now));
+                }
+            }
+            (Ok(Some(Ok(_))), _) => {}
+            (Ok(_), _) => break, // The stream ended.
+            (Err(_), Some((_, end))) if now >= *end => break,
+            (Err(_), _) => {}
         }
     }
     seen
 }
 
+/// How often a watcher looks whether the window was set.
+const WINDOW_CHECK: Duration = Duration::from_millis(100);
+
 impl Watchers {
+    /// The writers' measured window: watchers count changes in it and
+    /// stop at its end.
+    pub fn measure(&self, start: Instant, end: Instant) {
+        let _ = self.window.set((start, end));
+    }
+
     /// Waits for the watchers and closes their clients; one line of
     /// figures: changes per second each watcher got, the share of them
     /// marked `jump`, and the delivery delay after the writer's answer.
@@ -82,10 +159,9 @@ impl Watchers {
         acknowledged: &HashMap<i64, Instant>,
         measured: Duration,
     ) -> Result<String, String> {
-        let watchers = self.tasks.len();
+        let watchers = self.count;
         let (mut changes, mut jumps, mut delays_us) = (0u64, 0u64, Vec::new());
-        for task in self.tasks {
-            let seen = task.await.map_err(|e| e.to_string())?;
+        for seen in self.seen.await.map_err(|e| e.to_string())?? {
             changes += seen.changes;
             jumps += seen.jumps;
             for (value, at) in seen.samples {
@@ -94,9 +170,6 @@ impl Watchers {
                     delays_us.push(u64::try_from(delay.as_micros()).unwrap_or(u64::MAX));
                 }
             }
-        }
-        for client in &self.clients {
-            client.close().await;
         }
         delays_us.sort_unstable();
         let pct = |p: f64| match delays_us.is_empty() {

@@ -107,6 +107,17 @@ async fn connect_client(
     ca_pem: Option<&std::path::Path>,
     token: Option<&str>,
 ) -> Result<raftcp::Client, String> {
+    let builder = client_builder(endpoints, name, ca_pem, token)?;
+    builder.connect().await.map_err(|e| e.to_string())
+}
+
+/// The builder [`connect_client`] connects with, for settings beyond.
+fn client_builder(
+    endpoints: &[String],
+    name: Option<&str>,
+    ca_pem: Option<&std::path::Path>,
+    token: Option<&str>,
+) -> Result<raftcp::ClientBuilder, String> {
     let endpoints = endpoints.iter().map(|e| match e.contains("://") {
         true => e.clone(),
         false => format!("ws://{e}"),
@@ -122,5 +133,5 @@ async fn connect_client(
     if let Some(token) = token {
         builder = builder.token(token);
     }
-    builder.connect().await.map_err(|e| e.to_string())
+    Ok(builder)
 }

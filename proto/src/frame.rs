@@ -39,7 +39,7 @@ pub enum ClientFrame {
         op: crate::admin::AdminOp,
     },
     /// Start watching an object, or resume a watch after a reconnect: its
-    /// changes arrive as `Event::Changed` (see [`crate::watch`]). At most
+    /// changes arrive in `Event::Changes` (see [`crate::watch`]). At most
     /// [`crate::limits::WATCHES_PER_SESSION_MAX`] per connection.
     Watch(crate::watch::WatchRequest),
     /// Stop a watch; changes already on the way may still arrive.
@@ -151,8 +151,10 @@ pub enum Event {
     SessionExpired { session: SessionId },
     /// The leader moved; smart clients reconnect there.
     LeaderChanged { leader_hint: Option<String> },
-    /// A watched object changed (the first one of a watch: its state then).
-    Changed(crate::watch::Change),
+    /// Watched objects changed (a watch's first change: its state then):
+    /// at most [`crate::limits::CHANGES_PER_FRAME_MAX`], in log order for
+    /// each watch.
+    Changes(Vec<crate::watch::Change>),
     /// A watch was refused or stopped by the server (access, limits, a
     /// name that cannot exist); the client does not resend it.
     WatchEnded(crate::watch::WatchEnded),

@@ -71,3 +71,8 @@ pub const WATCHES_PER_SESSION_MAX: usize = 64;
 /// many changes to one object reaches a client that keeps reading
 /// without one.
 pub const CHANGES_KEPT_PER_WATCHED_OBJECT: usize = 1024;
+
+/// Changes one `Event::Changes` frame carries at most: a member sends the
+/// changes its watchers have ready together, so a busy object costs a
+/// frame per burst rather than per change.
+pub const CHANGES_PER_FRAME_MAX: usize = 1024;

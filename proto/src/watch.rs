@@ -59,7 +59,7 @@ pub enum ObjectState {
     Destroyed,
 }
 
-/// One change of a watched object (`Event::Changed`).
+/// One change of a watched object (in `Event::Changes`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub watch: WatchId,

@@ -158,12 +158,21 @@ const _: () = assert!(SNAPSHOT_CHUNK_BYTES + 64 * 1024 < PEER_FRAME_BYTES_MAX);
 // outbox.
 const _: () = assert!(REQUESTS_PER_CONNECTION_MAX * 1024 < OUTBOX_BYTES_PER_CONNECTION_MAX);
 
-/// A connection's watch changes wait (and coalesce) while its outbox holds
-/// more than this, so that changes alone never overrun it: below it, one
-/// more change (a value at most `VALUE_BYTES_MAX`) stays within
+/// A connection's watch changes wait while its outbox holds more than
+/// this, so that changes alone never overrun it: below it, one more frame
+/// of them (see [`WATCH_FRAME_BYTES_TARGET`]) stays within
 /// [`OUTBOX_FAIR_SHARE_BYTES`].
-pub const WATCH_OUTBOX_BYTES_MAX: usize = OUTBOX_FAIR_SHARE_BYTES / 2;
-const _: () = assert!(WATCH_OUTBOX_BYTES_MAX + 2 * VALUE_BYTES_MAX <= OUTBOX_FAIR_SHARE_BYTES);
+pub const WATCH_OUTBOX_BYTES_MAX: usize = 256 * 1024;
+const _: () = assert!(
+    WATCH_OUTBOX_BYTES_MAX + WATCH_FRAME_BYTES_TARGET + 2 * VALUE_BYTES_MAX
+        <= OUTBOX_FAIR_SHARE_BYTES
+);
+
+/// A frame of watch changes stops taking more past about this many bytes,
+/// so it stays well within what a client reads (one more change, a value
+/// at most `VALUE_BYTES_MAX`, may pass it).
+pub const WATCH_FRAME_BYTES_TARGET: usize = 256 * 1024;
+const _: () = assert!(WATCH_FRAME_BYTES_TARGET + 2 * VALUE_BYTES_MAX <= OUTBOX_FAIR_SHARE_BYTES);
 
 /// How often a connection's watch changes try again while its outbox is
 /// fuller than [`WATCH_OUTBOX_BYTES_MAX`].

@@ -737,7 +737,9 @@ async fn watch_attacks() {
     let writer = Client::connect(cluster.urls()).await.unwrap();
     let big = writer.get_value_reference("watched-big");
     for round in 0..150u8 {
-        big.set(Some(Value::Bytes(vec![round; 200_000]))).await.unwrap();
+        big.set(Some(Value::Bytes(vec![round; 200_000])))
+            .await
+            .unwrap();
     }
     // The honest watcher reaches the last value, in order.
     let mut last = None;

@@ -328,9 +328,11 @@ impl Engine {
                 self.events
                     .push_back(EngineEvent::Redirect { url: leader_hint });
             }
-            ServerFrame::Event(Event::Changed(change)) => {
-                if self.watches.accept(&change) {
-                    self.events.push_back(EngineEvent::Changed(change));
+            ServerFrame::Event(Event::Changes(changes)) => {
+                for change in changes {
+                    if self.watches.accept(&change) {
+                        self.events.push_back(EngineEvent::Changed(change));
+                    }
                 }
             }
             ServerFrame::Event(Event::WatchEnded(ended)) => match ended.error.is_retryable() {

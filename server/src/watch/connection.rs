@@ -5,17 +5,17 @@
 //! expired or was replaced by a narrower one ends them).
 
 use super::read_op;
-use super::registry::Watcher;
+use super::registry::{Watcher, state_bytes};
 use crate::cluster::Cluster;
 use crate::driver::ForwardError;
 use crate::gateway::access::Access;
 use crate::gateway::outbox::Outbox;
-use crate::limits::{WATCH_OUTBOX_BYTES_MAX, WATCH_SEND_RETRY};
+use crate::limits::{WATCH_FRAME_BYTES_TARGET, WATCH_OUTBOX_BYTES_MAX, WATCH_SEND_RETRY};
 use crate::machine::POSITIONS_PER_ENTRY;
 use crate::sync::lock;
-use raftcp_proto::limits::WATCHES_PER_SESSION_MAX;
+use raftcp_proto::limits::{CHANGES_PER_FRAME_MAX, WATCHES_PER_SESSION_MAX};
 use raftcp_proto::{
-    Event, GroupName, ObjectKind, OpError, ServerFrame, WatchEnded, WatchId, WatchRequest,
+    Change, Event, GroupName, ObjectKind, OpError, ServerFrame, WatchEnded, WatchId, WatchRequest,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -199,9 +199,13 @@ async fn register(
 }
 
 /// Sends the watchers' changes as the outbox has room, oldest first per
-/// watch, each while the connection may still read its object.
+/// watch, each while the connection may still read its object: as many
+/// as are ready in each frame, up to a bound.
 async fn write_changes(shared: Arc<Shared>, wake: Arc<Notify>) {
     let outbox = &shared.outbox;
+    // Which watcher goes first in the next frame, so none waits behind
+    // another that always has changes ready.
+    let mut first = 0usize;
     loop {
         wake.notified().await;
         loop {
@@ -209,30 +213,42 @@ async fn write_changes(shared: Arc<Shared>, wake: Arc<Notify>) {
                 tokio::time::sleep(WATCH_SEND_RETRY).await;
                 continue;
             }
-            let watchers: Vec<Arc<Watcher>> = lock(&shared.mine).values().cloned().collect();
-            let mut sent = false;
-            for watcher in watchers {
-                let mut checked = false;
-                while outbox.queued_bytes() <= WATCH_OUTBOX_BYTES_MAX {
-                    let Some(change) = watcher.take() else {
-                        break;
-                    };
-                    if !checked {
-                        if let Err(refused) = allowed(&shared, watcher.kind(), watcher.name()) {
-                            shared.end(watcher.watch, Some(refused));
-                            break;
-                        }
-                        checked = true;
-                    }
-                    outbox.send_frame(&ServerFrame::Event(Event::Changed(change)));
-                    sent = true;
-                }
-            }
-            if !sent {
+            let mut watchers: Vec<Arc<Watcher>> = lock(&shared.mine).values().cloned().collect();
+            let turn = first % watchers.len().max(1);
+            watchers.rotate_left(turn);
+            first = first.wrapping_add(1);
+            let batch = gather(&shared, &watchers);
+            if batch.is_empty() {
                 break;
             }
+            outbox.send_frame(&ServerFrame::Event(Event::Changes(batch)));
         }
     }
+}
+
+/// The changes for the next frame: each watcher's ready ones in turn,
+/// until the frame is full.
+fn gather(shared: &Shared, watchers: &[Arc<Watcher>]) -> Vec<Change> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for watcher in watchers {
+        let mut checked = false;
+        while batch.len() < CHANGES_PER_FRAME_MAX && bytes < WATCH_FRAME_BYTES_TARGET {
+            let Some(change) = watcher.take() else {
+                break;
+            };
+            if !checked {
+                if let Err(refused) = allowed(shared, watcher.kind(), watcher.name()) {
+                    shared.end(watcher.watch, Some(refused));
+                    break;
+                }
+                checked = true;
+            }
+            bytes += state_bytes(&change.state);
+            batch.push(change);
+        }
+    }
+    batch
 }
 
 /// Whether the connection's access still lets it read the object.

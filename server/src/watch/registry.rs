@@ -193,8 +193,8 @@ impl Kept {
 }
 
 /// About what a kept state takes in memory (a value's nodes at their
-/// in-memory size).
-fn state_bytes(state: &ObjectState) -> usize {
+/// in-memory size); more than it takes on the wire.
+pub fn state_bytes(state: &ObjectState) -> usize {
     fn value_bytes(value: &Value) -> usize {
         std::mem::size_of::<Value>()
             + match value {
