@@ -33,7 +33,8 @@ pub struct Change<T> {
     /// or because the stream was read too slowly): `value` is current as
     /// of `position`, but not every step to it was shown.
     pub jump: bool,
-    /// The object was destroyed here (`value` is then a fresh object's);
+    /// The object was destroyed here (`value` is then a fresh object's,
+    /// or `ObjectState::Destroyed` from `watch_states`);
     /// a later use creates it again and the stream goes on.
     pub destroyed: bool,
 }
@@ -152,7 +153,7 @@ impl<T> std::fmt::Debug for Changes<T> {
     }
 }
 
-impl<T: Default> Changes<T> {
+impl<T> Changes<T> {
     /// Starts watching `object` as `kind`, and waits (up to the client's
     /// request timeout) for its first change: the state now.
     pub(crate) async fn start(
@@ -178,10 +179,7 @@ impl<T: Default> Changes<T> {
 
     fn typed(&self, change: raftcp_proto::Change) -> Result<Change<T>> {
         let destroyed = change.state == ObjectState::Destroyed;
-        let value = match destroyed {
-            true => T::default(),
-            false => (self.convert)(change.state)?,
-        };
+        let value = (self.convert)(change.state)?;
         Ok(Change {
             position: change.position,
             value,
@@ -191,7 +189,7 @@ impl<T: Default> Changes<T> {
     }
 }
 
-impl<T: Default> Stream for Changes<T> {
+impl<T> Stream for Changes<T> {
     type Item = Result<Change<T>>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -217,6 +215,12 @@ pub(crate) struct Started {
     pub ticket: u64,
     pub commands: mpsc::UnboundedSender<Command>,
     pub request_timeout: std::time::Duration,
+}
+
+/// The states as the protocol carries them (`ObjectState::Destroyed` at a
+/// destroy), for wrappers such as the npm package.
+pub(crate) fn as_carried(state: ObjectState) -> Result<ObjectState> {
+    Ok(state)
 }
 
 /// A state of the wrong kind for the watch.

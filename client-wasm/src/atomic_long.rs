@@ -4,6 +4,7 @@
 use crate::convert::long;
 use crate::promise::{Resolved, on, try_promise};
 use js_sys::Promise;
+use raftcp::proto::ObjectState;
 use std::future::Future;
 use wasm_bindgen::prelude::*;
 
@@ -45,9 +46,9 @@ impl AtomicLong {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(signal, async move { handle.watch().await }, |value| {
-            js_sys::BigInt::from(value).into()
-        })
+        let fresh = ObjectState::Long(0);
+        let start = Box::pin(async move { handle.watch_states().await });
+        crate::watch::watch(signal, start, crate::watch::state_value(fresh))
     }
 
     /// The object name (without the group).

@@ -5,6 +5,7 @@ use crate::convert::{from_stored, to_stored};
 use crate::promise::{on, try_promise};
 use js_sys::Promise;
 use raftcp::ValueReference;
+use raftcp::proto::ObjectState;
 use wasm_bindgen::prelude::*;
 
 /// A replicated value.
@@ -32,11 +33,9 @@ impl AtomicReference {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(
-            signal,
-            async move { handle.watch().await },
-            crate::convert::from_stored,
-        )
+        let fresh = ObjectState::Reference(None);
+        let start = Box::pin(async move { handle.watch_states().await });
+        crate::watch::watch(signal, start, crate::watch::state_value(fresh))
     }
 
     /// The object name (without the group).

@@ -4,6 +4,7 @@ use crate::abort::signal_of;
 use crate::convert::{count, timeout};
 use crate::promise::{on, on_waiting, try_promise};
 use js_sys::Promise;
+use raftcp::proto::ObjectState;
 use wasm_bindgen::prelude::*;
 
 /// A replicated countdown latch.
@@ -31,11 +32,9 @@ impl CountDownLatch {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(
-            signal,
-            async move { handle.watch().await },
-            crate::watch::latch_state,
-        )
+        let fresh = ObjectState::Latch { count: 0, round: 0 };
+        let start = Box::pin(async move { handle.watch_states().await });
+        crate::watch::watch(signal, start, crate::watch::state_value(fresh))
     }
 
     /// The object name (without the group).

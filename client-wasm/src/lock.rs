@@ -7,6 +7,7 @@ use crate::errors::to_js;
 use crate::promise::{Resolved, on, on_waiting, try_promise};
 use js_sys::{Function, Promise};
 use raftcp::Fence;
+use raftcp::proto::ObjectState;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
@@ -36,11 +37,12 @@ impl FencedLock {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(
-            signal,
-            async move { handle.watch().await },
-            crate::watch::lock_state,
-        )
+        let fresh = ObjectState::Lock {
+            held: false,
+            fence: raftcp::Fence::INVALID,
+        };
+        let start = Box::pin(async move { handle.watch_states().await });
+        crate::watch::watch(signal, start, crate::watch::state_value(fresh))
     }
 
     /// The object name (without the group).

@@ -5,6 +5,7 @@ use crate::abort::signal_of;
 use crate::convert::{count, timeout};
 use crate::promise::{on, on_waiting, try_promise};
 use js_sys::Promise;
+use raftcp::proto::ObjectState;
 use wasm_bindgen::prelude::*;
 
 /// A replicated counting semaphore; permits are held by this handle.
@@ -32,7 +33,9 @@ impl Semaphore {
     ) -> JsValue {
         let signal = options.as_ref().and_then(crate::abort::signal_of);
         let handle = self.inner.clone();
-        crate::watch::watch(signal, async move { handle.watch().await }, JsValue::from)
+        let fresh = ObjectState::Semaphore { available: 0 };
+        let start = Box::pin(async move { handle.watch_states().await });
+        crate::watch::watch(signal, start, crate::watch::state_value(fresh))
     }
 
     /// The object name (without the group).

@@ -4,9 +4,11 @@
 //! `position` a `bigint`, `value` as the handle's reads give it.
 
 use crate::abort::abortable;
+use crate::convert::from_stored;
 use crate::errors::to_js;
 use futures_util::{Stream, StreamExt};
 use js_sys::{Object, Promise, Reflect};
+use raftcp::proto::ObjectState;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -91,19 +93,13 @@ impl WatchStream {
     }
 }
 
-/// `watch()`: the async iterator over the changes `start` begins,
-/// each one's value made JavaScript by `value`.
-pub(crate) fn watch<T, Fut>(signal: Option<JsValue>, start: Fut, value: fn(T) -> JsValue) -> JsValue
-where
-    T: Default + 'static,
-    Fut: Future<Output = raftcp::Result<raftcp::Changes<T>>> + 'static,
-{
+/// `watch()`: the async iterator over the changes `start` begins; a
+/// destroyed object's value is `fresh` (what a new one's reads give).
+pub(crate) fn watch(signal: Option<JsValue>, start: Start, fresh: JsValue) -> JsValue {
     let started = future_to_promise(async move {
         let started = abortable(signal.clone(), start).await?;
-        let stream = started.map_err(to_js)?.map(move |item| {
-            item.map(|change| change_object(change, value))
-                .map_err(to_js)
-        });
+        let changes = started.map_err(to_js)?;
+        let stream = changes.map(move |item| item.map(|c| change_object(c, &fresh)).map_err(to_js));
         let state = State {
             changes: Some(Box::pin(stream)),
             waker: None,
@@ -117,11 +113,18 @@ where
     changes(started)
 }
 
-fn change_object<T>(change: raftcp::Change<T>, value: fn(T) -> JsValue) -> JsValue {
+/// A handle's `watch_states()`, started.
+pub(crate) type Start = Pin<Box<dyn Future<Output = raftcp::Result<raftcp::Changes<ObjectState>>>>>;
+
+fn change_object(change: raftcp::Change<ObjectState>, fresh: &JsValue) -> JsValue {
     let object = Object::new();
+    let value = match change.value {
+        ObjectState::Destroyed => fresh.clone(),
+        state => state_value(state),
+    };
     let fields = [
         ("position", js_sys::BigInt::from(change.position).into()),
-        ("value", value(change.value)),
+        ("value", value),
         ("jump", JsValue::from_bool(change.jump)),
         ("destroyed", JsValue::from_bool(change.destroyed)),
     ];
@@ -131,19 +134,29 @@ fn change_object<T>(change: raftcp::Change<T>, value: fn(T) -> JsValue) -> JsVal
     object.into()
 }
 
-/// `{ held, fence }`, `fence` a `bigint` (`0n` while free).
-pub(crate) fn lock_state(state: raftcp::LockState) -> JsValue {
-    let object = Object::new();
-    let _ = Reflect::set(&object, &"held".into(), &JsValue::from_bool(state.held));
-    let fence = js_sys::BigInt::from(state.fence.0);
-    let _ = Reflect::set(&object, &"fence".into(), &fence.into());
-    object.into()
-}
-
+/// A state as the handle's reads give it: a counter as `bigint`, a
+/// reference's value, `{ held, fence }`, permits as `number`,
 /// `{ count, round }`.
-pub(crate) fn latch_state(state: raftcp::LatchState) -> JsValue {
-    let object = Object::new();
-    let _ = Reflect::set(&object, &"count".into(), &JsValue::from(state.count));
-    let _ = Reflect::set(&object, &"round".into(), &JsValue::from(state.round));
-    object.into()
+pub(crate) fn state_value(state: ObjectState) -> JsValue {
+    let object = |fields: [(&str, JsValue); 2]| {
+        let object = Object::new();
+        for (key, field) in fields {
+            let _ = Reflect::set(&object, &JsValue::from_str(key), &field);
+        }
+        JsValue::from(object)
+    };
+    match state {
+        ObjectState::Long(value) => js_sys::BigInt::from(value).into(),
+        ObjectState::Reference(value) => from_stored(value),
+        ObjectState::Lock { held, fence } => object([
+            ("held", JsValue::from_bool(held)),
+            ("fence", js_sys::BigInt::from(fence.0).into()),
+        ]),
+        ObjectState::Semaphore { available } => JsValue::from(available),
+        ObjectState::Latch { count, round } => object([
+            ("count", JsValue::from(count)),
+            ("round", JsValue::from(round)),
+        ]),
+        ObjectState::Destroyed => JsValue::NULL,
+    }
 }

@@ -72,6 +72,21 @@ test("a counter and a lock, watched with for await", async () => {
   await Promise.all([watcher.close(), writer.close(), other.close()]);
 });
 
+test("a destroyed object shows as a fresh one, marked destroyed", async () => {
+  const watcher = await onMemberOne();
+  const counter = watcher.getAtomicLong("js-watch/destroyed");
+  await counter.set(4n);
+  const changes = counter.watch();
+  const first = (await changes.next()).value;
+  assert.deepEqual([first.value, first.destroyed], [4n, false]);
+  await counter.destroy();
+  const gone = (await changes.next()).value;
+  assert.deepEqual([gone.value, gone.destroyed], [0n, true]);
+  await changes.return();
+  await watcher.close();
+  await cluster.untilGauge(1, "raftcp_watchers", 0);
+});
+
 test("an AbortSignal and close() end a watch", async () => {
   const watcher = await onMemberOne();
   const controller = new AbortController();

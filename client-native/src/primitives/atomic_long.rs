@@ -36,8 +36,21 @@ impl AtomicLong {
     pub async fn watch(&self) -> Result<Changes<i64>> {
         Changes::start(&self.object, ObjectKind::AtomicLong, |state| match state {
             ObjectState::Long(value) => Ok(value),
+            ObjectState::Destroyed => Ok(0),
             other => Err(mismatched(other)),
         })
+        .await
+    }
+
+    /// [`Self::watch`] with each state as the protocol carries it
+    /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
+    /// package.
+    pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
+        Changes::start(
+            &self.object,
+            ObjectKind::AtomicLong,
+            crate::watch::as_carried,
+        )
         .await
     }
 

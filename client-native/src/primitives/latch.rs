@@ -32,8 +32,21 @@ impl CountDownLatch {
             ObjectKind::CountDownLatch,
             |state| match state {
                 ObjectState::Latch { count, round } => Ok(LatchState { count, round }),
+                ObjectState::Destroyed => Ok(LatchState::default()),
                 other => Err(mismatched(other)),
             },
+        )
+        .await
+    }
+
+    /// [`Self::watch`] with each state as the protocol carries it
+    /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
+    /// package.
+    pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
+        Changes::start(
+            &self.object,
+            ObjectKind::CountDownLatch,
+            crate::watch::as_carried,
         )
         .await
     }

@@ -59,8 +59,21 @@ impl FencedLock {
     pub async fn watch(&self) -> Result<Changes<LockState>> {
         Changes::start(&self.object, ObjectKind::FencedLock, |state| match state {
             ObjectState::Lock { held, fence } => Ok(LockState { held, fence }),
+            ObjectState::Destroyed => Ok(LockState::default()),
             other => Err(mismatched(other)),
         })
+        .await
+    }
+
+    /// [`Self::watch`] with each state as the protocol carries it
+    /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
+    /// package.
+    pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
+        Changes::start(
+            &self.object,
+            ObjectKind::FencedLock,
+            crate::watch::as_carried,
+        )
         .await
     }
 

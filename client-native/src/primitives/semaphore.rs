@@ -32,8 +32,21 @@ impl Semaphore {
     pub async fn watch(&self) -> Result<Changes<u32>> {
         Changes::start(&self.object, ObjectKind::Semaphore, |state| match state {
             ObjectState::Semaphore { available } => Ok(available),
+            ObjectState::Destroyed => Ok(0),
             other => Err(mismatched(other)),
         })
+        .await
+    }
+
+    /// [`Self::watch`] with each state as the protocol carries it
+    /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
+    /// package.
+    pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
+        Changes::start(
+            &self.object,
+            ObjectKind::Semaphore,
+            crate::watch::as_carried,
+        )
         .await
     }
 

@@ -41,8 +41,21 @@ impl ValueReference {
             ObjectKind::AtomicReference,
             |state| match state {
                 ObjectState::Reference(value) => Ok(value),
+                ObjectState::Destroyed => Ok(None),
                 other => Err(mismatched(other)),
             },
+        )
+        .await
+    }
+
+    /// [`Self::watch`] with each state as the protocol carries it
+    /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
+    /// package.
+    pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
+        Changes::start(
+            &self.object,
+            ObjectKind::AtomicReference,
+            crate::watch::as_carried,
         )
         .await
     }
