@@ -11,6 +11,9 @@
 //!    (`raft::state_machine`) applies it to the machine exactly once, in
 //!    log order, and sends the entry's effects here ([`Applied`]); its
 //!    queue is bounded, so delivery that falls behind slows applying.
+//!    While it applies, it shows each watched object's new state to that
+//!    object's feed ([`crate::watch`]), under the replica's lock, so a
+//!    watch registered under that lock misses nothing after its start.
 //! 3. **Answer.** The proposer's answer returns along the path of step 1
 //!    (a response leaves only after its entry is applied).
 //! 4. **Deliver effects.** A waiter granted by someone else's command, or
@@ -19,10 +22,12 @@
 //!    clients, so followers share the fan-out.
 //! 5. **Keep time.** The leader renews every session on taking office and
 //!    proposes expiry when deadlines pass on its clock; every member
-//!    heartbeats the sessions of its live connections and watches the
-//!    state quota ([`duties`]).
+//!    heartbeats the sessions of its live connections ([`duties`] ticks,
+//!    [`delivery`] knows the connections) and watches the state quota.
 //! 6. **Step aside when cut off.** A member that hears no quorum closes
-//!    its connections so its clients move on ([`cut_off`]).
+//!    its connections so its clients move on ([`cut_off`]); so does one
+//!    whose state a snapshot replaced (its clients resend what they wait
+//!    on, and resume their watches, each with a `jump`).
 //! 7. **Read.** Reads that need no log entry go to the leader, which
 //!    answers after a ReadIndex barrier ([`route`]).
 

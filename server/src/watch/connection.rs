@@ -4,8 +4,9 @@
 //! connection's access still allows reading the object (a token that
 //! expired or was replaced by a narrower one ends them).
 
+use super::feed::state_bytes;
 use super::read_op;
-use super::registry::{Watcher, state_bytes};
+use super::registry::Watcher;
 use crate::cluster::Cluster;
 use crate::driver::ForwardError;
 use crate::gateway::access::Access;
@@ -35,6 +36,17 @@ struct Shared {
 }
 
 impl Shared {
+    /// Ends `watcher`'s watch for `error`, unless a newer watch with its
+    /// id replaced it meanwhile.
+    fn end_watcher(&self, watcher: &Arc<Watcher>, error: OpError) {
+        let current = lock(&self.mine)
+            .get(&watcher.watch)
+            .is_some_and(|current| Arc::ptr_eq(current, watcher));
+        if current {
+            self.end(watcher.watch, Some(error));
+        }
+    }
+
     /// Ends watch `watch` on the member; with `error`, tells the client.
     fn end(&self, watch: WatchId, error: Option<OpError>) {
         if let Some(old) = lock(&self.mine).remove(&watch) {
@@ -117,13 +129,7 @@ impl ConnectionWatches {
         Some(async move {
             let _registering = registering;
             if let Err(error) = register(&shared.cluster, &watcher, &request).await {
-                // Unless a newer watch with this id replaced it meanwhile.
-                let current = lock(&shared.mine)
-                    .get(&watch)
-                    .is_some_and(|current| Arc::ptr_eq(current, &watcher));
-                if current {
-                    shared.end(watch, Some(error));
-                }
+                shared.end_watcher(&watcher, error);
             }
         })
     }
@@ -205,7 +211,7 @@ async fn write_changes(shared: Arc<Shared>, wake: Arc<Notify>) {
     let outbox = &shared.outbox;
     // Which watcher goes first in the next frame, so none waits behind
     // another that always has changes ready.
-    let mut first = 0usize;
+    let mut turn = 0usize;
     loop {
         wake.notified().await;
         loop {
@@ -214,9 +220,9 @@ async fn write_changes(shared: Arc<Shared>, wake: Arc<Notify>) {
                 continue;
             }
             let mut watchers: Vec<Arc<Watcher>> = lock(&shared.mine).values().cloned().collect();
-            let turn = first % watchers.len().max(1);
-            watchers.rotate_left(turn);
-            first = first.wrapping_add(1);
+            let first = turn % watchers.len().max(1);
+            watchers.rotate_left(first);
+            turn = turn.wrapping_add(1);
             let batch = gather(&shared, &watchers);
             if batch.is_empty() {
                 break;
@@ -239,7 +245,7 @@ fn gather(shared: &Shared, watchers: &[Arc<Watcher>]) -> Vec<Change> {
             };
             if !checked {
                 if let Err(refused) = allowed(shared, watcher.kind(), watcher.name()) {
-                    shared.end(watcher.watch, Some(refused));
+                    shared.end_watcher(watcher, refused);
                     break;
                 }
                 checked = true;

@@ -5,11 +5,13 @@
 //! share the fan-out). A change is a change of what anyone may see of the
 //! object; a write that leaves it as it was is not one.
 //!
-//! [`registry`] finds the changes as entries are applied; [`connection`]
+//! [`registry`] finds the changes as entries are applied and keeps them in
+//! one feed per object (`feed`); [`connection`]
 //! is one connection's watches: checked, registered at a linearizable
 //! position, and sent as its outbox has room.
 
 pub mod connection;
+mod feed;
 pub mod registry;
 
 pub use registry::Watches;

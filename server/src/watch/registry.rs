@@ -9,17 +9,18 @@
 //! watcher whose cursor falls behind what the feed keeps (a client that
 //! does not keep up) gets the newest state next, marked `jump`. Applying a
 //! change costs the same however many watch the object (one wake per
-//! watching connection), and a slow watcher costs the member nothing but
-//! its cursor.
+//! watching connection), and a slow watcher costs the member its cursor
+//! and, until it is sent, its first change.
+//!
+//! Lock order: the replica, then `Watches::feeds`, then a watcher's state,
+//! then a feed's; `add` lets go of a feed's before it takes a watcher's.
 
-use crate::limits::{
-    WATCH_FEED_BYTES_PER_MEMBER_MAX, WATCH_FEED_BYTES_PER_OBJECT_MAX, WATCHERS_PER_MEMBER_MAX,
-};
-use crate::machine::{ApplyObserver, Machine, Touched, same_state};
+use super::feed::{Feed, Kept};
+use crate::limits::WATCHERS_PER_MEMBER_MAX;
+use crate::machine::{ApplyObserver, Machine, Touched};
 use crate::sync::lock;
-use raftcp_proto::limits::CHANGES_KEPT_PER_WATCHED_OBJECT;
-use raftcp_proto::{Change, ObjectKind, ObjectState, OpError, Value, WatchId};
-use std::collections::{HashMap, VecDeque};
+use raftcp_proto::{Change, ObjectKind, ObjectState, OpError, WatchId};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
@@ -34,15 +35,6 @@ fn kind_slot(kind: ObjectKind) -> usize {
     }
 }
 
-/// The kind of each slot of [`kind_slot`].
-const SLOT_KINDS: [ObjectKind; 5] = [
-    ObjectKind::AtomicLong,
-    ObjectKind::AtomicReference,
-    ObjectKind::FencedLock,
-    ObjectKind::Semaphore,
-    ObjectKind::CountDownLatch,
-];
-
 /// The watched objects of this member, by kind and name.
 #[derive(Debug, Default)]
 pub struct Watches {
@@ -53,166 +45,6 @@ pub struct Watches {
     next_id: AtomicU64,
     /// Bytes of changes kept by every feed of the member.
     feed_bytes: Arc<AtomicUsize>,
-}
-
-/// One watched object's recent changes.
-#[derive(Debug)]
-pub struct Feed {
-    kind: ObjectKind,
-    name: String,
-    inner: Mutex<FeedInner>,
-    /// Bytes of changes kept by every feed of the member.
-    member_bytes: Arc<AtomicUsize>,
-}
-
-#[derive(Debug)]
-struct FeedInner {
-    /// Recent changes, positions rising.
-    changes: VecDeque<Kept>,
-    bytes: usize,
-    /// The newest state, and where it was reached (it stays when the
-    /// changes are dropped).
-    last: Kept,
-    /// The newest position whose change was dropped: a cursor before it
-    /// has missed changes.
-    dropped_through: u64,
-    /// The connections watching, each woken on a change, with how many
-    /// of their watches watch this object.
-    connections: HashMap<u64, (Arc<Notify>, usize)>,
-}
-
-/// A change as a feed keeps it.
-#[derive(Clone, Debug)]
-struct Kept {
-    position: u64,
-    state: Arc<ObjectState>,
-    /// It summarizes changes not applied here (a snapshot replaced them).
-    jump: bool,
-    bytes: usize,
-}
-
-impl Feed {
-    fn new(
-        target: (ObjectKind, &str),
-        state: ObjectState,
-        position: u64,
-        member_bytes: Arc<AtomicUsize>,
-    ) -> Self {
-        let last = Kept::new(position, state, false);
-        Feed {
-            kind: target.0,
-            name: target.1.to_owned(),
-            inner: Mutex::new(FeedInner {
-                changes: VecDeque::new(),
-                bytes: 0,
-                last,
-                dropped_through: position,
-                connections: HashMap::new(),
-            }),
-            member_bytes,
-        }
-    }
-
-    /// Appends the object's state at `position` if it changed, and wakes
-    /// the connections watching it.
-    fn look(&self, state: ObjectState, position: u64, jump: bool) {
-        let mut feed = lock(&self.inner);
-        if same_state(&state, &feed.last.state) {
-            return;
-        }
-        let kept = Kept::new(position, state, jump);
-        feed.last = kept.clone();
-        feed.bytes += kept.bytes;
-        self.member_bytes.fetch_add(kept.bytes, Ordering::Relaxed);
-        feed.changes.push_back(kept);
-        // Past a bound, the oldest go: a cursor that needed them gets a jump.
-        while feed.changes.len() > CHANGES_KEPT_PER_WATCHED_OBJECT
-            || feed.bytes > WATCH_FEED_BYTES_PER_OBJECT_MAX
-            || (self.member_bytes.load(Ordering::Relaxed) > WATCH_FEED_BYTES_PER_MEMBER_MAX
-                && feed.changes.len() > 1)
-        {
-            let Some(oldest) = feed.changes.pop_front() else {
-                break;
-            };
-            feed.bytes -= oldest.bytes;
-            self.member_bytes.fetch_sub(oldest.bytes, Ordering::Relaxed);
-            feed.dropped_through = oldest.position;
-        }
-        for (wake, _) in feed.connections.values() {
-            wake.notify_one();
-        }
-    }
-
-    /// The next change after `cursor`, as `watch`'s.
-    fn after(&self, watch: WatchId, cursor: u64) -> Option<Change> {
-        let feed = lock(&self.inner);
-        if feed.last.position <= cursor {
-            return None;
-        }
-        let kept = match cursor < feed.dropped_through {
-            // Changes it needed are gone: the newest state, as a jump.
-            true => Kept {
-                jump: true,
-                ..feed.last.clone()
-            },
-            false => {
-                let next = feed.changes.partition_point(|kept| kept.position <= cursor);
-                feed.changes.get(next)?.clone()
-            }
-        };
-        Some(kept.change(watch))
-    }
-}
-
-impl Drop for Feed {
-    fn drop(&mut self) {
-        let bytes = lock(&self.inner).bytes;
-        self.member_bytes.fetch_sub(bytes, Ordering::Relaxed);
-    }
-}
-
-impl Kept {
-    fn new(position: u64, state: ObjectState, jump: bool) -> Self {
-        let bytes = state_bytes(&state);
-        Kept {
-            position,
-            state: Arc::new(state),
-            jump,
-            bytes,
-        }
-    }
-
-    fn change(self, watch: WatchId) -> Change {
-        Change {
-            watch,
-            position: self.position,
-            state: (*self.state).clone(),
-            jump: self.jump,
-        }
-    }
-}
-
-/// About what a kept state takes in memory (a value's nodes at their
-/// in-memory size); more than it takes on the wire.
-pub fn state_bytes(state: &ObjectState) -> usize {
-    fn value_bytes(value: &Value) -> usize {
-        std::mem::size_of::<Value>()
-            + match value {
-                Value::String(s) => s.len(),
-                Value::Bytes(b) => b.len(),
-                Value::List(items) => items.iter().map(value_bytes).sum(),
-                Value::Map(entries) => entries
-                    .iter()
-                    .map(|(key, value)| key.len() + value_bytes(value))
-                    .sum(),
-                _ => 0,
-            }
-    }
-    let value = match state {
-        ObjectState::Reference(Some(value)) => value_bytes(value),
-        _ => 0,
-    };
-    std::mem::size_of::<Kept>() + std::mem::size_of::<ObjectState>() + value
 }
 
 /// One watch of one client connection: a cursor into its object's feed.
@@ -235,19 +67,20 @@ struct WatcherState {
     /// The position of the last change taken.
     cursor: u64,
     /// The first change (the state when the watch began), not yet taken.
-    first: Option<Change>,
+    first: Option<Kept>,
 }
 
 impl Watcher {
     /// The next change for the client, if there is one.
     pub fn take(&self) -> Option<Change> {
+        // Lock order: the watcher's state, then its feed's.
         let mut state = lock(&self.state);
         if let Some(first) = state.first.take() {
-            return Some(first);
+            return Some(first.change(self.watch));
         }
-        let change = state.feed.as_ref()?.after(self.watch, state.cursor)?;
-        state.cursor = change.position;
-        Some(change)
+        let kept = state.feed.as_ref()?.next_after(state.cursor)?;
+        state.cursor = kept.position;
+        Some(kept.change(self.watch))
     }
 
     pub fn kind(&self) -> ObjectKind {
@@ -318,7 +151,9 @@ impl Watches {
                 Arc::new(Feed::new((kind, name), state, position, bytes))
             })
             .clone();
-        let first = {
+        let newest = {
+            // Released before the watcher's state is taken: `take` locks
+            // that first, then the feed's.
             let mut inner = lock(&feed.inner);
             let (id, wake) = &watcher.connection;
             inner
@@ -326,8 +161,13 @@ impl Watches {
                 .entry(*id)
                 .or_insert_with(|| (wake.clone(), 0))
                 .1 += 1;
-            // The feed's newest state is the object's state now.
             inner.last.clone()
+        };
+        // The feed's newest state is the object's state now; a watch that
+        // begins after a destroy sees the fresh object, as a read would.
+        let now = match *newest.state == ObjectState::Destroyed {
+            true => Kept::new(position, machine.observe(kind, name), false),
+            false => newest,
         };
         let mut state = lock(&watcher.state);
         state.cursor = position;
@@ -335,14 +175,11 @@ impl Watches {
             // The client has seen this position already: nothing since.
             Some(after) if after >= position => None,
             // A resumed watch cannot tell what happened since `after`.
-            after => Some(
-                Kept {
-                    position,
-                    jump: after.is_some(),
-                    ..first
-                }
-                .change(watcher.watch),
-            ),
+            after => Some(Kept {
+                position,
+                jump: after.is_some(),
+                ..now
+            }),
         };
         state.feed = Some(feed);
         drop(state);
@@ -356,7 +193,11 @@ impl Watches {
     pub fn remove(&self, watcher: &Arc<Watcher>) {
         watcher.cancelled.store(true, Ordering::Release);
         let mut feeds = lock(&self.feeds);
-        let Some(feed) = lock(&watcher.state).feed.take() else {
+        let Some(feed) = ({
+            let mut state = lock(&watcher.state);
+            state.first = None;
+            state.feed.take()
+        }) else {
             return; // Never added.
         };
         self.watchers.fetch_sub(1, Ordering::Relaxed);
@@ -386,9 +227,12 @@ impl Watches {
     /// (the changes in between were not applied here).
     pub fn replaced(&self, machine: &Machine, position: u64) {
         let feeds = lock(&self.feeds);
-        for (slot, map) in feeds.iter().enumerate() {
-            for (name, feed) in map {
-                feed.look(machine.observe(SLOT_KINDS[slot], name), position, true);
+        for map in feeds.iter() {
+            for feed in map.values() {
+                // Always, same state or not: it may have changed and
+                // changed back in the entries the snapshot stands for.
+                let state = machine.observe(feed.kind, &feed.name);
+                feed.append(state, position, true);
             }
         }
     }
@@ -437,19 +281,12 @@ impl ApplyObserver for Observer<'_> {
         changed: &[(ObjectKind, String)],
     ) {
         match noted {
-            Noted::One { feed, destroy } => {
-                let (kind, name) = (feed.kind, feed.name.as_str());
-                let state = match destroy && !machine.exists(kind, name) {
-                    true => ObjectState::Destroyed,
-                    false => machine.observe(kind, name),
-                };
-                feed.look(state, position, false);
-            }
+            Noted::One { feed, destroy } => feed.look_after_command(machine, position, destroy),
             Noted::Several => {
                 let feeds = lock(&self.watches.feeds);
                 for (kind, name) in changed {
                     if let Some(feed) = feeds[kind_slot(*kind)].get(name) {
-                        feed.look(machine.observe(*kind, name), position, false);
+                        feed.look_after_command(machine, position, false);
                     }
                 }
             }
@@ -460,6 +297,18 @@ impl ApplyObserver for Observer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::WATCH_FEED_BYTES_PER_OBJECT_MAX;
+    use raftcp_proto::Value;
+    use raftcp_proto::limits::CHANGES_KEPT_PER_WATCHED_OBJECT;
+
+    /// The kind of each slot of [`kind_slot`].
+    const SLOT_KINDS: [ObjectKind; 5] = [
+        ObjectKind::AtomicLong,
+        ObjectKind::AtomicReference,
+        ObjectKind::FencedLock,
+        ObjectKind::Semaphore,
+        ObjectKind::CountDownLatch,
+    ];
 
     #[test]
     fn each_slot_names_its_kind() {
@@ -488,9 +337,9 @@ mod tests {
     fn a_watcher_takes_each_change_once_in_order() {
         let watches = Watches::default();
         let (feed, watcher) = fed(&watches);
-        feed.look(ObjectState::Long(1), 11, false);
-        feed.look(ObjectState::Long(1), 12, false); // No change: not kept.
-        feed.look(ObjectState::Long(2), 13, false);
+        feed.append(ObjectState::Long(1), 11, false);
+        feed.append(ObjectState::Long(1), 12, false); // No change: not kept.
+        feed.append(ObjectState::Long(2), 13, false);
         let taken: Vec<(u64, bool)> = std::iter::from_fn(|| watcher.take())
             .map(|c| (c.position, c.jump))
             .collect();
@@ -503,14 +352,14 @@ mod tests {
         let (feed, watcher) = fed(&watches);
         let kept = CHANGES_KEPT_PER_WATCHED_OBJECT as u64;
         for n in 1..=kept + 5 {
-            feed.look(ObjectState::Long(n as i64), 10 + n, false);
+            feed.append(ObjectState::Long(n as i64), 10 + n, false);
         }
         let only = watcher.take().expect("a change");
         assert!(only.jump);
         assert_eq!(only.state, ObjectState::Long(kept as i64 + 5));
         assert!(watcher.take().is_none());
         // Once caught up, changes come one by one again.
-        feed.look(ObjectState::Long(0), 10_000, false);
+        feed.append(ObjectState::Long(0), 10_000, false);
         let next = watcher.take().expect("a change");
         assert_eq!((next.position, next.jump), (10_000, false));
         assert!(lock(&feed.inner).changes.len() <= CHANGES_KEPT_PER_WATCHED_OBJECT);
@@ -521,11 +370,37 @@ mod tests {
         let watches = Watches::default();
         let (feed, watcher) = fed(&watches);
         for n in 1..=10 {
-            feed.look(ObjectState::Long(n), 10 + n as u64, false);
+            feed.append(ObjectState::Long(n), 10 + n as u64, false);
         }
         assert!(watches.feed_bytes.load(Ordering::Relaxed) > 0);
         drop(watcher);
         drop(feed);
         assert_eq!(watches.feed_bytes.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_state_over_the_bounds_is_kept_and_a_caught_up_watcher_gets_no_jump() {
+        let watches = Watches::default();
+        let (feed, watcher) = fed(&watches);
+        let big = |byte| {
+            let bytes = vec![byte; WATCH_FEED_BYTES_PER_OBJECT_MAX + 1];
+            ObjectState::Reference(Some(Value::Bytes(bytes)))
+        };
+        for n in 1..=3u8 {
+            feed.append(big(n), 10 + u64::from(n), false);
+            let change = watcher.take().expect("the change");
+            assert_eq!((change.position, change.jump), (10 + u64::from(n), false));
+        }
+        assert_eq!(lock(&feed.inner).changes.len(), 1, "only the newest kept");
+    }
+
+    #[test]
+    fn a_snapshot_marks_a_jump_even_when_the_state_looks_the_same() {
+        let watches = Watches::default();
+        let (feed, watcher) = fed(&watches);
+        feed.append(ObjectState::Long(0), 20, true);
+        let change = watcher.take().expect("a change");
+        assert!(change.jump);
+        assert_eq!(change.position, 20);
     }
 }
