@@ -156,11 +156,15 @@ test("destroy() ends waits with OBJECT_DESTROYED and frees the name", async () =
   try {
     const held = client.getFencedLock("js-destroyed");
     const first = await held.lock();
-    const waiting = other.getFencedLock("js-destroyed").lock();
+    // Its rejection may arrive before destroy()'s answer: watched from now.
+    const waiting = assert.rejects(
+      other.getFencedLock("js-destroyed").lock(),
+      hasCode(OperationError, "OBJECT_DESTROYED"),
+    );
     // Let the wait reach the member before the lock goes.
     await new Promise((resolve) => setTimeout(resolve, 300));
     await other.getFencedLock("js-destroyed").destroy();
-    await assert.rejects(waiting, hasCode(OperationError, "OBJECT_DESTROYED"));
+    await waiting;
     await assert.rejects(held.unlock(), hasCode(OperationError, "OBJECT_DESTROYED"));
     const fresh = await held.lock();
     assert.ok(fresh > first, `fence ${fresh} after ${first}`);
