@@ -17,7 +17,8 @@ use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc;
 
 /// Changes kept for a stream that is not being read; past it they become
-/// one change marked `jump`, so an unread stream holds little memory.
+/// one change marked `jump`, so an unread stream holds a bounded number
+/// (for a reference, each a value of up to `VALUE_BYTES_MAX`).
 pub const CHANGES_BUFFERED_MAX: usize = 1024;
 
 /// One change of a watched object: its new state `value` at log

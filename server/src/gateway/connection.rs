@@ -25,15 +25,12 @@ use crate::limits::{
     CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX,
     REQUESTS_PER_CONNECTION_MAX,
 };
-use crate::machine::{
-    CommandKind, CommandResponse, SessionOwner, validate_client_name, validate_op,
-};
+use crate::machine::{CommandKind, CommandResponse, SessionOwner, validate_client_name};
 use crate::sync::lock;
 use crate::watch::connection::ConnectionWatches;
 use crate::ws::Socket;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use raftcp_proto::name::{DEFAULT_GROUP, validate_name};
 use raftcp_proto::{
     ClientFrame, Hello, Op, OpError, PROTOCOL_VERSION, Response, Resume, ResumeSecret, ServerFrame,
     WatchRequest, Welcome,
@@ -326,21 +323,15 @@ impl Connection {
         }
     }
 
-    /// A fresh token on a live session: when it verifies and names the
-    /// session's subject, requests after it are checked against it.
     /// A watch is checked as the read of its object would be.
     fn check_watch(&self, request: &WatchRequest) -> Result<(), OpError> {
-        validate_name(request.group.as_str())?;
-        if request.group.as_str() != DEFAULT_GROUP {
-            return Err(OpError::UnknownGroup {
-                group: request.group.0.clone(),
-            });
-        }
         let read = crate::watch::read_op(request.kind, &request.name);
-        validate_op(&read)?;
+        request::validate_target(&request.group, &read)?;
         self.access.check(&read, &request.group)
     }
 
+    /// A fresh token on a live session: when it verifies and names the
+    /// session's subject, requests after it are checked against it.
     fn reauthenticate(&mut self, token: &str) -> Result<(), Option<Closing>> {
         let authenticator = self.gateway.cluster.authenticator().map(|a| &**a);
         let access = match Access::from_token(authenticator, Some(token)) {

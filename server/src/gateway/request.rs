@@ -14,7 +14,9 @@ use crate::machine::{
 use crate::metrics::kind_index;
 use crate::sync::lock;
 use raftcp_proto::name::{DEFAULT_GROUP, validate_name};
-use raftcp_proto::{OpError, Reply, Request, RequestId, Response, ServerFrame, SessionId};
+use raftcp_proto::{
+    GroupName, Op, OpError, Reply, Request, RequestId, Response, ServerFrame, SessionId,
+};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -46,18 +48,24 @@ pub struct RequestContext {
 
 /// Everything a request must satisfy that depends on nothing but itself.
 pub fn validate_request(request: &Request) -> Result<(), OpError> {
-    // The group name is checked before UNKNOWN_GROUP echoes it back.
-    validate_name(request.group.as_str())?;
-    if request.group.as_str() != DEFAULT_GROUP {
-        return Err(OpError::UnknownGroup {
-            group: request.group.0.clone(),
-        });
-    }
-    validate_op(&request.op)?;
+    validate_target(&request.group, &request.op)?;
     validate_acknowledged(Acknowledged {
         below: request.acked_below,
         except: &request.acked_except,
     })
+}
+
+/// `op` in `group`: a valid name in a group that exists (a watch is
+/// checked as the read of its object).
+pub fn validate_target(group: &GroupName, op: &Op) -> Result<(), OpError> {
+    // The group name is checked before UNKNOWN_GROUP echoes it back.
+    validate_name(group.as_str())?;
+    if group.as_str() != DEFAULT_GROUP {
+        return Err(OpError::UnknownGroup {
+            group: group.0.clone(),
+        });
+    }
+    validate_op(op)
 }
 
 /// The task answering `request`.

@@ -47,7 +47,7 @@ pub use command::{
 };
 pub use destroy::Kind;
 pub use invariants::InvariantViolation;
-pub use observe::{ApplyObserver, Touched, object_kind, same_state};
+pub use observe::{ApplyObserver, Touched, same_state};
 pub use sessions::Acknowledged;
 pub use snapshot::{RestoreError, SNAPSHOT_BYTES_MAX};
 pub use usage::value_bytes;

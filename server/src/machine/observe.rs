@@ -6,9 +6,7 @@
 use super::Machine;
 use super::command::{Applied, Command, CommandKind};
 use super::destroy::Kind;
-use raftcp_proto::{
-    Fence, LatchOp, LockOp, LongOp, ObjectKind, ObjectState, Op, RefOp, SemaphoreOp,
-};
+use raftcp_proto::{Fence, ObjectKind, ObjectState};
 
 /// Which objects a command may change.
 #[derive(Debug, PartialEq)]
@@ -49,9 +47,9 @@ pub trait ApplyObserver {
 pub fn touched(kind: &CommandKind) -> Touched<'_> {
     match kind {
         CommandKind::Request { op, .. } | CommandKind::Client { op, .. } => Touched::One {
-            kind: object_kind(op),
+            kind: object_kind_of(Kind::of(op)),
             name: op.name(),
-            destroy: is_destroy(op),
+            destroy: op.is_destroy(),
         },
         CommandKind::CloseSession { .. }
         | CommandKind::ExpireSessions
@@ -65,38 +63,6 @@ pub fn touched(kind: &CommandKind) -> Touched<'_> {
         // Its commands are looked at one by one.
         | CommandKind::Batch(_) => Touched::Nothing,
     }
-}
-
-pub fn object_kind(op: &Op) -> ObjectKind {
-    match op {
-        Op::AtomicLong { .. } => ObjectKind::AtomicLong,
-        Op::AtomicReference { .. } => ObjectKind::AtomicReference,
-        Op::Lock { .. } => ObjectKind::FencedLock,
-        Op::Semaphore { .. } => ObjectKind::Semaphore,
-        Op::Latch { .. } => ObjectKind::CountDownLatch,
-    }
-}
-
-fn is_destroy(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::AtomicLong {
-            op: LongOp::Destroy,
-            ..
-        } | Op::AtomicReference {
-            op: RefOp::Destroy,
-            ..
-        } | Op::Lock {
-            op: LockOp::Destroy,
-            ..
-        } | Op::Semaphore {
-            op: SemaphoreOp::Destroy,
-            ..
-        } | Op::Latch {
-            op: LatchOp::Destroy,
-            ..
-        }
-    )
 }
 
 impl Machine {
@@ -187,8 +153,9 @@ impl Machine {
         command: Command,
         observer: &mut O,
     ) -> Applied {
-        let several = touched(&command.kind) == Touched::Several;
-        let Some(noted) = observer.before(touched(&command.kind)) else {
+        let touched = touched(&command.kind);
+        let several = touched == Touched::Several;
+        let Some(noted) = observer.before(touched) else {
             return self.apply(position, command);
         };
         if several {

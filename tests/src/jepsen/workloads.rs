@@ -164,7 +164,6 @@ const WATCH_CATCH_UP: Duration = Duration::from_secs(30);
 /// Watches `object` (a counter only `add_and_get(1)` changes) through the
 /// faults, then until it shows the value a read finds after the run.
 pub async fn watcher(ctx: Arc<Ctx>, process: usize, object: &'static str) {
-    use futures_util::StreamExt;
     let client = client(&ctx, process).await;
     let counter = client.get_atomic_long(object);
     let mut watched = WatchedCounter {
@@ -178,43 +177,50 @@ pub async fn watcher(ctx: Arc<Ctx>, process: usize, object: &'static str) {
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     };
-    let mut target: Option<i64> = None;
-    let mut deadline = None;
-    loop {
-        if !ctx.running() && target.is_none() {
-            // The run is over: the stream must reach what a read finds now.
-            let read = counter.get().await;
-            target = read.ok().or(Some(i64::MAX));
-            deadline = Some(tokio::time::Instant::now() + WATCH_CATCH_UP);
-        }
-        let reached = watched.changes.last().map(|c| c.1);
-        if target.is_some() && reached >= target {
-            break;
-        }
-        let wait =
-            deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_millis(200));
-        match tokio::time::timeout_at(wait, changes.next()).await {
-            Ok(Some(Ok(change))) => {
-                watched
-                    .changes
-                    .push((change.position, change.value, change.jump))
-            }
-            Ok(Some(Err(e))) => {
-                watched.ended = Some(e.to_string());
-                break;
-            }
-            Ok(None) => {
-                watched.ended = Some("the stream ended".to_owned());
-                break;
-            }
-            Err(_) if deadline.is_some() => break,
-            Err(_) => {}
-        }
+    // Through the run.
+    while ctx.running() && watched.ended.is_none() {
+        let quiet = tokio::time::Instant::now() + Duration::from_millis(200);
+        next_change(&mut changes, &mut watched, quiet).await;
     }
-    watched.final_value = target.filter(|t| *t != i64::MAX);
+    // After it: the stream must reach what a read finds now.
+    if watched.ended.is_none() {
+        watched.final_value = counter.get().await.ok();
+        let deadline = tokio::time::Instant::now() + WATCH_CATCH_UP;
+        while let Some(target) = watched.final_value
+            && watched.changes.last().map(|c| c.1) < Some(target)
+            && next_change(&mut changes, &mut watched, deadline).await
+        {}
+    }
     drop(changes);
     ctx.history.with(|r| r.watches.push(watched));
     ctx.finish(process, client).await;
+}
+
+/// Takes the next change into `watched` unless `until` comes first;
+/// whether one came (an ended stream is noted in `watched`).
+async fn next_change(
+    changes: &mut raftcp::Changes<i64>,
+    watched: &mut WatchedCounter,
+    until: tokio::time::Instant,
+) -> bool {
+    use futures_util::StreamExt;
+    match tokio::time::timeout_at(until, changes.next()).await {
+        Ok(Some(Ok(change))) => {
+            watched
+                .changes
+                .push((change.position, change.value, change.jump));
+            true
+        }
+        Ok(Some(Err(e))) => {
+            watched.ended = Some(e.to_string());
+            false
+        }
+        Ok(None) => {
+            watched.ended = Some("the stream ended".to_owned());
+            false
+        }
+        Err(_) => false,
+    }
 }
 
 /// Reads of the shared counter (through the member this process prefers).
