@@ -69,6 +69,7 @@ export class Cluster {
       "--election-timeout-ms", "500",
       ...(this.options.allowedOrigins ?? []).flatMap((origin) => ["--allowed-origin", origin]),
       ...(this.options.authJwks ? ["--auth-jwks", this.options.authJwks] : []),
+      ...(this.options.www ? ["--www", this.options.www] : []),
       ...(this.tls ? ["--tls-cert", this.tls.cert, "--tls-key", this.tls.key, "--tls-ca", this.tls.ca] : [])];
     const child = spawn(serverBinary, args, { stdio: ["ignore", "ignore", "inherit"] });
     this.processes.set(id, child);

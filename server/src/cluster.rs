@@ -9,6 +9,7 @@ use crate::clock::LeaderClock;
 use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
+use crate::www::Assets;
 use crate::raft::network::{PeerLink, Peers};
 use crate::raft::peer_frame::{PeerReply, PeerRpc};
 use crate::raft::peer_server::PeerHost;
@@ -64,6 +65,8 @@ pub struct ClusterParts {
     /// The objects clients watch on this member (shared with the apply
     /// loop).
     pub watches: Arc<Watches>,
+    /// The dashboard's files (`--www`); none: `/` says how to build them.
+    pub www: Option<Arc<Assets>>,
 }
 
 #[derive(Debug)]
@@ -94,6 +97,7 @@ pub struct Cluster {
     /// Test faults (none outside the fault campaign).
     faults: Faults,
     watches: Arc<Watches>,
+    www: Option<Arc<Assets>>,
     /// Held by the leader while it carries out a membership change
     /// (`crate::admin`): one at a time.
     membership_changes: tokio::sync::Mutex<()>,
@@ -118,6 +122,7 @@ impl Cluster {
             cut_off: watch::Sender::new(false),
             faults: parts.faults,
             watches: parts.watches,
+            www: parts.www,
             membership_changes: tokio::sync::Mutex::default(),
         }
     }
@@ -146,8 +151,21 @@ impl Cluster {
         &self.settings
     }
 
-    pub fn origins(&self) -> &OriginPolicy {
-        &self.origins
+    /// Whether a browser page from `origin` (none: not a page) may open a
+    /// client connection: one served by a member of the cluster, or from
+    /// an `--allowed-origin`.
+    pub fn allows_page_from(&self, origin: Option<&str>) -> bool {
+        match origin {
+            None => true,
+            Some(_) => self
+                .origins
+                .allows_with_members(origin, self.member_addrs().values()),
+        }
+    }
+
+    /// The dashboard's files, when the member serves them (`--www`).
+    pub fn www(&self) -> Option<&Assets> {
+        self.www.as_deref()
     }
 
     pub fn authenticator(&self) -> Option<&Arc<Authenticator>> {

@@ -1,5 +1,6 @@
 //! The one listening port: WebSocket upgrades on `/v1/client` and
-//! `/v1/raft`, plain HTTP for `/health` and `/metrics`, all over TLS when
+//! `/v1/raft`, plain HTTP for `/health`, `/metrics` and the www dashboard's
+//! files (`crate::www`), all over TLS when
 //! the member has a certificate. The request line is read to route and then
 //! read again (see [`Stream`]), so the WebSocket handshake still sees the
 //! whole request.
@@ -13,10 +14,10 @@ use crate::admission::Admission;
 use crate::cluster::Cluster;
 use crate::gateway::{Gateway, connection};
 use crate::limits::{
-    HANDSHAKE_BYTES_MAX, HEAD_TIMEOUT, HTTP_HEAD_BYTES_MAX, PEER_HELLO_BYTES_MAX,
+    HANDSHAKE_BYTES_MAX, HEAD_TIMEOUT, HTTP_HEAD_BYTES_MAX, HTTP_RESPONSE_TIMEOUT,
+    PEER_HELLO_BYTES_MAX,
     REQUEST_LINE_BYTES_MAX, TURN_AWAY_TIMEOUT,
 };
-use crate::origin::OriginPolicy;
 use crate::raft::peer_server;
 use crate::stream::Stream;
 use crate::ws;
@@ -114,8 +115,9 @@ async fn route(
         "/v1/client" => {
             // Only the Hello may arrive before the handshake; the link
             // takes full-size frames after it (see `connection::serve`).
-            let origins = &gateway.cluster.origins();
-            if let Some(socket) = upgrade(stream, HANDSHAKE_BYTES_MAX, deadline, origins).await {
+            let cluster = gateway.cluster.clone();
+            let allowed = |origin: Option<&str>| cluster.allows_page_from(origin);
+            if let Some(socket) = upgrade(stream, HANDSHAKE_BYTES_MAX, deadline, allowed).await {
                 connection::serve(socket, gateway, from.is_loopback()).await;
             }
         }
@@ -123,35 +125,34 @@ async fn route(
             // Only the peer's handshake may arrive before it is checked;
             // the link takes its full frame size after that. No web page
             // may open one.
-            let no_pages = OriginPolicy::default();
-            if let Some(socket) = upgrade(stream, PEER_HELLO_BYTES_MAX, deadline, &no_pages).await {
+            let no_pages = |origin: Option<&str>| origin.is_none();
+            if let Some(socket) = upgrade(stream, PEER_HELLO_BYTES_MAX, deadline, no_pages).await {
                 peer_server::serve(socket, gateway.cluster.clone(), incarnation).await;
             }
         }
         _ => {
-            let serve = serve_http(stream, path, &gateway.cluster);
-            let _ = tokio::time::timeout_at(deadline, serve).await;
+            serve_http(stream, path, &gateway.cluster, deadline).await;
         }
     }
 }
 
 /// Completes the WebSocket handshake, echoing the raftcp subprotocol when the
 /// client offers it (browsers require the echo). A browser page from an
-/// origin `origins` does not allow is answered 403.
+/// origin not `allowed` is answered 403.
 // The callback's error type is tungstenite's, not ours to shrink.
 #[allow(clippy::result_large_err)]
 async fn upgrade(
     stream: Stream,
     max_message_bytes: usize,
     deadline: Instant,
-    origins: &OriginPolicy,
+    allowed: impl Fn(Option<&str>) -> bool,
 ) -> Option<ws::Socket> {
     let echo_subprotocol = |request: &Request, mut response: Response| {
         let origin = request
             .headers()
             .get("Origin")
             .map(|v| v.to_str().unwrap_or("?"));
-        if !origins.allows(origin) {
+        if !allowed(origin) {
             tracing::debug!("refused a WebSocket from a page of another origin");
             let mut refusal = ErrorResponse::new(Some(
                 "this page's origin may not connect (see --allowed-origin)".into(),
@@ -191,47 +192,131 @@ async fn request_path(stream: &mut Stream) -> Option<String> {
     Some(target.split('?').next().unwrap_or(target).to_owned())
 }
 
-async fn serve_http(mut stream: Stream, path: &str, cluster: &Cluster) {
-    // Read the head so the client sees a clean response, not a reset.
+/// A plain HTTP answer: status, content type, body, and whether a page of
+/// another member may read it (CORS).
+struct Answer<'a> {
+    status: &'static str,
+    content_type: &'static str,
+    body: std::borrow::Cow<'a, [u8]>,
+    /// The dashboard's pages: may not be framed by other sites, and may
+    /// run only their own scripts (and compile the client's wasm).
+    page: bool,
+}
+
+impl<'a> Answer<'a> {
+    fn text(status: &'static str, content_type: &'static str, body: String) -> Self {
+        let body = std::borrow::Cow::Owned(body.into_bytes());
+        Answer { status, content_type, body, page: false }
+    }
+}
+
+/// The policy the dashboard's pages run under: their own files only, the
+/// client's wasm compiled, WebSockets and reads to the members (which
+/// check `Origin` themselves), never inside another site's frame.
+const PAGE_SECURITY_HEADERS: &str = "content-security-policy: default-src 'self'; \
+     script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ws: wss: http: https:; \
+     img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+     form-action 'none'\r\nx-frame-options: DENY\r\nreferrer-policy: no-referrer\r\n";
+
+/// Answers one plain HTTP request whose head arrives by `deadline`.
+async fn serve_http(mut stream: Stream, path: &str, cluster: &Cluster, deadline: Instant) {
+    let read_head = tokio::time::timeout_at(deadline, read_head(&mut stream));
+    let Ok(Some(head)) = read_head.await else {
+        return;
+    };
+    let head = String::from_utf8_lossy(&head);
+    let method = head.split(' ').next().unwrap_or("");
+    let origin = header(&head, "origin");
+    let answer = answer(cluster, method, path);
+    let mut response = format!(
+        "HTTP/1.1 {}\r\ncontent-type: {}\r\ncontent-length: {}\r\n\
+         x-content-type-options: nosniff\r\ncache-control: no-cache\r\nconnection: close\r\n",
+        answer.status,
+        answer.content_type,
+        answer.body.len()
+    );
+    if answer.page {
+        response.push_str(PAGE_SECURITY_HEADERS);
+    }
+    // The dashboard on one member reads the others' /health and /metrics.
+    if let Some(origin) = origin.filter(|o| cluster.allows_page_from(Some(o))) {
+        let _ = write!(
+            response,
+            "access-control-allow-origin: {origin}\r\nvary: origin\r\n"
+        );
+    }
+    response.push_str("\r\n");
+    let send = async {
+        stream.write_all(response.as_bytes()).await?;
+        if method != "HEAD" {
+            stream.write_all(&answer.body).await?;
+        }
+        stream.shutdown().await
+    };
+    let _ = tokio::time::timeout(HTTP_RESPONSE_TIMEOUT, send).await;
+}
+
+/// The request head, read whole (so the client sees a clean response, not
+/// a reset), up to [`HTTP_HEAD_BYTES_MAX`].
+async fn read_head(stream: &mut Stream) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < HTTP_HEAD_BYTES_MAX {
         match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => head.extend_from_slice(&chunk[..n]),
         }
     }
-    let (status, content_type, body) = match path {
-        "/health" => health(cluster),
-        "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics(cluster)),
-        "/" => (
-            "200 OK",
-            "text/plain",
-            // Not the cluster id: peers prove membership with it and the
-            // cluster secret, so it is not advertised.
-            format!(
-                "raftcp node {}\nclients: {}\n",
-                cluster.id(),
-                cluster.client_url(cluster.id()).unwrap_or_default()
-            ),
-        ),
-        _ => (
-            "404 Not Found",
-            "text/plain",
-            format!("no such path: {path}\n"),
-        ),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    Some(head)
+}
+
+/// The value of header `name` in an HTTP head.
+fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+fn answer<'a>(cluster: &'a Cluster, method: &str, path: &str) -> Answer<'a> {
+    if method != "GET" && method != "HEAD" {
+        let body = format!("{method} is not served here\n");
+        return Answer::text("405 Method Not Allowed", "text/plain", body);
+    }
+    match path {
+        "/health" => {
+            let (status, body) = health(cluster);
+            Answer::text(status, "application/json", body)
+        }
+        "/metrics" => Answer::text("200 OK", "text/plain; version=0.0.4", metrics(cluster)),
+        _ => match (cluster.www(), path) {
+            (Some(www), _) => match www.get(path) {
+                Some(asset) => Answer {
+                    status: "200 OK",
+                    content_type: asset.content_type,
+                    body: std::borrow::Cow::Borrowed(&asset.bytes),
+                    page: asset.content_type.starts_with("text/html"),
+                },
+                None => not_found(path),
+            },
+            (None, "/") => Answer {
+                status: "200 OK",
+                content_type: "text/html; charset=utf-8",
+                body: std::borrow::Cow::Borrowed(crate::www::NOT_BUILT_PAGE.as_bytes()),
+                page: true,
+            },
+            (None, _) => not_found(path),
+        },
+    }
+}
+
+fn not_found(path: &str) -> Answer<'static> {
+    let body = format!("no such path: {path}\n");
+    Answer::text("404 Not Found", "text/plain", body)
 }
 
 /// `200` with the node's Raft view when a leader is known, `503` otherwise.
-fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
+fn health(cluster: &Cluster) -> (&'static str, String) {
     let m = cluster.raft_metrics();
     let leader = m.current_leader;
     let state = match m.state {
@@ -263,7 +348,7 @@ fn health(cluster: &Cluster) -> (&'static str, &'static str, String) {
     } else {
         "503 Service Unavailable"
     };
-    (status, "application/json", json)
+    (status, json)
 }
 
 fn metrics(cluster: &Cluster) -> String {

@@ -31,8 +31,20 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest request line routed; a longer one is not ours and is dropped.
 pub const REQUEST_LINE_BYTES_MAX: usize = 1024;
 
-/// Longest head read for plain HTTP (`/health`, `/metrics`).
+/// Longest head read for plain HTTP (`/health`, `/metrics`, the
+/// dashboard's files).
 pub const HTTP_HEAD_BYTES_MAX: usize = 16 * 1024;
+
+/// A plain HTTP response (the dashboard's largest file is its `.wasm`,
+/// about 600 KB) must be taken by the client this soon after its head
+/// arrived.
+pub const HTTP_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The dashboard directory (`--www`): at most this many files, this many
+/// bytes in all, and this many directories deep, held in memory.
+pub const WWW_FILES_MAX: usize = 1024;
+pub const WWW_BYTES_MAX: usize = 64 * 1024 * 1024;
+pub const WWW_DEPTH_MAX: usize = 8;
 
 /// How long a connection over a cap is given to take its `503`.
 pub const TURN_AWAY_TIMEOUT: Duration = Duration::from_secs(1);

@@ -76,6 +76,8 @@ pub struct NodeConfig {
     pub tls: Option<Arc<Tls>>,
     /// The group's state quota in bytes (`--max-state-bytes`).
     pub max_state_bytes: u64,
+    /// The dashboard's files served at `/` (`--www`).
+    pub www: Option<Arc<crate::www::Assets>>,
     /// Test faults: none but in the fault campaign's own build.
     pub faults: Faults,
 }
@@ -104,6 +106,7 @@ impl NodeConfig {
             authenticator: None,
             tls: None,
             max_state_bytes: crate::limits::STATE_BYTES_MAX_DEFAULT,
+            www: None,
             faults: Faults::default(),
         }
     }
@@ -231,6 +234,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         },
         faults: config.faults,
         watches,
+        www: config.www.clone(),
     }));
     let (driver, mut tasks) = Driver::start(cluster.clone(), applied_rx);
     tasks.push(tokio::spawn(exit_on_fatal(cluster.raft().clone())));

@@ -4,8 +4,10 @@
 //! WebSocket upgrade and scripts cannot forge it; other clients (the native
 //! client, Node's `ws`, Deno, Workers) send none and are not browser pages.
 //!
-//! A page is allowed when it comes from the member itself (its own
-//! `host:port`, as the www dashboard is) or from an `--allowed-origin`. The
+//! A page is allowed when it comes from a member of the cluster (its own
+//! `host:port`, or another member's: every member serves the www
+//! dashboard, and the dashboard's client fails over to the other members)
+//! or from an `--allowed-origin`. The
 //! request's `Host` header is not trusted for this: a page on a hostile name
 //! that resolves to the member (DNS rebinding) sends a matching `Host`.
 
@@ -23,14 +25,7 @@ impl OriginPolicy {
     /// `advertised` is the member's `host:port`; `localhost` also names a
     /// member on a loopback address.
     pub fn new(advertised: &str, allowed: Vec<String>) -> Self {
-        let mut hosts = vec![advertised.to_ascii_lowercase()];
-        if let Some(port) = loopback_port(advertised) {
-            hosts.push(format!("localhost:{port}"));
-        }
-        let own = hosts
-            .iter()
-            .flat_map(|host| [format!("http://{host}"), format!("https://{host}")])
-            .collect();
+        let own = origins_of(advertised);
         let allowed = allowed
             .into_iter()
             .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
@@ -47,6 +42,36 @@ impl OriginPolicy {
         let origin = origin.to_ascii_lowercase();
         self.own.contains(&origin) || self.allowed.iter().any(|a| a == "*" || *a == origin)
     }
+
+    /// [`OriginPolicy::allows`], and pages served by any of `members`
+    /// (`host:port`, the cluster's current members).
+    pub fn allows_with_members<'a>(
+        &self,
+        origin: Option<&str>,
+        members: impl IntoIterator<Item = &'a String>,
+    ) -> bool {
+        if self.allows(origin) {
+            return true;
+        }
+        let Some(origin) = origin.map(str::to_ascii_lowercase) else {
+            return true;
+        };
+        members
+            .into_iter()
+            .any(|member| origins_of(member).contains(&origin))
+    }
+}
+
+/// The origins of pages a member at `host:port` serves.
+fn origins_of(addr: &str) -> Vec<String> {
+    let mut hosts = vec![addr.to_ascii_lowercase()];
+    if let Some(port) = loopback_port(addr) {
+        hosts.push(format!("localhost:{port}"));
+    }
+    hosts
+        .iter()
+        .flat_map(|host| [format!("http://{host}"), format!("https://{host}")])
+        .collect()
 }
 
 /// The port of a loopback `host:port`.
@@ -75,6 +100,16 @@ mod tests {
         assert!(!policy.allows(Some("http://evil.example:7701")));
         assert!(!policy.allows(Some("null")));
         assert!(!policy.allows(Some("https://app.example.com.evil.example")));
+    }
+
+    #[test]
+    fn pages_from_the_other_members_too() {
+        let policy = OriginPolicy::new("127.0.0.1:7701", vec![]);
+        let members = ["127.0.0.1:7701".to_owned(), "127.0.0.1:7702".to_owned()];
+        assert!(policy.allows_with_members(Some("http://127.0.0.1:7702"), &members));
+        assert!(policy.allows_with_members(Some("http://localhost:7702"), &members));
+        assert!(!policy.allows_with_members(Some("http://127.0.0.1:7703"), &members));
+        assert!(!policy.allows_with_members(Some("http://evil.example:7702"), &members));
     }
 
     #[test]

@@ -7,6 +7,17 @@ pub mod auth;
 pub mod dev;
 pub mod serve;
 
+use crate::www::Assets;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The dashboard's files from `--www DIR`, read once.
+fn load_www(dir: &Path) -> Result<Arc<Assets>, String> {
+    Assets::load(dir)
+        .map(Arc::new)
+        .map_err(|e| format!("--www: {e}"))
+}
+
 /// Waits for Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     #[cfg(unix)]

@@ -69,6 +69,10 @@ pub struct ServeArgs {
     pub connections: ConnectionArgs,
     #[command(flatten)]
     pub access: AccessArgs,
+    /// Serve the www dashboard from this directory (built by
+    /// `scripts/build-www` into www/dist) at `/`.
+    #[arg(long, value_name = "DIR")]
+    pub www: Option<PathBuf>,
     /// Serve clients without tokens (no --auth-jwks) on an address other
     /// than loopback.
     /// Anyone who can reach the port can then read and change every object.
@@ -195,6 +199,7 @@ pub async fn run(args: ServeArgs) -> Result<(), String> {
     }
     config.join = args.join;
     args.access.apply(&mut config)?;
+    config.www = args.www.as_deref().map(super::load_www).transpose()?;
     if config.authenticator.is_none() && !args.allow_anonymous && !is_loopback(&config.listen) {
         return Err(format!(
             "refusing to serve anonymous clients on {}, which is not a loopback address: \

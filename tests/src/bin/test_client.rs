@@ -7,6 +7,8 @@
 //!   AtomicReference to [`Config::initial`] and prints `set`.
 //! - `raftcp-test-client <endpoint> swap-config <name>`: compare-and-sets it
 //!   from [`Config::updated`] back to [`Config::initial`]; prints the outcome.
+//! - `raftcp-test-client <endpoint> get-long <name>`: prints the
+//!   AtomicLong's value.
 
 use serde::{Deserialize, Serialize};
 use std::io::BufRead;
@@ -47,7 +49,7 @@ async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let [_, endpoint, action, name] = args.as_slice() else {
         return Err(
-            "usage: raftcp-test-client <endpoint> lock|set-config|swap-config <name>".into(),
+            "usage: raftcp-test-client <endpoint> lock|set-config|swap-config|get-long <name>".into(),
         );
     };
     let client = raftcp::Client::connect([endpoint.as_str()])
@@ -72,6 +74,12 @@ async fn main() -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{swapped}");
+            client.close().await;
+            Ok(())
+        }
+        "get-long" => {
+            let value = client.get_atomic_long(name).get().await;
+            println!("{}", value.map_err(|e| e.to_string())?);
             client.close().await;
             Ok(())
         }
