@@ -106,7 +106,8 @@ struct Driver<T: Transport> {
     /// Each watch's stream, and its ticket.
     watches: HashMap<WatchId, (Arc<Queue>, u64)>,
     watch_tickets: HashMap<u64, WatchId>,
-    fatal: Option<String>,
+    /// What every call fails with once reconnecting cannot help.
+    fatal: Option<Error>,
     tokens: Tokens,
     /// The token expired and requests wait for a fresh one.
     token_wanted: bool,
@@ -335,8 +336,8 @@ impl<T: Transport> Driver<T> {
                 payload,
                 answer,
             } => {
-                if let Some(reason) = &self.fatal {
-                    let _ = answer.send(Err(Error::Protocol(reason.clone())));
+                if let Some(error) = &self.fatal {
+                    let _ = answer.send(Err(error.clone()));
                     return;
                 }
                 let id = self.engine.submit_payload(payload);
@@ -355,8 +356,8 @@ impl<T: Transport> Driver<T> {
                 name,
                 queue,
             } => {
-                if let Some(reason) = &self.fatal {
-                    queue.push(Err(Error::Protocol(reason.clone())));
+                if let Some(error) = &self.fatal {
+                    queue.push(Err(error.clone()));
                     queue.end();
                     return;
                 }
@@ -417,13 +418,20 @@ impl<T: Transport> Driver<T> {
                     tracing::debug!("nothing heard from {}; reconnecting", self.current);
                     end = Some(LinkEnd::Lost);
                 }
-                EngineEvent::Fatal { reason } => {
+                EngineEvent::Fatal {
+                    reason,
+                    token_refused,
+                } => {
                     tracing::error!("server refused the protocol: {reason}");
+                    let error = match token_refused {
+                        Some(refusal) => Error::Server(refusal),
+                        None => Error::Protocol(reason),
+                    };
                     for (_, (answer, _)) in self.answers.drain() {
-                        let _ = answer.send(Err(Error::Protocol(reason.clone())));
+                        let _ = answer.send(Err(error.clone()));
                     }
-                    self.end_watches(Some(Error::Protocol(reason.clone())));
-                    self.fatal = Some(reason);
+                    self.end_watches(Some(error.clone()));
+                    self.fatal = Some(error);
                     end = Some(LinkEnd::Lost);
                 }
                 EngineEvent::Changed(change) => self.deliver_change(change),

@@ -6,8 +6,10 @@
 // each page is saved (WWW_SCREENSHOTS, default target/www-screenshots).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { execFile, execFileSync } from "node:child_process";
+import { createPrivateKey, sign } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -240,5 +242,42 @@ test("the rate limiter, barrier and sequence demos across tabs", async () => {
   await s2.close();
   for (const demo of ["rate-limiter", "barrier", "sequence"]) {
     await assertAccessible(`#/demos/${demo}`, "#demo-role");
+  }
+});
+
+test("a cluster that needs tokens: the page asks for one and keeps it for the tab only", async () => {
+  const keys = mkdtempSync(join(tmpdir(), "raftcp-www-keys-"));
+  execFileSync(serverBinary, ["auth", "keygen", "--dir", keys]);
+  const signingKey = createPrivateKey({ key: readFileSync(join(keys, "signing-key.pk8")), format: "der", type: "pkcs8" });
+  const kid = JSON.parse(readFileSync(join(keys, "jwks.json"), "utf8")).keys[0].kid;
+  const part = (json) => Buffer.from(JSON.stringify(json)).toString("base64url");
+  const head = part({ alg: "EdDSA", typ: "JWT", kid });
+  const claims = part({ sub: "operator", exp: Math.floor(Date.now() / 1000) + 3600, raftcp: ["*:*", "admin"] });
+  const token = `${head}.${claims}.${sign(null, Buffer.from(`${head}.${claims}`), signingKey).toString("base64url")}`;
+
+  const secure = await Cluster.start({ www, authJwks: join(keys, "jwks.json") });
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`http://127.0.0.1:${secure.ports[0]}/`);
+    await page.waitForSelector("#token", { timeout: SETTLE_MS });
+    assert.match(await text(page, "main"), /UNAUTHENTICATED/);
+    await screenshot(page, "token");
+    await page.fill("#token", "not.a.token");
+    await page.getByRole("button", { name: "Connect" }).click();
+    await page.waitForFunction(() => /UNAUTHENTICATED/.test(document.querySelector("main").innerText)
+      && document.querySelector("#token"), null, { timeout: SETTLE_MS });
+    await page.fill("#token", token);
+    await page.getByRole("button", { name: "Connect" }).click();
+    await page.waitForFunction(() => document.querySelectorAll('#members tr[data-role="leader"]').length === 1, null, { timeout: SETTLE_MS });
+    // The tab keeps it across a reload; a new tab must be given it again.
+    await page.reload();
+    await page.waitForSelector("#members tbody tr", { timeout: SETTLE_MS });
+    const other = await context.newPage();
+    await other.goto(`http://127.0.0.1:${secure.ports[0]}/`);
+    await other.waitForSelector("#token", { timeout: SETTLE_MS });
+  } finally {
+    await context.close();
+    await secure.stop();
   }
 });

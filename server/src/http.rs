@@ -15,8 +15,7 @@ use crate::cluster::Cluster;
 use crate::gateway::{Gateway, connection};
 use crate::limits::{
     HANDSHAKE_BYTES_MAX, HEAD_TIMEOUT, HTTP_HEAD_BYTES_MAX, HTTP_RESPONSE_TIMEOUT,
-    PEER_HELLO_BYTES_MAX,
-    REQUEST_LINE_BYTES_MAX, TURN_AWAY_TIMEOUT,
+    PEER_HELLO_BYTES_MAX, REQUEST_LINE_BYTES_MAX, TURN_AWAY_TIMEOUT,
 };
 use crate::raft::peer_server;
 use crate::stream::Stream;
@@ -201,12 +200,20 @@ struct Answer<'a> {
     /// The dashboard's pages: may not be framed by other sites, and may
     /// run only their own scripts (and compile the client's wasm).
     page: bool,
+    /// The body is gzipped (the client accepts it).
+    gzipped: bool,
 }
 
 impl<'a> Answer<'a> {
     fn text(status: &'static str, content_type: &'static str, body: String) -> Self {
         let body = std::borrow::Cow::Owned(body.into_bytes());
-        Answer { status, content_type, body, page: false }
+        Answer {
+            status,
+            content_type,
+            body,
+            page: false,
+            gzipped: false,
+        }
     }
 }
 
@@ -227,7 +234,8 @@ async fn serve_http(mut stream: Stream, path: &str, cluster: &Cluster, deadline:
     let head = String::from_utf8_lossy(&head);
     let method = head.split(' ').next().unwrap_or("");
     let origin = header(&head, "origin");
-    let answer = answer(cluster, method, path);
+    let accepts_gzip = header(&head, "accept-encoding").is_some_and(|a| a.contains("gzip"));
+    let answer = answer(cluster, method, path, accepts_gzip);
     let mut response = format!(
         "HTTP/1.1 {}\r\ncontent-type: {}\r\ncontent-length: {}\r\n\
          x-content-type-options: nosniff\r\ncache-control: no-cache\r\nconnection: close\r\n",
@@ -237,6 +245,9 @@ async fn serve_http(mut stream: Stream, path: &str, cluster: &Cluster, deadline:
     );
     if answer.page {
         response.push_str(PAGE_SECURITY_HEADERS);
+    }
+    if answer.gzipped {
+        response.push_str("content-encoding: gzip\r\nvary: accept-encoding\r\n");
     }
     // The dashboard on one member reads the others' /health and /metrics.
     if let Some(origin) = origin.filter(|o| cluster.allows_page_from(Some(o))) {
@@ -278,7 +289,7 @@ fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
     })
 }
 
-fn answer<'a>(cluster: &'a Cluster, method: &str, path: &str) -> Answer<'a> {
+fn answer<'a>(cluster: &'a Cluster, method: &str, path: &str, accepts_gzip: bool) -> Answer<'a> {
     if method != "GET" && method != "HEAD" {
         let body = format!("{method} is not served here\n");
         return Answer::text("405 Method Not Allowed", "text/plain", body);
@@ -291,12 +302,16 @@ fn answer<'a>(cluster: &'a Cluster, method: &str, path: &str) -> Answer<'a> {
         "/metrics" => Answer::text("200 OK", "text/plain; version=0.0.4", metrics(cluster)),
         _ => match (cluster.www(), path) {
             (Some(www), _) => match www.get(path) {
-                Some(asset) => Answer {
-                    status: "200 OK",
-                    content_type: asset.content_type,
-                    body: std::borrow::Cow::Borrowed(&asset.bytes),
-                    page: asset.content_type.starts_with("text/html"),
-                },
+                Some(asset) => {
+                    let gzipped = asset.gzipped.as_ref().filter(|_| accepts_gzip);
+                    Answer {
+                        status: "200 OK",
+                        content_type: asset.content_type,
+                        body: std::borrow::Cow::Borrowed(gzipped.unwrap_or(&asset.bytes)),
+                        page: asset.content_type.starts_with("text/html"),
+                        gzipped: gzipped.is_some(),
+                    }
+                }
                 None => not_found(path),
             },
             (None, "/") => Answer {
@@ -304,6 +319,7 @@ fn answer<'a>(cluster: &'a Cluster, method: &str, path: &str) -> Answer<'a> {
                 content_type: "text/html; charset=utf-8",
                 body: std::borrow::Cow::Borrowed(crate::www::NOT_BUILT_PAGE.as_bytes()),
                 page: true,
+                gzipped: false,
             },
             (None, _) => not_found(path),
         },

@@ -25,5 +25,5 @@ pub mod stream;
 pub mod sync;
 pub mod tls;
 pub mod watch;
-pub mod www;
 pub mod ws;
+pub mod www;

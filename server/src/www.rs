@@ -6,6 +6,10 @@
 //! path: a request names a key in a map, never a path on disk, so there is
 //! nothing to traverse. The directory is bounded ([`WWW_FILES_MAX`],
 //! [`WWW_BYTES_MAX`]) so a wrong `--www` cannot fill memory.
+//!
+//! A file with a gzipped copy next to it (`raftcp_wasm_bg.wasm.gz`, made
+//! by `scripts/build-www`) is sent as that copy to browsers that accept
+//! gzip: the client's wasm is a fifth of its size gzipped.
 
 use crate::limits::{WWW_BYTES_MAX, WWW_DEPTH_MAX, WWW_FILES_MAX};
 use std::collections::HashMap;
@@ -16,6 +20,8 @@ use std::path::{Path, PathBuf};
 pub struct Asset {
     pub content_type: &'static str,
     pub bytes: Vec<u8>,
+    /// Its gzipped copy, when the directory has one.
+    pub gzipped: Option<Vec<u8>>,
 }
 
 /// The dashboard's files by URL path (`/index.html`, `/raftcp/browser.js`).
@@ -58,13 +64,36 @@ impl Assets {
                         return Err(AssetsError::TooLarge(dir.to_path_buf()));
                     }
                     let content_type = content_type(&name);
-                    assets.files.insert(url, Asset { content_type, bytes });
+                    let asset = Asset {
+                        content_type,
+                        bytes,
+                        gzipped: None,
+                    };
+                    assets.files.insert(url, asset);
                 }
             }
         }
+        assets.pair_gzipped_copies();
         match assets.files.contains_key("/index.html") {
             true => Ok(assets),
             false => Err(AssetsError::NoIndex(dir.to_path_buf())),
+        }
+    }
+
+    /// Moves each `X.gz` into `X`'s asset (a `.gz` alone stays a file).
+    fn pair_gzipped_copies(&mut self) {
+        let copies: Vec<String> = self
+            .files
+            .keys()
+            .filter_map(|url| url.strip_suffix(".gz"))
+            .filter(|original| self.files.contains_key(*original))
+            .map(str::to_owned)
+            .collect();
+        for original in copies {
+            let copy = self.files.remove(&format!("{original}.gz"));
+            if let (Some(copy), Some(asset)) = (copy, self.files.get_mut(&original)) {
+                asset.gzipped = Some(copy.bytes);
+            }
         }
     }
 
@@ -125,11 +154,20 @@ mod tests {
         std::fs::create_dir(dir.join("raftcp")).unwrap();
         std::fs::write(dir.join("index.html"), "<p>hi</p>").unwrap();
         std::fs::write(dir.join("raftcp/raftcp_wasm_bg.wasm"), b"\0asm").unwrap();
+        std::fs::write(dir.join("raftcp/raftcp_wasm_bg.wasm.gz"), b"gz").unwrap();
         let assets = Assets::load(&dir).unwrap();
         assert_eq!(assets.get("/").unwrap().bytes, b"<p>hi</p>");
+        assert_eq!(assets.get("/").unwrap().gzipped, None);
         let wasm = assets.get("/raftcp/raftcp_wasm_bg.wasm").unwrap();
         assert_eq!(wasm.content_type, "application/wasm");
-        for outside in ["/../index.html", "/raftcp/../index.html", "//index.html", "index.html"] {
+        assert_eq!(wasm.gzipped.as_deref(), Some(&b"gz"[..]));
+        assert!(assets.get("/raftcp/raftcp_wasm_bg.wasm.gz").is_none());
+        for outside in [
+            "/../index.html",
+            "/raftcp/../index.html",
+            "//index.html",
+            "index.html",
+        ] {
             assert!(assets.get(outside).is_none(), "{outside}");
         }
         std::fs::remove_dir_all(dir).unwrap();

@@ -570,14 +570,21 @@ impl Drop for TestCluster {
 
 /// A minimal HTTP GET; the server closes the connection after answering.
 pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let response = http_exchange(addr, &format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n"))?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    Some(body.to_owned())
+}
+
+/// Sends `head` (a request line and headers, each ending in CRLF) and
+/// returns the whole response, head and body.
+pub fn http_exchange(addr: &str, head: &str) -> Option<String> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    let request = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    let request = format!("{head}connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
-    let (_, body) = response.split_once("\r\n\r\n")?;
-    Some(body.to_owned())
+    Some(response)
 }
 
 /// Bytes of every file under `dir`.

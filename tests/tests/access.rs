@@ -1,12 +1,15 @@
 //! Who may connect: members refuse to start open to anonymous clients on
 //! the network or without a cluster secret, browser pages from other
-//! origins cannot open a WebSocket (WebSockets are not covered by CORS),
-//! and a session belongs to whoever holds its resume secret.
+//! origins cannot open a WebSocket (WebSockets are not covered by CORS)
+//! while the members' own pages (the www dashboard) can, and a session
+//! belongs to whoever holds its resume secret.
 
 #![allow(clippy::unwrap_used)]
 
 use raftcp_proto::{HandleId, LockOp, Op, OpError, Reply, ResumeSecret, ServerFrame};
-use raftcp_tests::{TestCluster, Timings, free_ports, raw, scratch_dir, server_binary};
+use raftcp_tests::{
+    TestCluster, Timings, free_ports, http_exchange, raw, scratch_dir, server_binary,
+};
 use std::process::Command;
 use std::time::Duration;
 
@@ -74,9 +77,11 @@ async fn pages_from_other_origins_cannot_connect() {
     let refused = raw::connect_as_page(&addr, "/v1/raft", &own).await;
     assert!(refused.is_err(), "a page opened a peer link");
 
-    // The member's own pages, allowed origins and non-browser clients
-    // (no Origin) are served.
-    for origin in [own.as_str(), "https://app.example.com"] {
+    // The member's own pages, another member's (each serves the
+    // dashboard, whose client fails over), allowed origins and non-browser
+    // clients (no Origin) are served.
+    let other_member = format!("http://{}", cluster.addrs[&2]);
+    for origin in [own.as_str(), &other_member, "https://app.example.com"] {
         let mut socket = raw::connect_as_page(&addr, "/v1/client", origin)
             .await
             .unwrap();
@@ -86,6 +91,40 @@ async fn pages_from_other_origins_cannot_connect() {
         assert!(welcomed, "{origin}: {ending:?}");
     }
     raw::session(&addr).await;
+}
+
+/// The plain HTTP side of a member's port: without `--www`, `/` says how
+/// to build the dashboard, under a policy that keeps it out of other
+/// sites' frames; another member's page may read `/health` (the dashboard
+/// shows every member's), other pages may not; only GET and HEAD.
+#[test]
+fn a_members_pages_and_who_may_read_them() {
+    let cluster = TestCluster::start("http-pages");
+    let addr = cluster.addrs[&1].clone();
+    let get = |path: &str, origin: &str| {
+        let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\norigin: {origin}\r\n");
+        http_exchange(&addr, &head).unwrap()
+    };
+    let other_member = format!("http://{}", cluster.addrs[&2]);
+    let page = get("/", &other_member);
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("scripts/build-www"), "{page}");
+    assert!(page.contains("frame-ancestors 'none'"), "{page}");
+    assert!(page.contains("x-content-type-options: nosniff"), "{page}");
+
+    let health = get("/health", &other_member);
+    let allowed = format!("access-control-allow-origin: {other_member}\r\n");
+    assert!(health.contains(&allowed), "{health}");
+    let elsewhere = get("/health", "http://127.0.0.1:9");
+    assert!(
+        !elsewhere.contains("access-control-allow-origin"),
+        "{elsewhere}"
+    );
+
+    let missing = get("/app.js", &other_member);
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let post = http_exchange(&addr, "POST /health HTTP/1.1\r\ncontent-length: 0\r\n").unwrap();
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
 }
 
 /// A session id is not a capability: an attacker who knows the victim's

@@ -1,10 +1,11 @@
 //! The README's first command: `raftcp dev` brings up a usable 3-node
-//! cluster with one command and stops cleanly on Ctrl-C (SIGINT).
+//! cluster with one command, serves its dashboard, and stops cleanly on
+//! Ctrl-C (SIGINT).
 
 #![allow(clippy::unwrap_used)]
 
 use raftcp::Client;
-use raftcp_tests::{scratch_dir, server_binary};
+use raftcp_tests::{http_get, scratch_dir, server_binary};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -31,10 +32,15 @@ fn free_port_run() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raftcp_dev_serves_a_cluster_and_stops_on_ctrl_c() {
     let dir = scratch_dir("dev");
+    // A stand-in for www/dist (the real one is tested in Chromium).
+    let www = dir.join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), "<title>dashboard</title>").unwrap();
     let base = free_port_run();
     let mut dev = Command::new(server_binary())
         .args(["dev", "--base-port", &base.to_string()])
         .args(["--data", dir.join("data").to_str().unwrap()])
+        .args(["--www", www.to_str().unwrap()])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -45,6 +51,17 @@ async fn raftcp_dev_serves_a_cluster_and_stops_on_ctrl_c() {
         .map(|_| lines.next().unwrap().unwrap().trim().to_owned())
         .collect();
     assert_eq!(endpoints[0], format!("ws://127.0.0.1:{base}/v1/client"));
+    let dashboard = lines
+        .find_map(|line| line.ok().filter(|l| l.starts_with("dashboard:")))
+        .unwrap();
+    assert!(
+        dashboard.starts_with(&format!("dashboard: http://127.0.0.1:{base}/ ")),
+        "{dashboard}"
+    );
+    for member in 0..3 {
+        let page = http_get(&format!("127.0.0.1:{}", base + member), "/").unwrap();
+        assert_eq!(page, "<title>dashboard</title>");
+    }
 
     let client = Client::connect(&endpoints).await.unwrap();
     let counter = client.get_atomic_long("dev-counter");

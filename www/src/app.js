@@ -34,7 +34,6 @@ async function start() {
   try {
     client = await connect([ownEndpoint()], { clientName: "www", token });
   } catch (error) {
-    if (TOKEN_CODES.has(error.code)) return askForToken(describeError(error));
     status.textContent = "not connected";
     main.replaceChildren(h("h1", {}, "Cannot connect"), h("p", { class: "bad" }, describeError(error)));
     return;
@@ -42,9 +41,23 @@ async function start() {
   status.textContent = `connected to ${location.host}`;
   // Ends the session with the tab, so what it holds (the election demo's
   // lock) is released now rather than when the session expires.
-  addEventListener("pagehide", () => client.close());
+  addEventListener("pagehide", closeClient);
   addEventListener("hashchange", route);
   route();
+  // The handshake happens in the background; a cluster that wants a token
+  // (or a better one) says so on the first call.
+  client.admin().members().catch((error) => {
+    if (!TOKEN_CODES.has(error.code)) return;
+    removeEventListener("hashchange", route);
+    leaveView();
+    closeClient();
+    askForToken(describeError(error));
+  });
+}
+
+function closeClient() {
+  removeEventListener("pagehide", closeClient);
+  client.close();
 }
 
 function askForToken(reason) {

@@ -17,7 +17,9 @@ export function show(value) {
   if (value === undefined) return "done";
   if (typeof value === "bigint") return value.toString();
   if (value instanceof Uint8Array) return `bytes[${value.length}]`;
-  return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v));
+  // Bigints inside (a lock's fence) print as plain integers.
+  const marked = JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `\u0000${v}` : v));
+  return marked.replace(/"\\u0000(-?\d+)"/g, "$1");
 }
 
 /** An error with its code, as the package's error classes carry one. */

@@ -79,10 +79,14 @@ pub enum EngineEvent {
     Changed(Change),
     /// The server ended a watch for good (access, limits, a bad name).
     WatchEnded(WatchEnded),
-    /// The server refused the protocol; reconnecting will not help.
+    /// The server refused the protocol, or the token with no provider to
+    /// renew it; reconnecting will not help.
     Fatal {
         /// The server's explanation.
         reason: String,
+        /// The token's refusal (`UNAUTHENTICATED`, `TOKEN_EXPIRED`), which
+        /// calls then fail with, so a caller can tell it apart.
+        token_refused: Option<OpError>,
     },
 }
 
@@ -314,7 +318,10 @@ impl Engine {
                     self.lose_session(previous);
                     self.on_connected();
                 }
-                None => self.events.push_back(EngineEvent::Fatal { reason }),
+                None => self.events.push_back(EngineEvent::Fatal {
+                    reason,
+                    token_refused: None,
+                }),
             },
             ServerFrame::Response(response) => self.on_response(response.id, response.result),
             ServerFrame::Event(Event::SessionExpired { session }) => {
@@ -349,10 +356,14 @@ impl Engine {
                 true => self.request_token(),
                 false => self.events.push_back(EngineEvent::Fatal {
                     reason: refused.to_string(),
+                    token_refused: Some(refused),
                 }),
             },
             ServerFrame::ProtocolError { reason } => {
-                self.events.push_back(EngineEvent::Fatal { reason });
+                self.events.push_back(EngineEvent::Fatal {
+                    reason,
+                    token_refused: None,
+                });
             }
             ServerFrame::HeartbeatAck => {}
         }

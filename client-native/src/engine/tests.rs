@@ -377,6 +377,9 @@ fn a_refused_token_on_resume_keeps_the_session() {
     fixed.on_frame(ServerFrame::TokenRefused(OpError::TokenExpired));
     assert!(matches!(
         &events(&mut fixed)[..],
-        [EngineEvent::Fatal { .. }]
+        [EngineEvent::Fatal {
+            token_refused: Some(OpError::TokenExpired),
+            ..
+        }]
     ));
 }

@@ -82,11 +82,17 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
         "connect with: raftcp::Client::connect([\"{}\"])",
         endpoints[0]
     );
-    let web_scheme = if nodes[0].cluster.tls().is_some() { "https" } else { "http" };
+    let web_scheme = if nodes[0].cluster.tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let dashboard = format!("{web_scheme}://{}/", members[&1]);
     match &www_dir {
         Some(dir) => println!("dashboard: {dashboard} (from {})", dir.display()),
-        None => println!("dashboard: {dashboard} (not built: run scripts/build-www, or scripts/dev)"),
+        None => {
+            println!("dashboard: {dashboard} (not built: run scripts/build-www, or scripts/dev)")
+        }
     }
     println!("Ctrl-C stops the cluster.");
     super::shutdown_signal().await;

@@ -49,7 +49,8 @@ async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let [_, endpoint, action, name] = args.as_slice() else {
         return Err(
-            "usage: raftcp-test-client <endpoint> lock|set-config|swap-config|get-long <name>".into(),
+            "usage: raftcp-test-client <endpoint> lock|set-config|swap-config|get-long <name>"
+                .into(),
         );
     };
     let client = raftcp::Client::connect([endpoint.as_str()])
