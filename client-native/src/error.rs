@@ -6,7 +6,10 @@ use raftcp_proto::OpError;
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum Error {
     /// The cluster answered with an error (not owner, value too large,
-    /// session expired, …). Match on [`OpError`] for the details.
+    /// session expired, …). Match on [`OpError`] for the details. A token
+    /// the cluster refuses at the handshake (`Unauthenticated`, or
+    /// `TokenExpired` with no token provider to renew it) ends the client:
+    /// every call after it fails the same way; connect a new one.
     #[error(transparent)]
     Server(#[from] OpError),
     /// No answer within the time allowed (see

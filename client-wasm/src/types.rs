@@ -29,8 +29,10 @@ export interface ConnectOptions {
   clientName?: string;
   /** Move to the leader when a member names it (default true). */
   followLeader?: boolean;
-  /** A token (JWT) for a cluster that needs one. When it expires, calls
-   * fail with TOKEN_EXPIRED; give `tokenProvider` to renew it instead. */
+  /** A token (JWT) for a cluster that needs one. Without one (or with one
+   * the cluster refuses) calls fail with UNAUTHENTICATED; once it expires,
+   * with TOKEN_EXPIRED; either way for good, on this client. Give
+   * `tokenProvider` to renew it instead. */
   token?: string;
   /** Returns a fresh token (or a promise of one), typically from your
    * backend. Called before each connection and whenever the token

@@ -156,11 +156,16 @@ impl Cluster {
     /// an `--allowed-origin`.
     pub fn allows_page_from(&self, origin: Option<&str>) -> bool {
         match origin {
-            None => true,
-            Some(_) => self
-                .origins
-                .allows_with_members(origin, self.member_addrs().values()),
+            None => true, // Not a browser page.
+            Some(origin) => self.origins.allows(Some(origin)) || self.is_member_page(origin),
         }
+    }
+
+    /// Whether `origin` is a page served by a current member of the cluster
+    /// (the dashboard), not merely one the member allows.
+    pub fn is_member_page(&self, origin: &str) -> bool {
+        self.origins
+            .is_member_page(origin, self.member_addrs().values())
     }
 
     /// The dashboard's files, when the member serves them (`--www`).

@@ -40,10 +40,14 @@ pub const HTTP_HEAD_BYTES_MAX: usize = 16 * 1024;
 /// arrived.
 pub const HTTP_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The dashboard directory (`--www`): at most this many files, this many
-/// bytes in all, and this many directories deep, held in memory.
+/// Files in the dashboard directory (`--www`), which the member holds in
+/// memory; past it the member refuses to start.
 pub const WWW_FILES_MAX: usize = 1024;
+
+/// Bytes of those files in all (see [`WWW_FILES_MAX`]).
 pub const WWW_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Directories deep under the dashboard directory (see [`WWW_FILES_MAX`]).
 pub const WWW_DEPTH_MAX: usize = 8;
 
 /// How long a connection over a cap is given to take its `503`.

@@ -221,7 +221,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         peers,
         known_peers,
         members: config.members.clone(),
-        origins: OriginPolicy::new(&config.members[&id], config.allowed_origins.clone()),
+        origins: OriginPolicy::new(
+            &config.members[&id],
+            config.allowed_origins.clone(),
+            config.tls.is_some(),
+        ),
         authenticator: config.authenticator.clone(),
         tls: config.tls.clone(),
         settings: Settings {

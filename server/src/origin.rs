@@ -12,9 +12,13 @@
 //! that resolves to the member (DNS rebinding) sends a matching `Host`.
 
 /// The origins allowed to open WebSockets, besides requests with none.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct OriginPolicy {
-    /// The member's own origins: `http(s)://` its listen address.
+    /// `http` or `https`: the scheme of the pages members serve. A TLS
+    /// member's pages are never `http://`, so such an origin is a page
+    /// someone else answered for it.
+    scheme: &'static str,
+    /// The member's own origins: its listen address.
     own: Vec<String>,
     /// `--allowed-origin` values, exactly as browsers send them
     /// (`https://app.example.com`); `*` allows every page.
@@ -23,18 +27,23 @@ pub struct OriginPolicy {
 
 impl OriginPolicy {
     /// `advertised` is the member's `host:port`; `localhost` also names a
-    /// member on a loopback address.
-    pub fn new(advertised: &str, allowed: Vec<String>) -> Self {
-        let own = origins_of(advertised);
+    /// member on a loopback address. `tls`: the member serves `https`.
+    pub fn new(advertised: &str, allowed: Vec<String>, tls: bool) -> Self {
+        let scheme = if tls { "https" } else { "http" };
+        let own = origins_of(scheme, advertised);
         let allowed = allowed
             .into_iter()
             .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
             .collect();
-        OriginPolicy { own, allowed }
+        OriginPolicy {
+            scheme,
+            own,
+            allowed,
+        }
     }
 
     /// Whether a WebSocket upgrade with this `Origin` header (if any) may
-    /// proceed.
+    /// proceed, members' pages aside (see [`OriginPolicy::is_member_page`]).
     pub fn allows(&self, origin: Option<&str>) -> bool {
         let Some(origin) = origin else {
             return true; // Not a browser page.
@@ -43,34 +52,39 @@ impl OriginPolicy {
         self.own.contains(&origin) || self.allowed.iter().any(|a| a == "*" || *a == origin)
     }
 
-    /// [`OriginPolicy::allows`], and pages served by any of `members`
-    /// (`host:port`, the cluster's current members).
-    pub fn allows_with_members<'a>(
+    /// Whether `origin` is a page served by this member or one of
+    /// `members` (`host:port`, the cluster's current members).
+    pub fn is_member_page<'a>(
         &self,
-        origin: Option<&str>,
+        origin: &str,
         members: impl IntoIterator<Item = &'a String>,
     ) -> bool {
-        if self.allows(origin) {
-            return true;
-        }
-        let Some(origin) = origin.map(str::to_ascii_lowercase) else {
-            return true;
-        };
-        members
-            .into_iter()
-            .any(|member| origins_of(member).contains(&origin))
+        let origin = origin.to_ascii_lowercase();
+        self.own.contains(&origin)
+            || members
+                .into_iter()
+                .any(|member| origins_of(self.scheme, member).contains(&origin))
     }
 }
 
-/// The origins of pages a member at `host:port` serves.
-fn origins_of(addr: &str) -> Vec<String> {
-    let mut hosts = vec![addr.to_ascii_lowercase()];
-    if let Some(port) = loopback_port(addr) {
+/// The origins of pages a member at `host:port` serves over `scheme`: a
+/// loopback member is also `localhost`, and a member on the scheme's
+/// default port is also named without it (as browsers send it).
+fn origins_of(scheme: &str, addr: &str) -> Vec<String> {
+    let addr = addr.to_ascii_lowercase();
+    let mut hosts = vec![addr.clone()];
+    if let Some(port) = loopback_port(&addr) {
         hosts.push(format!("localhost:{port}"));
     }
-    hosts
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    let without_port: Vec<String> = hosts
         .iter()
-        .flat_map(|host| [format!("http://{host}"), format!("https://{host}")])
+        .filter_map(|host| host.strip_suffix(default_port).map(str::to_owned))
+        .collect();
+    hosts
+        .into_iter()
+        .chain(without_port)
+        .map(|host| format!("{scheme}://{host}"))
         .collect()
 }
 
@@ -88,7 +102,11 @@ mod tests {
 
     #[test]
     fn pages_from_the_member_and_allowed_origins_only() {
-        let policy = OriginPolicy::new("127.0.0.1:7701", vec!["https://App.example.com/".into()]);
+        let policy = OriginPolicy::new(
+            "127.0.0.1:7701",
+            vec!["https://App.example.com/".into()],
+            false,
+        );
         assert!(policy.allows(None));
         assert!(policy.allows(Some("http://127.0.0.1:7701")));
         assert!(policy.allows(Some("http://localhost:7701")));
@@ -104,21 +122,35 @@ mod tests {
 
     #[test]
     fn pages_from_the_other_members_too() {
-        let policy = OriginPolicy::new("127.0.0.1:7701", vec![]);
+        let policy = OriginPolicy::new(
+            "127.0.0.1:7701",
+            vec!["https://app.example.com".into()],
+            false,
+        );
         let members = ["127.0.0.1:7701".to_owned(), "127.0.0.1:7702".to_owned()];
-        assert!(policy.allows_with_members(Some("http://127.0.0.1:7702"), &members));
-        assert!(policy.allows_with_members(Some("http://localhost:7702"), &members));
-        assert!(!policy.allows_with_members(Some("http://127.0.0.1:7703"), &members));
-        assert!(!policy.allows_with_members(Some("http://evil.example:7702"), &members));
+        assert!(policy.is_member_page("http://127.0.0.1:7702", &members));
+        assert!(policy.is_member_page("http://localhost:7702", &members));
+        assert!(!policy.is_member_page("http://127.0.0.1:7703", &members));
+        assert!(!policy.is_member_page("http://evil.example:7702", &members));
+        // Allowed is not the same as a member's.
+        assert!(!policy.is_member_page("https://app.example.com", &members));
+        // A TLS member's pages are https only, and named without :443.
+        let tls = OriginPolicy::new("db.example:443", vec![], true);
+        let members = ["db.example:443".to_owned(), "db2.example:7701".to_owned()];
+        assert!(tls.allows(Some("https://db.example")));
+        assert!(tls.is_member_page("https://db2.example:7701", &members));
+        assert!(!tls.is_member_page("http://db2.example:7701", &members));
+        assert!(!tls.allows(Some("http://db.example:443")));
     }
 
     #[test]
     fn a_star_allows_every_page_and_names_are_not_loopback() {
-        assert!(OriginPolicy::new("10.0.0.5:7701", vec!["*".into()]).allows(Some("http://x")));
-        let public = OriginPolicy::new("10.0.0.5:7701", vec![]);
-        assert!(!public.allows(Some("http://localhost:7701")));
+        let star = OriginPolicy::new("10.0.0.5:7701", vec!["*".into()], false);
+        assert!(star.allows(Some("http://x")));
+        let public = OriginPolicy::new("10.0.0.5:7701", vec![], true);
+        assert!(!public.allows(Some("https://localhost:7701")));
         assert!(public.allows(Some("https://10.0.0.5:7701")));
-        let v6 = OriginPolicy::new("[::1]:7701", vec![]);
+        let v6 = OriginPolicy::new("[::1]:7701", vec![], false);
         assert!(v6.allows(Some("http://localhost:7701")));
     }
 }

@@ -36,15 +36,21 @@ pub enum AssetsError {
     Read(PathBuf, std::io::Error),
     #[error("{0} has no index.html: build it with scripts/build-www")]
     NoIndex(PathBuf),
-    #[error("{0} holds more than {WWW_FILES_MAX} files or {WWW_BYTES_MAX} bytes")]
-    TooLarge(PathBuf),
+    #[error("{0} holds more than {WWW_FILES_MAX} files")]
+    TooManyFiles(PathBuf),
+    #[error("{0} holds more than {WWW_BYTES_MAX} bytes (at {1})")]
+    TooManyBytes(PathBuf, PathBuf),
+    #[error("{0} is more than {WWW_DEPTH_MAX} directories deep")]
+    TooDeep(PathBuf),
 }
 
 impl Assets {
-    /// Reads every file under `dir` (symbolic links are not followed).
+    /// Reads every file under `dir`. Symbolic links and hidden entries
+    /// (`.git`, `.env`, editors' swap files) are skipped: only what the
+    /// build put there is served.
     pub fn load(dir: &Path) -> Result<Self, AssetsError> {
         let mut assets = Assets::default();
-        let mut bytes_total = 0usize;
+        let mut bytes_left = WWW_BYTES_MAX;
         let mut pending = vec![(dir.to_path_buf(), String::new(), 0usize)];
         while let Some((path, url, depth)) = pending.pop() {
             let read_error = |e| AssetsError::Read(path.clone(), e);
@@ -53,16 +59,23 @@ impl Assets {
                 let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                     continue; // Not a name a URL can carry.
                 };
+                if name.starts_with('.') {
+                    continue;
+                }
                 let file_type = entry.file_type().map_err(read_error)?;
                 let url = format!("{url}/{name}");
-                if file_type.is_dir() && depth < WWW_DEPTH_MAX {
+                if file_type.is_dir() {
+                    if depth >= WWW_DEPTH_MAX {
+                        return Err(AssetsError::TooDeep(entry.path()));
+                    }
                     pending.push((entry.path(), url, depth + 1));
                 } else if file_type.is_file() {
-                    let bytes = std::fs::read(entry.path()).map_err(read_error)?;
-                    bytes_total = bytes_total.saturating_add(bytes.len());
-                    if assets.files.len() >= WWW_FILES_MAX || bytes_total > WWW_BYTES_MAX {
-                        return Err(AssetsError::TooLarge(dir.to_path_buf()));
+                    if assets.files.len() >= WWW_FILES_MAX {
+                        return Err(AssetsError::TooManyFiles(dir.to_path_buf()));
                     }
+                    let bytes = read_bounded(&entry.path(), bytes_left)?
+                        .ok_or_else(|| AssetsError::TooManyBytes(dir.into(), entry.path()))?;
+                    bytes_left -= bytes.len();
                     let content_type = content_type(&name);
                     let asset = Asset {
                         content_type,
@@ -104,6 +117,39 @@ impl Assets {
     }
 }
 
+/// The file at `path` if it has at most `limit` bytes (`None`: more),
+/// read no further than the limit however it grows. A link swapped in
+/// since the directory was listed is refused: the file opened must be the
+/// entry itself.
+fn read_bounded(path: &Path, limit: usize) -> Result<Option<Vec<u8>>, AssetsError> {
+    use std::io::Read;
+    let read_error = |e| AssetsError::Read(path.to_path_buf(), e);
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let opened = file.metadata().map_err(read_error)?;
+    let entry = std::fs::symlink_metadata(path).map_err(read_error)?;
+    if !entry.is_file() || !same_file(&opened, &entry) {
+        let changed = std::io::Error::other("replaced while the dashboard was read");
+        return Err(read_error(changed));
+    }
+    let mut bytes = Vec::new();
+    let most = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    file.take(most)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    Ok((bytes.len() <= limit).then_some(bytes))
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len()
+}
+
 /// By extension; what the dashboard is made of, and nothing to sniff.
 fn content_type(name: &str) -> &'static str {
     let extension = name.rsplit_once('.').map_or("", |(_, e)| e);
@@ -127,10 +173,10 @@ pub const NOT_BUILT_PAGE: &str = "<!doctype html>
 <html lang=\"en\"><head><meta charset=\"utf-8\"><title>raftcp</title></head>
 <body><main><h1>raftcp</h1>
 <p>This member is running, but it was started without its dashboard.</p>
-<p>Build the dashboard with <code>scripts/build-www</code>, then start the
-member with <code>--www www/dist</code> (<code>raftcp dev</code> finds
-<code>www/dist</code> by itself when run from the repository). Or run
-<code>scripts/dev</code>, which does both.</p>
+<p>In the repository, <code>scripts/dev</code> builds the dashboard and runs
+<code>raftcp dev</code> with it. Elsewhere, build it with
+<code>scripts/build-www</code> and start members with
+<code>--www www/dist</code>.</p>
 <p>Clients connect to <code>/v1/client</code>; <a href=\"/health\">/health</a>
 and <a href=\"/metrics\">/metrics</a> are served here too.</p>
 </main></body></html>
@@ -170,6 +216,42 @@ mod tests {
         ] {
             assert!(assets.get(outside).is_none(), "{outside}");
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn hidden_entries_and_links_are_not_served() {
+        let dir = scratch("hidden");
+        std::fs::write(dir.join("index.html"), "").unwrap();
+        std::fs::write(dir.join(".env"), "SECRET=1").unwrap();
+        std::fs::create_dir(dir.join(".git")).unwrap();
+        std::fs::write(dir.join(".git/config"), "").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("host")).unwrap();
+        let assets = Assets::load(&dir).unwrap();
+        for path in ["/.env", "/.git/config", "/host"] {
+            assert!(assets.get(path).is_none(), "{path}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_past_the_bounds_is_refused() {
+        let dir = scratch("deep");
+        std::fs::write(dir.join("index.html"), "").unwrap();
+        let deep: PathBuf = (0..=WWW_DEPTH_MAX).map(|i| format!("d{i}")).collect();
+        std::fs::create_dir_all(dir.join(deep)).unwrap();
+        assert!(matches!(Assets::load(&dir), Err(AssetsError::TooDeep(_))));
+        std::fs::remove_dir_all(dir).unwrap();
+
+        let dir = scratch("many");
+        for i in 0..=WWW_FILES_MAX {
+            std::fs::write(dir.join(format!("{i}.js")), "").unwrap();
+        }
+        assert!(matches!(
+            Assets::load(&dir),
+            Err(AssetsError::TooManyFiles(_))
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -91,40 +91,84 @@ async fn pages_from_other_origins_cannot_connect() {
         assert!(welcomed, "{origin}: {ending:?}");
     }
     raw::session(&addr).await;
+
+    // Without --www, `/` says how to add the dashboard, under the pages'
+    // policy.
+    let page = raftcp_tests::http_get(&addr, "/").unwrap();
+    assert!(page.contains("scripts/dev"), "{page}");
 }
 
-/// The plain HTTP side of a member's port: without `--www`, `/` says how
-/// to build the dashboard, under a policy that keeps it out of other
-/// sites' frames; another member's page may read `/health` (the dashboard
-/// shows every member's), other pages may not; only GET and HEAD.
+/// The plain HTTP side of a member's port with the dashboard (`--www`):
+/// pages under a policy that keeps them out of other sites' frames and lets
+/// them reach the members only, gzipped copies for browsers that take them,
+/// hidden files never served; another member's page may read `/health`
+/// (the dashboard shows every member's), other pages, allowed ones
+/// included, may not; only GET and HEAD; a head that never ends is dropped.
 #[test]
 fn a_members_pages_and_who_may_read_them() {
-    let cluster = TestCluster::start("http-pages");
+    let www = scratch_dir("http-pages-www");
+    std::fs::write(www.join("index.html"), "<title>dashboard</title>").unwrap();
+    std::fs::write(www.join("index.html.gz"), b"pretend gzip").unwrap();
+    std::fs::write(www.join("app.js"), "export {};").unwrap();
+    std::fs::write(www.join(".env"), "SECRET=1").unwrap();
+    let mut cluster = TestCluster::prepare("http-pages", Timings::default());
+    let www_arg = www.to_str().unwrap();
+    cluster.set_extra_args(&[
+        "--www",
+        www_arg,
+        "--allowed-origin",
+        "https://app.example.com",
+    ]);
+    cluster.start_all();
+    cluster.wait_for_leader(Duration::from_secs(30));
     let addr = cluster.addrs[&1].clone();
-    let get = |path: &str, origin: &str| {
-        let head = format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\norigin: {origin}\r\n");
-        http_exchange(&addr, &head).unwrap()
-    };
-    let other_member = format!("http://{}", cluster.addrs[&2]);
-    let page = get("/", &other_member);
+    let exchange = |head: &str| http_exchange(&addr, &format!("{head}host: {addr}\r\n")).unwrap();
+    let get = |path: &str, headers: &str| exchange(&format!("GET {path} HTTP/1.1\r\n{headers}"));
+
+    let page = get("/", "");
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    assert!(page.contains("scripts/build-www"), "{page}");
+    assert!(page.ends_with("\r\n\r\n<title>dashboard</title>"), "{page}");
     assert!(page.contains("frame-ancestors 'none'"), "{page}");
-    assert!(page.contains("x-content-type-options: nosniff"), "{page}");
-
-    let health = get("/health", &other_member);
-    let allowed = format!("access-control-allow-origin: {other_member}\r\n");
-    assert!(health.contains(&allowed), "{health}");
-    let elsewhere = get("/health", "http://127.0.0.1:9");
+    let other_member = cluster.addrs[&2].clone();
+    assert!(page.contains(&format!(" ws://{other_member}")), "{page}");
+    assert!(!page.contains("connect-src 'self' ws:;"), "{page}");
+    assert!(page.contains("vary: accept-encoding"), "{page}");
+    let gzipped = get("/", "accept-encoding: br, gzip\r\n");
+    assert!(gzipped.contains("content-encoding: gzip\r\n"), "{gzipped}");
+    assert!(gzipped.ends_with("\r\n\r\npretend gzip"), "{gzipped}");
+    let refused = get("/", "accept-encoding: gzip;q=0\r\n");
+    assert!(!refused.contains("content-encoding"), "{refused}");
+    let head = exchange("HEAD / HTTP/1.1\r\n");
+    assert!(head.contains("content-length: 24\r\n"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "{head}");
+    let script = get("/app.js", "");
     assert!(
-        !elsewhere.contains("access-control-allow-origin"),
-        "{elsewhere}"
+        script.contains("content-security-policy: default-src 'none'"),
+        "{script}"
     );
+    assert!(get("/.env", "").starts_with("HTTP/1.1 404"));
 
-    let missing = get("/app.js", &other_member);
-    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
-    let post = http_exchange(&addr, "POST /health HTTP/1.1\r\ncontent-length: 0\r\n").unwrap();
+    let member_page = format!("http://{other_member}");
+    let health = get("/health", &format!("origin: {member_page}\r\n"));
+    let allowed = format!("access-control-allow-origin: {member_page}\r\n");
+    assert!(health.contains(&allowed), "{health}");
+    assert!(health.contains("vary: origin"), "{health}");
+    for other in ["http://127.0.0.1:9", "https://app.example.com"] {
+        let answer = get("/health", &format!("origin: {other}\r\n"));
+        assert!(
+            !answer.contains("access-control-allow-origin"),
+            "{other}: {answer}"
+        );
+    }
+
+    let post = exchange("POST /health HTTP/1.1\r\ncontent-length: 0\r\n");
     assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    assert!(post.contains("allow: GET, HEAD\r\n"), "{post}");
+    let endless = format!("GET / HTTP/1.1\r\nx: {}\r\n", "a".repeat(20_000));
+    // Dropped unanswered (a reset, or a close with nothing said).
+    let dropped = http_exchange(&addr, &endless).unwrap_or_default();
+    assert!(dropped.is_empty(), "{dropped}");
+    std::fs::remove_dir_all(www).unwrap();
 }
 
 /// A session id is not a capability: an attacker who knows the victim's

@@ -2,7 +2,7 @@
 // member that served it; the client finds the others by itself), a token
 // form when the cluster asks for one, and a view per address (#/...).
 import { connect } from "../raftcp/browser.js";
-import { h, describeError } from "./ui.js";
+import { h, describeError, failures } from "./ui.js";
 import { dashboard } from "./dashboard.js";
 import { playground } from "./playground.js";
 import { demos } from "./demos.js";
@@ -45,14 +45,20 @@ async function start() {
   addEventListener("hashchange", route);
   route();
   // The handshake happens in the background; a cluster that wants a token
-  // (or a better one) says so on the first call.
-  client.admin().members().catch((error) => {
-    if (!TOKEN_CODES.has(error.code)) return;
-    removeEventListener("hashchange", route);
-    leaveView();
-    closeClient();
-    askForToken(describeError(error));
-  });
+  // (or a better one) says so on the first call, and once a token expires
+  // every call says so.
+  failures.addEventListener("failure", onFailure);
+  client.admin().members().catch((error) => onFailure({ detail: error }));
+}
+
+function onFailure({ detail: error }) {
+  if (!TOKEN_CODES.has(error?.code)) return;
+  failures.removeEventListener("failure", onFailure);
+  removeEventListener("hashchange", route);
+  leaveView();
+  leaveView = () => {};
+  closeClient();
+  askForToken(describeError(error));
 }
 
 function closeClient() {

@@ -124,10 +124,15 @@ async function memberReport(addr) {
     const response = await fetch(base + path, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), cache: "no-store" });
     return { status: response.status, text: await response.text() };
   };
-  const [health, metrics] = await Promise.allSettled([get("/health"), get("/metrics")]);
+  const [health, metrics] = await Promise.allSettled([
+    get("/health").then(({ status, text }) => ({ ...JSON.parse(text), status })),
+    get("/metrics").then(({ text }) => parseMetrics(text)),
+  ]);
+  // A member that does not answer, or answers with something else, is
+  // shown as unreachable; the others are still shown.
   return {
-    health: health.status === "fulfilled" ? { ...JSON.parse(health.value.text), status: health.value.status } : null,
-    metrics: metrics.status === "fulfilled" ? parseMetrics(metrics.value.text) : null,
+    health: health.status === "fulfilled" ? health.value : null,
+    metrics: metrics.status === "fulfilled" ? metrics.value : null,
   };
 }
 

@@ -28,6 +28,17 @@ export function describeError(error) {
 }
 
 /**
+ * Failures of the repeating steps and watches, for the page to act on
+ * (app.js asks for a token when one is refused or has expired).
+ */
+export const failures = new EventTarget();
+
+function report(error) {
+  console.debug("dashboard step failed:", error);
+  failures.dispatchEvent(new CustomEvent("failure", { detail: error }));
+}
+
+/**
  * Runs `step` now and then every `everyMs` (never two at once) until the
  * returned function is called.
  */
@@ -38,7 +49,7 @@ export function repeat(everyMs, step) {
     try {
       await step();
     } catch (error) {
-      console.debug("dashboard step failed:", error);
+      report(error);
     }
     if (!stopped) timer = setTimeout(run, everyMs);
   };
@@ -59,7 +70,7 @@ export async function follow(handle, signal, onChange) {
       for await (const change of handle.watch({ signal })) onChange(change);
     } catch (error) {
       if (signal.aborted) return;
-      console.debug("watch ended:", error);
+      report(error);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   }

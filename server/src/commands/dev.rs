@@ -24,14 +24,12 @@ pub struct DevArgs {
     pub connections: super::serve::ConnectionArgs,
     #[command(flatten)]
     pub access: super::serve::AccessArgs,
-    /// Serve the www dashboard from this directory at `/` (default:
-    /// www/dist, when it is there: `scripts/build-www` builds it).
+    /// Serve the www dashboard from this directory at `/` (`scripts/dev`
+    /// builds it into www/dist and passes it). It is given, never looked
+    /// for: a page served here may drive the cluster.
     #[arg(long, value_name = "DIR")]
     pub www: Option<PathBuf>,
 }
-
-/// Where `scripts/build-www` puts the dashboard, from the repository root.
-const WWW_BUILT: &str = "www/dist";
 
 pub async fn run(args: DevArgs) -> Result<(), String> {
     let members: BTreeMap<u64, String> = (1..=3u16)
@@ -43,11 +41,7 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
     std::fs::create_dir_all(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
     let secret = ClusterSecret::read_or_create(&args.data.join("cluster-secret"))
         .map_err(|e| e.to_string())?;
-    let www_dir = args.www.clone().or_else(|| {
-        let built = PathBuf::from(WWW_BUILT);
-        built.join("index.html").is_file().then_some(built)
-    });
-    let www = www_dir.as_deref().map(super::load_www).transpose()?;
+    let www = args.www.as_deref().map(super::load_www).transpose()?;
     let mut nodes = Vec::new();
     for id in members.keys() {
         let dir = args.data.join(format!("node-{id}"));
@@ -88,11 +82,9 @@ pub async fn run(args: DevArgs) -> Result<(), String> {
         "http"
     };
     let dashboard = format!("{web_scheme}://{}/", members[&1]);
-    match &www_dir {
+    match &args.www {
         Some(dir) => println!("dashboard: {dashboard} (from {})", dir.display()),
-        None => {
-            println!("dashboard: {dashboard} (not built: run scripts/build-www, or scripts/dev)")
-        }
+        None => println!("dashboard: {dashboard} (not served: run scripts/dev, or give --www)"),
     }
     println!("Ctrl-C stops the cluster.");
     super::shutdown_signal().await;
