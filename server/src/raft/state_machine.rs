@@ -9,10 +9,12 @@ use super::{Entry, LogId, SnapshotMeta, SnapshotOf, StoredMembership, TypeConfig
 use crate::faults::{Faults, PlantedBug};
 use crate::machine::{CommandResponse, Effect, Machine, POSITIONS_PER_ENTRY};
 use crate::storage::atomic_file::write_parts_atomically;
+use crate::storage::sealed;
 use crate::watch::Watches;
 use futures_util::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
+use ring::digest::SHA256_OUTPUT_LEN;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -270,10 +272,11 @@ fn write_snapshot(dir: &Path, file: &SnapshotFile) -> io::Result<()> {
         return Ok(());
     }
     // What postcard makes of `SnapshotFile`: the metadata, the state's
-    // length as a varint, the state.
+    // length as a varint, the state; sealed with a checksum.
     let meta = postcard::to_allocvec(&file.meta).map_err(io::Error::other)?;
     let length = postcard::to_allocvec(&(file.machine.len() as u64)).map_err(io::Error::other)?;
-    let parts = [&meta[..], &length[..], &file.machine[..]];
+    let mut checksum = [0; SHA256_OUTPUT_LEN];
+    let parts = sealed::seal(&[&meta, &length, &file.machine], &mut checksum);
     write_parts_atomically(&dir.join(SNAPSHOT_FILE), &parts)
 }
 
@@ -291,20 +294,24 @@ fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
     };
     let mut head = Vec::new();
     file.take(SNAPSHOT_META_BYTES_MAX).read_to_end(&mut head)?;
-    // The file is the metadata followed by the state (see `SnapshotFile`).
-    let (meta, _) = postcard::take_from_bytes::<SnapshotMeta>(&head).map_err(invalid)?;
+    // The file is the metadata followed by the state (see `SnapshotFile`),
+    // sealed; the checksum is checked when the whole file is read.
+    let body = head.strip_prefix(sealed::MAGIC).unwrap_or(&head);
+    let (meta, _) = postcard::take_from_bytes::<SnapshotMeta>(body).map_err(invalid)?;
     Ok(Some(meta))
 }
 
-/// The snapshot file in `dir`. The state is the file's own buffer with the
-/// metadata cut off its front, not a copy.
+/// The snapshot file in `dir`, its checksum checked. The state is the
+/// file's own buffer with the rest cut off, not a copy.
 fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
-    let mut bytes = match std::fs::read(dir.join(SNAPSHOT_FILE)) {
+    let path = dir.join(SNAPSHOT_FILE);
+    let mut bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let (meta, rest) = postcard::take_from_bytes::<SnapshotMeta>(&bytes).map_err(invalid)?;
+    let body = sealed::unseal(&bytes).map_err(|damage| damaged(&path, damage))?;
+    let (meta, rest) = postcard::take_from_bytes::<SnapshotMeta>(body.body()).map_err(invalid)?;
     let (length, state) = postcard::take_from_bytes::<u64>(rest).map_err(invalid)?;
     if state.len() as u64 != length {
         let found = state.len();
@@ -312,12 +319,32 @@ fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
             "{found} bytes of state, {length} announced"
         )));
     }
-    let front = bytes.len() - state.len();
-    bytes.drain(..front);
+    // The state ends where the checksum (if any) begins.
+    let end = match body {
+        sealed::Unsealed::Sealed(_) => bytes.len() - SHA256_OUTPUT_LEN,
+        sealed::Unsealed::Legacy(_) => bytes.len(),
+    };
+    let start = end - state.len();
+    bytes.truncate(end);
+    bytes.drain(..start);
     Ok(Some(SnapshotFile {
         meta,
         machine: bytes,
     }))
+}
+
+/// The error for a snapshot file that is not what was written: the member
+/// does not start from it (the state it would load is not the state it
+/// acknowledged).
+fn damaged(path: &Path, damage: sealed::Damaged) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "snapshot {} is damaged: {damage}; refusing to start from it. Replace this member's \
+             data (docs/operations.md, \"Replacing a member's disk\")",
+            path.display()
+        ),
+    )
 }
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
@@ -329,7 +356,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_snapshot_file_written_in_parts_is_the_postcard_of_the_whole() {
+    fn a_snapshot_file_is_the_sealed_postcard_of_the_whole_and_damage_is_refused() {
         let dir =
             std::env::temp_dir().join(format!("raftcp-snapshot-parts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -339,13 +366,24 @@ mod tests {
         };
         write_snapshot(&dir, &file).unwrap();
         let written = std::fs::read(dir.join(SNAPSHOT_FILE)).unwrap();
-        assert_eq!(written, postcard::to_allocvec(&file).unwrap());
+        let whole = postcard::to_allocvec(&file).unwrap();
+        assert_eq!(written, sealed::sealed(&whole));
         let read = read_snapshot(&dir).unwrap().unwrap();
         assert_eq!(read.machine, file.machine);
-        assert_eq!(read_snapshot_meta(&dir).unwrap(), Some(file.meta));
-        // A file cut short is refused, not half read.
+        assert_eq!(read_snapshot_meta(&dir).unwrap(), Some(file.meta.clone()));
+        // A file cut short, or with a bit flipped in its state (which
+        // would decode as another state), is refused, not read.
         std::fs::write(dir.join(SNAPSHOT_FILE), &written[..written.len() - 1]).unwrap();
         assert!(read_snapshot(&dir).is_err());
+        let mut flipped = written.clone();
+        flipped[written.len() - 40] ^= 0x10;
+        std::fs::write(dir.join(SNAPSHOT_FILE), &flipped).unwrap();
+        let refused = read_snapshot(&dir).err().unwrap().to_string();
+        assert!(refused.contains("damaged"), "{refused}");
+        // A snapshot from before checksums is still read.
+        std::fs::write(dir.join(SNAPSHOT_FILE), &whole).unwrap();
+        assert_eq!(read_snapshot(&dir).unwrap().unwrap().machine, file.machine);
+        assert_eq!(read_snapshot_meta(&dir).unwrap(), Some(file.meta));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,6 +12,7 @@
 //!   new id instead.
 
 use super::atomic_file::write_atomically;
+use super::sealed::{sealed, unseal};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -88,15 +89,17 @@ pub fn open_or_create(
             dir: shown.clone(),
             reason: e.to_string(),
         })?;
-        write_atomically(&path, &bytes).map_err(io_error)?;
+        write_atomically(&path, &sealed(&bytes)).map_err(io_error)?;
         return Ok(identity);
     }
     let bytes = fs::read(&path).map_err(io_error)?;
+    let corrupt = |reason: String| IdentityError::Corrupt {
+        dir: shown.clone(),
+        reason,
+    };
+    let body = unseal(&bytes).map_err(|damage| corrupt(damage.to_string()))?;
     let identity: NodeIdentity =
-        raftcp_proto::decode(&bytes).map_err(|e| IdentityError::Corrupt {
-            dir: shown.clone(),
-            reason: e.to_string(),
-        })?;
+        raftcp_proto::decode(body.body()).map_err(|e| corrupt(e.to_string()))?;
     if identity.format != IDENTITY_FORMAT {
         let reason = format!("format {} is not {IDENTITY_FORMAT}", identity.format);
         return Err(IdentityError::Corrupt { dir: shown, reason });
@@ -185,6 +188,19 @@ mod tests {
         fs::write(dir.join(IDENTITY_FILE), [0xff, 0xff, 0xff]).unwrap();
         let error = open_or_create(&dir, "c1", 1).unwrap_err();
         assert!(matches!(error, IdentityError::Corrupt { .. }), "{error}");
+        fs::remove_dir_all(&dir).unwrap();
+        // A flipped bit that still decodes (node 1 read as node 3) is
+        // caught by the checksum, whichever bit it is.
+        let dir = scratch_directory("identity-flipped");
+        open_or_create(&dir, "c1", 1).unwrap();
+        let written = fs::read(dir.join(IDENTITY_FILE)).unwrap();
+        for byte in super::super::sealed::MAGIC.len()..written.len() {
+            let mut flipped = written.clone();
+            flipped[byte] ^= 0x02;
+            fs::write(dir.join(IDENTITY_FILE), &flipped).unwrap();
+            let error = open_or_create(&dir, "c1", 1).unwrap_err();
+            assert!(matches!(error, IdentityError::Corrupt { .. }), "{error}");
+        }
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -4,6 +4,7 @@
 //! acknowledge as if it still held entries it lost.
 
 use super::atomic_file::write_atomically;
+use super::sealed::{sealed, unseal};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -31,9 +32,15 @@ pub enum Verdict {
 impl KnownPeers {
     pub fn open(dir: &Path) -> io::Result<Self> {
         let path = dir.join(KNOWN_PEERS_FILE);
+        let invalid = |e: String| {
+            let reason = format!("{}: {e}", path.display());
+            io::Error::new(io::ErrorKind::InvalidData, reason)
+        };
         let known = match std::fs::read(&path) {
-            Ok(bytes) => raftcp_proto::decode(&bytes)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
+            Ok(bytes) => {
+                let body = unseal(&bytes).map_err(|damage| invalid(damage.to_string()))?;
+                raftcp_proto::decode(body.body()).map_err(|e| invalid(e.to_string()))?
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(e),
         };
@@ -54,7 +61,7 @@ impl KnownPeers {
                 known.insert(node, incarnation);
                 let bytes = raftcp_proto::encode(&*known)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                write_atomically(&self.path, &bytes)?;
+                write_atomically(&self.path, &sealed(&bytes))?;
                 Ok(Verdict::FirstContact)
             }
         }

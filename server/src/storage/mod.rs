@@ -1,11 +1,13 @@
 //! Durable files next to the Raft log: crash-atomic whole-file writes
-//! (snapshots, metadata) and the node identity that keeps a wiped data
+//! (snapshots, metadata), sealed with a checksum so damage is found when
+//! they are read, and the node identity that keeps a wiped data
 //! directory from rejoining a cluster under its old id; and [`stamp`], how
 //! a member notices that a file it reads (keys, certificates) changed.
 
 pub mod atomic_file;
 pub mod identity;
 pub mod known_peers;
+pub mod sealed;
 
 use std::path::Path;
 use std::time::SystemTime;
