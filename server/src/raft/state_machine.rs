@@ -14,7 +14,6 @@ use crate::watch::Watches;
 use futures_util::{Stream, TryStreamExt};
 use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend};
-use ring::digest::SHA256_OUTPUT_LEN;
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -95,6 +94,7 @@ const SNAPSHOT_FILE: &str = "snapshot";
 pub struct StateMachine {
     replica: SharedReplica,
     dir: PathBuf,
+    snapshots: Arc<SnapshotWriter>,
     applied_tx: mpsc::Sender<Applied>,
     /// The objects clients watch on this member: applying shows them
     /// what changed.
@@ -115,7 +115,17 @@ impl StateMachine {
         std::fs::create_dir_all(dir)?;
         let replica = SharedReplica::default();
         replica.lock().machine.plant(faults.planted);
-        if let Some(file) = read_snapshot(dir)? {
+        let refuse = |e: io::Error| {
+            let reason = format!(
+                "{e}; refusing to start from it (the state it holds is not the state this \
+                 member acknowledged): replace this member's data (docs/operations.md, \
+                 \"Replacing a member's disk\")"
+            );
+            io::Error::new(e.kind(), reason)
+        };
+        let mut written = None;
+        if let Some(file) = read_snapshot(dir).map_err(refuse)? {
+            written = file.meta.last_log_id;
             let mut machine = Machine::restore(&file.machine).map_err(invalid)?;
             machine.plant(faults.planted);
             let mut state = replica.lock();
@@ -127,6 +137,10 @@ impl StateMachine {
         let sm = Self {
             replica: replica.clone(),
             dir: dir.to_owned(),
+            snapshots: Arc::new(SnapshotWriter {
+                dir: dir.to_owned(),
+                written: Mutex::new(written),
+            }),
             applied_tx,
             watches,
             planted: faults.planted,
@@ -188,7 +202,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
             replica: self.replica.clone(),
-            dir: self.dir.clone(),
+            snapshots: self.snapshots.clone(),
         }
     }
 
@@ -203,7 +217,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: meta.clone(),
             machine: data,
         };
-        write_snapshot(&self.dir, &file)?;
+        self.snapshots.write(&file)?;
         {
             let mut state = self.replica.lock();
             state.machine = machine;
@@ -235,7 +249,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 #[derive(Debug)]
 pub struct SnapshotBuilder {
     replica: SharedReplica,
-    dir: PathBuf,
+    snapshots: Arc<SnapshotWriter>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -251,7 +265,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             (meta, state.machine.snapshot())
         };
         let file = SnapshotFile { meta, machine };
-        write_snapshot(&self.dir, &file)?;
+        self.snapshots.write(&file)?;
         Ok(SnapshotOf {
             meta: file.meta,
             snapshot: file.machine,
@@ -259,46 +273,40 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     }
 }
 
-/// Replaces the snapshot file crash-atomically: a reader sees the old
-/// snapshot or the new one, never a mix.
-fn write_snapshot(dir: &Path, file: &SnapshotFile) -> io::Result<()> {
-    // Building runs concurrently with installing: serialize the writers and
-    // never replace a snapshot with an older one.
-    static WRITER: Mutex<()> = Mutex::new(());
-    let _writing = crate::sync::lock(&WRITER);
-    if let Some(current) = read_snapshot_meta(dir)?
-        && current.last_log_id > file.meta.last_log_id
-    {
-        return Ok(());
-    }
-    // What postcard makes of `SnapshotFile`: the metadata, the state's
-    // length as a varint, the state; sealed with a checksum.
-    let meta = postcard::to_allocvec(&file.meta).map_err(io::Error::other)?;
-    let length = postcard::to_allocvec(&(file.machine.len() as u64)).map_err(io::Error::other)?;
-    let mut checksum = [0; SHA256_OUTPUT_LEN];
-    let parts = sealed::seal(&[&meta, &length, &file.machine], &mut checksum);
-    write_parts_atomically(&dir.join(SNAPSHOT_FILE), &parts)
+/// Writes this member's snapshot file. Building runs concurrently with
+/// installing, so writes are serialized and an older snapshot never
+/// replaces a newer one: the log id last written is kept here, not read
+/// back from the file (whose checksum only a whole read can check).
+#[derive(Debug)]
+struct SnapshotWriter {
+    dir: PathBuf,
+    /// The last log id of the snapshot on disk.
+    written: Mutex<Option<LogId>>,
 }
 
-/// Most bytes a snapshot's metadata takes (a log id and the membership: a
-/// few members' addresses), so it is read without the state after it.
-const SNAPSHOT_META_BYTES_MAX: u64 = 64 * 1024;
+impl SnapshotWriter {
+    /// Replaces the snapshot file crash-atomically: a reader sees the old
+    /// snapshot or the new one, never a mix.
+    fn write(&self, file: &SnapshotFile) -> io::Result<()> {
+        let mut written = crate::sync::lock(&self.written);
+        if *written > file.meta.last_log_id {
+            return Ok(());
+        }
+        write_snapshot(&self.dir, file)?;
+        *written = file.meta.last_log_id;
+        Ok(())
+    }
+}
 
-/// The metadata of the snapshot file in `dir`, without reading the state.
-fn read_snapshot_meta(dir: &Path) -> io::Result<Option<SnapshotMeta>> {
-    use std::io::Read;
-    let file = match std::fs::File::open(dir.join(SNAPSHOT_FILE)) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let mut head = Vec::new();
-    file.take(SNAPSHOT_META_BYTES_MAX).read_to_end(&mut head)?;
-    // The file is the metadata followed by the state (see `SnapshotFile`),
-    // sealed; the checksum is checked when the whole file is read.
-    let body = head.strip_prefix(sealed::MAGIC).unwrap_or(&head);
-    let (meta, _) = postcard::take_from_bytes::<SnapshotMeta>(body).map_err(invalid)?;
-    Ok(Some(meta))
+/// Writes the snapshot file in `dir`: what postcard makes of
+/// `SnapshotFile` (the metadata, the state's length as a varint, the
+/// state), sealed with a checksum.
+fn write_snapshot(dir: &Path, file: &SnapshotFile) -> io::Result<()> {
+    let meta = postcard::to_allocvec(&file.meta).map_err(io::Error::other)?;
+    let length = postcard::to_allocvec(&(file.machine.len() as u64)).map_err(io::Error::other)?;
+    let mut checksum = [0; sealed::CHECKSUM_BYTES];
+    let parts = sealed::seal_parts(&[&meta, &length, &file.machine], &mut checksum);
+    write_parts_atomically(&dir.join(SNAPSHOT_FILE), &parts)
 }
 
 /// The snapshot file in `dir`, its checksum checked. The state is the
@@ -310,8 +318,9 @@ fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let body = sealed::unseal(&bytes).map_err(|damage| damaged(&path, damage))?;
-    let (meta, rest) = postcard::take_from_bytes::<SnapshotMeta>(body.body()).map_err(invalid)?;
+    let checked = sealed::check(&bytes).map_err(|damage| damaged(&path, damage))?;
+    let (meta, rest) =
+        postcard::take_from_bytes::<SnapshotMeta>(checked.body()).map_err(invalid)?;
     let (length, state) = postcard::take_from_bytes::<u64>(rest).map_err(invalid)?;
     if state.len() as u64 != length {
         let found = state.len();
@@ -320,10 +329,7 @@ fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
         )));
     }
     // The state ends where the checksum (if any) begins.
-    let end = match body {
-        sealed::Unsealed::Sealed(_) => bytes.len() - SHA256_OUTPUT_LEN,
-        sealed::Unsealed::Legacy(_) => bytes.len(),
-    };
+    let end = checked.body_end(bytes.len());
     let start = end - state.len();
     bytes.truncate(end);
     bytes.drain(..start);
@@ -333,18 +339,10 @@ fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
     }))
 }
 
-/// The error for a snapshot file that is not what was written: the member
-/// does not start from it (the state it would load is not the state it
-/// acknowledged).
+/// The error for a snapshot file that is not what was written.
 fn damaged(path: &Path, damage: sealed::Damaged) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!(
-            "snapshot {} is damaged: {damage}; refusing to start from it. Replace this member's \
-             data (docs/operations.md, \"Replacing a member's disk\")",
-            path.display()
-        ),
-    )
+    let reason = format!("snapshot {} is damaged: {damage}", path.display());
+    io::Error::new(io::ErrorKind::InvalidData, reason)
 }
 
 fn invalid(e: impl std::fmt::Display) -> io::Error {
@@ -367,10 +365,9 @@ mod tests {
         write_snapshot(&dir, &file).unwrap();
         let written = std::fs::read(dir.join(SNAPSHOT_FILE)).unwrap();
         let whole = postcard::to_allocvec(&file).unwrap();
-        assert_eq!(written, sealed::sealed(&whole));
+        assert_eq!(written, sealed::seal(&whole));
         let read = read_snapshot(&dir).unwrap().unwrap();
         assert_eq!(read.machine, file.machine);
-        assert_eq!(read_snapshot_meta(&dir).unwrap(), Some(file.meta.clone()));
         // A file cut short, or with a bit flipped in its state (which
         // would decode as another state), is refused, not read.
         std::fs::write(dir.join(SNAPSHOT_FILE), &written[..written.len() - 1]).unwrap();
@@ -383,7 +380,6 @@ mod tests {
         // A snapshot from before checksums is still read.
         std::fs::write(dir.join(SNAPSHOT_FILE), &whole).unwrap();
         assert_eq!(read_snapshot(&dir).unwrap().unwrap().machine, file.machine);
-        assert_eq!(read_snapshot_meta(&dir).unwrap(), Some(file.meta));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,7 +12,7 @@
 //!   new id instead.
 
 use super::atomic_file::write_atomically;
-use super::sealed::{sealed, unseal};
+use super::sealed::{Checked, check, seal};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -89,7 +89,7 @@ pub fn open_or_create(
             dir: shown.clone(),
             reason: e.to_string(),
         })?;
-        write_atomically(&path, &sealed(&bytes)).map_err(io_error)?;
+        write_atomically(&path, &seal(&bytes)).map_err(io_error)?;
         return Ok(identity);
     }
     let bytes = fs::read(&path).map_err(io_error)?;
@@ -97,9 +97,9 @@ pub fn open_or_create(
         dir: shown.clone(),
         reason,
     };
-    let body = unseal(&bytes).map_err(|damage| corrupt(damage.to_string()))?;
+    let checked = check(&bytes).map_err(|damage| corrupt(damage.to_string()))?;
     let identity: NodeIdentity =
-        raftcp_proto::decode(body.body()).map_err(|e| corrupt(e.to_string()))?;
+        raftcp_proto::decode(checked.body()).map_err(|e| corrupt(e.to_string()))?;
     if identity.format != IDENTITY_FORMAT {
         let reason = format!("format {} is not {IDENTITY_FORMAT}", identity.format);
         return Err(IdentityError::Corrupt { dir: shown, reason });
@@ -119,6 +119,12 @@ pub fn open_or_create(
             found,
             expected: node_id,
         });
+    }
+    // Written by an earlier release, which did not seal it: sealed now
+    // (it is never written again).
+    if let Checked::Legacy(body) = checked {
+        write_atomically(&path, &seal(body)).map_err(io_error)?;
+        tracing::info!("sealed the identity file in {shown} with a checksum");
     }
     Ok(identity)
 }
@@ -183,18 +189,37 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_from_an_earlier_release_is_read_and_sealed() {
+        let dir = scratch_directory("identity-legacy");
+        let identity = NodeIdentity {
+            format: IDENTITY_FORMAT,
+            cluster_id: "c1".into(),
+            node_id: 1,
+            incarnation: 7,
+        };
+        let legacy = raftcp_proto::encode(&identity).unwrap();
+        fs::write(dir.join(IDENTITY_FILE), &legacy).unwrap();
+        assert_eq!(open_or_create(&dir, "c1", 1).unwrap(), identity);
+        let now = fs::read(dir.join(IDENTITY_FILE)).unwrap();
+        assert_eq!(now, seal(&legacy));
+        assert_eq!(open_or_create(&dir, "c1", 1).unwrap(), identity);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn a_corrupt_identity_is_refused() {
         let dir = scratch_directory("identity-corrupt");
         fs::write(dir.join(IDENTITY_FILE), [0xff, 0xff, 0xff]).unwrap();
         let error = open_or_create(&dir, "c1", 1).unwrap_err();
         assert!(matches!(error, IdentityError::Corrupt { .. }), "{error}");
         fs::remove_dir_all(&dir).unwrap();
-        // A flipped bit that still decodes (node 1 read as node 3) is
-        // caught by the checksum, whichever bit it is.
+        // A flipped bit that still decodes (another incarnation, which
+        // peers would take for a wiped member) is caught by the checksum,
+        // whichever byte it is in.
         let dir = scratch_directory("identity-flipped");
         open_or_create(&dir, "c1", 1).unwrap();
         let written = fs::read(dir.join(IDENTITY_FILE)).unwrap();
-        for byte in super::super::sealed::MAGIC.len()..written.len() {
+        for byte in 0..written.len() {
             let mut flipped = written.clone();
             flipped[byte] ^= 0x02;
             fs::write(dir.join(IDENTITY_FILE), &flipped).unwrap();

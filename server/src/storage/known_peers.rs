@@ -4,7 +4,7 @@
 //! acknowledge as if it still held entries it lost.
 
 use super::atomic_file::write_atomically;
-use super::sealed::{sealed, unseal};
+use super::sealed::{Checked, check, seal};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -38,8 +38,15 @@ impl KnownPeers {
         };
         let known = match std::fs::read(&path) {
             Ok(bytes) => {
-                let body = unseal(&bytes).map_err(|damage| invalid(damage.to_string()))?;
-                raftcp_proto::decode(body.body()).map_err(|e| invalid(e.to_string()))?
+                let checked = check(&bytes).map_err(|damage| invalid(damage.to_string()))?;
+                let known =
+                    raftcp_proto::decode(checked.body()).map_err(|e| invalid(e.to_string()))?;
+                // Written by an earlier release: sealed now, not only when
+                // a new peer first shows up.
+                if let Checked::Legacy(body) = checked {
+                    write_atomically(&path, &seal(body))?;
+                }
+                known
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(e),
@@ -61,7 +68,7 @@ impl KnownPeers {
                 known.insert(node, incarnation);
                 let bytes = raftcp_proto::encode(&*known)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-                write_atomically(&self.path, &sealed(&bytes))?;
+                write_atomically(&self.path, &seal(&bytes))?;
                 Ok(Verdict::FirstContact)
             }
         }
@@ -86,6 +93,25 @@ mod tests {
             reopened.check(2, 78).unwrap(),
             Verdict::Replaced { remembered: 77 }
         );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_list_is_refused_and_an_old_one_sealed() {
+        let dir = scratch_directory("known-peers-sealed");
+        let path = dir.join(KNOWN_PEERS_FILE);
+        let legacy = raftcp_proto::encode(&BTreeMap::from([(2u64, 77u64)])).unwrap();
+        std::fs::write(&path, &legacy).unwrap();
+        let peers = KnownPeers::open(&dir).unwrap();
+        assert_eq!(peers.check(2, 77).unwrap(), Verdict::Known);
+        assert_eq!(std::fs::read(&path).unwrap(), seal(&legacy));
+        // A flipped incarnation would refuse a healthy peer as wiped.
+        let mut damaged = seal(&legacy);
+        let last = damaged.len() - 1;
+        damaged[last - crate::storage::sealed::CHECKSUM_BYTES] ^= 1;
+        std::fs::write(&path, &damaged).unwrap();
+        let refused = KnownPeers::open(&dir).unwrap_err().to_string();
+        assert!(refused.contains("checksum does not match"), "{refused}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
