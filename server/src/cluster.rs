@@ -25,7 +25,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -68,9 +67,6 @@ pub struct ClusterParts {
     pub watches: Arc<Watches>,
     /// The dashboard's files (`--www`); none: `/` says how to build them.
     pub www: Option<Arc<Assets>>,
-    /// The Raft log lost a tail when opened: no voting until caught up
-    /// (`crate::recovery`).
-    pub recovering: bool,
 }
 
 #[derive(Debug)]
@@ -102,8 +98,6 @@ pub struct Cluster {
     faults: Faults,
     watches: Arc<Watches>,
     www: Option<Arc<Assets>>,
-    /// See [`ClusterParts::recovering`]; cleared once caught up.
-    recovering: AtomicBool,
     /// Held by the leader while it carries out a membership change
     /// (`crate::admin`): one at a time.
     membership_changes: tokio::sync::Mutex<()>,
@@ -129,7 +123,6 @@ impl Cluster {
             faults: parts.faults,
             watches: parts.watches,
             www: parts.www,
-            recovering: AtomicBool::new(parts.recovering),
             membership_changes: tokio::sync::Mutex::default(),
         }
     }
@@ -173,16 +166,6 @@ impl Cluster {
     pub fn is_member_page(&self, origin: &str) -> bool {
         self.origins
             .is_member_page(origin, self.member_addrs().values())
-    }
-
-    /// Whether this member holds back its vote until it has caught up with
-    /// a leader (`crate::recovery`).
-    pub fn is_recovering(&self) -> bool {
-        self.recovering.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn recovered(&self) {
-        self.recovering.store(false, Ordering::Release);
     }
 
     /// The dashboard's files, when the member serves them (`--www`).
@@ -333,10 +316,6 @@ impl Cluster {
 impl PeerHost for Cluster {
     fn id(&self) -> NodeId {
         self.id
-    }
-
-    fn votes(&self) -> bool {
-        !self.is_recovering()
     }
 
     fn cluster_id(&self) -> &str {

@@ -20,7 +20,6 @@ pub mod node;
 pub mod origin;
 pub mod raft;
 pub mod random;
-pub mod recovery;
 pub mod storage;
 pub mod stream;
 pub mod sync;

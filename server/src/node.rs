@@ -167,8 +167,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             })?;
     let local_addr = listener.local_addr()?;
     let known_peers = Arc::new(KnownPeers::open(&config.data_dir)?);
-    let opened = LogStore::open(&config.data_dir.join("log"), config.fsync_batch_wait)?;
-    let log = opened.log;
+    let log = LogStore::open(&config.data_dir.join("log"), config.fsync_batch_wait)?;
     let (applied_tx, applied_rx) = mpsc::channel(crate::limits::APPLIED_QUEUED_MAX);
     let state_dir = config.data_dir.join("state");
     let watches = Arc::new(Watches::default());
@@ -240,13 +239,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         faults: config.faults,
         watches,
         www: config.www.clone(),
-        recovering: opened.tail_cut,
     }));
     let (driver, mut tasks) = Driver::start(cluster.clone(), applied_rx);
     tasks.push(tokio::spawn(exit_on_fatal(cluster.raft().clone())));
-    if cluster.is_recovering() {
-        tasks.push(tokio::spawn(crate::recovery::catch_up(cluster.clone())));
-    }
     tasks.push(tokio::spawn(crate::http::accept_loop(
         listener,
         Gateway::new(driver),

@@ -92,24 +92,11 @@ pub struct LogStore {
     log: Arc<RwLock<raft_log::RaftLog<WalTypes>>>,
 }
 
-/// A log as it was opened.
-#[derive(Debug)]
-pub struct Opened {
-    pub log: LogStore,
-    /// raft-log cut records off the tail of a file when it opened it: a
-    /// record that ended early, or whose length was damaged. A record cut
-    /// short by a crash was never fsynced, so never acknowledged; but one
-    /// damaged after it was synced may have been, and the file alone
-    /// cannot tell them apart (see `crate::recovery`).
-    pub tail_cut: bool,
-}
-
 impl LogStore {
     /// Opens (creating if needed) the log in `dir`; the flush thread waits
     /// up to `batch_wait` for more appends before each fsync.
-    pub fn open(dir: &Path, batch_wait: std::time::Duration) -> io::Result<Opened> {
+    pub fn open(dir: &Path, batch_wait: std::time::Duration) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let sizes_before = file_sizes(dir)?;
         let mut config = raft_log::Config::new(dir.display());
         // A crash can leave a partly written record at the tail; it was never
         // fsynced, so never acknowledged, and is dropped on open.
@@ -126,28 +113,10 @@ impl LogStore {
         config.log_cache_capacity = Some(LOG_CACHE_BYTES);
         config.wal.chunk_max_size = Some(LOG_CHUNK_BYTES);
         let log = raft_log::RaftLog::open(Arc::new(config))?;
-        let sizes_after = file_sizes(dir)?;
-        let tail_cut = sizes_before
-            .iter()
-            .any(|(name, before)| sizes_after.get(name).is_some_and(|after| after < before));
-        let log = Self {
+        Ok(Self {
             log: Arc::new(RwLock::new(log)),
-        };
-        Ok(Opened { log, tail_cut })
+        })
     }
-}
-
-/// The size of each file in `dir`.
-fn file_sizes(dir: &Path) -> io::Result<std::collections::BTreeMap<std::ffi::OsString, u64>> {
-    let mut sizes = std::collections::BTreeMap::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let metadata = entry.metadata()?;
-        if metadata.is_file() {
-            sizes.insert(entry.file_name(), metadata.len());
-        }
-    }
-    Ok(sizes)
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
