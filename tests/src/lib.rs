@@ -549,6 +549,25 @@ impl TestCluster {
         self.children.contains_key(&id)
     }
 
+    /// Cuts `bytes` off the end of member `id`'s newest Raft log file (a
+    /// stopped member's): its last record ends early, as one torn by a
+    /// power cut, or one whose length was damaged, looks.
+    pub fn cut_log_tail(&self, id: u64, bytes: u64) {
+        let log = self.data_dir(id).join("log");
+        let newest = std::fs::read_dir(&log)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "wal"))
+            .max()
+            .unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&newest)
+            .unwrap();
+        let length = file.metadata().unwrap().len();
+        file.set_len(length.saturating_sub(bytes)).unwrap();
+    }
+
     /// How member `id`'s process ended, once it has (it is then no longer
     /// running); `None` while it runs.
     pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {

@@ -64,6 +64,11 @@ pub enum Fault {
     /// Followers restart with clocks far ahead (further each round), then
     /// the leader is killed so one of them leads.
     ClockSkew,
+    /// kill -9 a member (the leader half the time), cut a few bytes off
+    /// the end of its Raft log, as a power cut or a damaged length would,
+    /// and restart it. Not in the campaign yet: the log has no answer to
+    /// it (docs/reliability.md, "Damage on disk").
+    LogTail,
     /// A member (the leader half the time) is removed from the membership
     /// with `raftcp admin`, added back as a learner and promoted once it
     /// caught up; half the rounds kill -9 and restart a member meanwhile.
@@ -86,6 +91,10 @@ impl Fault {
         Fault::Membership,
     ];
 
+    /// Faults `raftcp-jepsen run --fault` takes that the campaign does not
+    /// run yet.
+    pub const EXPERIMENTAL: [Fault; 1] = [Fault::LogTail];
+
     pub fn name(self) -> &'static str {
         match self {
             Fault::KillMember => "kill-member",
@@ -99,12 +108,16 @@ impl Fault {
             Fault::FreezeClient => "freeze-client",
             Fault::PauseClient => "pause-client",
             Fault::ClockSkew => "clock-skew",
+            Fault::LogTail => "log-tail",
             Fault::Membership => "membership",
         }
     }
 
     pub fn parse(name: &str) -> Option<Fault> {
-        Fault::ALL.into_iter().find(|f| f.name() == name)
+        Fault::ALL
+            .into_iter()
+            .chain(Fault::EXPERIMENTAL)
+            .find(|f| f.name() == name)
     }
 }
 
@@ -232,6 +245,23 @@ impl<'a> Nemesis<'a> {
                     }
                     self.note(format!("restart member {victim}"));
                     self.restart(victim, 0);
+                }
+                Fault::LogTail => {
+                    let victim = match self.rng.below(2) {
+                        0 => self.leader_or_any(),
+                        _ => self.follower(),
+                    };
+                    let bytes = 1 + self.rng.below(64);
+                    self.note(format!(
+                        "kill -9 member {victim}, cut {bytes} bytes off its log"
+                    ));
+                    self.cluster.kill(victim);
+                    self.cluster.cut_log_tail(victim, bytes);
+                    self.sleep_ms(200, 1_500);
+                    self.note(format!("restart member {victim}"));
+                    self.restart(victim, 0);
+                    // Time to catch up before the next round.
+                    self.sleep_ms(2_000, 3_000);
                 }
                 Fault::KillAll => {
                     self.note("kill -9 every member".into());
