@@ -568,14 +568,6 @@ impl TestCluster {
         file.set_len(length.saturating_sub(bytes)).unwrap();
     }
 
-    /// How member `id`'s process ended, once it has (it is then no longer
-    /// running); `None` while it runs.
-    pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {
-        let status = self.children.get_mut(&id)?.try_wait().ok()??;
-        self.children.remove(&id);
-        Some(status)
-    }
-
     pub fn log_text(&self, id: u64) -> String {
         std::fs::read_to_string(self.log_path(id)).unwrap_or_default()
     }

@@ -309,17 +309,9 @@ async fn a_damaged_snapshot_is_refused_at_start() {
     std::fs::write(&snapshot, &bytes).unwrap();
 
     cluster.start_node(victim);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = cluster.exited(victim) {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "it started from a damaged snapshot"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = cluster
+        .wait_exit(victim, Duration::from_secs(30))
+        .expect("it started from a damaged snapshot");
     assert!(!status.success());
     let said = cluster.log_text(victim);
     assert!(

@@ -12,7 +12,7 @@
 use ring::digest::{Context, SHA256, SHA256_OUTPUT_LEN};
 
 /// Starts every sealed file: "raftcp", then the layout's version.
-pub const MAGIC: &[u8; 8] = b"raftcp\xff\x01";
+const MAGIC: &[u8; 8] = b"raftcp\xff\x01";
 
 /// The checksum's length, at the end of a sealed file.
 pub const CHECKSUM_BYTES: usize = SHA256_OUTPUT_LEN;
