@@ -3,7 +3,10 @@
 //! same line: `workload=… connections=… in_flight=… ops/s=… p50=…`.
 //!
 //! - `incr`: read the counter, then a transaction that writes value + 1 if
-//!   the key's mod revision is unchanged; retried on conflict.
+//!   the key's mod revision is unchanged; retried on conflict (what a
+//!   counter needs; for unique ids see `sequence`).
+//! - `sequence`: unique, increasing ids as an etcd user makes them: the
+//!   store revision of a `put` (raftcp's side runs `incr`).
 //! - `set`: a put of a 16-byte value.
 //! - `get`: a linearizable range read of one key.
 //! - `lock`: etcd's lock API with a lease (one lease per connection), one
@@ -23,6 +26,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Workload {
     Incr,
+    /// Unique, increasing ids: the revision etcd gives each `put` (the
+    /// idiom an etcd user picks for a sequence; raftcp's is `incr`).
+    Sequence,
     Set,
     Get,
     Lock,
@@ -60,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "--workload" => {
                 args.workload = match value.as_str() {
                     "incr" => Workload::Incr,
+                    "sequence" => Workload::Sequence,
                     "set" => Workload::Set,
                     "get" => Workload::Get,
                     "lock" => Workload::Lock,
@@ -87,6 +94,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+const SEQUENCE_KEY: &str = "bench-sequence";
 const COUNTER_KEY: &str = "bench-counter";
 
 /// TLS and credentials, when the cluster is run secure.
@@ -172,6 +180,7 @@ async fn main() -> Result<(), String> {
     let [p50, p90, p99, p999] = [0.5, 0.9, 0.99, 0.999].map(pct);
     let name = match args.workload {
         Workload::Incr => "incr",
+        Workload::Sequence => "sequence",
         Workload::Set => "set",
         Workload::Get => "get",
         Workload::Lock => "lock",
@@ -227,6 +236,7 @@ async fn run_worker(
         }
         let ok = match workload {
             Workload::Incr => increment(&mut client, &mut outcome.conflicts).await.is_ok(),
+            Workload::Sequence => next_id(&mut client).await.is_ok(),
             Workload::Set => client.put("bench-reference", "0123456789abcdef", None).await.is_ok(),
             Workload::Get => client.get(COUNTER_KEY, None).await.is_ok(),
             Workload::Lock | Workload::LockContended => {
@@ -250,6 +260,14 @@ async fn run_worker(
         }
     }
     outcome
+}
+
+/// The next id of a sequence: the store's revision after a `put`, which
+/// etcd raises by one for every write, cluster-wide.
+async fn next_id(client: &mut Client) -> Result<i64, etcd_client::Error> {
+    let put = client.put(SEQUENCE_KEY, "", None).await?;
+    let revision = put.header().map(|header| header.revision());
+    revision.ok_or_else(|| etcd_client::Error::InvalidArgs("a put without a header".into()))
 }
 
 /// Read-modify-write with optimistic concurrency, as etcd's documentation
