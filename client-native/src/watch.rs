@@ -218,10 +218,13 @@ pub(crate) struct Started {
     pub request_timeout: std::time::Duration,
 }
 
-/// The states as the protocol carries them (`ObjectState::Destroyed` at a
-/// destroy), for wrappers such as the npm package.
-pub(crate) fn as_carried(state: ObjectState) -> Result<ObjectState> {
-    Ok(state)
+impl Changes<ObjectState> {
+    /// A watch of `object` (of `kind`) whose states are as the protocol
+    /// carries them (`ObjectState::Destroyed` at a destroy): every
+    /// handle's `watch_states`, for wrappers such as the npm package.
+    pub(crate) async fn carried(object: &Object, kind: ObjectKind) -> Result<Self> {
+        Changes::start(object, kind, Ok).await
+    }
 }
 
 /// A state of the wrong kind for the watch.

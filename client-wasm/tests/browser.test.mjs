@@ -7,9 +7,9 @@ import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { dirname, extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 import { WebSocket } from "ws";
 import { connect } from "raftcp";
+import { launchChromium } from "./chromium.mjs";
 import { Cluster } from "./cluster.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -43,11 +43,7 @@ before(async () => {
   // The test pages come from their own server, so the members are told to
   // accept that origin; pages from any other are refused.
   cluster = await Cluster.start({ allowedOrigins: [origin] });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -213,11 +209,7 @@ test("over wss:// when the browser trusts the member's certificate", async () =>
   // A cluster with a certificate from a test CA; this browser trusts the
   // members' key (as a browser with the CA installed would trust it).
   const secure = await Cluster.start({ tls: true, allowedOrigins: [origin] });
-  const trusting = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run",
-      `--ignore-certificate-errors-spki-list=${secure.tls.spki}`],
-  });
+  const trusting = await launchChromium([`--ignore-certificate-errors-spki-list=${secure.tls.spki}`]);
   try {
     const page = await trusting.newPage();
     await page.goto(origin + "/");

@@ -14,9 +14,9 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { chromium } from "playwright-core";
 import { WebSocket } from "ws";
 import { connect } from "raftcp";
+import { launchChromium } from "./chromium.mjs";
 import { Cluster, serverBinary } from "./cluster.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -37,11 +37,7 @@ before(async () => {
   assert.ok(existsSync(join(www, "index.html")), `${www} is not built: run scripts/build-www`);
   mkdirSync(screenshots, { recursive: true });
   cluster = await Cluster.start({ www });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -46,12 +46,7 @@ impl AtomicLong {
     /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
     /// package.
     pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
-        Changes::start(
-            &self.object,
-            ObjectKind::AtomicLong,
-            crate::watch::as_carried,
-        )
-        .await
+        Changes::carried(&self.object, ObjectKind::AtomicLong).await
     }
 
     pub(crate) fn new(object: Object) -> Self {

@@ -43,12 +43,7 @@ impl CountDownLatch {
     /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
     /// package.
     pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
-        Changes::start(
-            &self.object,
-            ObjectKind::CountDownLatch,
-            crate::watch::as_carried,
-        )
-        .await
+        Changes::carried(&self.object, ObjectKind::CountDownLatch).await
     }
 
     pub(crate) fn new(object: Object) -> Self {

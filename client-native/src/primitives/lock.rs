@@ -69,12 +69,7 @@ impl FencedLock {
     /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
     /// package.
     pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
-        Changes::start(
-            &self.object,
-            ObjectKind::FencedLock,
-            crate::watch::as_carried,
-        )
-        .await
+        Changes::carried(&self.object, ObjectKind::FencedLock).await
     }
 
     pub(crate) fn new(object: Object, handle: HandleId, limit: u32) -> Self {

@@ -42,12 +42,7 @@ impl Semaphore {
     /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
     /// package.
     pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
-        Changes::start(
-            &self.object,
-            ObjectKind::Semaphore,
-            crate::watch::as_carried,
-        )
-        .await
+        Changes::carried(&self.object, ObjectKind::Semaphore).await
     }
 
     pub(crate) fn new(object: Object, handle: HandleId) -> Self {

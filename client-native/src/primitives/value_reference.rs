@@ -52,12 +52,7 @@ impl ValueReference {
     /// ([`raftcp_proto::ObjectState`]), for wrappers such as the npm
     /// package.
     pub async fn watch_states(&self) -> Result<Changes<ObjectState>> {
-        Changes::start(
-            &self.object,
-            ObjectKind::AtomicReference,
-            crate::watch::as_carried,
-        )
-        .await
+        Changes::carried(&self.object, ObjectKind::AtomicReference).await
     }
 
     pub(crate) fn new(object: Object) -> Self {

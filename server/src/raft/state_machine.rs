@@ -93,7 +93,7 @@ const SNAPSHOT_FILE: &str = "snapshot";
 #[derive(Debug)]
 pub struct StateMachine {
     replica: SharedReplica,
-    dir: PathBuf,
+    /// The snapshot file's directory, and who writes it.
     snapshots: Arc<SnapshotWriter>,
     applied_tx: mpsc::Sender<Applied>,
     /// The objects clients watch on this member: applying shows them
@@ -136,7 +136,6 @@ impl StateMachine {
         }
         let sm = Self {
             replica: replica.clone(),
-            dir: dir.to_owned(),
             snapshots: Arc::new(SnapshotWriter {
                 dir: dir.to_owned(),
                 written: Mutex::new(written),
@@ -238,7 +237,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<SnapshotOf>> {
-        Ok(read_snapshot(&self.dir)?.map(|file| SnapshotOf {
+        Ok(read_snapshot(&self.snapshots.dir)?.map(|file| SnapshotOf {
             meta: file.meta,
             snapshot: file.machine,
         }))
