@@ -97,6 +97,18 @@ pub enum OpError {
     /// A watch on a connection that already holds the most watches.
     #[error("the connection already has {max} watches")]
     TooManyWatches { max: u64 },
+    /// A session-less call of an operation that holds, waits or asks who
+    /// holds: it needs a session (a connected client).
+    #[error("{op} needs a session: call it through a connected client")]
+    SessionRequired { op: String },
+    /// A session-less mutation with the key of another operation (same
+    /// key, different operation); nothing changed.
+    #[error("the idempotency key was already used for another operation")]
+    IdempotencyKeyReused,
+    /// The group already keeps the most answers to session-less mutations;
+    /// retry after older ones expire.
+    #[error("the group already keeps {max} answers to session-less operations")]
+    TooManyKeys { max: u64 },
 }
 
 impl OpError {
@@ -128,6 +140,9 @@ impl OpError {
             OpError::QuotaExceeded { .. } => "QUOTA_EXCEEDED",
             OpError::AdminRefused { .. } => "ADMIN_REFUSED",
             OpError::TooManyWatches { .. } => "TOO_MANY_WATCHES",
+            OpError::SessionRequired { .. } => "SESSION_REQUIRED",
+            OpError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            OpError::TooManyKeys { .. } => "TOO_MANY_KEYS",
         }
     }
 

@@ -25,6 +25,7 @@ pub mod frame;
 pub mod ids;
 pub mod limits;
 pub mod name;
+pub mod one_shot;
 pub mod op;
 pub mod reply;
 pub mod value;
@@ -39,6 +40,7 @@ pub use frame::{
 };
 pub use ids::{Fence, HandleId, RequestId, ResumeSecret, SessionId};
 pub use name::GroupName;
+pub use one_shot::{IdempotencyKey, OneShot, OneShotAnswers, OneShotBatch};
 pub use op::{LatchOp, LockOp, LongOp, Op, RefOp, SemaphoreOp};
 pub use reply::Reply;
 pub use value::Value;

@@ -76,3 +76,16 @@ pub const CHANGES_KEPT_PER_WATCHED_OBJECT: usize = 1024;
 /// changes its watchers have ready together, so a busy object costs a
 /// frame per burst rather than per change.
 pub const CHANGES_PER_FRAME_MAX: usize = 1024;
+
+/// How long a member keeps the answer to a session-less mutation for its
+/// retries, from when it was applied (machine time). A caller retries one
+/// operation for at most half of it (the clients do).
+pub const ONE_SHOT_KEY_TTL_MS: u64 = 60_000;
+
+/// Most answers to session-less mutations a group keeps at once; past it
+/// (or past the group's byte quota, which counts them) new ones are
+/// refused with `TOO_MANY_KEYS` until older ones expire.
+pub const ONE_SHOT_ANSWERS_MAX: usize = 1_000_000;
+
+/// Most operations in one `POST /v1/ops` body.
+pub const ONE_SHOTS_PER_BATCH_MAX: usize = 64;

@@ -218,6 +218,54 @@ impl Op {
         self.is_mutating() && !shrinks
     }
 
+    /// Whether the operation needs a session: it holds (lock, acquire,
+    /// their releases and destroys, which act for a handle), waits (latch
+    /// await) or asks who holds (`isLockedByCurrentThread`, `getFence`).
+    /// The rest may run without one ([`crate::one_shot`]).
+    pub fn needs_session(&self) -> bool {
+        match self {
+            Op::AtomicLong { .. } | Op::AtomicReference { .. } => false,
+            Op::Lock { op, .. } => !matches!(op, LockOp::IsLocked | LockOp::LockCount),
+            Op::Semaphore { op, .. } => !matches!(op, SemaphoreOp::AvailablePermits),
+            Op::Latch { op, .. } => matches!(op, LatchOp::Await { .. }),
+        }
+    }
+
+    /// What the operation is called in messages: `lock.lock`,
+    /// `semaphore.acquire`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Op::AtomicLong { .. } => "atomic_long",
+            Op::AtomicReference { .. } => "atomic_reference",
+            Op::Lock { op, .. } => match op {
+                LockOp::Lock { .. } => "lock.lock",
+                LockOp::Unlock => "lock.unlock",
+                LockOp::IsLocked => "lock.is_locked",
+                LockOp::IsLockedByMe => "lock.is_locked_by_current_thread",
+                LockOp::LockCount => "lock.get_lock_count",
+                LockOp::GetFence => "lock.get_fence",
+                LockOp::Destroy => "lock.destroy",
+            },
+            Op::Semaphore { op, .. } => match op {
+                SemaphoreOp::Init { .. } => "semaphore.init",
+                SemaphoreOp::Acquire { .. } => "semaphore.acquire",
+                SemaphoreOp::Release { .. } => "semaphore.release",
+                SemaphoreOp::AvailablePermits => "semaphore.available_permits",
+                SemaphoreOp::Drain => "semaphore.drain_permits",
+                SemaphoreOp::Reduce { .. } => "semaphore.reduce_permits",
+                SemaphoreOp::Increase { .. } => "semaphore.increase_permits",
+                SemaphoreOp::Destroy => "semaphore.destroy",
+            },
+            Op::Latch { op, .. } => match op {
+                LatchOp::TrySetCount { .. } => "latch.try_set_count",
+                LatchOp::CountDown => "latch.count_down",
+                LatchOp::GetCount => "latch.get_count",
+                LatchOp::Await { .. } => "latch.await",
+                LatchOp::Destroy => "latch.destroy",
+            },
+        }
+    }
+
     /// Whether the operation destroys its object.
     pub fn is_destroy(&self) -> bool {
         matches!(

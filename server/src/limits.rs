@@ -40,6 +40,13 @@ pub const HTTP_HEAD_BYTES_MAX: usize = 16 * 1024;
 /// arrived.
 pub const HTTP_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Largest `POST /v1/ops` body: a client frame's size (room for a batch
+/// carrying a largest value).
+pub const ONE_SHOT_BODY_BYTES_MAX: usize = FRAME_BYTES_MAX;
+
+/// A `POST /v1/ops` body must arrive this soon after its head.
+pub const ONE_SHOT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Files in the dashboard directory (`--www`), which the member holds in
 /// memory; past it the member refuses to start.
 pub const WWW_FILES_MAX: usize = 1024;

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on what they do not expect
 
 use raftcp_proto::{LongOp, Op, RequestId, SessionId};
-use raftcp_server::machine::{Command, CommandKind, SessionOwner};
+use raftcp_server::machine::{Command, CommandKind, OneShotKey, OpFingerprint, SessionOwner};
 
 fn samples() -> Vec<(&'static str, Command)> {
     let s = SessionId(5);
@@ -93,6 +93,17 @@ fn samples() -> Vec<(&'static str, Command)> {
                 owner: owner(),
             }),
         ),
+        (
+            "one_shot",
+            at(CommandKind::OneShot {
+                key: OneShotKey([0x3c; 16]),
+                fingerprint: OpFingerprint([0x7e; 8]),
+                op: Op::AtomicLong {
+                    name: "n".into(),
+                    op: LongOp::AddAndGet(-3),
+                },
+            }),
+        ),
     ]
 }
 
@@ -121,6 +132,10 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "resume_session",
         "80d095ffbc310b055a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a010175",
+    ),
+    (
+        "one_shot",
+        "80d095ffbc310c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c7e7e7e7e7e7e7e7e00016e0205",
     ),
 ];
 

@@ -11,12 +11,13 @@
 mod support;
 
 use proptest::prelude::*;
-use raftcp_proto::limits::ACKED_EXCEPT_MAX;
+use raftcp_proto::limits::{ACKED_EXCEPT_MAX, ONE_SHOT_KEY_TTL_MS};
 use raftcp_proto::{
     HandleId, LatchOp, LockOp, LongOp, Op, RefOp, Reply, RequestId, SemaphoreOp, SessionId, Value,
 };
 use raftcp_server::machine::{
-    Command, CommandKind, CommandResponse, Effect, Machine, Outcome, SessionOwner,
+    Command, CommandKind, CommandResponse, Effect, Machine, OneShotKey, OpFingerprint, Outcome,
+    SessionOwner,
 };
 use std::collections::BTreeMap;
 use support::model::Model;
@@ -55,6 +56,17 @@ enum Step {
         own_secret: bool,
     },
     Renew,
+    /// A session-less call under one of a few keys, so keys are reused,
+    /// for the same operation (a retry) and for another.
+    OneShot {
+        key: u8,
+        name: usize,
+        op: Op,
+    },
+    /// Long enough for kept session-less answers to expire, or nearly.
+    LongPause {
+        ms: u64,
+    },
 }
 
 fn timeout() -> impl Strategy<Value = Option<u64>> {
@@ -187,6 +199,8 @@ fn latch_op() -> impl Strategy<Value = Op> {
 }
 
 fn steps(op: impl Strategy<Value = Op> + 'static) -> impl Strategy<Value = Vec<Step>> {
+    let op = op.boxed();
+    let op_again = op.clone();
     let step = prop_oneof![
         12 => (0..CLIENTS, 0u64..2, 0..NAMES.len(), op)
             .prop_map(|(client, handle, name, op)| Step::Call { client, handle, name, op }),
@@ -198,6 +212,10 @@ fn steps(op: impl Strategy<Value = Op> + 'static) -> impl Strategy<Value = Vec<S
         1 => (0..CLIENTS, any::<bool>())
             .prop_map(|(client, own_secret)| Step::Resume { client, own_secret }),
         1 => Just(Step::Renew),
+        3 => (0u8..4, 0..NAMES.len(), op_again)
+            .prop_map(|(key, name, op)| Step::OneShot { key, name, op }),
+        1 => (ONE_SHOT_KEY_TTL_MS - 100..ONE_SHOT_KEY_TTL_MS + 100)
+            .prop_map(|ms| Step::LongPause { ms }),
     ];
     proptest::collection::vec(step, 1..120)
 }
@@ -240,6 +258,9 @@ struct Run {
     next_request: BTreeMap<SessionId, u64>,
     sent: Vec<Sent>,
     last_fence: BTreeMap<String, u64>,
+    /// The first session-less call under each key: its operation, answer
+    /// and machine time.
+    one_shots: BTreeMap<u8, (Op, Result<Reply, raftcp_proto::OpError>, u64)>,
 }
 
 fn sorted(effects: &[Effect]) -> Vec<String> {
@@ -471,8 +492,55 @@ impl Run {
             Step::Renew => {
                 self.apply(CommandKind::RenewAllSessions);
             }
+            Step::OneShot { key, name, op } => self.one_shot(key, address(op, NAMES[name], 0)),
+            Step::LongPause { ms } => {
+                self.now_ms += ms;
+                // Sessions and waits expire on the way, as a leader would
+                // have proposed.
+                self.apply(CommandKind::ExpireSessions);
+                self.apply(CommandKind::ExpireWaits);
+            }
         }
     }
+
+    /// Exactly once without a session: under a key still kept, the same
+    /// operation answers what it first did and another is refused.
+    fn one_shot(&mut self, key: u8, op: Op) {
+        let kind = CommandKind::OneShot {
+            key: OneShotKey([key; 16]),
+            fingerprint: fingerprint(&op),
+            op: op.clone(),
+        };
+        let CommandResponse::Client(Outcome::Done(answer)) = self.apply(kind) else {
+            panic!("a session-less call did not end at once");
+        };
+        let kept = self.one_shots.get(&key).filter(|(first_op, _, at_ms)| {
+            first_op.is_mutating() && self.now_ms < at_ms + ONE_SHOT_KEY_TTL_MS
+        });
+        match kept {
+            Some((first_op, first, _)) if *first_op == op => {
+                assert_eq!(&answer, first, "retry of {op:?} without a session")
+            }
+            Some(_) => assert_eq!(answer, Err(raftcp_proto::OpError::IdempotencyKeyReused)),
+            None if op.needs_session() => assert!(
+                matches!(answer, Err(raftcp_proto::OpError::SessionRequired { .. })),
+                "{op:?} ran without a session: {answer:?}"
+            ),
+            None if op.is_mutating() => {
+                self.one_shots.insert(key, (op, answer, self.now_ms));
+            }
+            None => {}
+        }
+    }
+}
+
+/// What the gateway would name `op` by; any function that tells
+/// operations apart does here.
+fn fingerprint(op: &Op) -> OpFingerprint {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    format!("{op:?}").hash(&mut hasher);
+    OpFingerprint(hasher.finish().to_le_bytes())
 }
 
 /// The owner client `client`'s sessions are opened with.

@@ -6,6 +6,7 @@
 
 pub mod fuzz;
 pub mod jepsen;
+pub mod one_shot;
 pub mod proxy;
 pub mod raw;
 

@@ -7,6 +7,7 @@
 use super::in_flight_budget::Reserved;
 use super::outbox::Outbox;
 use super::{Gateway, unavailable};
+use crate::cluster::Cluster;
 use crate::faults::PlantedBug;
 use crate::machine::{
     Acknowledged, CommandKind, CommandResponse, Outcome, validate_acknowledged, validate_op,
@@ -86,7 +87,7 @@ pub fn task(context: RequestContext, request: Request) -> RequestTask {
             Err(error) => Some(Err(error)),
             Ok(())
                 if request.op.may_grow_state()
-                    && let Err(full) = check_quota(&context) =>
+                    && let Err(full) = check_quota(&context.gateway.cluster) =>
             {
                 Some(Err(full))
             }
@@ -115,8 +116,7 @@ pub fn task(context: RequestContext, request: Request) -> RequestTask {
 /// the quota. Checked against this member's replica before proposing, so
 /// nothing refused reaches the log; requests already on their way may take
 /// the state a little past it (at most the members' in-flight budgets).
-fn check_quota(context: &RequestContext) -> Result<(), OpError> {
-    let cluster = &context.gateway.cluster;
+pub(super) fn check_quota(cluster: &Cluster) -> Result<(), OpError> {
     let used = cluster.replica().state_bytes();
     let max = cluster.settings().max_state_bytes;
     match used >= max {

@@ -1,6 +1,6 @@
 //! The one listening port: WebSocket upgrades on `/v1/client` and
-//! `/v1/raft`, and plain HTTP (`plain`: `/health`, `/metrics` and the www
-//! dashboard's files), all over TLS when the member has a certificate. The
+//! `/v1/raft`, session-less operations (`ops`: `POST /v1/ops`) and plain
+//! HTTP (`plain`: `/health`, `/metrics` and the www dashboard's files), all over TLS when the member has a certificate. The
 //! request line is read to route and then read again (see [`Stream`]), so
 //! the WebSocket handshake still sees the whole request.
 //!
@@ -9,6 +9,7 @@
 //! [`HEAD_TIMEOUT`] of its accept: a half-sent request holds nothing for
 //! long.
 
+mod ops;
 mod plain;
 mod status;
 
@@ -127,6 +128,7 @@ async fn route(
                 peer_server::serve(socket, gateway.cluster.clone(), incarnation).await;
             }
         }
+        "/v1/ops" => ops::serve(stream, gateway, deadline).await,
         _ => {
             plain::serve(stream, path, &gateway.cluster, deadline).await;
         }

@@ -113,7 +113,7 @@ pub(super) async fn serve(mut stream: Stream, path: &str, cluster: &Cluster, dea
 
 /// The request head, read whole (so the client sees a clean response, not
 /// a reset); `None` if it does not end within [`HTTP_HEAD_BYTES_MAX`].
-async fn read_head(stream: &mut Stream) -> Option<Vec<u8>> {
+pub(super) async fn read_head(stream: &mut Stream) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut chunk = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -129,7 +129,7 @@ async fn read_head(stream: &mut Stream) -> Option<Vec<u8>> {
 }
 
 /// The value of header `name` in an HTTP head (not in a body after it).
-fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+pub(super) fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
     head.split("\r\n")
         .skip(1)
         .take_while(|line| !line.is_empty())

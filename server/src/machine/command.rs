@@ -1,5 +1,6 @@
 //! What the Raft log carries and what applying an entry produces.
 
+use super::one_shots::{OneShotKey, OpFingerprint};
 use raftcp_proto::{Op, OpError, Reply, RequestId, SessionId};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::cell::Cell;
@@ -86,6 +87,13 @@ pub enum CommandKind {
     ResumeSession {
         session: SessionId,
         owner: SessionOwner,
+    },
+    /// A session-less operation (see `super::one_shots`), run once per
+    /// `key`; answered as a `Request` is.
+    OneShot {
+        key: OneShotKey,
+        fingerprint: OpFingerprint,
+        op: Op,
     },
 }
 

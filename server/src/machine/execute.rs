@@ -111,7 +111,7 @@ impl Machine {
 
     /// Carries out a valid mutation, then drops its object if that left it
     /// in its never-used state.
-    fn execute(
+    pub(super) fn execute(
         &mut self,
         index: u64,
         session: SessionId,

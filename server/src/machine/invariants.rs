@@ -28,7 +28,10 @@ impl Machine {
         self.check_usage()?;
         self.check_locks()?;
         self.check_semaphores()?;
-        self.check_waits()
+        self.check_waits()?;
+        self.one_shots
+            .check(self.now_ms)
+            .map_err(InvariantViolation)
     }
 
     fn check_sessions(&self) -> Result<(), InvariantViolation> {

@@ -32,6 +32,7 @@ mod listing;
 mod lock;
 mod objects;
 mod observe;
+mod one_shots;
 mod owner;
 mod query;
 mod semaphore;
@@ -48,6 +49,7 @@ pub use command::{
 pub use destroy::Kind;
 pub use invariants::InvariantViolation;
 pub use observe::{ApplyObserver, Touched, same_state};
+pub use one_shots::{NO_SESSION, OneShotKey, OpFingerprint};
 pub use sessions::Acknowledged;
 pub use snapshot::{RestoreError, SNAPSHOT_BYTES_MAX};
 pub use usage::value_bytes;
@@ -77,6 +79,9 @@ pub struct Machine {
     /// Holds lost to a `destroy` that their handle has not heard of (see
     /// `destroy`). Last, for the same reason.
     lost_holds: destroy::LostHolds,
+    /// Kept answers to session-less operations (see `one_shots`). Last,
+    /// for the same reason.
+    one_shots: one_shots::OneShots,
     /// Bytes of the state by parts (see `usage`); not in snapshots.
     #[serde(skip)]
     usage: usage::Usage,
@@ -145,6 +150,7 @@ impl Machine {
         );
         self.last_applied = index;
         self.now_ms = self.now_ms.max(command.time_ms);
+        self.one_shots.expire(self.now_ms);
         let mut effects = Vec::new();
         let response = match command.kind {
             CommandKind::OpenSession {
@@ -227,6 +233,11 @@ impl Machine {
                     CommandResponse::Refused(OpError::SessionExpired { session })
                 }
             }
+            CommandKind::OneShot {
+                key,
+                fingerprint,
+                op,
+            } => self.one_shot(index, key, fingerprint, op, &mut effects),
             // Batches are unpacked by `apply_entry`; one inside a batch is refused.
             CommandKind::Batch(_) => CommandResponse::Refused(OpError::InvalidArgument {
                 reason: "a batch cannot contain a batch".into(),

@@ -46,7 +46,9 @@ pub trait ApplyObserver {
 /// Which objects `kind` may change.
 pub fn touched(kind: &CommandKind) -> Touched<'_> {
     match kind {
-        CommandKind::Request { op, .. } | CommandKind::Client { op, .. } => Touched::One {
+        CommandKind::Request { op, .. }
+        | CommandKind::Client { op, .. }
+        | CommandKind::OneShot { op, .. } => Touched::One {
             kind: object_kind_of(Kind::of(op)),
             name: op.name(),
             destroy: op.is_destroy(),

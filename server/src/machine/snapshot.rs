@@ -44,6 +44,7 @@ impl Machine {
         machine.sessions.rebuild_index();
         machine.usage = machine.count_usage();
         machine.waits.rebuild_index();
+        machine.one_shots.rebuild();
         machine.check_invariants()?;
         Ok(machine)
     }
@@ -54,14 +55,18 @@ impl Machine {
 /// the same order).
 fn decode_earlier_layout(bytes: &[u8]) -> Option<Machine> {
     use raftcp_proto::codec::decode_bounded;
-    let (now_ms, last_applied, sessions, objects, waits, owners) =
-        match decode_bounded(bytes, SNAPSHOT_BYTES_MAX) {
-            Ok(MachineWithoutLostHolds(n, l, s, o, w, owners)) => (n, l, s, o, w, owners),
-            Err(_) => {
-                let MachineWithoutOwners(n, l, s, o, w) =
-                    decode_bounded(bytes, SNAPSHOT_BYTES_MAX).ok()?;
-                (n, l, s, o, w, BTreeMap::new())
-            }
+    let max = SNAPSHOT_BYTES_MAX;
+    let (now_ms, last_applied, sessions, objects, waits, owners, lost_holds) =
+        if let Ok(MachineWithoutOneShots(n, l, s, o, w, owners, lost)) = decode_bounded(bytes, max)
+        {
+            (n, l, s, o, w, owners, lost)
+        } else if let Ok(MachineWithoutLostHolds(n, l, s, o, w, owners)) =
+            decode_bounded(bytes, max)
+        {
+            (n, l, s, o, w, owners, LostHolds::new())
+        } else {
+            let MachineWithoutOwners(n, l, s, o, w) = decode_bounded(bytes, max).ok()?;
+            (n, l, s, o, w, BTreeMap::new(), LostHolds::new())
         };
     Some(Machine {
         now_ms,
@@ -70,12 +75,25 @@ fn decode_earlier_layout(bytes: &[u8]) -> Option<Machine> {
         objects,
         waits,
         owners,
-        lost_holds: LostHolds::new(),
+        lost_holds,
+        one_shots: Default::default(),
         usage: Default::default(),
         planted: None,
         noting: None,
     })
 }
+
+/// Before session-less operations.
+#[derive(Deserialize)]
+struct MachineWithoutOneShots(
+    u64,
+    u64,
+    Sessions,
+    Objects,
+    Waits,
+    BTreeMap<SessionId, SessionOwner>,
+    LostHolds,
+);
 
 /// Before holds lost to a destroy were kept.
 #[derive(Deserialize)]

@@ -27,6 +27,9 @@ pub const RESPONSE_BYTES: u64 = 32;
 pub const WAITER_BYTES: u64 = 64;
 /// A semaphore holder's entry.
 pub const HOLDER_BYTES: u64 = 32;
+/// A kept answer to a session-less mutation besides a value or text it
+/// carries: its key, fingerprint, expiry and expiry index entry.
+pub const ONE_SHOT_BYTES: u64 = 64;
 
 /// The parts of the figure measured per step.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,10 +56,18 @@ pub fn value_bytes(value: &Value) -> u64 {
 pub fn outcome_bytes(outcome: &Outcome) -> u64 {
     RESPONSE_BYTES
         + match outcome {
-            Outcome::Done(Ok(Reply::Value(Some(value)))) => value_bytes(value),
-            Outcome::Done(Err(error)) => error_bytes(error),
+            Outcome::Done(result) => result_bytes(result),
             _ => 0,
         }
+}
+
+/// What a kept result carries besides its fixed cost: a value or a text.
+pub fn result_bytes(result: &Result<Reply, OpError>) -> u64 {
+    match result {
+        Ok(Reply::Value(Some(value))) => value_bytes(value),
+        Ok(_) => 0,
+        Err(error) => error_bytes(error),
+    }
 }
 
 /// Errors carry names and reasons; counted by their message's length.
@@ -71,6 +82,7 @@ impl Machine {
             + self.usage.responses
             + self.sessions.bytes()
             + self.waits.len() as u64 * WAITER_BYTES
+            + self.one_shots.bytes()
     }
 
     /// What object `name` of `kind` costs now (0 if it does not exist).

@@ -8,7 +8,7 @@
 //! - vote, entries, commit, truncate and purge go through one ordered stream,
 //!   so they are never reordered on disk.
 
-use super::codec::Stored;
+use super::codec::{Stored, StoredEntry};
 use super::{Entry, LogId, TypeConfig, Vote};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
@@ -41,7 +41,7 @@ pub struct WalTypes;
 
 impl raft_log::Types for WalTypes {
     type LogId = Stored<LogId>;
-    type LogPayload = Stored<Entry>;
+    type LogPayload = StoredEntry;
     type Vote = Stored<Vote>;
     type Callback = FlushDone;
     type UserData = Stored<()>;
@@ -53,7 +53,7 @@ impl raft_log::Types for WalTypes {
     fn payload_size(payload: &Self::LogPayload) -> u64 {
         // Entries are batches of commands and may carry values up to the
         // size limit, so the cache is bounded by their real size.
-        postcard::experimental::serialized_size(&payload.0).map_or(64, |size| size as u64)
+        payload.encoded_bytes()
     }
 }
 
@@ -127,7 +127,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let (start, end) = half_open(&range);
         let log = self.log.read().await;
         log.read(start, end)
-            .map(|item| item.map(|(_, payload)| payload.0))
+            .map(|item| item.map(|(_, payload)| payload.entry))
             .collect()
     }
 
@@ -188,7 +188,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let records = entries
             .into_iter()
-            .map(|entry| (Stored(entry.log_id()), Stored(entry)));
+            .map(|entry| (Stored(entry.log_id()), StoredEntry::new(entry)));
         let mut log = self.log.write().await;
         log.append(records)?;
         // The writer thread batches concurrent flushes into one fdatasync and

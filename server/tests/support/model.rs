@@ -7,13 +7,16 @@
 #![allow(dead_code)]
 
 use raftcp_proto::limits::{
-    ACKED_EXCEPT_MAX, UNACKNOWLEDGED_RESPONSES_MAX, WAITING_REQUESTS_PER_SESSION_MAX,
+    ACKED_EXCEPT_MAX, ONE_SHOT_KEY_TTL_MS, UNACKNOWLEDGED_RESPONSES_MAX,
+    WAITING_REQUESTS_PER_SESSION_MAX,
 };
 use raftcp_proto::{
     Fence, HandleId, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp,
     SessionId, Value,
 };
-use raftcp_server::machine::{CommandKind, CommandResponse, Effect, Outcome, SessionOwner};
+use raftcp_server::machine::{
+    CommandKind, CommandResponse, Effect, OneShotKey, OpFingerprint, Outcome, SessionOwner,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 type Owner = (SessionId, HandleId);
@@ -73,6 +76,9 @@ pub struct Model {
     waiters: Vec<Waiter>,
     /// Holds lost to a destroy, not yet told: (owner, kind, name).
     lost: BTreeSet<(Owner, &'static str, String)>,
+    /// Answers to session-less mutations: key -> (expires at, fingerprint,
+    /// answer).
+    one_shots: BTreeMap<OneShotKey, (u64, OpFingerprint, Result<Reply, OpError>)>,
     effects: Vec<Effect>,
 }
 
@@ -96,6 +102,9 @@ impl Model {
     ) -> (CommandResponse, Vec<Effect>) {
         self.index = index;
         self.now_ms = self.now_ms.max(time_ms);
+        let now = self.now_ms;
+        self.one_shots
+            .retain(|_, (expires_ms, _, _)| *expires_ms > now);
         let response = match kind {
             CommandKind::OpenSession { ttl_ms, .. } => self.open_session(index, ttl_ms, None),
             CommandKind::OpenOwnedSession { ttl_ms, owner, .. } => {
@@ -176,6 +185,11 @@ impl Model {
                 &acked_except,
                 op,
             )),
+            CommandKind::OneShot {
+                key,
+                fingerprint,
+                op,
+            } => CommandResponse::Client(Outcome::Done(self.one_shot(key, fingerprint, op))),
             // The machine unpacks batches in `apply_entry`; `apply` refuses one.
             CommandKind::Batch(_) => CommandResponse::Refused(OpError::InvalidArgument {
                 reason: "a batch cannot contain a batch".into(),
@@ -396,6 +410,34 @@ impl Model {
             .cache
             .insert(request, outcome.clone());
         outcome
+    }
+
+    fn one_shot(
+        &mut self,
+        key: OneShotKey,
+        fingerprint: OpFingerprint,
+        op: Op,
+    ) -> Result<Reply, OpError> {
+        if let Some((_, first, answer)) = self.one_shots.get(&key) {
+            return match *first == fingerprint {
+                true => answer.clone(),
+                false => Err(OpError::IdempotencyKeyReused),
+            };
+        }
+        if op.needs_session() {
+            let op = op.label().into();
+            return Err(OpError::SessionRequired { op });
+        }
+        if !op.is_mutating() {
+            return self.read(SessionId(0), &op);
+        }
+        let Outcome::Done(answer) = self.mutate(SessionId(0), RequestId(0), op) else {
+            panic!("a session-less operation waits");
+        };
+        let expires_ms = self.now_ms + ONE_SHOT_KEY_TTL_MS;
+        self.one_shots
+            .insert(key, (expires_ms, fingerprint, answer.clone()));
+        answer
     }
 
     fn read(&self, session: SessionId, op: &Op) -> Result<Reply, OpError> {

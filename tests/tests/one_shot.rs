@@ -1,0 +1,206 @@
+//! Session-less operations over `POST /v1/ops` against a real cluster, sent
+//! as raw HTTP: exactly once per idempotency key across members and a
+//! failover, operations that need a session refused, and every malformed
+//! or oversize request refused as a whole, with nothing changed.
+
+#![allow(clippy::unwrap_used)]
+
+use raftcp_proto::limits::{FRAME_BYTES_MAX, ONE_SHOTS_PER_BATCH_MAX};
+use raftcp_proto::{
+    LatchOp, LockOp, LongOp, OneShotBatch, Op, OpError, PROTOCOL_VERSION, RefOp, Reply, Value,
+};
+use raftcp_tests::TestCluster;
+use raftcp_tests::one_shot::{call, exchange, head, one};
+use std::time::{Duration, Instant};
+
+fn add(name: &str, delta: i64) -> Op {
+    Op::AtomicLong {
+        name: name.into(),
+        op: LongOp::AddAndGet(delta),
+    }
+}
+
+fn get(name: &str) -> Op {
+    Op::AtomicLong {
+        name: name.into(),
+        op: LongOp::Get,
+    }
+}
+
+/// The one result of a one-operation call.
+fn only(results: Vec<Result<Reply, OpError>>) -> Result<Reply, OpError> {
+    assert_eq!(results.len(), 1, "{results:?}");
+    results.into_iter().next().unwrap()
+}
+
+/// `op` under `key` at `addr`, retried with the same key while the answer
+/// is retryable (no leader yet), as a client does.
+fn call_until_answered(addr: &str, key: u8, op: Op) -> Result<Reply, OpError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let result = only(call(addr, None, vec![one(key, op.clone())]).unwrap());
+        match result {
+            Err(error) if error.is_retryable() && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
+#[test]
+fn a_retry_under_its_key_runs_once_on_any_member_and_across_a_failover() {
+    let mut cluster = TestCluster::start("one-shot-once");
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let follower = cluster.follower();
+    let (at_leader, at_follower) = (
+        cluster.addrs[&leader].clone(),
+        cluster.addrs[&follower].clone(),
+    );
+
+    let first = only(call(&at_follower, None, vec![one(1, add("visits", 5))]).unwrap());
+    assert_eq!(first, Ok(Reply::Long(5)));
+    // The same key again, on another member: the first answer, not a
+    // second increment.
+    let again = only(call(&at_leader, None, vec![one(1, add("visits", 5))]).unwrap());
+    assert_eq!(again, Ok(Reply::Long(5)));
+    // And after the leader is gone.
+    cluster.kill(leader);
+    cluster.wait_for_leader(Duration::from_secs(60));
+    let after = call_until_answered(&at_follower, 1, add("visits", 5));
+    assert_eq!(after, Ok(Reply::Long(5)));
+    let read = only(call(&at_follower, None, vec![one(9, get("visits"))]).unwrap());
+    assert_eq!(read, Ok(Reply::Long(5)));
+
+    // A new key is a new operation; the old key for another one is refused.
+    let next = only(call(&at_follower, None, vec![one(2, add("visits", 1))]).unwrap());
+    assert_eq!(next, Ok(Reply::Long(6)));
+    let reused = only(call(&at_follower, None, vec![one(1, add("visits", 7))]).unwrap());
+    assert_eq!(reused, Err(OpError::IdempotencyKeyReused));
+
+    // Several operations run in order, each answered on its own.
+    let value = Value::String("edge".into());
+    let results = call(
+        &at_follower,
+        None,
+        vec![
+            one(
+                3,
+                Op::AtomicReference {
+                    name: "config".into(),
+                    op: RefOp::Set(Some(value.clone())),
+                },
+            ),
+            one(
+                4,
+                Op::AtomicReference {
+                    name: "config".into(),
+                    op: RefOp::Get,
+                },
+            ),
+            one(
+                5,
+                Op::Lock {
+                    name: "job".into(),
+                    handle: raftcp_proto::HandleId(1),
+                    op: LockOp::Lock {
+                        timeout_ms: Some(0),
+                        reentrancy_limit: 0,
+                    },
+                },
+            ),
+            one(
+                6,
+                Op::Latch {
+                    name: "gate".into(),
+                    op: LatchOp::TrySetCount { count: 2 },
+                },
+            ),
+            one(
+                7,
+                Op::Latch {
+                    name: "gate".into(),
+                    op: LatchOp::CountDown,
+                },
+            ),
+            one(
+                8,
+                Op::Latch {
+                    name: "gate".into(),
+                    op: LatchOp::GetCount,
+                },
+            ),
+        ],
+    )
+    .unwrap();
+    assert_eq!(results[0], Ok(Reply::Unit));
+    assert_eq!(results[1], Ok(Reply::Value(Some(value))));
+    assert!(
+        matches!(&results[2], Err(OpError::SessionRequired { op }) if op == "lock.lock"),
+        "{:?}",
+        results[2]
+    );
+    assert_eq!(results[3], Ok(Reply::Bool(true)));
+    assert_eq!(results[4], Ok(Reply::Unit));
+    assert_eq!(results[5], Ok(Reply::Count(1)));
+}
+
+#[test]
+fn malformed_and_oversize_requests_are_refused_whole_and_change_nothing() {
+    let cluster = TestCluster::start("one-shot-hostile");
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let addr = cluster.addrs[&leader].clone();
+    let batch = |ops| OneShotBatch {
+        protocol_version: PROTOCOL_VERSION,
+        ops,
+    };
+    let body = postcard::to_allocvec(&batch(vec![one(1, add("n", 1))])).unwrap();
+    let refused = |head: &str, body: &[u8], status: u16| {
+        let (got, answer) = exchange(&addr, head, body).expect("an answer");
+        assert_eq!(got, status, "{head}");
+        let error: OpError = postcard::from_bytes(&answer).expect("an error body");
+        error
+    };
+
+    // Too large, said before the body is sent: refused unread.
+    let too_large = head(&addr, FRAME_BYTES_MAX + 1, None);
+    let error = refused(&too_large, &[], 413);
+    assert!(error.to_string().contains("at most"), "{error}");
+    // A cross-site "simple" request (no preflight) is not taken.
+    let plain_text =
+        head(&addr, body.len(), None).replace("application/octet-stream", "text/plain");
+    refused(&plain_text, &body, 415);
+    // The length must be given.
+    let chunked = head(&addr, body.len(), None).replace(
+        &format!("content-length: {}\r\n", body.len()),
+        "transfer-encoding: chunked\r\n",
+    );
+    refused(&chunked, &body, 411);
+    // Garbage, a version from elsewhere, too many operations.
+    refused(&head(&addr, 5, None), &[0xff; 5], 400);
+    let mut other_version = batch(vec![one(1, add("n", 1))]);
+    other_version.protocol_version = PROTOCOL_VERSION + 1;
+    let other = postcard::to_allocvec(&other_version).unwrap();
+    let error = refused(&head(&addr, other.len(), None), &other, 400);
+    assert!(error.to_string().contains("protocol version"), "{error}");
+    let many: Vec<_> = (0..=ONE_SHOTS_PER_BATCH_MAX)
+        .map(|i| one(i as u8, add("n", 1)))
+        .collect();
+    let many = postcard::to_allocvec(&batch(many)).unwrap();
+    refused(&head(&addr, many.len(), None), &many, 400);
+    // A page of another site.
+    let foreign = format!(
+        "{}origin: https://evil.example\r\n",
+        head(&addr, body.len(), None)
+    );
+    refused(&foreign, &body, 403);
+    // Only POST.
+    let get_head = format!("GET /v1/ops HTTP/1.1\r\nhost: {addr}\r\n");
+    refused(&get_head, &[], 405);
+
+    // Nothing of the above ran, and the member still serves.
+    let read = only(call(&addr, None, vec![one(9, get("n"))]).unwrap());
+    assert_eq!(read, Ok(Reply::Long(0)));
+    let added = only(call(&addr, None, vec![one(1, add("n", 1))]).unwrap());
+    assert_eq!(added, Ok(Reply::Long(1)));
+}
