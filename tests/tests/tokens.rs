@@ -212,3 +212,53 @@ async fn a_token_provider_renews_an_expired_token_on_the_same_session() {
     lock.unlock().await.unwrap();
     client.close().await;
 }
+
+/// Session-less operations (`POST /v1/ops`) take the same tokens: none or
+/// an expired one refuses the request, each operation is checked against
+/// the token's rules, and idempotency keys are scoped by subject, so the
+/// same key from two subjects is two operations.
+#[test]
+fn one_shot_operations_take_tokens_and_scope_keys_by_subject() {
+    use raftcp_proto::{LongOp, Op, Reply};
+    use raftcp_tests::one_shot::{call, one};
+    let (cluster, keys) = cluster_with_tokens("token-one-shot");
+    let addr = cluster.addrs[&1].clone();
+    let add = |name: &str| Op::AtomicLong {
+        name: name.into(),
+        op: LongOp::AddAndGet(1),
+    };
+    let (status, error) = call(&addr, None, vec![one(1, add("hits"))]).unwrap_err();
+    assert_eq!(status, 401);
+    assert!(matches!(error, OpError::Unauthenticated { .. }), "{error}");
+    let key = keys.join(mint::SIGNING_KEY_FILE);
+    let expired = mint::token(&key, "late", &["*:*".into()], now_s() - 3_600, 60).unwrap();
+    let (status, error) = call(&addr, Some(&expired), vec![one(1, add("hits"))]).unwrap_err();
+    assert_eq!((status, error), (401, OpError::TokenExpired));
+
+    let alice = token(&keys, "alice", &["long:hits"]);
+    let bob = token(&keys, "bob", &["long:*"]);
+    let results = call(
+        &addr,
+        Some(&alice),
+        vec![one(1, add("hits")), one(2, add("other"))],
+    );
+    let results = results.unwrap();
+    assert_eq!(results[0], Ok(Reply::Long(1)));
+    assert!(
+        matches!(results[1], Err(OpError::PermissionDenied { .. })),
+        "{:?}",
+        results[1]
+    );
+    // Alice's retry is answered from her first attempt; Bob's equal key
+    // is his own operation.
+    let again = call(&addr, Some(&alice), vec![one(1, add("hits"))]).unwrap();
+    assert_eq!(again[0], Ok(Reply::Long(1)));
+    let bobs = call(&addr, Some(&bob), vec![one(1, add("hits"))]).unwrap();
+    assert_eq!(bobs[0], Ok(Reply::Long(2)));
+    let read = Op::AtomicLong {
+        name: "other".into(),
+        op: LongOp::Get,
+    };
+    let untouched = call(&addr, Some(&bob), vec![one(3, read)]).unwrap();
+    assert_eq!(untouched[0], Ok(Reply::Long(0)), "the denied operation ran");
+}
