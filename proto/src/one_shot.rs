@@ -7,8 +7,8 @@
 //!
 //! Only operations that neither hold nor wait may run without a session:
 //! every AtomicLong and AtomicReference operation, a latch's `countDown`,
-//! `trySetCount` and `getCount`, and the reads of locks and semaphores
-//! that do not ask who holds them ([`crate::Op::needs_session`]).
+//! `trySetCount`, `getCount` and `destroy`, and the reads of locks and
+//! semaphores that do not ask who holds them ([`crate::Op::needs_session`]).
 
 use crate::error::OpError;
 use crate::name::GroupName;

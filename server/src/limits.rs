@@ -47,6 +47,15 @@ pub const ONE_SHOT_BODY_BYTES_MAX: usize = FRAME_BYTES_MAX;
 /// A `POST /v1/ops` body must arrive this soon after its head.
 pub const ONE_SHOT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A `POST /v1/ops` request's operations must be answered this soon after
+/// its body arrived; those left are answered `UNAVAILABLE` without running.
+pub const ONE_SHOT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Once a `POST /v1/ops` request's answers pass this size, its later
+/// operations are answered `UNAVAILABLE` without running (one more answer
+/// may pass it by a value's size).
+pub const ONE_SHOT_ANSWERS_BYTES_MAX: usize = FRAME_BYTES_MAX;
+
 /// Files in the dashboard directory (`--www`), which the member holds in
 /// memory; past it the member refuses to start.
 pub const WWW_FILES_MAX: usize = 1024;

@@ -176,6 +176,8 @@ fn malformed_and_oversize_requests_are_refused_whole_and_change_nothing() {
         "transfer-encoding: chunked\r\n",
     );
     refused(&chunked, &body, 411);
+    let twice = head(&addr, body.len(), None) + &format!("content-length: {}\r\n", body.len());
+    refused(&twice, &body, 411);
     // Garbage, a version from elsewhere, too many operations.
     refused(&head(&addr, 5, None), &[0xff; 5], 400);
     let mut other_version = batch(vec![one(1, add("n", 1))]);

@@ -4,11 +4,18 @@
 //! anything is proposed, then proposed under its caller-scoped key
 //! (mutations) or read after a ReadIndex barrier. A batch's operations run
 //! one after another, in order.
+//!
+//! A request holds the in-flight budgets of its operations and their
+//! answers until its response is written, as a connection's requests do,
+//! and stops running operations once its answers pass
+//! [`ONE_SHOT_ANSWERS_BYTES_MAX`] or its deadline: those left are answered
+//! `UNAVAILABLE` without running (retryable with the same keys).
 
 use super::access::Access;
-use super::in_flight_budget::InFlightBudget;
+use super::in_flight_budget::{InFlightBudget, Reserved};
 use super::request::{check_quota, validate_target};
 use super::{Gateway, unavailable};
+use crate::limits::{ONE_SHOT_ANSWERS_BYTES_MAX, ONE_SHOT_REQUEST_TIMEOUT};
 use crate::machine::{
     CommandKind, CommandResponse, NO_SESSION, OneShotKey, OpFingerprint, Outcome,
 };
@@ -17,26 +24,57 @@ use raftcp_proto::{IdempotencyKey, OneShot, OpError, Reply};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Answers `ops`, which came in a body `bytes` long, for `access`.
-pub async fn answer(
-    gateway: &Arc<Gateway>,
-    access: &Access,
-    ops: Vec<OneShot>,
-    bytes: usize,
-) -> Vec<Result<Reply, OpError>> {
+/// What answering a request holds until its response is written.
+#[derive(Debug)]
+pub struct Answered {
+    pub results: Vec<Result<Reply, OpError>>,
+    /// The budgets of its operations and their answers.
+    pub _reserved: Vec<Reserved>,
+}
+
+/// Answers `ops` for `access`.
+pub async fn answer(gateway: &Arc<Gateway>, access: &Access, ops: Vec<OneShot>) -> Answered {
     let budget = InFlightBudget::new(gateway.in_flight_budget.clone());
-    // Each operation is charged the whole body: an upper bound.
-    let mut results = Vec::with_capacity(ops.len());
+    let deadline = tokio::time::Instant::now() + ONE_SHOT_REQUEST_TIMEOUT;
+    let mut answered = Answered {
+        results: Vec::with_capacity(ops.len()),
+        _reserved: Vec::with_capacity(ops.len()),
+    };
+    let mut answer_bytes = 0;
     for one in ops {
+        if answer_bytes > ONE_SHOT_ANSWERS_BYTES_MAX {
+            let reason = format!(
+                "not run: the answers before it passed {ONE_SHOT_ANSWERS_BYTES_MAX} bytes; send it again"
+            );
+            answered.results.push(Err(OpError::Unavailable { reason }));
+            continue;
+        }
         let since = Instant::now();
         let kind = kind_index(&one.op);
-        let _reserved = budget.reserve(&one.op, bytes).await;
-        let result = answer_one(gateway, access, one, bytes).await;
+        let bytes = encoded_bytes(&one);
+        let run = async {
+            let reserved = budget.reserve(&one.op, bytes).await;
+            (answer_one(gateway, access, one, bytes).await, reserved)
+        };
+        let result = match tokio::time::timeout_at(deadline, run).await {
+            Ok((result, reserved)) => {
+                answered._reserved.push(reserved);
+                result
+            }
+            Err(_) => unavailable(format!(
+                "the request took over {ONE_SHOT_REQUEST_TIMEOUT:?}; send it again"
+            )),
+        };
+        answer_bytes += encoded_bytes(&result);
         let metrics = gateway.cluster.metrics();
         metrics.record(kind, result.is_ok(), since.elapsed());
-        results.push(result);
+        answered.results.push(result);
     }
-    results
+    answered
+}
+
+fn encoded_bytes(value: &impl serde::Serialize) -> usize {
+    postcard::experimental::serialized_size(value).unwrap_or(0)
 }
 
 async fn answer_one(
@@ -56,8 +94,11 @@ async fn answer_one(
         let read = Box::pin(cluster.read(NO_SESSION, one.op)).await;
         return read.unwrap_or_else(unavailable);
     }
-    // Every mutation keeps an answer, so every one may grow the state.
-    check_quota(cluster)?;
+    // As for a session's requests: its kept answer is small, and what
+    // shrinks the state must run in a full group.
+    if one.op.may_grow_state() {
+        check_quota(cluster)?;
+    }
     let command = CommandKind::OneShot {
         key: scoped_key(access.subject().as_deref(), one.key),
         fingerprint: fingerprint(&one),

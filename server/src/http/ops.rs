@@ -53,7 +53,9 @@ pub(super) async fn serve(mut stream: Stream, gateway: Arc<Gateway>, deadline: I
     let body_start = received.split_off(head_end + 4);
     let head = String::from_utf8_lossy(&received).into_owned();
     let cluster = &gateway.cluster;
-    let origin = header(&head, "origin").filter(|o| cluster.allows_page_from(Some(o)));
+    // Echoed below: never one that could end the header line.
+    let origin = header(&head, "origin")
+        .filter(|o| !o.chars().any(char::is_control) && cluster.allows_page_from(Some(o)));
     let mut cors = String::new();
     if let Some(origin) = origin {
         let _ = write!(
@@ -62,6 +64,8 @@ pub(super) async fn serve(mut stream: Stream, gateway: Arc<Gateway>, deadline: I
         );
     }
     let method = head.split(' ').next().unwrap_or("");
+    // Budgets the answers hold until they are written.
+    let mut holding = Vec::new();
     let (status, body) = match method {
         "OPTIONS" if origin.is_some() => {
             // A browser asks first whether its page may send this.
@@ -73,7 +77,11 @@ pub(super) async fn serve(mut stream: Stream, gateway: Arc<Gateway>, deadline: I
             ("204 No Content", Vec::new())
         }
         "POST" => match answer(&mut stream, &gateway, &head, body_start).await {
-            Ok(answers) => ("200 OK", encode(&answers)),
+            Ok(answered) => {
+                holding = answered._reserved;
+                let results = answered.results;
+                ("200 OK", encode(&OneShotAnswers { results }))
+            }
             Err(Refused(status, error)) => (status, encode(&error)),
         },
         _ => {
@@ -97,7 +105,26 @@ pub(super) async fn serve(mut stream: Stream, gateway: Arc<Gateway>, deadline: I
         stream.shutdown().await
     };
     let _ = tokio::time::timeout(HTTP_RESPONSE_TIMEOUT, send).await;
+    drop(holding);
+    // A refused request's body may still be on its way: closing with unread
+    // bytes resets the connection, which can destroy the answer before the
+    // client reads it. Take (and drop) a little of it first.
+    let mut drained = 0;
+    let mut sink = [0u8; 4096];
+    let drain = async {
+        while drained < DRAIN_BYTES_MAX {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => drained += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
 }
+
+/// What is read and dropped of a refused request's body, and for how long.
+const DRAIN_BYTES_MAX: usize = 2 * ONE_SHOT_BODY_BYTES_MAX;
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Answers and errors always encode; an empty body then says "broken".
@@ -110,7 +137,7 @@ async fn answer(
     gateway: &Arc<Gateway>,
     head: &str,
     body_start: Vec<u8>,
-) -> Result<OneShotAnswers, Refused> {
+) -> Result<one_shot::Answered, Refused> {
     let origin = header(head, "origin");
     if !gateway.cluster.allows_page_from(origin) {
         let reason = "this page's origin may not call the cluster (see --allowed-origin)";
@@ -125,8 +152,7 @@ async fn answer(
         let reason = format!("content-type must be {CONTENT_TYPE}");
         return Err(refused("415 Unsupported Media Type", reason));
     }
-    let length = header(head, "content-length").and_then(|v| v.parse::<usize>().ok());
-    let Some(length) = length.filter(|_| header(head, "transfer-encoding").is_none()) else {
+    let Some(length) = content_length(head) else {
         let reason = "the body's length must be given (content-length)";
         return Err(refused("411 Length Required", reason));
     };
@@ -136,9 +162,9 @@ async fn answer(
         return Err(refused("413 Content Too Large", reason));
     }
     // Checked before the body is read: a refused caller sends nothing more.
-    let token = header(head, "authorization").and_then(|v| v.strip_prefix("Bearer "));
+    let token = header(head, "authorization").and_then(bearer);
     let authenticator = gateway.cluster.authenticator().map(|a| &**a);
-    let access = Access::from_token(authenticator, token.map(str::trim))
+    let access = Access::from_token(authenticator, token)
         .map_err(|error| Refused("401 Unauthorized", error))?;
     let body = read_body(stream, body_start, length).await?;
     let batch: OneShotBatch =
@@ -156,8 +182,35 @@ async fn answer(
             batch.ops.len()
         )));
     }
-    let results = one_shot::answer(gateway, &access, batch.ops, length).await;
-    Ok(OneShotAnswers { results })
+    Ok(one_shot::answer(gateway, &access, batch.ops).await)
+}
+
+/// The body's length: one `content-length` of digits only, and no
+/// `transfer-encoding` (a request that could be read two ways is refused).
+fn content_length(head: &str) -> Option<usize> {
+    if header(head, "transfer-encoding").is_some() {
+        return None;
+    }
+    let mut lengths = head
+        .split("\r\n")
+        .skip(1)
+        .take_while(|line| !line.is_empty())
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .map(|(_, value)| value.trim());
+    let length = lengths.next()?;
+    let digits = !length.is_empty() && length.bytes().all(|b| b.is_ascii_digit());
+    match (digits, lengths.next()) {
+        (true, None) => length.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The token of an `authorization: Bearer …` value (the scheme's case does
+/// not matter).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(char::is_whitespace)?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// The body, `length` bytes of which `start` already arrived with the head.
@@ -166,19 +219,48 @@ async fn read_body(stream: &mut Stream, start: Vec<u8>, length: usize) -> Result
         return Err(invalid("more bytes than content-length"));
     }
     let mut body = start;
-    let missing = length - body.len();
-    body.resize(length, 0);
-    let offset = length - missing;
-    let read = tokio::time::timeout(
-        ONE_SHOT_BODY_TIMEOUT,
-        stream.read_exact(&mut body[offset..]),
-    );
+    let missing = (length - body.len()) as u64;
+    // Grows as bytes arrive: a declared length alone claims no memory.
+    let mut rest = (&mut *stream).take(missing);
+    let read = tokio::time::timeout(ONE_SHOT_BODY_TIMEOUT, rest.read_to_end(&mut body));
     match read.await {
-        Ok(Ok(_)) => Ok(body),
-        Ok(Err(_)) => Err(invalid("the body ended before content-length")),
+        Ok(Ok(_)) if body.len() == length => Ok(body),
+        Ok(_) => Err(invalid("the body ended before content-length")),
         Err(_) => Err(refused(
             "408 Request Timeout",
             format!("the body did not arrive within {ONE_SHOT_BODY_TIMEOUT:?}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_has_one_plain_length() {
+        let head = |headers: &str| format!("POST /v1/ops HTTP/1.1\r\n{headers}\r\n");
+        assert_eq!(content_length(&head("Content-Length: 12\r\n")), Some(12));
+        assert_eq!(content_length(&head("content-length:0\r\n")), Some(0));
+        for refused in [
+            "",
+            "content-length: 1\r\ncontent-length: 1\r\n",
+            "content-length: +5\r\n",
+            "content-length: 5 5\r\n",
+            "content-length: -1\r\n",
+            "content-length: \r\n",
+            "content-length: 99999999999999999999999\r\n",
+            "content-length: 5\r\ntransfer-encoding: chunked\r\n",
+        ] {
+            assert_eq!(content_length(&head(refused)), None, "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer\tabc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearerabc"), None);
     }
 }
