@@ -24,7 +24,10 @@ export type OperationErrorCode =
   | "OBJECT_DESTROYED"
   | "QUOTA_EXCEEDED"
   | "ADMIN_REFUSED"
-  | "TOO_MANY_WATCHES";
+  | "TOO_MANY_WATCHES"
+  | "SESSION_REQUIRED"
+  | "IDEMPOTENCY_KEY_REUSED"
+  | "TOO_MANY_KEYS";
 
 /** Every code a RaftcpError can carry. */
 export type RaftcpErrorCode =
