@@ -29,7 +29,7 @@ use std::time::Instant;
 pub struct Answered {
     pub results: Vec<Result<Reply, OpError>>,
     /// The budgets of its operations and their answers.
-    pub _reserved: Vec<Reserved>,
+    pub reserved: Vec<Reserved>,
 }
 
 /// Answers `ops` for `access`.
@@ -38,7 +38,7 @@ pub async fn answer(gateway: &Arc<Gateway>, access: &Access, ops: Vec<OneShot>) 
     let deadline = tokio::time::Instant::now() + ONE_SHOT_REQUEST_TIMEOUT;
     let mut answered = Answered {
         results: Vec::with_capacity(ops.len()),
-        _reserved: Vec::with_capacity(ops.len()),
+        reserved: Vec::with_capacity(ops.len()),
     };
     let mut answer_bytes = 0;
     for one in ops {
@@ -58,7 +58,7 @@ pub async fn answer(gateway: &Arc<Gateway>, access: &Access, ops: Vec<OneShot>) 
         };
         let result = match tokio::time::timeout_at(deadline, run).await {
             Ok((result, reserved)) => {
-                answered._reserved.push(reserved);
+                answered.reserved.push(reserved);
                 result
             }
             Err(_) => unavailable(format!(

@@ -13,7 +13,7 @@
 //! send a "simple" cross-site POST (`text/plain`, no preflight), never this
 //! one; pages of allowed origins get CORS answers.
 
-use super::plain::{header, read_head};
+use super::plain::{header, header_values, read_head};
 use crate::gateway::Gateway;
 use crate::gateway::access::Access;
 use crate::gateway::one_shot;
@@ -78,7 +78,7 @@ pub(super) async fn serve(mut stream: Stream, gateway: Arc<Gateway>, deadline: I
         }
         "POST" => match answer(&mut stream, &gateway, &head, body_start).await {
             Ok(answered) => {
-                holding = answered._reserved;
+                holding = answered.reserved;
                 let results = answered.results;
                 ("200 OK", encode(&OneShotAnswers { results }))
             }
@@ -191,13 +191,7 @@ fn content_length(head: &str) -> Option<usize> {
     if header(head, "transfer-encoding").is_some() {
         return None;
     }
-    let mut lengths = head
-        .split("\r\n")
-        .skip(1)
-        .take_while(|line| !line.is_empty())
-        .filter_map(|line| line.split_once(':'))
-        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .map(|(_, value)| value.trim());
+    let mut lengths = header_values(head, "content-length");
     let length = lengths.next()?;
     let digits = !length.is_empty() && length.bytes().all(|b| b.is_ascii_digit());
     match (digits, lengths.next()) {

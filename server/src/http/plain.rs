@@ -130,10 +130,15 @@ pub(super) async fn read_head(stream: &mut Stream) -> Option<Vec<u8>> {
 
 /// The value of header `name` in an HTTP head (not in a body after it).
 pub(super) fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
+    header_values(head, name).next()
+}
+
+/// Every value of header `name` in an HTTP head, in order.
+pub(super) fn header_values<'h>(head: &'h str, name: &str) -> impl Iterator<Item = &'h str> {
     head.split("\r\n")
         .skip(1)
         .take_while(|line| !line.is_empty())
-        .find_map(|line| {
+        .filter_map(move |line| {
             let (key, value) = line.split_once(':')?;
             key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
         })
