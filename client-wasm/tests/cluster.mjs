@@ -18,27 +18,66 @@ export const serverBinary =
 
 const MEMBERS = 3;
 const START_TIMEOUT_MS = 60_000;
+/** Starts over on fresh ports at most this often (see `Cluster.start`). */
+const START_ATTEMPTS = 4;
 
 /** A port free on 127.0.0.1 right now. */
 export async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  return (await freePorts(1))[0];
+}
+
+/** `n` distinct ports free on 127.0.0.1 right now: all are held at once
+ * while they are found, so none is handed out twice. */
+export async function freePorts(n) {
+  const servers = [];
+  for (let i = 0; i < n; i++) {
+    const server = createServer();
+    await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+    servers.push(server);
+  }
+  const ports = servers.map((server) => server.address().port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class Cluster {
-  /** Starts the members and waits until one of them leads. */
+  /** Starts the members and waits until one of them leads.
+   *
+   * A port found free may be taken by the time a member binds it (any
+   * outgoing connection on this machine may get it as its local port), and
+   * that member exits. The members are still pristine then, so the cluster
+   * starts over on fresh ports. */
   static async start(options = {}) {
-    const ports = [];
-    for (let i = 0; i < MEMBERS; i++) ports.push(await freePort());
-    const cluster = new Cluster(ports, options);
-    for (let id = 1; id <= MEMBERS; id++) cluster.startMember(id);
+    const cluster = new Cluster(await freePorts(MEMBERS), options);
+    for (let attempt = 1; ; attempt++) {
+      for (let id = 1; id <= MEMBERS; id++) cluster.startMember(id);
+      const exited = await cluster.firstExitedAtStart();
+      if (exited === null) break;
+      if (attempt === START_ATTEMPTS) throw new Error(`member ${exited} exited at start, ${attempt} times`);
+      console.error(`member ${exited} exited at start (its port taken?): starting the cluster again`);
+      await cluster.stopMembers();
+      for (let id = 1; id <= MEMBERS; id++) rmSync(cluster.dataDir(id), { recursive: true, force: true });
+      cluster.ports = await freePorts(MEMBERS);
+    }
     await cluster.waitForLeader();
     return cluster;
+  }
+
+  /** The first member that exited before answering /health as itself, or
+   * null once every member has. */
+  async firstExitedAtStart() {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    const pending = new Set(this.processes.keys());
+    while (pending.size > 0 && Date.now() < deadline) {
+      for (const id of pending) {
+        if (this.processes.get(id).exitCode !== null) return id;
+        if ((await this.health(id))?.node === id) pending.delete(id);
+      }
+      await sleep(20);
+    }
+    return null;
   }
 
   constructor(ports, options) {
@@ -53,6 +92,10 @@ export class Cluster {
     this.processes = new Map();
   }
 
+  dataDir(id) {
+    return join(this.dataRoot, `node-${id}`);
+  }
+
   /** Client endpoints, one per member. */
   get endpoints() {
     const scheme = this.tls ? "wss" : "ws";
@@ -62,7 +105,7 @@ export class Cluster {
   startMember(id) {
     const peers = this.ports.map((port, i) => `${i + 1}=127.0.0.1:${port}`).join(",");
     const args = ["serve", "--node-id", String(id), "--peers", peers,
-      "--data", join(this.dataRoot, `node-${id}`),
+      "--data", this.dataDir(id),
       "--cluster-secret-file", this.secretFile,
       "--session-ttl-ms", String(this.options.sessionTtlMs ?? 10_000),
       "--heartbeat-ms", String(this.options.heartbeatMs ?? 1_000),
@@ -126,9 +169,13 @@ export class Cluster {
     throw new Error("no leader elected in time");
   }
 
-  async stop() {
+  async stopMembers() {
     for (const id of [...this.processes.keys()]) this.kill(id);
     await sleep(100);
+  }
+
+  async stop() {
+    await this.stopMembers();
     rmSync(this.dataRoot, { recursive: true, force: true });
   }
 }

@@ -114,18 +114,22 @@ test("the dashboard lists the members and follows a kill -9 of the leader", asyn
   await screenshot(page, "dashboard");
 
   cluster.kill(leader);
-  await page.waitForFunction((old) => {
-    const now = document.querySelector("#leader")?.dataset.leader;
-    const row = document.querySelector(`#members tr[data-member="${now}"]`);
-    return now && now !== String(old) && row?.dataset.role === "leader";
-  }, leader, { timeout: SETTLE_MS });
-  await page.waitForFunction((old) => document.querySelector(`#members tr[data-member="${old}"]`)
-    ?.innerText.includes("unreachable"), leader, { timeout: SETTLE_MS });
-  await screenshot(page, "dashboard-after-kill");
-  assert.deepEqual(problems(page), []);
-  await page.close();
-  await node.close();
-  cluster.startMember(leader);
+  try {
+    await page.waitForFunction((old) => {
+      const now = document.querySelector("#leader")?.dataset.leader;
+      const row = document.querySelector(`#members tr[data-member="${now}"]`);
+      return now && now !== String(old) && row?.dataset.role === "leader";
+    }, leader, { timeout: SETTLE_MS });
+    await page.waitForFunction((old) => document.querySelector(`#members tr[data-member="${old}"]`)
+      ?.innerText.includes("unreachable"), leader, { timeout: SETTLE_MS });
+    await screenshot(page, "dashboard-after-kill");
+    assert.deepEqual(problems(page), []);
+  } finally {
+    // Back before the next test, whatever happened here.
+    await page.close();
+    await node.close();
+    cluster.startMember(leader);
+  }
   await assertAccessible("#/", "#members tbody tr");
 });
 
