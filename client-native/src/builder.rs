@@ -1,6 +1,6 @@
 //! [`ClientBuilder`]: connection settings with documented defaults.
 
-use crate::client::Client;
+use crate::client::{Client, StartSettings};
 use crate::driver::Tokens;
 use crate::error::{Error, Result};
 use crate::runtime::{self, DefaultTransport, MaybeSend, MaybeSync};
@@ -33,6 +33,7 @@ pub struct ClientBuilder {
     client_name: String,
     follow_leader: bool,
     tokens: Tokens,
+    session_less_over_http: bool,
     /// Extra trusted CA certificates (PEM) for `wss://`.
     #[cfg(not(target_arch = "wasm32"))]
     ca_pem: Option<Vec<u8>>,
@@ -53,6 +54,7 @@ impl Default for ClientBuilder {
             client_name: runtime::default_client_name(),
             follow_leader: true,
             tokens: Tokens::None,
+            session_less_over_http: false,
             #[cfg(not(target_arch = "wasm32"))]
             ca_pem: None,
         }
@@ -115,6 +117,19 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends calls that need no session (every AtomicLong and
+    /// AtomicReference call, a latch's `count_down`, `try_set_count` and
+    /// `get_count`, the reads of locks and semaphores that do not ask who
+    /// holds) as HTTP requests to the members' `/v1/ops`, each exactly once
+    /// by an idempotency key, and open the WebSocket session only for the
+    /// first call that needs one (locks, permits, waits, watches, admin).
+    /// For callers that live for one request, such as edge workers: no
+    /// session is opened and closed per request. Off by default.
+    pub fn session_less_over_http(mut self, on: bool) -> Self {
+        self.session_less_over_http = on;
+        self
+    }
+
     /// Starts the client. It connects in the background (trying the
     /// endpoints in turn with jittered back-off) and opens a session; calls
     /// made before that wait for it, within their timeout.
@@ -146,14 +161,15 @@ impl ClientBuilder {
         if self.request_timeout.is_zero() {
             return Err(Error::Config("request timeout must be positive".into()));
         }
-        Ok(Client::start(
-            transport,
-            self.endpoints,
-            self.client_name,
-            self.request_timeout,
-            self.follow_leader,
-            self.tokens,
-        ))
+        let settings = StartSettings {
+            endpoints: self.endpoints,
+            name: self.client_name,
+            request_timeout: self.request_timeout,
+            follow_leader: self.follow_leader,
+            tokens: self.tokens,
+            session_less_over_http: self.session_less_over_http,
+        };
+        Ok(Client::start(transport, settings))
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::driver::{self, Command, ConnectError, Tokens, lock};
 use crate::engine::Payload;
 use crate::error::{Error, Result};
+use crate::one_shots;
 use crate::primitives::{
     AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore, ValueReference,
 };
@@ -27,6 +28,8 @@ pub struct Client {
 #[derive(Debug)]
 pub(crate) struct Shared {
     commands: mpsc::UnboundedSender<Command>,
+    /// Calls that need no session, when they go over HTTP.
+    one_shots: Option<OneShotPath>,
     next_ticket: AtomicU64,
     next_handle: AtomicU64,
     request_timeout: Duration,
@@ -48,22 +51,35 @@ impl Client {
         Client::builder().endpoints(endpoints).connect().await
     }
 
-    pub(crate) fn start<T: Transport>(
-        transport: T,
-        endpoints: Vec<String>,
-        name: String,
-        request_timeout: Duration,
-        follow_leader: bool,
-        tokens: Tokens,
-    ) -> Client {
+    pub(crate) fn start<T: Transport>(transport: T, settings: StartSettings) -> Client {
+        let StartSettings {
+            endpoints,
+            name,
+            request_timeout,
+            follow_leader,
+            tokens,
+            session_less_over_http,
+        } = settings;
         let (commands, inbox) = mpsc::unbounded_channel();
         let sessions_lost = Arc::new(AtomicU64::new(0));
         let connect_error = ConnectError::default();
+        let one_shots = session_less_over_http.then(|| {
+            let (requests, inbox) = mpsc::unbounded_channel();
+            let failure = ConnectError::default();
+            let settings = one_shots::Settings {
+                endpoints: endpoints.clone(),
+                tokens: tokens.clone(),
+                failure: failure.clone(),
+            };
+            runtime::spawn(one_shots::run(transport.clone(), settings, inbox));
+            OneShotPath { requests, failure }
+        });
         let settings = driver::Settings {
             endpoints,
             client_name: name,
             follow_leader,
             tokens,
+            connect_on_first_use: session_less_over_http,
         };
         let state = driver::SharedState {
             sessions_lost: sessions_lost.clone(),
@@ -74,6 +90,7 @@ impl Client {
         Client {
             shared: Arc::new(Shared {
                 commands,
+                one_shots,
                 next_ticket: AtomicU64::new(1),
                 next_handle: AtomicU64::new(1),
                 request_timeout,
@@ -132,6 +149,9 @@ impl Client {
     /// Ends the session: locks and session-aware permits it holds are
     /// released, pending calls fail with [`Error::Closed`].
     pub async fn close(&self) {
+        if let Some(path) = &self.shared.one_shots {
+            let _ = path.requests.send(one_shots::Request::Close);
+        }
         let (done, closed) = oneshot::channel();
         if self.shared.commands.send(Command::Close { done }).is_ok() {
             let _ = closed.await;
@@ -174,6 +194,45 @@ impl Client {
 
     fn new_handle(&self) -> HandleId {
         HandleId(self.shared.next_handle.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// How [`Client::start`] sets the client up, from the builder.
+pub(crate) struct StartSettings {
+    pub endpoints: Vec<String>,
+    pub name: String,
+    pub request_timeout: Duration,
+    pub follow_leader: bool,
+    pub tokens: Tokens,
+    /// Calls that need no session go over HTTP, and the WebSocket session
+    /// is opened for the first call that needs one.
+    pub session_less_over_http: bool,
+}
+
+/// The HTTP path for calls that need no session ([`one_shots`]).
+#[derive(Debug)]
+struct OneShotPath {
+    requests: mpsc::UnboundedSender<one_shots::Request>,
+    failure: ConnectError,
+}
+
+impl OneShotPath {
+    fn call(&self, group: GroupName, op: Op, limit: Duration) -> Call {
+        let (answer, receiver) = oneshot::channel();
+        let request = one_shots::Request::Call { group, op, answer };
+        if self.requests.send(request).is_err() {
+            return Call::failed(Error::Closed);
+        }
+        Call {
+            receiver: Some(receiver),
+            ticket: 0,
+            // Nothing waits on a member: nothing to cancel.
+            commands: None,
+            early: None,
+            deadline: Some(runtime::sleep(limit)),
+            limit: Some(limit),
+            connect_error: Some(self.failure.clone()),
+        }
     }
 }
 
@@ -229,9 +288,14 @@ impl Object {
             Err(e) => return Call::failed(Error::Server(e.clone())),
         };
         let shared = &self.client.shared;
+        let op = build(name);
+        if let Some(path) = &shared.one_shots
+            && !op.needs_session()
+        {
+            return path.call(group, op, shared.request_timeout);
+        }
         let ticket = shared.next_ticket.fetch_add(1, Ordering::Relaxed);
         let (answer, receiver) = oneshot::channel();
-        let op = build(name);
         let wait = WaitKind::of(&op);
         // Only a queued waiter has anything to cancel on the server.
         let cancellable = op.may_wait();

@@ -132,6 +132,9 @@ pub struct Settings {
     pub client_name: String,
     pub follow_leader: bool,
     pub tokens: Tokens,
+    /// Connect (and open a session) only once the first command arrives:
+    /// a client whose calls go over HTTP may never need a session.
+    pub connect_on_first_use: bool,
 }
 
 /// What the driver shares with the client's handles.
@@ -152,7 +155,19 @@ pub async fn run<T: Transport>(
         client_name,
         follow_leader,
         tokens,
+        connect_on_first_use,
     } = settings;
+    let first = match connect_on_first_use {
+        false => None,
+        true => match commands.recv().await {
+            Some(Command::Close { done }) => {
+                let _ = done.send(());
+                return;
+            }
+            None => return,
+            first => first,
+        },
+    };
     let SharedState {
         sessions_lost,
         connect_error,
@@ -184,6 +199,9 @@ pub async fn run<T: Transport>(
         token_fetched_ms: None,
         connect_error,
     };
+    if let Some(command) = first {
+        driver.on_command(command);
+    }
     let mut backoff = BACKOFF_MIN;
     loop {
         if driver.fatal.is_some() {

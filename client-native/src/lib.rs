@@ -28,6 +28,7 @@ mod client;
 mod driver;
 pub mod engine;
 mod error;
+mod one_shots;
 mod primitives;
 mod runtime;
 pub mod transport;

@@ -54,6 +54,13 @@ pub fn connect(
                 .map_err(|_| config("tokenProvider must be a function returning a token"))?;
             builder = builder.token_provider(move || fetch_token(provider.clone()));
         }
+        let over_http = match option(&options, "transport").map(|t| t.as_string()) {
+            None => false,
+            Some(Some(t)) if t == "websocket" => false,
+            Some(Some(t)) if t == "http" => true,
+            Some(_) => return Err(config("transport must be \"websocket\" or \"http\"")),
+        };
+        builder = builder.session_less_over_http(over_http);
         let transport = match option(&options, "WebSocket") {
             Some(constructor) => WebTransport::with_constructor(
                 constructor
@@ -62,7 +69,11 @@ pub fn connect(
             ),
             None => WebTransport::default(),
         };
-        transport.check().map_err(config)?;
+        if !over_http {
+            // Over HTTP, a runtime without WebSockets still runs every
+            // session-less call; the others fail with its reason.
+            transport.check().map_err(config)?;
+        }
         let client = builder
             .connect_with(transport)
             .await

@@ -39,6 +39,16 @@ export interface ConnectOptions {
    * expires; calls refused for an expired token are sent again with the
    * fresh one, on the same session. */
   tokenProvider?: () => string | Promise<string>;
+  /** How calls travel. "websocket" (the default, except in the workerd
+   * entry): every call over the client's WebSocket session. "http": calls
+   * that need no session (every AtomicLong and AtomicReference call, a
+   * latch's countDown, trySetCount and getCount, the lock and semaphore
+   * reads that do not ask who holds) are HTTP requests to the members'
+   * /v1/ops, each run exactly once by an idempotency key, and the
+   * WebSocket session opens only for the first call that needs one
+   * (locks, permits, waits, watches, admin). The workerd entry defaults to
+   * "http": a Worker request needs no socket for a counter. */
+  transport?: "websocket" | "http";
 }
 
 /** The group's members as its leader sees them (`client.admin().members()`). */

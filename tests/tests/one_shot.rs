@@ -11,6 +11,8 @@ use raftcp_proto::{
 };
 use raftcp_tests::TestCluster;
 use raftcp_tests::one_shot::{call, exchange, head, one};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 fn add(name: &str, delta: i64) -> Op {
@@ -205,4 +207,61 @@ fn malformed_and_oversize_requests_are_refused_whole_and_change_nothing() {
     assert_eq!(read, Ok(Reply::Long(0)));
     let added = only(call(&addr, None, vec![one(1, add("n", 1))]).unwrap());
     assert_eq!(added, Ok(Reply::Long(1)));
+}
+
+/// The Rust client with `session_less_over_http`: concurrent increments
+/// over HTTP run once each while the leader is killed under them, no
+/// session is opened for them, and the first call that needs a session
+/// opens one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_over_http_counts_exactly_across_a_failover_without_a_session() {
+    const TASKS: i64 = 4;
+    const EACH: i64 = 150;
+    let mut cluster = TestCluster::start("one-shot-client");
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let client = raftcp::Client::builder()
+        .endpoints(cluster.urls())
+        .session_less_over_http(true)
+        .request_timeout(Duration::from_secs(60))
+        .connect()
+        .await
+        .unwrap();
+    let counter = client.get_atomic_long("hits");
+    let done = Arc::new(AtomicI64::new(0));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (counter, done) = (counter.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                for _ in 0..EACH {
+                    seen.push(counter.increment_and_get().await.unwrap());
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                seen
+            })
+        })
+        .collect();
+    while done.load(Ordering::Relaxed) < TASKS * EACH / 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cluster.kill(leader);
+    let at_kill = done.load(Ordering::Relaxed);
+    assert!(at_kill < TASKS * EACH, "the kill came after every call");
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.extend(task.await.unwrap());
+    }
+    seen.sort_unstable();
+    let expected: Vec<i64> = (1..=TASKS * EACH).collect();
+    assert_eq!(seen, expected, "each increment once, none lost");
+    assert_eq!(counter.get().await.unwrap(), TASKS * EACH);
+    let now_leader = cluster.wait_for_leader(Duration::from_secs(60));
+    assert_eq!(cluster.gauge(now_leader, "raftcp_sessions"), Some(0));
+
+    // A lock needs a session: the first lock opens one.
+    let lock = client.get_fenced_lock("job");
+    lock.lock().await.unwrap();
+    lock.unlock().await.unwrap();
+    assert_eq!(cluster.gauge(now_leader, "raftcp_sessions"), Some(1));
+    client.close().await;
 }

@@ -57,6 +57,19 @@ pub(crate) fn random_unit() -> f64 {
     f64::from(nanos % 1000) / 1000.0
 }
 
+/// 64 bits no other client is likely to draw: std's per-process random
+/// hash keys over the time and process id.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.finish()
+}
+
 pub(crate) fn default_client_name() -> String {
     format!("rust-{}", std::process::id())
 }

@@ -151,6 +151,13 @@ pub(crate) fn random_unit() -> f64 {
     js_sys::Math::random()
 }
 
+/// 64 bits no other client is likely to draw: two draws of the host's
+/// `Math.random`, 32 bits each.
+pub(crate) fn random_u64() -> u64 {
+    let draw = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (draw() << 32) | draw()
+}
+
 pub(crate) fn default_client_name() -> String {
     "js".to_owned()
 }

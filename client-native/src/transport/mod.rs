@@ -1,17 +1,23 @@
-//! The seam between the runtime-neutral driver and a concrete WebSocket.
-//! Native builds use `native` (tokio-tungstenite); wasm builds use `web`
-//! (the JavaScript host's WebSocket).
+//! The seam between the runtime-neutral drivers and the network: a
+//! WebSocket for the session, one HTTP POST for session-less calls. Native
+//! builds use `native` (tokio-tungstenite, and a small HTTP/1.1 client);
+//! wasm builds use `web` (the JavaScript host's WebSocket and `fetch`).
 
+#[cfg(target_arch = "wasm32")]
+mod fetch;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+#[cfg(not(target_arch = "wasm32"))]
+mod native_http;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
 use crate::runtime::MaybeSend;
 use std::future::Future;
 
-/// Opens connections to a member's client endpoint.
-pub trait Transport: MaybeSend + 'static {
+/// Opens connections to a member's client endpoint, and posts session-less
+/// calls to its `/v1/ops`.
+pub trait Transport: Clone + MaybeSend + 'static {
     /// The connection type it opens.
     type Link: Link;
     /// Connects to `url` (`ws://host:port/v1/client`) with the raftcp
@@ -20,7 +26,31 @@ pub trait Transport: MaybeSend + 'static {
         &mut self,
         url: &str,
     ) -> impl Future<Output = Result<Self::Link, String>> + MaybeSend;
+
+    /// POSTs `body` to `url` (`http://host:port/v1/ops`) as
+    /// `application/octet-stream`, with `token` as a Bearer token; the
+    /// answer's status and body (at most [`POSTED_BODY_BYTES_MAX`]).
+    fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        token: Option<String>,
+    ) -> impl Future<Output = Result<Posted, String>> + MaybeSend;
 }
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Posted {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The whole body.
+    pub body: Vec<u8>,
+}
+
+/// The largest answer body taken from `/v1/ops`: a member stops adding
+/// results once they pass 1 MiB, so the last one (a value of at most
+/// `VALUE_BYTES_MAX`) may pass it a little.
+pub const POSTED_BODY_BYTES_MAX: usize = 2 * raftcp_proto::limits::FRAME_BYTES_MAX;
 
 /// One open connection carrying binary frames.
 pub trait Link: MaybeSend + 'static {

@@ -1,6 +1,6 @@
 //! tokio-tungstenite transport: `ws://`, and `wss://` through rustls.
 
-use super::{Link, Transport};
+use super::{Link, Posted, Transport};
 use futures_util::{SinkExt, StreamExt};
 use raftcp_proto::limits::FRAME_BYTES_MAX;
 use rustls::pki_types::CertificateDer;
@@ -112,6 +112,15 @@ impl Transport for TokioTransport {
         .await
         .map_err(|e| format!("websocket handshake with {url}: {e}"))?;
         Ok(TokioLink { socket })
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        token: Option<String>,
+    ) -> Result<Posted, String> {
+        super::native_http::post(&self.tls, url, body, token).await
     }
 }
 

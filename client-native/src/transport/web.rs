@@ -4,7 +4,7 @@
 //! them has (`send`, `close`, `binaryType`, the `on…` handlers), so any
 //! standard-shaped implementation works.
 
-use super::{Link, Transport};
+use super::{Link, Posted, Transport};
 use js_sys::{Array, Function, Reflect, Uint8Array};
 use raftcp_proto::limits::{FRAME_BYTES_MAX, FRAMES_PER_MESSAGE_MAX};
 use tokio::sync::mpsc;
@@ -104,6 +104,15 @@ impl Transport for WebTransport {
             _ => Err(format!("connect {url}: no open event")),
         }
     }
+
+    async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+        token: Option<String>,
+    ) -> Result<Posted, String> {
+        super::fetch::post(url, body, token).await
+    }
 }
 
 fn attach_handlers(
@@ -158,7 +167,7 @@ fn close_reason(event: &JsValue) -> String {
     }
 }
 
-fn describe(error: &JsValue) -> String {
+pub(super) fn describe(error: &JsValue) -> String {
     error
         .dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.message()))

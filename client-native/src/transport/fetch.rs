@@ -1,0 +1,67 @@
+//! `POST /v1/ops` through the JavaScript host's `fetch` (browsers, Node 18+,
+//! Deno, workerd): a Worker needs no socket for a session-less call.
+
+use super::{POSTED_BODY_BYTES_MAX, Posted};
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+pub(super) async fn post(
+    url: &str,
+    body: Vec<u8>,
+    token: Option<String>,
+) -> Result<Posted, String> {
+    let global = js_sys::global();
+    let fetch = Reflect::get(&global, &"fetch".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .ok_or("this runtime has no global fetch")?;
+    let headers = Object::new();
+    set(&headers, "content-type", &"application/octet-stream".into());
+    if let Some(token) = token {
+        set(&headers, "authorization", &format!("Bearer {token}").into());
+    }
+    let init = Object::new();
+    set(&init, "method", &"POST".into());
+    set(&init, "headers", &headers);
+    set(&init, "body", &Uint8Array::from(body.as_slice()));
+    let pending = fetch
+        .call2(&global, &url.into(), &init)
+        .map_err(|e| format!("POST {url}: {}", super::web::describe(&e)))?;
+    let response = settle(pending)
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    let status = Reflect::get(&response, &"status".into())
+        .ok()
+        .and_then(|s| s.as_f64())
+        .ok_or_else(|| format!("POST {url}: an answer without a status"))?;
+    let read = Reflect::get(&response, &"arrayBuffer".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .ok_or_else(|| format!("POST {url}: an answer without a body"))?;
+    let pending = read
+        .call0(&response)
+        .map_err(|e| format!("POST {url}: {}", super::web::describe(&e)))?;
+    let buffer = settle(pending)
+        .await
+        .map_err(|e| format!("POST {url}: reading the answer: {e}"))?;
+    let bytes = Uint8Array::new(&buffer);
+    if bytes.length() as usize > POSTED_BODY_BYTES_MAX {
+        return Err(format!("POST {url}: the answer is too large"));
+    }
+    Ok(Posted {
+        status: status as u16,
+        body: bytes.to_vec(),
+    })
+}
+
+fn set(object: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(object, &key.into(), value);
+}
+
+async fn settle(pending: JsValue) -> Result<JsValue, String> {
+    let promise = Promise::resolve(&pending);
+    JsFuture::from(promise)
+        .await
+        .map_err(|e| super::web::describe(&e))
+}
