@@ -199,6 +199,9 @@ pub async fn run<T: Transport>(
         token_fetched_ms: None,
         connect_error,
     };
+    if let Err(reason) = driver.transport.check() {
+        driver.fatal = Some(Error::Config(reason));
+    }
     if let Some(command) = first {
         driver.on_command(command);
     }

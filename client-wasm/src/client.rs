@@ -9,6 +9,7 @@ use crate::latch::CountDownLatch;
 use crate::lock::FencedLock;
 use crate::semaphore::Semaphore;
 use js_sys::{Array, Function, Promise};
+use raftcp::transport::Transport;
 use raftcp::transport::web::WebTransport;
 use std::time::Duration;
 use wasm_bindgen::prelude::*;
@@ -71,7 +72,7 @@ pub fn connect(
         };
         if !over_http {
             // Over HTTP, a runtime without WebSockets still runs every
-            // session-less call; the others fail with its reason.
+            // session-less call; the others fail with a ConfigError.
             transport.check().map_err(config)?;
         }
         let client = builder

@@ -1,7 +1,8 @@
 // The package in Cloudflare's workerd (the real runtime from the `workerd`
 // npm package): the README's Worker imports it through the "workerd" export and, per
 // HTTP request, increments an AtomicLong and takes and releases a
-// FencedLock. Concurrent requests must each count exactly once.
+// FencedLock. Concurrent requests must each count exactly once. A Worker
+// that only counts does it over HTTP, without a socket or a session.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
@@ -100,5 +101,49 @@ test("a Worker watches a counter move and a lock change hands", async () => {
     assert.deepEqual(body.locks, [[false, "0"], [true, body.fence], [false, "0"]]);
   } finally {
     watching.stop();
+  }
+});
+
+// Session-less calls only: the workerd entry sends them over HTTP.
+const COUNTING_WORKER = `
+import { connect } from "raftcp";
+export default {
+  async fetch(request, env) {
+    const client = await connect(env.RAFTCP_ENDPOINTS.split(","));
+    try {
+      const hits = await client.getAtomicLong("worker-http-hits").incrementAndGet();
+      return Response.json({ hits: String(hits) });
+    } catch (e) {
+      return Response.json({ error: String(e && e.stack || e) }, { status: 500 });
+    } finally {
+      await client.close();
+    }
+  },
+};
+`;
+
+test("concurrent Worker requests count exactly over HTTP, opening no session", async () => {
+  const counting = await startWorker(cluster.endpoints, { script: COUNTING_WORKER });
+  try {
+    const leader = await cluster.waitForLeader();
+    const sessions = await cluster.gauge(leader, "raftcp_sessions");
+    const client = await connect(cluster.endpoints, { WebSocket });
+    const counter = client.getAtomicLong("worker-http-hits");
+    const before = await counter.get();
+    const answers = await Promise.all(
+      Array.from({ length: REQUESTS }, async () => {
+        const response = await fetch(counting.url);
+        const body = await response.json();
+        assert.equal(response.status, 200, JSON.stringify(body));
+        return BigInt(body.hits);
+      }),
+    );
+    assert.equal(new Set(answers).size, REQUESTS);
+    assert.equal(await counter.get() - before, BigInt(REQUESTS));
+    // Only this test's own client holds a session.
+    assert.equal(await cluster.gauge(leader, "raftcp_sessions"), sessions + 1);
+    await client.close();
+  } finally {
+    counting.stop();
   }
 });

@@ -27,6 +27,13 @@ pub trait Transport: Clone + MaybeSend + 'static {
         url: &str,
     ) -> impl Future<Output = Result<Self::Link, String>> + MaybeSend;
 
+    /// Why this transport can never connect, if it cannot (a JavaScript
+    /// host without a WebSocket): calls that need a session then fail at
+    /// once with the reason instead of retrying.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+
     /// POSTs `body` to `url` (`http://host:port/v1/ops`) as
     /// `application/octet-stream`, with `token` as a Bearer token; the
     /// answer's status and body (at most [`POSTED_BODY_BYTES_MAX`]).

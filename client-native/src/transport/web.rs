@@ -37,12 +37,6 @@ impl WebTransport {
         }
     }
 
-    /// Fails when there is no WebSocket to use (no constructor passed and
-    /// no global one), which reconnecting would never fix.
-    pub fn check(&self) -> Result<(), String> {
-        self.constructor().map(drop)
-    }
-
     fn constructor(&self) -> Result<Function, String> {
         if let Some(constructor) = &self.constructor {
             return Ok(constructor.clone());
@@ -80,6 +74,12 @@ pub struct WebLink {
 
 impl Transport for WebTransport {
     type Link = WebLink;
+
+    /// Fails when there is no WebSocket to use (no constructor passed and
+    /// no global one), which reconnecting would never fix.
+    fn check(&self) -> Result<(), String> {
+        self.constructor().map(drop)
+    }
 
     async fn connect(&mut self, url: &str) -> Result<WebLink, String> {
         let constructor = self.constructor()?;

@@ -1,0 +1,97 @@
+// Session-less calls over HTTP (`transport: "http"`) in Node against a real
+// cluster: concurrent increments each run once across a kill -9 of the
+// leader with no session opened; calls that need a session open one when
+// the runtime can, and fail at once with a ConfigError when it cannot;
+// refusals carry the same codes as over a WebSocket.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { WebSocket } from "ws";
+import { connect, ConfigError, OperationError } from "raftcp";
+import { Cluster } from "./cluster.mjs";
+
+const WORKERS = 16;
+const INCREMENTS_PER_WORKER = 40;
+
+let cluster;
+
+before(async () => {
+  cluster = await Cluster.start();
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+test("increments over HTTP run once each across a kill -9 of the leader, with no session", async () => {
+  // Node 20 has no global WebSocket, and none is passed: HTTP only.
+  const client = await connect(cluster.endpoints, { transport: "http" });
+  const counter = client.getAtomicLong("http-counter");
+  const seen = [];
+  let done = 0;
+  const worker = async () => {
+    for (let i = 0; i < INCREMENTS_PER_WORKER; i++) {
+      seen.push(await counter.incrementAndGet());
+      done++;
+    }
+  };
+  const run = Promise.all(Array.from({ length: WORKERS }, worker));
+  while (done < (WORKERS * INCREMENTS_PER_WORKER) / 4) await new Promise((r) => setTimeout(r, 5));
+  const leader = await cluster.waitForLeader();
+  cluster.kill(leader);
+  const atKill = done;
+  const newLeader = await cluster.waitForLeader(leader);
+  cluster.startMember(leader);
+  await run;
+
+  const total = WORKERS * INCREMENTS_PER_WORKER;
+  assert.ok(atKill < total, "the leader was killed while calls ran");
+  assert.equal(new Set(seen).size, total, "every increment returned a distinct value");
+  assert.equal(await counter.get(), BigInt(total), "each increment applied exactly once");
+  assert.equal(await cluster.gauge(newLeader, "raftcp_sessions"), 0, "no session was opened");
+  await client.close();
+});
+
+test("calls that need a session fail at once without a WebSocket, and open one with it", async () => {
+  const httpOnly = await connect(cluster.endpoints, { transport: "http" });
+  await assert.rejects(httpOnly.getFencedLock("http-lock").lock(), (e) => e instanceof ConfigError && /WebSocket/.test(e.message));
+  // Session-less calls of every kind still run.
+  const config = httpOnly.getAtomicReference("http-config");
+  await config.set({ retries: 3 });
+  assert.deepEqual(await config.get(), { retries: 3 });
+  const latch = httpOnly.getCountDownLatch("http-latch");
+  assert.equal(await latch.trySetCount(2), true);
+  await latch.countDown();
+  assert.equal(await latch.getCount(), 1);
+  await httpOnly.close();
+
+  const leader = await cluster.waitForLeader();
+  const sessionsBefore = await cluster.gauge(leader, "raftcp_sessions");
+  const both = await connect(cluster.endpoints, { transport: "http", WebSocket });
+  assert.equal(await both.getAtomicLong("http-counter-2").incrementAndGet(), 1n);
+  assert.equal(await cluster.gauge(leader, "raftcp_sessions"), sessionsBefore);
+  const lock = both.getFencedLock("http-lock");
+  const fence = await lock.lock();
+  assert.ok(fence > 0n);
+  assert.equal(await cluster.gauge(leader, "raftcp_sessions"), sessionsBefore + 1);
+  await lock.unlock();
+  await both.close();
+});
+
+test("refusals over HTTP carry the codes they carry over a WebSocket", async () => {
+  await assert.rejects(connect(cluster.endpoints, { transport: "pigeon" }), ConfigError);
+  const overHttp = await connect(cluster.endpoints, { transport: "http" });
+  const overSocket = await connect(cluster.endpoints, { WebSocket });
+  const refusals = async (client) => {
+    const seen = [];
+    const refused = (call) => call.then(() => assert.fail("taken"), (e) => seen.push([e.constructor.name, e.code]));
+    await refused(client.getCountDownLatch("http-refused").trySetCount(-1));
+    await refused(client.getAtomicReference("http-refused").set("x".repeat(300 * 1024)));
+    await refused(client.getAtomicLong("bad\u0000name").get());
+    return seen;
+  };
+  const expected = await refusals(overSocket);
+  assert.equal(expected.length, 3);
+  assert.deepEqual(await refusals(overHttp), expected);
+  await overHttp.close();
+  await overSocket.close();
+});
