@@ -17,7 +17,7 @@ use crate::transport::{POSTED_BODY_BYTES_MAX, Posted, Transport};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use raftcp_proto::codec::decode_bounded;
-use raftcp_proto::limits::ONE_SHOTS_PER_BATCH_MAX;
+use raftcp_proto::limits::{ONE_SHOT_KEY_TTL_MS, ONE_SHOTS_PER_BATCH_MAX};
 use raftcp_proto::{
     GroupName, IdempotencyKey, OneShot, OneShotAnswers, OneShotBatch, Op, OpError, Reply,
 };
@@ -57,7 +57,14 @@ struct Pending {
     shot: OneShot,
     answer: Answer,
     attempts: u32,
+    /// When (`now_ms`) the call was made.
+    made_ms: u64,
 }
+
+/// A call is sent again for at most this long: a member keeps its key for
+/// [`ONE_SHOT_KEY_TTL_MS`], and a retry after the key expired would run
+/// the call a second time.
+const RETRY_WINDOW: Duration = Duration::from_millis(ONE_SHOT_KEY_TTL_MS / 2);
 
 /// What one request came back with.
 enum Outcome {
@@ -115,7 +122,8 @@ pub(crate) async fn run<T: Transport>(
             request = requests.recv() => match request {
                 Some(Request::Call { group, op, answer }) => {
                     let shot = OneShot { key: path.keys.next(), group, op };
-                    waiting.push_back(Pending { shot, answer, attempts: 0 });
+                    let made_ms = now_ms();
+                    waiting.push_back(Pending { shot, answer, attempts: 0, made_ms });
                 }
                 // Calls out or waiting fail with Closed as their answers drop.
                 Some(Request::Close) | None => return,
@@ -240,7 +248,15 @@ impl Path {
             // The member is down or has no leader now: try the next one.
             self.next_url += 1;
         }
-        retry.retain(|p| !p.answer.is_closed());
+        let window = RETRY_WINDOW.as_millis() as u64;
+        let (expired, mut retry): (Vec<_>, Vec<_>) = retry
+            .into_iter()
+            .filter(|p| !p.answer.is_closed())
+            .partition(|p| now_ms().saturating_sub(p.made_ms) >= window);
+        for pending in expired {
+            // Its outcome is unknown: an earlier attempt may have run it.
+            let _ = pending.answer.send(Err(Error::Timeout(RETRY_WINDOW)));
+        }
         for pending in &mut retry {
             pending.attempts = pending.attempts.saturating_add(1);
         }
