@@ -12,6 +12,9 @@
 pub enum PlantedBug {
     /// Resent requests execute again instead of returning the cached answer.
     NoRetryDedup,
+    /// A session-less retry executes again instead of returning the answer
+    /// kept under its idempotency key.
+    OneShotNoDedup,
     /// Reads answered from the local replica: no ReadIndex, no leader.
     StaleReads,
     /// A lock re-grant reuses the previous fence instead of a larger one.
@@ -23,8 +26,9 @@ pub enum PlantedBug {
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 4] = [
+    pub const ALL: [PlantedBug; 5] = [
         PlantedBug::NoRetryDedup,
+        PlantedBug::OneShotNoDedup,
         PlantedBug::StaleReads,
         PlantedBug::FenceNotAdvanced,
         PlantedBug::WallClockExpiry,
@@ -34,6 +38,7 @@ impl PlantedBug {
     pub fn name(self) -> &'static str {
         match self {
             PlantedBug::NoRetryDedup => "no-retry-dedup",
+            PlantedBug::OneShotNoDedup => "one-shot-no-dedup",
             PlantedBug::StaleReads => "stale-reads",
             PlantedBug::FenceNotAdvanced => "fence-not-advanced",
             PlantedBug::WallClockExpiry => "wall-clock-expiry",

@@ -12,6 +12,7 @@
 use super::Machine;
 use super::command::{CommandResponse, Effect, Outcome};
 use super::usage::{ONE_SHOT_BYTES, result_bytes};
+use crate::faults::PlantedBug;
 use raftcp_proto::limits::{ONE_SHOT_ANSWERS_MAX, ONE_SHOT_KEY_TTL_MS};
 use raftcp_proto::{Op, OpError, Reply, RequestId, SessionId};
 use serde::{Deserialize, Serialize};
@@ -59,13 +60,15 @@ impl OneShots {
     }
 
     fn insert(&mut self, key: OneShotKey, answered: Answered) {
-        self.expiry.insert((answered.expires_ms, key));
-        self.bytes += answer_bytes(&answered);
-        if let Some(replaced) = self.answers.insert(key, answered) {
-            // Never happens (a kept key is answered from here); kept exact.
+        // Only the planted bug `one-shot-no-dedup` replaces a kept answer
+        // (a kept key is answered from here); kept exact all the same.
+        if let Some(replaced) = self.answers.remove(&key) {
             self.expiry.remove(&(replaced.expires_ms, key));
             self.bytes -= answer_bytes(&replaced);
         }
+        self.expiry.insert((answered.expires_ms, key));
+        self.bytes += answer_bytes(&answered);
+        self.answers.insert(key, answered);
     }
 
     /// Forgets every answer whose time is up at `now_ms`.
@@ -127,7 +130,10 @@ impl Machine {
         effects: &mut Vec<Effect>,
     ) -> CommandResponse {
         let done = |result| CommandResponse::Client(Outcome::Done(result));
-        if let Some(answered) = self.one_shots.answers.get(&key) {
+        let planted_no_dedup = self.planted(PlantedBug::OneShotNoDedup);
+        if let Some(answered) = self.one_shots.answers.get(&key)
+            && !planted_no_dedup
+        {
             return done(match answered.fingerprint == fingerprint {
                 true => answered.result.clone(),
                 false => Err(OpError::IdempotencyKeyReused),

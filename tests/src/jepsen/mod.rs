@@ -79,7 +79,7 @@ impl Scenario {
     /// The fault under which `bug` shows.
     pub fn exposing(bug: PlantedBug) -> Fault {
         match bug {
-            PlantedBug::NoRetryDedup => Fault::LostReplies,
+            PlantedBug::NoRetryDedup | PlantedBug::OneShotNoDedup => Fault::LostReplies,
             PlantedBug::StaleReads => Fault::IsolateFollower,
             PlantedBug::FenceNotAdvanced => Fault::KillMember,
             PlantedBug::WallClockExpiry => Fault::ClockSkew,

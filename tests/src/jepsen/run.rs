@@ -6,7 +6,7 @@ use super::invariants;
 use super::linearizable::{self, Counter, Register, Verdict};
 use super::nemesis::{MemberEnv, Nemesis};
 use super::net::Net;
-use super::workloads::{self, COUNTER, Ctx, DESTROYED_LOCK, IDS, PERMITS, REGISTER};
+use super::workloads::{self, COUNTER, Ctx, DESTROYED_LOCK, IDS, PERMITS, Path, REGISTER};
 use super::{Rng, Scenario};
 use crate::{TestCluster, Timings};
 use std::path::PathBuf;
@@ -79,14 +79,27 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
     runtime.block_on(workloads::init_semaphore(&ctx, SETUP_PROCESS));
     let lock_workers: Vec<usize> = (11..14).collect();
     let mut workers = Vec::new();
+    // One incrementer of each counter goes over HTTP without a session.
     for p in 0..3 {
-        workers.push(runtime.spawn(workloads::incrementer(ctx.clone(), p, COUNTER, rng.fork())));
+        let path = if p == 2 {
+            Path::SessionLess
+        } else {
+            Path::Session
+        };
+        let worker = workloads::incrementer(ctx.clone(), p, COUNTER, path, rng.fork());
+        workers.push(runtime.spawn(worker));
     }
     for p in 3..6 {
         workers.push(runtime.spawn(workloads::counter_reader(ctx.clone(), p, rng.fork())));
     }
     for p in 6..8 {
-        workers.push(runtime.spawn(workloads::incrementer(ctx.clone(), p, IDS, rng.fork())));
+        let path = if p == 7 {
+            Path::SessionLess
+        } else {
+            Path::Session
+        };
+        let worker = workloads::incrementer(ctx.clone(), p, IDS, path, rng.fork());
+        workers.push(runtime.spawn(worker));
     }
     for p in 8..11 {
         workers.push(runtime.spawn(workloads::register(ctx.clone(), p, rng.fork())));

@@ -126,6 +126,20 @@ impl Ctx {
 /// A client for `process`, through its proxies; retried until the cluster
 /// answers (workers start before any fault).
 pub async fn client(ctx: &Ctx, process: usize) -> Client {
+    client_with(ctx, process, Path::Session).await
+}
+
+/// How a worker's calls travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// Every call in the client's session, over its WebSocket.
+    Session,
+    /// Calls that need no session as `POST /v1/ops`, each under one
+    /// idempotency key for all its attempts.
+    SessionLess,
+}
+
+async fn client_with(ctx: &Ctx, process: usize, path: Path) -> Client {
     let urls = ctx.net.client_urls(process).await;
     loop {
         let connected = Client::builder()
@@ -133,6 +147,7 @@ pub async fn client(ctx: &Ctx, process: usize) -> Client {
             .follow_leader(false)
             .request_timeout(REQUEST_TIMEOUT)
             .client_name(format!("jepsen-{process}"))
+            .session_less_over_http(path == Path::SessionLess)
             .connect()
             .await;
         match connected {
@@ -142,9 +157,17 @@ pub async fn client(ctx: &Ctx, process: usize) -> Client {
     }
 }
 
-/// `add_and_get(1)` on the shared counter, or on the id generator.
-pub async fn incrementer(ctx: Arc<Ctx>, process: usize, object: &'static str, mut rng: Rng) {
-    let client = client(&ctx, process).await;
+/// `add_and_get(1)` on the shared counter, or on the id generator, over
+/// `path`: a session-less retry that ran twice shows as a lost or repeated
+/// value.
+pub async fn incrementer(
+    ctx: Arc<Ctx>,
+    process: usize,
+    object: &'static str,
+    path: Path,
+    mut rng: Rng,
+) {
+    let client = client_with(&ctx, process, path).await;
     let counter = client.get_atomic_long(object);
     while ctx.running() {
         let invoked = ctx.history.now_us();
