@@ -118,13 +118,20 @@ impl ClientBuilder {
     }
 
     /// Sends calls that need no session (every AtomicLong and
-    /// AtomicReference call, a latch's `count_down`, `try_set_count` and
-    /// `get_count`, the reads of locks and semaphores that do not ask who
-    /// holds) as HTTP requests to the members' `/v1/ops`, each exactly once
-    /// by an idempotency key, and open the WebSocket session only for the
-    /// first call that needs one (locks, permits, waits, watches, admin).
-    /// For callers that live for one request, such as edge workers: no
-    /// session is opened and closed per request. Off by default.
+    /// AtomicReference call, a latch's `count_down`, `try_set_count`,
+    /// `get_count` and `destroy`, the reads of locks and semaphores that do
+    /// not ask who holds, leased locks) as HTTP requests to the members'
+    /// `/v1/ops`, each exactly once by an idempotency key, and open the
+    /// WebSocket session only for the first call that needs one (locks,
+    /// permits, waits, watches, admin). For callers that live for one
+    /// request, such as edge workers: no session is opened and closed per
+    /// request. Off by default.
+    ///
+    /// Calls made without awaiting each other may run in any order. A call
+    /// is sent again (same key) for at most
+    /// [`raftcp_proto::limits::ONE_SHOT_SEND_WINDOW_MS`] (20 s) after it
+    /// was made, then fails with [`Error::Timeout`], its outcome unknown:
+    /// a later attempt could run it twice.
     pub fn session_less_over_http(mut self, on: bool) -> Self {
         self.session_less_over_http = on;
         self

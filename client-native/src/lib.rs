@@ -40,7 +40,8 @@ pub use builder::{ClientBuilder, DEFAULT_REQUEST_TIMEOUT};
 pub use client::Client;
 pub use error::{Error, Result};
 pub use primitives::{
-    AtomicLong, AtomicReference, CountDownLatch, FencedLock, Semaphore, ValueReference,
+    AtomicLong, AtomicReference, CountDownLatch, FencedLock, LeaseToken, LockLease, Semaphore,
+    ValueReference,
 };
 pub use raftcp_proto as proto;
 pub use raftcp_proto::{Fence, OpError};

@@ -35,6 +35,12 @@ pub fn encode_bounded<T: Serialize>(message: &T, max: usize) -> Result<Vec<u8>, 
     Ok(bytes)
 }
 
+/// How many bytes `message` takes encoded, without encoding it (0 for a
+/// value that cannot encode).
+pub fn encoded_size<T: Serialize>(message: &T) -> usize {
+    postcard::experimental::serialized_size(message).unwrap_or(0)
+}
+
 /// Decodes exactly one message from `bytes`: oversize input, trailing bytes,
 /// unknown variants and truncated input are errors. Never panics.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {

@@ -41,8 +41,8 @@ pub use frame::{
 pub use ids::{Fence, HandleId, RequestId, ResumeSecret, SessionId};
 pub use name::GroupName;
 pub use one_shot::{IdempotencyKey, OneShot, OneShotAnswers, OneShotBatch};
-pub use op::{LatchOp, LockOp, LongOp, Op, RefOp, SemaphoreOp};
-pub use reply::Reply;
+pub use op::{LatchOp, LeaseId, LeaseSecret, LockOp, LongOp, Op, RefOp, SemaphoreOp};
+pub use reply::{Lease, Reply};
 pub use value::Value;
 pub use watch::{Change, ObjectKind, ObjectState, WatchEnded, WatchId, WatchRequest};
 

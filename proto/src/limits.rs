@@ -87,5 +87,20 @@ pub const ONE_SHOT_KEY_TTL_MS: u64 = 60_000;
 /// refused with `TOO_MANY_KEYS` until older ones expire.
 pub const ONE_SHOT_ANSWERS_MAX: usize = 1_000_000;
 
+/// A client sends a session-less operation (first attempt or retry) for
+/// at most this long after making it. With a member's own bounds on a
+/// request (its head, body and answers: `raftcp_server::limits`), every
+/// attempt is applied before the first one's key expires, so none can run
+/// twice; the members check that sum at compile time.
+pub const ONE_SHOT_SEND_WINDOW_MS: u64 = 20_000;
+
 /// Most operations in one `POST /v1/ops` body.
 pub const ONE_SHOTS_PER_BATCH_MAX: usize = 64;
+
+/// The shortest lease (`LockOp::TryLockLeased`): shorter ones would run
+/// out before a caller could use the lock.
+pub const LEASE_MS_MIN: u64 = 1_000;
+
+/// The longest lease: a caller that needs a lock for longer renews it, or
+/// keeps a session.
+pub const LEASE_MS_MAX: u64 = 3_600_000;

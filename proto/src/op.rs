@@ -100,6 +100,39 @@ pub enum LockOp {
     /// next use creates a fresh lock, whose fences still exceed every
     /// earlier one. -> `Reply::Unit`.
     Destroy,
+    /// Takes the lock if it is free now, for a lease of `lease_ms` (within
+    /// [`crate::limits::LEASE_MS_MIN`]..=[`crate::limits::LEASE_MS_MAX`]) instead of for the caller's
+    /// session: the lease is its own holder, released when it runs out
+    /// unless renewed, so a caller that lives for one request can hold a
+    /// lock past it. Needs no session. -> `Reply::Lease(Some(lease))`, or
+    /// `Reply::Lease(None)` if the lock is held.
+    TryLockLeased { lease_ms: u64, secret: LeaseSecret },
+    /// Gives the lease another `lease_ms` from now. -> `Reply::Unit`, or
+    /// `LockOwnershipLost` once it ran out (or was ended).
+    RenewLease { lease: LeaseId, secret: LeaseSecret },
+    /// Ends the lease, releasing the lock. -> `Reply::Unit`, or
+    /// `LockOwnershipLost` once it ran out (or was ended).
+    UnlockLeased { lease: LeaseId, secret: LeaseSecret },
+}
+
+/// A lease's name: the session the machine opened for it (one per lease,
+/// with the lease's TTL), so leases run out as sessions expire, by the
+/// leader's command time.
+pub type LeaseId = crate::ids::SessionId;
+
+/// What proves a lease is the caller's: 32 random bytes the caller picks
+/// when it takes the lease and shows to renew or end it. A member replaces
+/// it with its hash under the caller's token subject before the operation
+/// is replicated, so replicas never hold the secret itself, and a lease
+/// taken by one subject cannot be ended by another.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LeaseSecret(pub [u8; 32]);
+
+/// Never shown: logs and debug output must not leak it.
+impl std::fmt::Debug for LeaseSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LeaseSecret(..)")
+    }
 }
 
 /// Semaphore with session-aware permits: what a session holds returns to the
@@ -155,9 +188,10 @@ impl Op {
             Op::AtomicReference { op, .. } => {
                 !matches!(op, RefOp::Get | RefOp::IsNull | RefOp::Contains(_))
             }
-            Op::Lock { op, .. } => {
-                matches!(op, LockOp::Lock { .. } | LockOp::Unlock | LockOp::Destroy)
-            }
+            Op::Lock { op, .. } => !matches!(
+                op,
+                LockOp::IsLocked | LockOp::IsLockedByMe | LockOp::LockCount | LockOp::GetFence
+            ),
             Op::Semaphore { op, .. } => !matches!(op, SemaphoreOp::AvailablePermits),
             // Await registers a waiter, which is replicated state.
             Op::Latch { op, .. } => !matches!(op, LatchOp::GetCount),
@@ -205,7 +239,7 @@ impl Op {
                     op: RefOp::Set(None),
                     ..
                 } | Op::Lock {
-                    op: LockOp::Unlock,
+                    op: LockOp::Unlock | LockOp::RenewLease { .. } | LockOp::UnlockLeased { .. },
                     ..
                 } | Op::Semaphore {
                     op: SemaphoreOp::Release { .. },
@@ -225,7 +259,14 @@ impl Op {
     pub fn needs_session(&self) -> bool {
         match self {
             Op::AtomicLong { .. } | Op::AtomicReference { .. } => false,
-            Op::Lock { op, .. } => !matches!(op, LockOp::IsLocked | LockOp::LockCount),
+            Op::Lock { op, .. } => !matches!(
+                op,
+                LockOp::IsLocked
+                    | LockOp::LockCount
+                    | LockOp::TryLockLeased { .. }
+                    | LockOp::RenewLease { .. }
+                    | LockOp::UnlockLeased { .. }
+            ),
             Op::Semaphore { op, .. } => !matches!(op, SemaphoreOp::AvailablePermits),
             Op::Latch { op, .. } => matches!(op, LatchOp::Await { .. }),
         }
@@ -245,6 +286,9 @@ impl Op {
                 LockOp::LockCount => "lock.get_lock_count",
                 LockOp::GetFence => "lock.get_fence",
                 LockOp::Destroy => "lock.destroy",
+                LockOp::TryLockLeased { .. } => "lock.try_lock_leased",
+                LockOp::RenewLease { .. } => "lock.renew_lease",
+                LockOp::UnlockLeased { .. } => "lock.unlock_leased",
             },
             Op::Semaphore { op, .. } => match op {
                 SemaphoreOp::Init { .. } => "semaphore.init",

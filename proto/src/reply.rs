@@ -16,4 +16,13 @@ pub enum Reply {
     Count(u32),
     /// The answer to an admin operation ([`crate::admin`]).
     Admin(Box<crate::admin::AdminReply>),
+    /// A leased `try_lock`: `None` when the lock was held.
+    Lease(Option<Lease>),
+}
+
+/// A lock held under a lease ([`crate::LockOp::TryLockLeased`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub id: crate::op::LeaseId,
+    pub fence: crate::Fence,
 }

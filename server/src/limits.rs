@@ -170,6 +170,17 @@ pub const SNAPSHOT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
 // A client frame fits a batch, a batch fits a peer frame (forwarded to the
 // leader), a full AppendEntries fits a peer frame, and so does the answer
 // to a batch whose every command returns a largest value.
+// A one-shot retry sent at the end of the client's window, and taking a
+// member every second it may (head, body, answers), is still applied
+// before the first attempt's key expires, with 5 s to spare for clocks.
+const _: () = assert!(
+    raftcp_proto::limits::ONE_SHOT_SEND_WINDOW_MS
+        + HEAD_TIMEOUT.as_millis() as u64
+        + ONE_SHOT_BODY_TIMEOUT.as_millis() as u64
+        + ONE_SHOT_REQUEST_TIMEOUT.as_millis() as u64
+        + 5_000
+        <= raftcp_proto::limits::ONE_SHOT_KEY_TTL_MS
+);
 const _: () = assert!(FRAME_BYTES_MAX <= ENTRY_BYTES_MAX);
 const _: () = assert!(ENTRY_ENCODED_BYTES_MAX < PEER_FRAME_BYTES_MAX);
 const _: () =

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use raftcp::LeaseToken;
 use raftcp_proto::limits::{FRAME_BYTES_MAX, ONE_SHOTS_PER_BATCH_MAX};
 use raftcp_proto::{
     LatchOp, LockOp, LongOp, OneShotBatch, Op, OpError, PROTOCOL_VERSION, RefOp, Reply, Value,
@@ -264,4 +265,104 @@ async fn a_client_over_http_counts_exactly_across_a_failover_without_a_session()
     lock.unlock().await.unwrap();
     assert_eq!(cluster.gauge(now_leader, "raftcp_sessions"), Some(1));
     client.close().await;
+}
+
+/// A lock held under a lease: taken without a session, held against a
+/// session's `lock()` until the lease is ended by its token (as text, from
+/// another request), refused to a forged token, run out when nobody renews
+/// it, and taken over a session too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_locks_are_ended_by_their_token_or_run_out() {
+    let cluster = TestCluster::start("one-shot-leases");
+    cluster.wait_for_leader(Duration::from_secs(30));
+    let edge = raftcp::Client::builder()
+        .endpoints(cluster.urls())
+        .session_less_over_http(true)
+        .connect()
+        .await
+        .unwrap();
+    let lock = edge.get_fenced_lock("edge-job");
+    let first = lock
+        .try_lock_leased(Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        lock.try_lock_leased(Duration::from_secs(30)).await.unwrap(),
+        None,
+        "held by the lease"
+    );
+    let sessions = raftcp::Client::connect(cluster.urls()).await.unwrap();
+    let waiter = sessions.get_fenced_lock("edge-job");
+    let waiting = tokio::spawn({
+        let waiter = waiter.clone();
+        async move { waiter.lock().await }
+    });
+
+    let token: LeaseToken = first.token.to_string().parse().unwrap();
+    let (id, _) = first
+        .token
+        .to_string()
+        .split_once('.')
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .unwrap();
+    let forged: LeaseToken = format!("{id}.{}", "00".repeat(32)).parse().unwrap();
+    let lost = |result: Result<(), raftcp::Error>| {
+        matches!(
+            result,
+            Err(raftcp::Error::Server(OpError::LockOwnershipLost { .. }))
+        )
+    };
+    assert!(lost(lock.unlock_leased(&forged).await));
+    assert!(lost(lock.renew_lease(&forged).await));
+    lock.renew_lease(&token).await.unwrap();
+    assert!(!waiting.is_finished(), "the lease still holds the lock");
+    lock.unlock_leased(&token).await.unwrap();
+    let fence = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(fence > first.fence);
+    assert!(lost(lock.unlock_leased(&token).await), "ended once");
+    waiter.unlock().await.unwrap();
+
+    // Nobody renews this one: it runs out and the lock is free again.
+    let short = lock
+        .try_lock_leased(Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let next = loop {
+        if let Some(next) = lock.try_lock_leased(Duration::from_secs(60)).await.unwrap() {
+            break next;
+        }
+        assert!(Instant::now() < deadline, "the lease never ran out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(next.fence > short.fence);
+    assert!(lost(lock.renew_lease(&short.token).await));
+
+    // Over a session, the lease is still its own holder.
+    let other = sessions.get_fenced_lock("session-job");
+    let leased = other
+        .try_lock_leased(Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(other.try_lock().await.unwrap(), None);
+    other.unlock_leased(&leased.token).await.unwrap();
+    assert!(other.try_lock().await.unwrap().is_some());
+
+    let refused = lock.try_lock_leased(Duration::from_millis(10)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(raftcp::Error::Server(OpError::InvalidArgument { .. }))
+        ),
+        "{refused:?}"
+    );
+    edge.close().await;
+    sessions.close().await;
 }

@@ -132,7 +132,7 @@ impl FencedLock {
         self.object.name()
     }
 
-    async fn call(&self, op: LockOp) -> Result<Reply> {
+    pub(super) async fn call(&self, op: LockOp) -> Result<Reply> {
         let handle = self.handle;
         self.object.call(|name| Op::Lock { name, handle, op }).await
     }

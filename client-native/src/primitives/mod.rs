@@ -5,6 +5,7 @@ mod atomic_long;
 mod atomic_reference;
 mod latch;
 mod lock;
+mod lock_lease;
 mod semaphore;
 mod value_reference;
 
@@ -12,6 +13,7 @@ pub use atomic_long::AtomicLong;
 pub use atomic_reference::AtomicReference;
 pub use latch::CountDownLatch;
 pub use lock::FencedLock;
+pub use lock_lease::{LeaseToken, LockLease};
 pub use semaphore::Semaphore;
 pub use value_reference::ValueReference;
 

@@ -70,6 +70,17 @@ pub(crate) fn random_u64() -> u64 {
     hasher.finish()
 }
 
+/// 32 bytes from the operating system's secure generator: a lease's
+/// secret.
+pub(crate) fn random_secret() -> Result<[u8; 32], crate::Error> {
+    use ring::rand::SecureRandom;
+    let mut secret = [0u8; 32];
+    ring::rand::SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| crate::Error::Config("no secure random numbers on this system".into()))?;
+    Ok(secret)
+}
+
 pub(crate) fn default_client_name() -> String {
     format!("rust-{}", std::process::id())
 }

@@ -158,6 +158,24 @@ pub(crate) fn random_u64() -> u64 {
     (draw() << 32) | draw()
 }
 
+/// 32 bytes from the host's `crypto.getRandomValues` (browsers, Node 19+,
+/// Deno, workerd): a lease's secret. `Math.random` is not secure enough.
+pub(crate) fn random_secret() -> Result<[u8; 32], crate::Error> {
+    use js_sys::{Function, Reflect, Uint8Array};
+    use wasm_bindgen::JsCast;
+    let missing = || crate::Error::Config("this runtime has no crypto.getRandomValues".into());
+    let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).map_err(|_| missing())?;
+    let fill = Reflect::get(&crypto, &"getRandomValues".into())
+        .ok()
+        .and_then(|f| f.dyn_into::<Function>().ok())
+        .ok_or_else(missing)?;
+    let bytes = Uint8Array::new_with_length(32);
+    fill.call1(&crypto, &bytes).map_err(|_| missing())?;
+    let mut secret = [0u8; 32];
+    bytes.copy_to(&mut secret);
+    Ok(secret)
+}
+
 pub(crate) fn default_client_name() -> String {
     "js".to_owned()
 }

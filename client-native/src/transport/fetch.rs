@@ -25,6 +25,11 @@ pub(super) async fn post(
     set(&init, "method", &"POST".into());
     set(&init, "headers", &headers);
     set(&init, "body", &Uint8Array::from(body.as_slice()));
+    // A member answers itself; a redirect is someone else's answer.
+    set(&init, "redirect", &"error".into());
+    if let Some(signal) = timeout_signal() {
+        set(&init, "signal", &signal);
+    }
     let pending = fetch
         .call2(&global, &url.into(), &init)
         .map_err(|e| format!("POST {url}: {}", super::web::describe(&e)))?;
@@ -35,6 +40,23 @@ pub(super) async fn post(
         .ok()
         .and_then(|s| s.as_f64())
         .ok_or_else(|| format!("POST {url}: an answer without a status"))?;
+    let declared = Reflect::get(&response, &"headers".into())
+        .ok()
+        .and_then(|headers| {
+            let get = Reflect::get(&headers, &"get".into())
+                .ok()?
+                .dyn_into::<Function>()
+                .ok()?;
+            get.call1(&headers, &"content-length".into())
+                .ok()?
+                .as_string()
+        })
+        .and_then(|length| length.parse::<usize>().ok());
+    if declared.is_none_or(|length| length > POSTED_BODY_BYTES_MAX) {
+        return Err(format!(
+            "POST {url}: an answer without a content-length, or too large"
+        ));
+    }
     let read = Reflect::get(&response, &"arrayBuffer".into())
         .ok()
         .and_then(|f| f.dyn_into::<Function>().ok())
@@ -53,6 +75,16 @@ pub(super) async fn post(
         status: status as u16,
         body: bytes.to_vec(),
     })
+}
+
+/// `AbortSignal.timeout(FETCH_TIMEOUT_MS)`, where the host has it.
+fn timeout_signal() -> Option<JsValue> {
+    let class = Reflect::get(&js_sys::global(), &"AbortSignal".into()).ok()?;
+    let timeout = Reflect::get(&class, &"timeout".into())
+        .ok()?
+        .dyn_into::<Function>()
+        .ok()?;
+    timeout.call1(&class, &FETCH_TIMEOUT_MS.into()).ok()
 }
 
 fn set(object: &Object, key: &str, value: &JsValue) {

@@ -37,12 +37,18 @@ pub trait Transport: Clone + MaybeSend + 'static {
     /// POSTs `body` to `url` (`http://host:port/v1/ops`) as
     /// `application/octet-stream`, with `token` as a Bearer token; the
     /// answer's status and body (at most [`POSTED_BODY_BYTES_MAX`]).
+    /// A transport that cannot post fails every session-less call with
+    /// the reason (the default, for transports written before them).
     fn post(
         &self,
         url: &str,
         body: Vec<u8>,
         token: Option<String>,
-    ) -> impl Future<Output = Result<Posted, String>> + MaybeSend;
+    ) -> impl Future<Output = Result<Posted, String>> + MaybeSend {
+        let _ = (body, token);
+        let refused = format!("{url}: this transport does not post session-less calls");
+        std::future::ready(Err(refused))
+    }
 }
 
 /// An HTTP answer.

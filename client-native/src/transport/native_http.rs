@@ -6,12 +6,15 @@ use super::{POSTED_BODY_BYTES_MAX, Posted};
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 /// An answer's status line and headers may take this much.
 const HEAD_BYTES_MAX: usize = 16 * 1024;
+/// A member that does not take the connection by then is given up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(super) async fn post(
     tls: &Arc<ClientConfig>,
@@ -27,8 +30,16 @@ pub(super) async fn post(
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let (host, port) = host_and_port(authority, if secure { 443 } else { 80 })
         .ok_or_else(|| format!("{url}: no host and port"))?;
-    let stream = TcpStream::connect((host, port))
+    if token
+        .as_deref()
+        .is_some_and(|t| t.chars().any(char::is_control))
+    {
+        return Err("the token holds control characters".into());
+    }
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port)));
+    let stream = connect
         .await
+        .map_err(|_| format!("connect {url}: no connection within {CONNECT_TIMEOUT:?}"))?
         .map_err(|e| format!("connect {url}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut head = format!(
@@ -101,16 +112,31 @@ fn parse(received: &[u8]) -> Result<Option<Posted>, String> {
     };
     let head = std::str::from_utf8(&received[..head_end]).map_err(|_| "a head that is not text")?;
     let mut lines = head.split("\r\n");
-    let status = lines
+    let status: u16 = lines
         .next()
         .and_then(|line| line.split(' ').nth(1))
         .and_then(|code| code.parse().ok())
-        .ok_or("no status in the answer")?;
-    let length: usize = lines
+        .filter(|code| (200..600).contains(code))
+        .ok_or("no final status in the answer")?;
+    let headers: Vec<(&str, &str)> = lines
         .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse().ok())
-        .ok_or("the answer has no content-length")?;
+        .map(|(name, value)| (name.trim(), value.trim()))
+        .collect();
+    let named = |wanted: &'static str| {
+        headers
+            .iter()
+            .filter(move |(name, _)| name.eq_ignore_ascii_case(wanted))
+    };
+    if named("transfer-encoding").next().is_some() {
+        return Err("a chunked answer (members send a content-length)".into());
+    }
+    let mut lengths = named("content-length").map(|(_, value)| *value);
+    let length: usize = match (lengths.next(), lengths.next()) {
+        (Some(value), None) if value.bytes().all(|b| b.is_ascii_digit()) => {
+            value.parse().map_err(|_| "an unreadable content-length")?
+        }
+        _ => return Err("the answer has no single plain content-length".into()),
+    };
     if length > POSTED_BODY_BYTES_MAX {
         return Err(format!("an answer of {length} bytes is too large"));
     }
@@ -133,6 +159,13 @@ mod tests {
         let posted = parse(answer).unwrap().unwrap();
         assert_eq!((posted.status, posted.body.as_slice()), (401, &b"abc"[..]));
         assert!(parse(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
+        assert!(parse(b"HTTP/1.1 100 Continue\r\ncontent-length: 0\r\n\r\n").is_err());
+        let twice = b"HTTP/1.1 200 OK\r\ncontent-length: 1\r\ncontent-length: 1\r\n\r\na";
+        assert!(parse(twice).is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\ncontent-length: +1\r\n\r\na").is_err());
+        let chunked =
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 1\r\n\r\na";
+        assert!(parse(chunked).is_err());
     }
 
     #[test]

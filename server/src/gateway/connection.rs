@@ -16,6 +16,7 @@
 use super::Gateway;
 use super::access::Access;
 use super::in_flight_budget::{InFlightBudget, Reserved};
+use super::lease;
 use super::outbox::{Outbox, outbox};
 use super::request::{self, Proposing, RequestContext, RequestTask};
 use super::rules::{Action, CancelTarget, Closing, Incoming, Rules, Stop};
@@ -238,9 +239,10 @@ impl Connection {
             Action::Handshake(hello) => self.handshake(hello).await,
             Action::Request {
                 session,
-                request,
+                mut request,
                 bytes,
             } => {
+                request.op = lease::seal(request.op, self.access.subject().as_deref());
                 if let Err(refused) = self.access.check(&request.op, &request.group) {
                     // Checked before anything is proposed: nothing changed.
                     let response = Response {

@@ -8,6 +8,7 @@ pub(crate) mod access;
 mod admin;
 pub mod connection;
 mod in_flight_budget;
+mod lease;
 pub mod one_shot;
 pub mod outbox;
 mod request;

@@ -13,6 +13,7 @@
 
 use super::access::Access;
 use super::in_flight_budget::{InFlightBudget, Reserved};
+use super::lease;
 use super::request::{check_quota, validate_target};
 use super::{Gateway, unavailable};
 use crate::limits::{ONE_SHOT_ANSWERS_BYTES_MAX, ONE_SHOT_REQUEST_TIMEOUT};
@@ -99,8 +100,13 @@ async fn answer_one(
     if one.op.may_grow_state() {
         check_quota(cluster)?;
     }
+    let subject = access.subject();
+    let one = OneShot {
+        op: lease::seal(one.op, subject.as_deref()),
+        ..one
+    };
     let command = CommandKind::OneShot {
-        key: scoped_key(access.subject().as_deref(), one.key),
+        key: scoped_key(subject.as_deref(), one.key),
         fingerprint: fingerprint(&one),
         op: one.op,
     };

@@ -231,7 +231,7 @@ impl Machine {
         Ok(reply)
     }
 
-    fn lock_op(
+    pub(super) fn lock_op(
         &mut self,
         index: u64,
         name: &str,
@@ -284,6 +284,14 @@ impl Machine {
             }
             // Handled by `execute`; kept total.
             LockOp::Destroy => Ok(Reply::Unit),
+            // The lease is the holder, whoever asks.
+            LockOp::TryLockLeased { lease_ms, secret } => {
+                self.try_lock_leased(index, name, lease_ms, secret, effects)
+            }
+            LockOp::RenewLease { lease, secret } => self.renew_lease(name, lease, secret),
+            LockOp::UnlockLeased { lease, secret } => {
+                self.unlock_leased(index, name, lease, secret, effects)
+            }
         };
         Outcome::Done(result)
     }

@@ -27,6 +27,7 @@ mod destroy;
 mod execute;
 mod invariants;
 mod latch;
+mod leases;
 mod lifecycle;
 mod listing;
 mod lock;

@@ -80,9 +80,12 @@ impl Machine {
                     });
                 }
             },
-            LockOp::Lock { .. } | LockOp::Unlock | LockOp::Destroy => {
-                return Err(not_a_read(name));
-            }
+            LockOp::Lock { .. }
+            | LockOp::Unlock
+            | LockOp::Destroy
+            | LockOp::TryLockLeased { .. }
+            | LockOp::RenewLease { .. }
+            | LockOp::UnlockLeased { .. } => return Err(not_a_read(name)),
         })
     }
 

@@ -3,10 +3,11 @@
 
 use super::sessions::Acknowledged;
 use raftcp_proto::limits::{
-    ACKED_EXCEPT_MAX, CLIENT_NAME_BYTES_MAX, VALUE_BYTES_MAX, VALUE_DEPTH_MAX,
+    ACKED_EXCEPT_MAX, CLIENT_NAME_BYTES_MAX, LEASE_MS_MAX, LEASE_MS_MIN, VALUE_BYTES_MAX,
+    VALUE_DEPTH_MAX,
 };
 use raftcp_proto::name::validate_name;
-use raftcp_proto::{LatchOp, Op, OpError, RefOp, SemaphoreOp, Value};
+use raftcp_proto::{LatchOp, LockOp, Op, OpError, RefOp, SemaphoreOp, Value};
 
 pub fn validate_op(op: &Op) -> Result<(), OpError> {
     validate_name(op.name())?;
@@ -29,6 +30,12 @@ pub fn validate_op(op: &Op) -> Result<(), OpError> {
             op: LatchOp::TrySetCount { count },
             ..
         } => positive("count", *count),
+        Op::Lock {
+            op: LockOp::TryLockLeased { lease_ms, .. },
+            ..
+        } if !(LEASE_MS_MIN..=LEASE_MS_MAX).contains(lease_ms) => Err(OpError::InvalidArgument {
+            reason: format!("a lease of {lease_ms} ms: from {LEASE_MS_MIN} to {LEASE_MS_MAX} ms"),
+        }),
         _ => Ok(()),
     }
 }
