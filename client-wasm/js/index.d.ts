@@ -27,6 +27,7 @@ export type {
   MemberInfo,
   SessionInfo,
   ObjectInfo,
+  LockLease,
 } from "./raftcp_wasm.js";
 export * from "./errors.js";
 

@@ -115,6 +115,58 @@ impl FencedLock {
         })
     }
 
+    /// Takes the lock if it is free now, for a lease of `leaseMs` (1000 to
+    /// 3600000) instead of for this client's session: a Worker can take it
+    /// in one request and end it in another. Resolves to `{ fence, lease }`
+    /// (`lease` is the token, a string, that renews or ends it; keep it
+    /// like a password), or `null` if the lock is held. Released when the
+    /// lease runs out, unless renewed or ended first. Needs no session.
+    #[wasm_bindgen(js_name = tryLockLeased, unchecked_return_type = "Promise<LockLease | null>")]
+    pub fn try_lock_leased(&self, #[wasm_bindgen(js_name = leaseMs)] lease_ms: f64) -> Promise {
+        try_promise(|| {
+            if !(lease_ms.is_finite() && lease_ms >= 0.0) {
+                return Err(crate::errors::invalid(
+                    "leaseMs must be a number of milliseconds",
+                ));
+            }
+            let lease = std::time::Duration::from_millis(lease_ms.ceil() as u64);
+            Ok(on(&self.inner, move |l| async move {
+                let taken = l.try_lock_leased(lease).await?;
+                Ok(taken.map_or(JsValue::NULL, |taken| {
+                    let lease = js_sys::Object::new();
+                    let _ = js_sys::Reflect::set(&lease, &"fence".into(), &taken.fence.into_js());
+                    let token = taken.token.to_string().into();
+                    let _ = js_sys::Reflect::set(&lease, &"lease".into(), &token);
+                    lease.into()
+                }))
+            }))
+        })
+    }
+
+    /// Gives the lease its full length again from now. Rejects with a
+    /// LockOwnershipLostError once it ran out or was ended.
+    #[wasm_bindgen(js_name = renewLease, unchecked_return_type = "Promise<void>")]
+    pub fn renew_lease(&self, lease: &str) -> Promise {
+        try_promise(|| {
+            let token = lease_token(lease)?;
+            Ok(on(&self.inner, move |l| async move {
+                l.renew_lease(&token).await
+            }))
+        })
+    }
+
+    /// Ends the lease, releasing the lock. Rejects with a
+    /// LockOwnershipLostError once it ran out or was ended.
+    #[wasm_bindgen(js_name = unlockLeased, unchecked_return_type = "Promise<void>")]
+    pub fn unlock_leased(&self, lease: &str) -> Promise {
+        try_promise(|| {
+            let token = lease_token(lease)?;
+            Ok(on(&self.inner, move |l| async move {
+                l.unlock_leased(&token).await
+            }))
+        })
+    }
+
     /// Whether any handle holds the lock.
     #[wasm_bindgen(js_name = isLocked, unchecked_return_type = "Promise<boolean>")]
     pub fn is_locked(&self) -> Promise {
@@ -139,6 +191,12 @@ impl FencedLock {
     pub fn get_fence(&self) -> Promise {
         on(&self.inner, |l| async move { l.get_fence().await })
     }
+}
+
+/// A lease token from its text, or an InvalidValueError.
+fn lease_token(text: &str) -> Result<raftcp::LeaseToken, JsValue> {
+    text.parse()
+        .map_err(|_| crate::errors::invalid("not a lease token (tryLockLeased returns one)"))
 }
 
 /// Calls `work(fence)` and waits for what it returns if that is a promise.

@@ -112,6 +112,15 @@ export interface Change<T> {
 }
 
 /** What a FencedLock watch shows: never who holds it. */
+/** A lock held under a lease (`FencedLock.tryLockLeased`). */
+export interface LockLease {
+  /** Larger than every earlier grant's fence. */
+  fence: bigint;
+  /** Renews or ends the lease (`renewLease`, `unlockLeased`), from any
+   * client of the same token subject: keep it like a password. */
+  lease: string;
+}
+
 export interface LockState {
   held: boolean;
   /** The holder's fence while held; 0n while free. */

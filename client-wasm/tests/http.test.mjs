@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
-import { connect, ConfigError, OperationError } from "raftcp";
+import { connect, ConfigError, InvalidValueError, LockOwnershipLostError, OperationError } from "raftcp";
 import { Cluster } from "./cluster.mjs";
 
 const WORKERS = 16;
@@ -94,4 +94,30 @@ test("refusals over HTTP carry the codes they carry over a WebSocket", async () 
   assert.deepEqual(await refusals(overHttp), expected);
   await overHttp.close();
   await overSocket.close();
+});
+
+test("a leased lock taken over HTTP is ended from another client by its token, never by a forged one", async () => {
+  const first = await connect(cluster.endpoints, { transport: "http" });
+  const lock = first.getFencedLock("http-leased");
+  const taken = await lock.tryLockLeased(30_000);
+  assert.equal(typeof taken.lease, "string");
+  assert.ok(taken.fence > 0n);
+  assert.equal(await lock.tryLockLeased(30_000), null, "held by the lease");
+  await lock.renewLease(taken.lease);
+  await first.close();
+
+  // Another request (another client) ends it with the token alone.
+  const second = await connect(cluster.endpoints, { transport: "http" });
+  const same = second.getFencedLock("http-leased");
+  const [id] = taken.lease.split(".");
+  const forged = `${id}.${"00".repeat(32)}`;
+  await assert.rejects(same.unlockLeased(forged), LockOwnershipLostError);
+  await assert.rejects(same.unlockLeased("not a token"), InvalidValueError);
+  await assert.rejects(same.tryLockLeased(10), (e) => e instanceof OperationError && e.code === "INVALID_ARGUMENT");
+  await same.unlockLeased(taken.lease);
+  await assert.rejects(same.unlockLeased(taken.lease), LockOwnershipLostError);
+  const again = await same.tryLockLeased(30_000);
+  assert.ok(again.fence > taken.fence);
+  await same.unlockLeased(again.lease);
+  await second.close();
 });

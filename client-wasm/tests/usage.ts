@@ -13,6 +13,7 @@ import {
   type ClusterMembers,
   type SessionInfo,
   type ObjectInfo,
+  type LockLease,
 } from "raftcp";
 
 export async function usage(): Promise<void> {
@@ -41,6 +42,17 @@ export async function usage(): Promise<void> {
   const result: unknown = await lock.withLock(async (held: bigint) => held + 1n);
   await lock.unlock();
   const count: number = await lock.getLockCount();
+  const leased: LockLease | null = await lock.tryLockLeased(10_000);
+  if (leased) {
+    const leaseFence: bigint = leased.fence;
+    await lock.renewLease(leased.lease);
+    await lock.unlockLeased(leased.lease);
+  }
+  // @ts-expect-error a lease is ended by its token, not the lease object
+  await lock.unlockLeased(leased);
+  const edge: Client = await connect("http://127.0.0.1:7701", { transport: "http" });
+  // @ts-expect-error only "websocket" and "http"
+  await connect("ws://127.0.0.1:7701", { transport: "udp" });
 
   const semaphore = client.getSemaphore("connection-pool");
   const initialized: boolean = await semaphore.init(10);

@@ -6,6 +6,10 @@ use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+/// A fetch still running after this is aborted (the caller gave up on it
+/// already; a Worker has few connections to spare).
+const FETCH_TIMEOUT_MS: u32 = 10_000;
+
 pub(super) async fn post(
     url: &str,
     body: Vec<u8>,
@@ -25,8 +29,9 @@ pub(super) async fn post(
     set(&init, "method", &"POST".into());
     set(&init, "headers", &headers);
     set(&init, "body", &Uint8Array::from(body.as_slice()));
-    // A member answers itself; a redirect is someone else's answer.
-    set(&init, "redirect", &"error".into());
+    // A member answers itself; a redirect is someone else's answer, not
+    // followed (refused as an unknown status; workerd has no "error").
+    set(&init, "redirect", &"manual".into());
     if let Some(signal) = timeout_signal() {
         set(&init, "signal", &signal);
     }
