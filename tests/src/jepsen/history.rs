@@ -60,6 +60,8 @@ pub struct LockHold {
     /// When `unlock` was invoked, and whether it confirmed the hold.
     pub unlock_invoked_us: Option<u64>,
     pub unlock_ok: bool,
+    /// Held under a lease (no session), ended by `unlock_leased`.
+    pub leased: bool,
 }
 
 /// Permits held between an acquire and a release.

@@ -197,6 +197,7 @@ mod tests {
             acquired_us: span.1,
             unlock_invoked_us: Some(span.2),
             unlock_ok,
+            leased: false,
         }
     }
 

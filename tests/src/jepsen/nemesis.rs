@@ -519,6 +519,7 @@ impl<'a> Nemesis<'a> {
             acquired_us,
             unlock_invoked_us: Some(unlock_invoked_us),
             unlock_ok: answer.as_deref() == Some("unlocked"),
+            leased: false,
         };
         self.ctx.history.with(|r| r.lock_holds.push(hold));
         let _ = child.kill();

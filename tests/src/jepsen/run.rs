@@ -75,6 +75,7 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         freeze: AtomicUsize::new(usize::MAX),
         store: Default::default(),
         destroyed_store: Default::default(),
+        leased_store: Default::default(),
     });
     runtime.block_on(workloads::init_semaphore(&ctx, SETUP_PROCESS));
     let lock_workers: Vec<usize> = (11..14).collect();
@@ -117,6 +118,12 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
         workers.push(runtime.spawn(worker));
     }
     workers.push(runtime.spawn(workloads::destroyer(ctx.clone(), 26, rng.fork())));
+    // Leased holders of a lock, without a session, and one session holder.
+    for p in 29..31 {
+        workers.push(runtime.spawn(workloads::leased_lock_worker(ctx.clone(), p, rng.fork())));
+    }
+    let holder = workloads::session_holder_of_leased_lock(ctx.clone(), 31, rng.fork());
+    workers.push(runtime.spawn(holder));
     // Watchers of both counters, through different members' proxies.
     workers.push(runtime.spawn(workloads::watcher(ctx.clone(), 27, COUNTER)));
     workers.push(runtime.spawn(workloads::watcher(ctx.clone(), 28, IDS)));
@@ -154,17 +161,23 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
             .lock()
             .unwrap_or_else(|p| p.into_inner()),
     );
-    let (operations, found) = check(&records, &[&ctx.store, &ctx.destroyed_store]);
+    let (operations, found) = check(
+        &records,
+        &[&ctx.store, &ctx.destroyed_store, &ctx.leased_store],
+    );
     let count = |object: &str| records.ops.iter().filter(|op| op.object == object).count();
     let destroyed_holds: Vec<_> = (records.lock_holds.iter())
         .filter(|h| h.lock == DESTROYED_LOCK)
         .collect();
+    let leased_holds: Vec<_> = (records.lock_holds.iter()).filter(|h| h.leased).collect();
     let breakdown = format!(
-        "counter {}, ids {}, register {}, lock holds {} (of the destroyed lock {}, {} of them ended by a destroy), permit holds {}, latch rounds {}, timed waits {}, watched changes {} ({} jumps)",
+        "counter {}, ids {}, register {}, lock holds {} (leased {}, of them {} run out; of the destroyed lock {}, {} of them ended by a destroy), permit holds {}, latch rounds {}, timed waits {}, watched changes {} ({} jumps)",
         count(COUNTER),
         count(IDS),
         count(REGISTER),
         records.lock_holds.len(),
+        leased_holds.len(),
+        leased_holds.iter().filter(|h| !h.unlock_ok).count(),
         destroyed_holds.len(),
         destroyed_holds.iter().filter(|h| !h.unlock_ok).count(),
         records.permit_holds.len(),

@@ -19,6 +19,8 @@ pub const REGISTER: &str = "jepsen-register";
 pub const LOCK: &str = "jepsen-lock";
 /// A lock that a destroyer keeps destroying while workers use it.
 pub const DESTROYED_LOCK: &str = "jepsen-destroyed-lock";
+/// A lock taken mostly under leases, and by one session holder.
+pub const LEASED_LOCK: &str = "jepsen-leased-lock";
 /// How often the destroyer destroys [`DESTROYED_LOCK`], at most.
 const DESTROY_EVERY_MS: u64 = 400;
 pub const SEMAPHORE: &str = "jepsen-semaphore";
@@ -45,6 +47,8 @@ pub struct Ctx {
     pub store: FencedStore,
     /// The store [`DESTROYED_LOCK`] guards.
     pub destroyed_store: FencedStore,
+    /// The store [`LEASED_LOCK`] guards.
+    pub leased_store: FencedStore,
 }
 
 impl Ctx {
@@ -304,6 +308,11 @@ pub async fn lock_worker(ctx: Arc<Ctx>, process: usize, rng: Rng) {
     locking(ctx, process, LOCK, rng).await;
 }
 
+/// The session holder of [`LEASED_LOCK`], among leased holders.
+pub async fn session_holder_of_leased_lock(ctx: Arc<Ctx>, process: usize, rng: Rng) {
+    locking(ctx, process, LEASED_LOCK, rng).await;
+}
+
 /// Works under [`DESTROYED_LOCK`], which [`destroyer`] keeps destroying: a
 /// holder whose lock was destroyed finds out at its unlock, and its fence
 /// is older than the next holder's, so the store refuses its late writes.
@@ -329,6 +338,7 @@ async fn locking(ctx: Arc<Ctx>, process: usize, name: &'static str, mut rng: Rng
     let lock = client.get_fenced_lock(name);
     let store = match name {
         DESTROYED_LOCK => &ctx.destroyed_store,
+        LEASED_LOCK => &ctx.leased_store,
         _ => &ctx.store,
     };
     while ctx.running() {
@@ -369,6 +379,57 @@ async fn locking(ctx: Arc<Ctx>, process: usize, name: &'static str, mut rng: Rng
             acquired_us,
             unlock_invoked_us: Some(unlock_invoked_us),
             unlock_ok: unlocked.is_ok(),
+            leased: false,
+        };
+        ctx.history.with(|r| r.lock_holds.push(hold));
+        ctx.think(&mut rng).await;
+    }
+    ctx.finish(process, client).await;
+}
+
+/// How long a leased lock worker's lease lasts: longer than its work, short
+/// enough that faults make some run out under a holder.
+const LEASE: Duration = Duration::from_secs(3);
+
+/// The fenced-lock work on [`LEASED_LOCK`], beside a session holder, under
+/// a lease taken without a session (`try_lock_leased` over HTTP, tried
+/// again until it is free) and ended with `unlock_leased`. A lease that
+/// ran out under its holder ends in `LockOwnershipLost`, so that hold is
+/// not confirmed; the store refuses its older fence.
+pub async fn leased_lock_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
+    let client = client_with(&ctx, process, Path::SessionLess).await;
+    let lock = client.get_fenced_lock(LEASED_LOCK);
+    let store = &ctx.leased_store;
+    while ctx.running() {
+        let lock_invoked_us = ctx.history.now_us();
+        let lease = match lock.try_lock_leased(LEASE).await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                ctx.think(&mut rng).await;
+                continue;
+            }
+            Err(e) => {
+                ctx.note_error(process, &e);
+                continue;
+            }
+        };
+        let acquired_us = ctx.history.now_us();
+        let fence = lease.fence.0;
+        if let Ok(basis) = store.read(fence) {
+            ctx.think(&mut rng).await;
+            let _ = store.write(fence, basis, basis + 1);
+        }
+        let unlock_invoked_us = ctx.history.now_us();
+        let unlocked = lock.unlock_leased(&lease.token).await;
+        let hold = LockHold {
+            lock: LEASED_LOCK,
+            process,
+            fence,
+            lock_invoked_us,
+            acquired_us,
+            unlock_invoked_us: Some(unlock_invoked_us),
+            unlock_ok: unlocked.is_ok(),
+            leased: true,
         };
         ctx.history.with(|r| r.lock_holds.push(hold));
         ctx.think(&mut rng).await;
