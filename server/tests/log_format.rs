@@ -104,6 +104,21 @@ fn samples() -> Vec<(&'static str, Command)> {
                 },
             }),
         ),
+        (
+            "one_shot_leased_lock",
+            at(CommandKind::OneShot {
+                key: OneShotKey([0x3c; 16]),
+                fingerprint: OpFingerprint([0x7e; 8]),
+                op: Op::Lock {
+                    name: "l".into(),
+                    handle: raftcp_proto::HandleId(0),
+                    op: raftcp_proto::LockOp::TryLockLeased {
+                        lease_ms: 10_000,
+                        secret: raftcp_proto::LeaseSecret([0x11; 32]),
+                    },
+                },
+            }),
+        ),
     ]
 }
 
@@ -136,6 +151,10 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "one_shot",
         "80d095ffbc310c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c7e7e7e7e7e7e7e7e00016e0205",
+    ),
+    (
+        "one_shot_leased_lock",
+        "80d095ffbc310c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c7e7e7e7e7e7e7e7e02016c0007904e1111111111111111111111111111111111111111111111111111111111111111",
     ),
 ];
 

@@ -11,9 +11,10 @@
 mod support;
 
 use proptest::prelude::*;
-use raftcp_proto::limits::{ACKED_EXCEPT_MAX, ONE_SHOT_KEY_TTL_MS};
+use raftcp_proto::limits::{ACKED_EXCEPT_MAX, LEASE_MS_MAX, LEASE_MS_MIN, ONE_SHOT_KEY_TTL_MS};
 use raftcp_proto::{
-    HandleId, LatchOp, LockOp, LongOp, Op, RefOp, Reply, RequestId, SemaphoreOp, SessionId, Value,
+    HandleId, LatchOp, LeaseSecret, LockOp, LongOp, Op, RefOp, Reply, RequestId, SemaphoreOp,
+    SessionId, Value,
 };
 use raftcp_server::machine::{
     Command, CommandKind, CommandResponse, Effect, Machine, OneShotKey, OpFingerprint, Outcome,
@@ -67,6 +68,75 @@ enum Step {
     LongPause {
         ms: u64,
     },
+    /// A leased lock's call, in a client's session or without one: take
+    /// the lock for a lease, or renew or end one of the leases taken so
+    /// far, with its own secret or another.
+    Leased {
+        client: usize,
+        one_shot: bool,
+        name: usize,
+        action: LeaseAction,
+        lease_ms: u64,
+        pick: usize,
+        own_secret: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum LeaseAction {
+    Take,
+    Renew,
+    End,
+}
+
+/// Lease lengths: common ones, and the ends of the allowed range and just
+/// past them.
+fn lease_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        4 => LEASE_MS_MIN..3_000,
+        1 => Just(LEASE_MS_MAX),
+        1 => Just(LEASE_MS_MIN - 1),
+        1 => Just(LEASE_MS_MAX + 1),
+        1 => Just(0),
+        1 => Just(u64::MAX),
+    ]
+}
+
+fn leased_steps() -> impl Strategy<Value = Vec<Step>> {
+    let action = prop_oneof![
+        Just(LeaseAction::Take),
+        Just(LeaseAction::Renew),
+        Just(LeaseAction::End)
+    ];
+    let leased = (
+        0..CLIENTS,
+        any::<bool>(),
+        0..NAMES.len(),
+        action,
+        lease_ms(),
+        any::<usize>(),
+        prop_oneof![4 => Just(true), 1 => Just(false)],
+    )
+        .prop_map(
+            |(client, one_shot, name, action, lease_ms, pick, own_secret)| Step::Leased {
+                client,
+                one_shot,
+                name,
+                action,
+                lease_ms,
+                pick,
+                own_secret,
+            },
+        );
+    let lock_steps = steps(lock_op());
+    (lock_steps, proptest::collection::vec(leased, 1..60)).prop_map(|(mut steps, leased)| {
+        // Interleaved: lease calls among the session holders' calls.
+        for (i, step) in leased.into_iter().enumerate() {
+            let at = (i * 2).min(steps.len());
+            steps.insert(at, step);
+        }
+        steps
+    })
 }
 
 fn timeout() -> impl Strategy<Value = Option<u64>> {
@@ -258,6 +328,10 @@ struct Run {
     next_request: BTreeMap<SessionId, u64>,
     sent: Vec<Sent>,
     last_fence: BTreeMap<String, u64>,
+    /// Leases taken so far: lock, id and secret.
+    leases: Vec<(usize, SessionId, LeaseSecret)>,
+    /// Keys of session-less lease calls, each used once.
+    fresh_keys: u64,
     /// The first session-less call under each key: its operation, answer
     /// and machine time.
     one_shots: BTreeMap<u8, (Op, Result<Reply, raftcp_proto::OpError>, u64)>,
@@ -493,6 +567,15 @@ impl Run {
                 self.apply(CommandKind::RenewAllSessions);
             }
             Step::OneShot { key, name, op } => self.one_shot(key, address(op, NAMES[name], 0)),
+            Step::Leased {
+                client,
+                one_shot,
+                name,
+                action,
+                lease_ms,
+                pick,
+                own_secret,
+            } => self.leased(client, one_shot, name, action, lease_ms, pick, own_secret),
             Step::LongPause { ms } => {
                 self.now_ms += ms;
                 // Sessions and waits expire on the way, as a leader would
@@ -500,6 +583,91 @@ impl Run {
                 self.apply(CommandKind::ExpireSessions);
                 self.apply(CommandKind::ExpireWaits);
             }
+        }
+    }
+
+    /// A leased lock's call; a lease it takes is kept for later calls, and
+    /// its fence must exceed every earlier grant of that lock.
+    #[allow(clippy::too_many_arguments)]
+    fn leased(
+        &mut self,
+        client: usize,
+        one_shot: bool,
+        name: usize,
+        action: LeaseAction,
+        lease_ms: u64,
+        pick: usize,
+        own_secret: bool,
+    ) {
+        let forged = LeaseSecret([0xee; 32]);
+        let (name, op) = match action {
+            LeaseAction::Take => {
+                let secret = LeaseSecret([(pick % 2) as u8 + 1; 32]);
+                (name, LockOp::TryLockLeased { lease_ms, secret })
+            }
+            LeaseAction::Renew | LeaseAction::End if self.leases.is_empty() => return,
+            LeaseAction::Renew | LeaseAction::End => {
+                let (name, lease, secret) = self.leases[pick % self.leases.len()];
+                let secret = if own_secret { secret } else { forged };
+                let op = match action {
+                    LeaseAction::Renew => LockOp::RenewLease { lease, secret },
+                    _ => LockOp::UnlockLeased { lease, secret },
+                };
+                (name, op)
+            }
+        };
+        let secret = match op {
+            LockOp::TryLockLeased { secret, .. } => Some(secret),
+            _ => None,
+        };
+        let op = Op::Lock {
+            name: NAMES[name].to_owned(),
+            handle: HandleId(0),
+            op,
+        };
+        let answer = match one_shot {
+            true => {
+                self.fresh_keys += 1;
+                let mut key = [0xff; 16];
+                key[..8].copy_from_slice(&self.fresh_keys.to_le_bytes());
+                let kind = CommandKind::OneShot {
+                    key: OneShotKey(key),
+                    fingerprint: fingerprint(&op),
+                    op,
+                };
+                let CommandResponse::Client(Outcome::Done(answer)) = self.apply(kind) else {
+                    panic!("a leased call did not end at once");
+                };
+                answer
+            }
+            false => {
+                self.step(Step::Call {
+                    client,
+                    handle: 0,
+                    name,
+                    op,
+                });
+                let Some(answer) = self.sent.last().and_then(|sent| sent.answer.clone()) else {
+                    panic!("a leased call waits");
+                };
+                answer
+            }
+        };
+        if let (Ok(Reply::Lease(Some(lease))), Some(secret)) = (&answer, secret) {
+            let last = self.last_fence.entry(NAMES[name].to_owned()).or_insert(0);
+            assert!(
+                lease.fence.0 > *last,
+                "lease fence {} after {last}",
+                lease.fence
+            );
+            *last = lease.fence.0;
+            self.leases.push((name, lease.id, secret));
+        }
+        if !own_secret && !matches!(action, LeaseAction::Take) {
+            assert!(
+                matches!(answer, Err(raftcp_proto::OpError::LockOwnershipLost { .. })),
+                "a forged lease secret was taken: {answer:?}"
+            );
         }
     }
 
@@ -575,6 +743,9 @@ proptest! {
 
     #[test]
     fn fenced_lock_agrees_with_model(steps in steps(lock_op())) { run(steps) }
+
+    #[test]
+    fn leased_locks_agree_with_model(steps in leased_steps()) { run(steps) }
 
     #[test]
     fn semaphore_agrees_with_model(steps in steps(semaphore_op())) { run(steps) }

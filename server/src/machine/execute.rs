@@ -122,6 +122,12 @@ impl Machine {
         let kind = Kind::of(&op);
         // Owned once: `op` moves into the step, the name outlives it.
         let name = op.name().to_owned();
+        // A lease opens or ends a session, which measures the lock itself.
+        if let Op::Lock { op, .. } = &op
+            && let Some(result) = self.lease_op(index, &name, op, effects)
+        {
+            return Outcome::Done(result);
+        }
         self.measuring(kind, &name, |machine| {
             let outcome = match op.is_destroy() {
                 true => {
@@ -284,14 +290,12 @@ impl Machine {
             }
             // Handled by `execute`; kept total.
             LockOp::Destroy => Ok(Reply::Unit),
-            // The lease is the holder, whoever asks.
-            LockOp::TryLockLeased { lease_ms, secret } => {
-                self.try_lock_leased(index, name, lease_ms, secret, effects)
-            }
-            LockOp::RenewLease { lease, secret } => self.renew_lease(name, lease, secret),
-            LockOp::UnlockLeased { lease, secret } => {
-                self.unlock_leased(index, name, lease, secret, effects)
-            }
+            // Handled by `execute` (`lease_op`); kept total.
+            LockOp::TryLockLeased { .. }
+            | LockOp::RenewLease { .. }
+            | LockOp::UnlockLeased { .. } => Err(OpError::InvalidArgument {
+                reason: "a lease operation is not a holder's".into(),
+            }),
         };
         Outcome::Done(result)
     }

@@ -10,6 +10,7 @@
 
 use super::Machine;
 use super::command::{Effect, Outcome, SessionOwner};
+use super::destroy::Kind;
 use super::owner::Owner;
 use raftcp_proto::limits::SESSIONS_MAX;
 use raftcp_proto::{
@@ -23,10 +24,31 @@ pub const LEASE_CLIENT_NAME: &str = "lease";
 const LEASE_HANDLE: HandleId = HandleId(0);
 
 impl Machine {
+    /// Carries out a lease operation on lock `name` (`None` for the
+    /// others): the lease is the holder, whoever asks.
+    pub(super) fn lease_op(
+        &mut self,
+        index: u64,
+        name: &str,
+        op: &LockOp,
+        effects: &mut Vec<Effect>,
+    ) -> Option<Result<Reply, OpError>> {
+        Some(match *op {
+            LockOp::TryLockLeased { lease_ms, secret } => {
+                self.try_lock_leased(index, name, lease_ms, secret, effects)
+            }
+            LockOp::RenewLease { lease, secret } => self.renew_lease(name, lease, secret),
+            LockOp::UnlockLeased { lease, secret } => {
+                self.unlock_leased(index, name, lease, secret, effects)
+            }
+            _ => return None,
+        })
+    }
+
     /// `try_lock_leased`: a new lease that holds `name`, or none if the
     /// lock is held. The lease is the session `SessionId(index)`, as any
     /// session opened at this position would be.
-    pub(super) fn try_lock_leased(
+    fn try_lock_leased(
         &mut self,
         index: u64,
         name: &str,
@@ -55,7 +77,10 @@ impl Machine {
             timeout_ms: Some(0),
             reentrancy_limit: 1,
         };
-        let taken = match self.lock_op(index, name, holder, RequestId(0), attempt, effects) {
+        let attempted = self.measuring(Kind::Lock, name, |machine| {
+            machine.lock_op(index, name, holder, RequestId(0), attempt, effects)
+        });
+        let taken = match attempted {
             Outcome::Done(Ok(Reply::Fence(Some(fence)))) => {
                 Ok(Reply::Lease(Some(Lease { id: lease, fence })))
             }
@@ -72,7 +97,7 @@ impl Machine {
     }
 
     /// `renew_lease`: another TTL from now, for the lease's own holder.
-    pub(super) fn renew_lease(
+    fn renew_lease(
         &mut self,
         name: &str,
         lease: LeaseId,
@@ -84,7 +109,7 @@ impl Machine {
     }
 
     /// `unlock_leased`: ends the lease, which releases the lock.
-    pub(super) fn unlock_leased(
+    fn unlock_leased(
         &mut self,
         index: u64,
         name: &str,

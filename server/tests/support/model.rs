@@ -7,12 +7,12 @@
 #![allow(dead_code)]
 
 use raftcp_proto::limits::{
-    ACKED_EXCEPT_MAX, ONE_SHOT_KEY_TTL_MS, UNACKNOWLEDGED_RESPONSES_MAX,
-    WAITING_REQUESTS_PER_SESSION_MAX,
+    ACKED_EXCEPT_MAX, LEASE_MS_MAX, LEASE_MS_MIN, ONE_SHOT_KEY_TTL_MS,
+    UNACKNOWLEDGED_RESPONSES_MAX, WAITING_REQUESTS_PER_SESSION_MAX,
 };
 use raftcp_proto::{
-    Fence, HandleId, LatchOp, LockOp, LongOp, Op, OpError, RefOp, Reply, RequestId, SemaphoreOp,
-    SessionId, Value,
+    Fence, HandleId, LatchOp, Lease, LeaseSecret, LockOp, LongOp, Op, OpError, RefOp, Reply,
+    RequestId, SemaphoreOp, SessionId, Value,
 };
 use raftcp_server::machine::{
     CommandKind, CommandResponse, Effect, OneShotKey, OpFingerprint, Outcome, SessionOwner,
@@ -31,6 +31,8 @@ struct ModelSession {
     /// Requests below the watermark the client still waits for.
     excepted: BTreeSet<RequestId>,
     cache: BTreeMap<RequestId, Outcome>,
+    /// Opened for a leased lock, not by a client.
+    lease: bool,
 }
 
 #[derive(Clone, PartialEq)]
@@ -229,6 +231,7 @@ impl Model {
             acked_below: RequestId(0),
             excepted: BTreeSet::new(),
             cache: BTreeMap::new(),
+            lease: false,
         });
         CommandResponse::SessionOpened { session: id }
     }
@@ -440,6 +443,66 @@ impl Model {
         answer
     }
 
+    /// A lease: a session of its own, holding the lock if it is free.
+    fn try_lock_leased(
+        &mut self,
+        name: &str,
+        lease_ms: u64,
+        secret: LeaseSecret,
+    ) -> Result<Reply, OpError> {
+        if !(LEASE_MS_MIN..=LEASE_MS_MAX).contains(&lease_ms) {
+            return Err(OpError::InvalidArgument {
+                reason: format!(
+                    "a lease of {lease_ms} ms: from {LEASE_MS_MIN} to {LEASE_MS_MAX} ms"
+                ),
+            });
+        }
+        let index = self.index;
+        let lease = SessionId(index);
+        let lock = self.locks.entry(name.to_owned()).or_default();
+        if lock.holder.is_some() {
+            // Opened, and ended at once: it has nothing to hold.
+            self.effects.push(Effect::SessionEnded(lease));
+            return Ok(Reply::Lease(None));
+        }
+        lock.holder = Some(((lease, HandleId(0)), 1, index));
+        let owner = SessionOwner {
+            secret_hash: secret.0,
+            subject: None,
+        };
+        self.open_session(index, lease_ms, Some(owner));
+        if let Some(opened) = self.session(lease) {
+            opened.lease = true;
+        }
+        Ok(Reply::Lease(Some(Lease {
+            id: lease,
+            fence: Fence(index),
+        })))
+    }
+
+    /// The lease is live, shown with its secret, and holds lock `name`.
+    fn check_lease(
+        &self,
+        name: &str,
+        lease: SessionId,
+        secret: LeaseSecret,
+    ) -> Result<(), OpError> {
+        let owner = SessionOwner {
+            secret_hash: secret.0,
+            subject: None,
+        };
+        let live = (self.sessions.iter())
+            .any(|s| s.id == lease && s.lease && s.owner.as_ref() == Some(&owner));
+        let holds = (self.locks.get(name))
+            .is_some_and(|l| l.holder.is_some_and(|((s, _), _, _)| s == lease));
+        match live && holds {
+            true => Ok(()),
+            false => Err(OpError::LockOwnershipLost {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
     fn read(&self, session: SessionId, op: &Op) -> Result<Reply, OpError> {
         Ok(match op {
             Op::AtomicLong { name, .. } => Reply::Long(self.longs.get(name).copied().unwrap_or(0)),
@@ -630,6 +693,26 @@ impl Model {
                 done(reply)
             }
             Op::Lock { name, handle, op } => {
+                match op {
+                    LockOp::TryLockLeased { lease_ms, secret } => {
+                        return Outcome::Done(self.try_lock_leased(&name, lease_ms, secret));
+                    }
+                    LockOp::RenewLease { lease, secret } => {
+                        let result = self.check_lease(&name, lease, secret);
+                        return Outcome::Done(result.map(|()| {
+                            self.touch(lease);
+                            Reply::Unit
+                        }));
+                    }
+                    LockOp::UnlockLeased { lease, secret } => {
+                        let result = self.check_lease(&name, lease, secret);
+                        if result.is_ok() {
+                            self.end_sessions(vec![lease]);
+                        }
+                        return Outcome::Done(result.map(|()| Reply::Unit));
+                    }
+                    _ => {}
+                }
                 let owner = (session, handle);
                 if matches!(op, LockOp::Lock { .. } | LockOp::Unlock)
                     && let Some(told) = self.tell_lost(owner, "lock", &name)
