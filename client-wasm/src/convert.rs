@@ -53,6 +53,20 @@ pub(crate) fn timeout(value: Option<f64>) -> Result<Option<Duration>, JsValue> {
     }
 }
 
+/// A lease's length in milliseconds (the cluster checks its range).
+pub(crate) fn lease_length(ms: f64) -> Result<Duration, JsValue> {
+    match ms.is_finite() && ms >= 0.0 {
+        true => Ok(Duration::from_millis(ms.ceil() as u64)),
+        false => Err(invalid("leaseMs must be a number of milliseconds")),
+    }
+}
+
+/// A lease token from its text (never echoed: it holds a secret).
+pub(crate) fn lease_token(text: &str) -> Result<raftcp::LeaseToken, JsValue> {
+    text.parse()
+        .map_err(|_| invalid("not a lease token (tryLockLeased and tryAcquireLeased return one)"))
+}
+
 /// A value to store; `null` and `undefined` mean "no value".
 pub(crate) fn to_stored(value: &JsValue) -> Result<Option<Value>, JsValue> {
     if value.is_null() || value.is_undefined() {

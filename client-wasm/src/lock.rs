@@ -148,7 +148,7 @@ impl FencedLock {
     #[wasm_bindgen(js_name = renewLease, unchecked_return_type = "Promise<void>")]
     pub fn renew_lease(&self, lease: &str) -> Promise {
         try_promise(|| {
-            let token = lease_token(lease)?;
+            let token = crate::convert::lease_token(lease)?;
             Ok(on(&self.inner, move |l| async move {
                 l.renew_lease(&token).await
             }))
@@ -160,7 +160,7 @@ impl FencedLock {
     #[wasm_bindgen(js_name = unlockLeased, unchecked_return_type = "Promise<void>")]
     pub fn unlock_leased(&self, lease: &str) -> Promise {
         try_promise(|| {
-            let token = lease_token(lease)?;
+            let token = crate::convert::lease_token(lease)?;
             Ok(on(&self.inner, move |l| async move {
                 l.unlock_leased(&token).await
             }))
@@ -191,12 +191,6 @@ impl FencedLock {
     pub fn get_fence(&self) -> Promise {
         on(&self.inner, |l| async move { l.get_fence().await })
     }
-}
-
-/// A lease token from its text, or an InvalidValueError.
-fn lease_token(text: &str) -> Result<raftcp::LeaseToken, JsValue> {
-    text.parse()
-        .map_err(|_| crate::errors::invalid("not a lease token (tryLockLeased returns one)"))
 }
 
 /// Calls `work(fence)` and waits for what it returns if that is a promise.

@@ -100,6 +100,52 @@ impl Semaphore {
         })
     }
 
+    /// Takes `permits` if they are available now, for a lease of `leaseMs`
+    /// (1000 to 3600000) instead of for this client's session; resolves to
+    /// the lease token (a string: keep it like a password) that renews or
+    /// ends it, or `null` if they are not available. They return to the
+    /// semaphore when the lease runs out, unless renewed or ended first.
+    /// Needs no session.
+    #[wasm_bindgen(js_name = tryAcquireLeased, unchecked_return_type = "Promise<string | null>")]
+    pub fn try_acquire_leased(
+        &self,
+        permits: f64,
+        #[wasm_bindgen(js_name = leaseMs)] lease_ms: f64,
+    ) -> Promise {
+        try_promise(|| {
+            let permits = count(Some(permits), 1, "permits")?;
+            let lease = crate::convert::lease_length(lease_ms)?;
+            Ok(on(&self.inner, move |s| async move {
+                let token = s.try_acquire_leased(permits, lease).await?;
+                Ok(token.map_or(JsValue::NULL, |t| t.to_string().into()))
+            }))
+        })
+    }
+
+    /// Gives the lease its full length again from now. Rejects with a
+    /// LockOwnershipLostError once it ran out or was ended.
+    #[wasm_bindgen(js_name = renewLease, unchecked_return_type = "Promise<void>")]
+    pub fn renew_lease(&self, lease: &str) -> Promise {
+        try_promise(|| {
+            let token = crate::convert::lease_token(lease)?;
+            Ok(on(&self.inner, move |s| async move {
+                s.renew_lease(&token).await
+            }))
+        })
+    }
+
+    /// Ends the lease, returning its permits. Rejects with a
+    /// LockOwnershipLostError once it ran out or was ended.
+    #[wasm_bindgen(js_name = releaseLeased, unchecked_return_type = "Promise<void>")]
+    pub fn release_leased(&self, lease: &str) -> Promise {
+        try_promise(|| {
+            let token = crate::convert::lease_token(lease)?;
+            Ok(on(&self.inner, move |s| async move {
+                s.release_leased(&token).await
+            }))
+        })
+    }
+
     /// Returns `permits` (default 1) this handle holds.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn release(

@@ -1,22 +1,34 @@
 // A Cloudflare Worker request in workerd (the real runtime) that
-// increments a counter, two ways: with a WebSocket and a session per
-// request (`transport: "websocket"`, what every Worker did before
-// session-less calls) and over HTTP (the workerd entry's default). Each is
-// driven with `concurrency` requests at a time for `seconds`.
+// increments a counter, or takes and releases a lock, two ways each: with a
+// WebSocket and a session per request (`transport: "websocket"` and
+// `withLock`, what every Worker did before session-less calls) and over
+// HTTP (the workerd entry's default, and a leased lock). Each is driven
+// with `concurrency` requests at a time for `seconds`; each request slot
+// has its own lock, so the numbers are the cost of a lock, not a queue.
 // Run by scripts/bench-js after the Node runs, on the same cluster.
 // Usage: node bench-worker.mjs <endpoints,comma,separated> <concurrency> <seconds>
 import { startWorker } from "./workerd.mjs";
 
 const [endpoints, concurrency = "8", seconds = "10"] = process.argv.slice(2);
 
-const worker = (transport) => `
+const COUNT = `const hits = await client.getAtomicLong("bench-worker-hits").incrementAndGet();
+      return new Response(String(hits));`;
+const LOCK_IN_SESSION = `const lock = client.getFencedLock("bench-worker-lock-" + new URL(request.url).searchParams.get("slot"));
+      const fence = await lock.withLock(async (fence) => fence);
+      return new Response(String(fence));`;
+const LEASED_LOCK = `const lock = client.getFencedLock("bench-worker-lock-" + new URL(request.url).searchParams.get("slot"));
+      const taken = await lock.tryLockLeased(10000);
+      if (!taken) return new Response("busy", { status: 409 });
+      await lock.unlockLeased(taken.lease);
+      return new Response(String(taken.fence));`;
+
+const worker = (transport, body) => `
 import { connect } from "raftcp";
 export default {
   async fetch(request, env) {
     const client = await connect(env.RAFTCP_ENDPOINTS.split(","), { transport: "${transport}" });
     try {
-      const hits = await client.getAtomicLong("bench-worker-hits").incrementAndGet();
-      return new Response(String(hits));
+      ${body}
     } finally {
       await client.close();
     }
@@ -30,10 +42,10 @@ async function drive(url) {
   let stop = false;
   let errors = 0;
   const latenciesMs = [];
-  const loop = async () => {
+  const loop = async (_, slot) => {
     while (!stop) {
       const start = performance.now();
-      const response = await fetch(url);
+      const response = await fetch(`${url}?slot=${slot}`);
       await response.text();
       if (response.status !== 200) errors++;
       if (measuring) latenciesMs.push(performance.now() - start);
@@ -58,11 +70,17 @@ async function drive(url) {
   };
 }
 
-for (const transport of ["websocket", "http"]) {
-  const runtime = await startWorker(endpoints.split(","), { script: worker(transport) });
+const runs = [
+  ["incr", "websocket", COUNT],
+  ["incr", "http", COUNT],
+  ["lock", "websocket", LOCK_IN_SESSION],
+  ["lock", "http", LEASED_LOCK],
+];
+for (const [workload, transport, body] of runs) {
+  const runtime = await startWorker(endpoints.split(","), { script: worker(transport, body) });
   try {
     const result = await drive(runtime.url);
-    console.log(JSON.stringify({ workload: "worker-incr", transport, concurrency: Number(concurrency), ...result }));
+    console.log(JSON.stringify({ workload: `worker-${workload}`, transport, concurrency: Number(concurrency), ...result }));
   } finally {
     runtime.stop();
   }

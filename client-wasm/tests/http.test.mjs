@@ -121,3 +121,18 @@ test("a leased lock taken over HTTP is ended from another client by its token, n
   await same.unlockLeased(again.lease);
   await second.close();
 });
+
+test("leased permits taken over HTTP come back when the lease is ended", async () => {
+  const client = await connect(cluster.endpoints, { transport: "http", WebSocket });
+  const pool = client.getSemaphore("http-leased-pool");
+  assert.equal(await pool.init(2), true);
+  const lease = await pool.tryAcquireLeased(2, 30_000);
+  assert.equal(typeof lease, "string");
+  assert.equal(await pool.availablePermits(), 0);
+  assert.equal(await pool.tryAcquireLeased(1, 30_000), null);
+  await pool.renewLease(lease);
+  await pool.releaseLeased(lease);
+  assert.equal(await pool.availablePermits(), 2);
+  await assert.rejects(pool.releaseLeased(lease), LockOwnershipLostError);
+  await client.close();
+});

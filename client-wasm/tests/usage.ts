@@ -60,6 +60,8 @@ export async function usage(): Promise<void> {
   await semaphore.acquire(3, { signal: controller.signal });
   const acquired: boolean = await semaphore.tryAcquire(2, 5000);
   await semaphore.release(3);
+  const permitLease: string | null = await semaphore.tryAcquireLeased(2, 10_000);
+  if (permitLease !== null) await semaphore.releaseLeased(permitLease);
   const available: number = await semaphore.availablePermits();
 
   const latch = client.getCountDownLatch("startup-latch");

@@ -104,3 +104,8 @@ pub const LEASE_MS_MIN: u64 = 1_000;
 /// The longest lease: a caller that needs a lock for longer renews it, or
 /// keeps a session.
 pub const LEASE_MS_MAX: u64 = 3_600_000;
+
+/// Leases (each a session of its own) are refused once a group has this
+/// many sessions: a caller that fills it with leases still leaves a tenth
+/// of [`SESSIONS_MAX`] for clients' sessions.
+pub const LEASES_STOP_AT_SESSIONS: usize = SESSIONS_MAX - SESSIONS_MAX / 10;

@@ -161,6 +161,21 @@ pub enum SemaphoreOp {
     /// `ObjectDestroyed`, and so does a holder's next release; the next
     /// use creates an uninitialized one. -> `Reply::Unit`.
     Destroy,
+    /// Takes `permits` if they are available now, for a lease of
+    /// `lease_ms` instead of for the caller's session (as
+    /// [`LockOp::TryLockLeased`]). Needs no session.
+    /// -> `Reply::PermitsLeased(Some(lease))`, or `(None)` if they are not.
+    TryAcquireLeased {
+        permits: u32,
+        lease_ms: u64,
+        secret: LeaseSecret,
+    },
+    /// Gives the lease another `lease_ms` from now. -> `Reply::Unit`, or
+    /// `LockOwnershipLost` once it ran out (or was ended).
+    RenewLease { lease: LeaseId, secret: LeaseSecret },
+    /// Ends the lease, returning its permits. -> `Reply::Unit`, or
+    /// `LockOwnershipLost` once it ran out (or was ended).
+    ReleaseLeased { lease: LeaseId, secret: LeaseSecret },
 }
 
 /// CountDownLatch.
@@ -242,7 +257,9 @@ impl Op {
                     op: LockOp::Unlock | LockOp::RenewLease { .. } | LockOp::UnlockLeased { .. },
                     ..
                 } | Op::Semaphore {
-                    op: SemaphoreOp::Release { .. },
+                    op: SemaphoreOp::Release { .. }
+                        | SemaphoreOp::RenewLease { .. }
+                        | SemaphoreOp::ReleaseLeased { .. },
                     ..
                 } | Op::Latch {
                     op: LatchOp::CountDown,
@@ -267,7 +284,13 @@ impl Op {
                     | LockOp::RenewLease { .. }
                     | LockOp::UnlockLeased { .. }
             ),
-            Op::Semaphore { op, .. } => !matches!(op, SemaphoreOp::AvailablePermits),
+            Op::Semaphore { op, .. } => !matches!(
+                op,
+                SemaphoreOp::AvailablePermits
+                    | SemaphoreOp::TryAcquireLeased { .. }
+                    | SemaphoreOp::RenewLease { .. }
+                    | SemaphoreOp::ReleaseLeased { .. }
+            ),
             Op::Latch { op, .. } => matches!(op, LatchOp::Await { .. }),
         }
     }
@@ -299,6 +322,9 @@ impl Op {
                 SemaphoreOp::Reduce { .. } => "semaphore.reduce_permits",
                 SemaphoreOp::Increase { .. } => "semaphore.increase_permits",
                 SemaphoreOp::Destroy => "semaphore.destroy",
+                SemaphoreOp::TryAcquireLeased { .. } => "semaphore.try_acquire_leased",
+                SemaphoreOp::RenewLease { .. } => "semaphore.renew_lease",
+                SemaphoreOp::ReleaseLeased { .. } => "semaphore.release_leased",
             },
             Op::Latch { op, .. } => match op {
                 LatchOp::TrySetCount { .. } => "latch.try_set_count",

@@ -18,6 +18,9 @@ pub enum Reply {
     Admin(Box<crate::admin::AdminReply>),
     /// A leased `try_lock`: `None` when the lock was held.
     Lease(Option<Lease>),
+    /// A leased `try_acquire`: the lease, or `None` when the permits were
+    /// not available.
+    PermitsLeased(Option<crate::op::LeaseId>),
 }
 
 /// A lock held under a lease ([`crate::LockOp::TryLockLeased`]).

@@ -75,11 +75,22 @@ enum Step {
         client: usize,
         one_shot: bool,
         name: usize,
+        /// Permits of a semaphore, or (`None`) a lock.
+        permits: Option<u32>,
         action: LeaseAction,
         lease_ms: u64,
         pick: usize,
         own_secret: bool,
     },
+}
+
+/// What a [`Step::Leased`] asks.
+struct LeaseCall {
+    permits: Option<u32>,
+    action: LeaseAction,
+    lease_ms: u64,
+    pick: usize,
+    own_secret: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -109,26 +120,28 @@ fn leased_steps() -> impl Strategy<Value = Vec<Step>> {
         Just(LeaseAction::End)
     ];
     let leased = (
-        0..CLIENTS,
-        any::<bool>(),
-        0..NAMES.len(),
+        (0..CLIENTS, any::<bool>(), 0..NAMES.len()),
+        prop_oneof![Just(None), count(3).prop_map(Some)],
         action,
         lease_ms(),
         any::<usize>(),
         prop_oneof![4 => Just(true), 1 => Just(false)],
     )
         .prop_map(
-            |(client, one_shot, name, action, lease_ms, pick, own_secret)| Step::Leased {
-                client,
-                one_shot,
-                name,
-                action,
-                lease_ms,
-                pick,
-                own_secret,
+            |((client, one_shot, name), permits, action, lease_ms, pick, own_secret)| {
+                Step::Leased {
+                    client,
+                    one_shot,
+                    name,
+                    permits,
+                    action,
+                    lease_ms,
+                    pick,
+                    own_secret,
+                }
             },
         );
-    let lock_steps = steps(lock_op());
+    let lock_steps = steps(prop_oneof![lock_op(), semaphore_op()]);
     (lock_steps, proptest::collection::vec(leased, 1..60)).prop_map(|(mut steps, leased)| {
         // Interleaved: lease calls among the session holders' calls.
         for (i, step) in leased.into_iter().enumerate() {
@@ -328,8 +341,8 @@ struct Run {
     next_request: BTreeMap<SessionId, u64>,
     sent: Vec<Sent>,
     last_fence: BTreeMap<String, u64>,
-    /// Leases taken so far: lock, id and secret.
-    leases: Vec<(usize, SessionId, LeaseSecret)>,
+    /// Leases taken so far: object, whether a semaphore, id and secret.
+    leases: Vec<(usize, bool, SessionId, LeaseSecret)>,
     /// Keys of session-less lease calls, each used once.
     fresh_keys: u64,
     /// The first session-less call under each key: its operation, answer
@@ -571,11 +584,21 @@ impl Run {
                 client,
                 one_shot,
                 name,
+                permits,
                 action,
                 lease_ms,
                 pick,
                 own_secret,
-            } => self.leased(client, one_shot, name, action, lease_ms, pick, own_secret),
+            } => {
+                let lease = LeaseCall {
+                    permits,
+                    action,
+                    lease_ms,
+                    pick,
+                    own_secret,
+                };
+                self.leased(client, one_shot, name, lease)
+            }
             Step::LongPause { ms } => {
                 self.now_ms += ms;
                 // Sessions and waits expire on the way, as a leader would
@@ -586,45 +609,60 @@ impl Run {
         }
     }
 
-    /// A leased lock's call; a lease it takes is kept for later calls, and
-    /// its fence must exceed every earlier grant of that lock.
-    #[allow(clippy::too_many_arguments)]
-    fn leased(
-        &mut self,
-        client: usize,
-        one_shot: bool,
-        name: usize,
-        action: LeaseAction,
-        lease_ms: u64,
-        pick: usize,
-        own_secret: bool,
-    ) {
+    /// A leased call; a lease it takes is kept for later calls, and a
+    /// lock's fence must exceed every earlier grant of that lock.
+    fn leased(&mut self, client: usize, one_shot: bool, name: usize, call: LeaseCall) {
         let forged = LeaseSecret([0xee; 32]);
-        let (name, op) = match action {
-            LeaseAction::Take => {
-                let secret = LeaseSecret([(pick % 2) as u8 + 1; 32]);
-                (name, LockOp::TryLockLeased { lease_ms, secret })
-            }
+        let taken_secret = LeaseSecret([(call.pick % 2) as u8 + 1; 32]);
+        let (name, semaphore, lease, secret) = match call.action {
+            LeaseAction::Take => (name, call.permits.is_some(), None, taken_secret),
             LeaseAction::Renew | LeaseAction::End if self.leases.is_empty() => return,
             LeaseAction::Renew | LeaseAction::End => {
-                let (name, lease, secret) = self.leases[pick % self.leases.len()];
-                let secret = if own_secret { secret } else { forged };
-                let op = match action {
-                    LeaseAction::Renew => LockOp::RenewLease { lease, secret },
-                    _ => LockOp::UnlockLeased { lease, secret },
-                };
-                (name, op)
+                let (name, semaphore, lease, secret) = self.leases[call.pick % self.leases.len()];
+                let secret = if call.own_secret { secret } else { forged };
+                (name, semaphore, Some(lease), secret)
             }
         };
-        let secret = match op {
-            LockOp::TryLockLeased { secret, .. } => Some(secret),
-            _ => None,
+        let op = match (semaphore, lease, call.action) {
+            (false, None, _) => Op::Lock {
+                name: String::new(),
+                handle: HandleId(0),
+                op: LockOp::TryLockLeased {
+                    lease_ms: call.lease_ms,
+                    secret,
+                },
+            },
+            (true, None, _) => Op::Semaphore {
+                name: String::new(),
+                handle: HandleId(0),
+                op: SemaphoreOp::TryAcquireLeased {
+                    permits: call.permits.unwrap_or(1),
+                    lease_ms: call.lease_ms,
+                    secret,
+                },
+            },
+            (false, Some(lease), LeaseAction::Renew) => Op::Lock {
+                name: String::new(),
+                handle: HandleId(0),
+                op: LockOp::RenewLease { lease, secret },
+            },
+            (false, Some(lease), _) => Op::Lock {
+                name: String::new(),
+                handle: HandleId(0),
+                op: LockOp::UnlockLeased { lease, secret },
+            },
+            (true, Some(lease), LeaseAction::Renew) => Op::Semaphore {
+                name: String::new(),
+                handle: HandleId(0),
+                op: SemaphoreOp::RenewLease { lease, secret },
+            },
+            (true, Some(lease), _) => Op::Semaphore {
+                name: String::new(),
+                handle: HandleId(0),
+                op: SemaphoreOp::ReleaseLeased { lease, secret },
+            },
         };
-        let op = Op::Lock {
-            name: NAMES[name].to_owned(),
-            handle: HandleId(0),
-            op,
-        };
+        let op = address(op, NAMES[name], 0);
         let answer = match one_shot {
             true => {
                 self.fresh_keys += 1;
@@ -653,17 +691,23 @@ impl Run {
                 answer
             }
         };
-        if let (Ok(Reply::Lease(Some(lease))), Some(secret)) = (&answer, secret) {
-            let last = self.last_fence.entry(NAMES[name].to_owned()).or_insert(0);
-            assert!(
-                lease.fence.0 > *last,
-                "lease fence {} after {last}",
-                lease.fence
-            );
-            *last = lease.fence.0;
-            self.leases.push((name, lease.id, secret));
+        match &answer {
+            Ok(Reply::Lease(Some(lease))) => {
+                let last = self.last_fence.entry(NAMES[name].to_owned()).or_insert(0);
+                assert!(
+                    lease.fence.0 > *last,
+                    "lease fence {} after {last}",
+                    lease.fence
+                );
+                *last = lease.fence.0;
+                self.leases.push((name, false, lease.id, secret));
+            }
+            Ok(Reply::PermitsLeased(Some(lease))) => {
+                self.leases.push((name, true, *lease, secret));
+            }
+            _ => {}
         }
-        if !own_secret && !matches!(action, LeaseAction::Take) {
+        if !call.own_secret && !matches!(call.action, LeaseAction::Take) {
             assert!(
                 matches!(answer, Err(raftcp_proto::OpError::LockOwnershipLost { .. })),
                 "a forged lease secret was taken: {answer:?}"

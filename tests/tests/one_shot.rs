@@ -366,3 +366,60 @@ async fn leased_locks_are_ended_by_their_token_or_run_out() {
     edge.close().await;
     sessions.close().await;
 }
+
+/// Permits held under a lease: taken without a session, counted out of the
+/// semaphore until the lease is ended by its token, and returned when it
+/// runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_permits_return_when_ended_or_run_out() {
+    let cluster = TestCluster::start("one-shot-leased-permits");
+    cluster.wait_for_leader(Duration::from_secs(30));
+    let edge = raftcp::Client::builder()
+        .endpoints(cluster.urls())
+        .session_less_over_http(true)
+        .connect()
+        .await
+        .unwrap();
+    let pool = edge.get_semaphore("edge-pool");
+    let sessions = raftcp::Client::connect(cluster.urls()).await.unwrap();
+    assert!(sessions.get_semaphore("edge-pool").init(3).await.unwrap());
+
+    let two = pool
+        .try_acquire_leased(2, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pool.available_permits().await.unwrap(), 1);
+    assert_eq!(
+        pool.try_acquire_leased(2, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        None,
+        "only one permit is left"
+    );
+    pool.renew_lease(&two).await.unwrap();
+    pool.release_leased(&two).await.unwrap();
+    assert_eq!(pool.available_permits().await.unwrap(), 3);
+    let lost = pool.release_leased(&two).await;
+    assert!(
+        matches!(
+            lost,
+            Err(raftcp::Error::Server(OpError::LockOwnershipLost { .. }))
+        ),
+        "{lost:?}"
+    );
+
+    // Nobody renews this one: its permits come back.
+    pool.try_acquire_leased(3, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(pool.available_permits().await.unwrap(), 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pool.available_permits().await.unwrap() != 3 {
+        assert!(Instant::now() < deadline, "the lease never ran out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    edge.close().await;
+    sessions.close().await;
+}

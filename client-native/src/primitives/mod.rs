@@ -4,16 +4,16 @@
 mod atomic_long;
 mod atomic_reference;
 mod latch;
+mod leases;
 mod lock;
-mod lock_lease;
 mod semaphore;
 mod value_reference;
 
 pub use atomic_long::AtomicLong;
 pub use atomic_reference::AtomicReference;
 pub use latch::CountDownLatch;
+pub use leases::{LeaseToken, LockLease};
 pub use lock::FencedLock;
-pub use lock_lease::{LeaseToken, LockLease};
 pub use semaphore::Semaphore;
 pub use value_reference::ValueReference;
 

@@ -54,7 +54,7 @@ impl Semaphore {
         self.object.name()
     }
 
-    async fn call(&self, op: SemaphoreOp) -> Result<Reply> {
+    pub(super) async fn call(&self, op: SemaphoreOp) -> Result<Reply> {
         let handle = self.handle;
         self.object
             .call(|name| Op::Semaphore { name, handle, op })

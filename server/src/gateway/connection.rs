@@ -26,7 +26,9 @@ use crate::limits::{
     CLIENT_HELLO_TIMEOUT, FRAME_BYTES_MAX, HANDSHAKE_BYTES_MAX, OUTBOX_BYTES_PER_CONNECTION_MAX,
     REQUESTS_PER_CONNECTION_MAX,
 };
-use crate::machine::{CommandKind, CommandResponse, SessionOwner, validate_client_name};
+use crate::machine::{
+    CommandKind, CommandResponse, LEASE_CLIENT_NAME, SessionOwner, validate_client_name,
+};
 use crate::sync::lock;
 use crate::watch::connection::ConnectionWatches;
 use crate::ws::Socket;
@@ -365,6 +367,10 @@ impl Connection {
         }
         if let Err(error) = validate_client_name(&hello.client_name) {
             return self.refuse(error.to_string());
+        }
+        if hello.client_name == LEASE_CLIENT_NAME {
+            // The name marks the sessions leases are (in listings, too).
+            return self.refuse(format!("the client name {LEASE_CLIENT_NAME:?} is reserved"));
         }
         let cluster = &self.gateway.cluster;
         let access =

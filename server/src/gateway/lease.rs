@@ -4,20 +4,28 @@
 //! cannot end a lease, and one subject cannot end another's even with its
 //! secret.
 
-use raftcp_proto::{LeaseSecret, LockOp, Op};
+use raftcp_proto::{LeaseSecret, LockOp, Op, SemaphoreOp};
 
 /// `op` with its lease secret, if it carries one, sealed for `subject`.
 pub fn seal(mut op: Op, subject: Option<&str>) -> Op {
-    if let Op::Lock {
-        op:
-            LockOp::TryLockLeased { secret, .. }
-            | LockOp::RenewLease { secret, .. }
-            | LockOp::UnlockLeased { secret, .. },
-        ..
-    } = &mut op
-    {
-        *secret = sealed(secret, subject);
-    }
+    let secret = match &mut op {
+        Op::Lock {
+            op:
+                LockOp::TryLockLeased { secret, .. }
+                | LockOp::RenewLease { secret, .. }
+                | LockOp::UnlockLeased { secret, .. },
+            ..
+        }
+        | Op::Semaphore {
+            op:
+                SemaphoreOp::TryAcquireLeased { secret, .. }
+                | SemaphoreOp::RenewLease { secret, .. }
+                | SemaphoreOp::ReleaseLeased { secret, .. },
+            ..
+        } => secret,
+        _ => return op,
+    };
+    *secret = sealed(secret, subject);
     op
 }
 

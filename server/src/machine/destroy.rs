@@ -102,6 +102,7 @@ impl Machine {
     /// holders lose it.
     pub(super) fn destroy(
         &mut self,
+        index: u64,
         kind: Kind,
         name: &str,
         by: Option<Owner>,
@@ -134,12 +135,19 @@ impl Machine {
                 }
             }
         }
+        // A lease holds one object: losing it ends the lease, which would
+        // otherwise linger, holding nothing, for the rest of its length.
+        let leases: Vec<SessionId> = (holders.iter())
+            .map(|owner| owner.session)
+            .filter(|session| self.is_lease(*session))
+            .collect();
         for owner in holders {
             self.lose_hold(owner, kind, name, by != Some(owner));
         }
         for (session, request) in waiters {
             self.complete(session, request, Err(destroyed(kind, name)), effects);
         }
+        self.end_sessions(index, &leases, effects);
         Reply::Unit
     }
 

@@ -122,10 +122,13 @@ impl Machine {
         let kind = Kind::of(&op);
         // Owned once: `op` moves into the step, the name outlives it.
         let name = op.name().to_owned();
-        // A lease opens or ends a session, which measures the lock itself.
-        if let Op::Lock { op, .. } = &op
-            && let Some(result) = self.lease_op(index, &name, op, effects)
-        {
+        // A lease opens or ends a session, which measures the object itself.
+        let leased = match &op {
+            Op::Lock { op, .. } => self.lock_lease_op(index, &name, op, effects),
+            Op::Semaphore { op, .. } => self.semaphore_lease_op(index, &name, op, effects),
+            _ => None,
+        };
+        if let Some(result) = leased {
             return Outcome::Done(result);
         }
         self.measuring(kind, &name, |machine| {
@@ -138,7 +141,7 @@ impl Machine {
                         }),
                         _ => None,
                     };
-                    Outcome::Done(Ok(machine.destroy(kind, &name, by, effects)))
+                    Outcome::Done(Ok(machine.destroy(index, kind, &name, by, effects)))
                 }
                 false => machine.mutate(index, session, request, op, effects),
             };
@@ -325,7 +328,7 @@ impl Machine {
         Ok(Reply::Unit)
     }
 
-    fn semaphore_op(
+    pub(super) fn semaphore_op(
         &mut self,
         name: &str,
         owner: Owner,
@@ -411,6 +414,12 @@ impl Machine {
             SemaphoreOp::AvailablePermits => Ok(Reply::Count(semaphore.available)),
             // Handled by `execute`; kept total.
             SemaphoreOp::Destroy => Ok(Reply::Unit),
+            // Handled by `execute` (`semaphore_lease_op`); kept total.
+            SemaphoreOp::TryAcquireLeased { .. }
+            | SemaphoreOp::RenewLease { .. }
+            | SemaphoreOp::ReleaseLeased { .. } => Err(OpError::InvalidArgument {
+                reason: "a lease operation is not a holder's".into(),
+            }),
         };
         Outcome::Done(result)
     }

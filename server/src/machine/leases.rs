@@ -1,9 +1,9 @@
-//! Locks held under a lease instead of a session, for callers that live
-//! for one request. A lease is a session the machine opens for it, with the
-//! lease's TTL and no client: it holds the lock as its handle 0, runs out
-//! as sessions expire (by the leader's command time, releasing the lock to
-//! the next waiter), and is renewed or ended by whoever shows its secret's
-//! hash (the gateway hashes the secret under the caller's token subject
+//! Locks and permits held under a lease instead of a session, for callers
+//! that live for one request. A lease is a session the machine opens for
+//! it, with the lease's TTL and no client: it holds the lock or permits as
+//! its handle 0, runs out as sessions expire (by the leader's command time,
+//! passing what it held to the next waiter), and is renewed or ended by
+//! whoever shows its secret's hash (the gateway hashes the secret under the caller's token subject
 //! before the operation is replicated). A new leader renews every session
 //! on taking office, leases included: an election delays a lease's end,
 //! never brings it forward.
@@ -12,9 +12,10 @@ use super::Machine;
 use super::command::{Effect, Outcome, SessionOwner};
 use super::destroy::Kind;
 use super::owner::Owner;
-use raftcp_proto::limits::SESSIONS_MAX;
+use raftcp_proto::limits::LEASES_STOP_AT_SESSIONS;
 use raftcp_proto::{
-    HandleId, Lease, LeaseId, LeaseSecret, LockOp, OpError, Reply, RequestId, SessionId,
+    HandleId, Lease, LeaseId, LeaseSecret, LockOp, OpError, Reply, RequestId, SemaphoreOp,
+    SessionId,
 };
 
 /// The name leases show as clients (`admin sessions`, the dashboard).
@@ -26,7 +27,7 @@ const LEASE_HANDLE: HandleId = HandleId(0);
 impl Machine {
     /// Carries out a lease operation on lock `name` (`None` for the
     /// others): the lease is the holder, whoever asks.
-    pub(super) fn lease_op(
+    pub(super) fn lock_lease_op(
         &mut self,
         index: u64,
         name: &str,
@@ -37,12 +38,107 @@ impl Machine {
             LockOp::TryLockLeased { lease_ms, secret } => {
                 self.try_lock_leased(index, name, lease_ms, secret, effects)
             }
-            LockOp::RenewLease { lease, secret } => self.renew_lease(name, lease, secret),
+            LockOp::RenewLease { lease, secret } => {
+                self.renew_lease(Kind::Lock, name, lease, secret)
+            }
             LockOp::UnlockLeased { lease, secret } => {
-                self.unlock_leased(index, name, lease, secret, effects)
+                self.end_lease(index, Kind::Lock, name, lease, secret, effects)
             }
             _ => return None,
         })
+    }
+
+    /// [`Machine::lock_lease_op`] for semaphores.
+    pub(super) fn semaphore_lease_op(
+        &mut self,
+        index: u64,
+        name: &str,
+        op: &SemaphoreOp,
+        effects: &mut Vec<Effect>,
+    ) -> Option<Result<Reply, OpError>> {
+        Some(match *op {
+            SemaphoreOp::TryAcquireLeased {
+                permits,
+                lease_ms,
+                secret,
+            } => self.try_acquire_leased(index, name, permits, lease_ms, secret, effects),
+            SemaphoreOp::RenewLease { lease, secret } => {
+                self.renew_lease(Kind::Semaphore, name, lease, secret)
+            }
+            SemaphoreOp::ReleaseLeased { lease, secret } => {
+                self.end_lease(index, Kind::Semaphore, name, lease, secret, effects)
+            }
+            _ => return None,
+        })
+    }
+
+    /// Whether `session` is a lease (leases are named so; clients may not
+    /// take the name).
+    pub(super) fn is_lease(&self, session: SessionId) -> bool {
+        self.sessions
+            .get(session)
+            .is_some_and(|s| s.client_name == LEASE_CLIENT_NAME)
+    }
+
+    /// A session for a new lease at log position `index`, or why there is
+    /// none. Leases stop short of `SESSIONS_MAX`: whoever fills the group
+    /// with leases leaves room for clients' sessions.
+    fn open_lease(
+        &mut self,
+        index: u64,
+        lease_ms: u64,
+        secret: LeaseSecret,
+    ) -> Result<Owner, OpError> {
+        if self.sessions.len() >= LEASES_STOP_AT_SESSIONS {
+            let max = LEASES_STOP_AT_SESSIONS as u64;
+            return Err(OpError::TooManySessions { max });
+        }
+        let lease = SessionId(index);
+        self.sessions
+            .open(lease, LEASE_CLIENT_NAME.into(), lease_ms, self.now_ms);
+        let owner = SessionOwner {
+            secret_hash: secret.0,
+            subject: None,
+        };
+        self.owners.insert(lease, owner);
+        Ok(Owner {
+            session: lease,
+            handle: LEASE_HANDLE,
+        })
+    }
+
+    /// `try_acquire_leased`: a new lease that holds `permits` of `name`, or
+    /// none if they are not available now.
+    fn try_acquire_leased(
+        &mut self,
+        index: u64,
+        name: &str,
+        permits: u32,
+        lease_ms: u64,
+        secret: LeaseSecret,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Reply, OpError> {
+        let holder = self.open_lease(index, lease_ms, secret)?;
+        let attempt = SemaphoreOp::Acquire {
+            permits,
+            timeout_ms: Some(0),
+        };
+        let attempted = self.measuring(Kind::Semaphore, name, |machine| {
+            let attempted = machine.semaphore_op(name, holder, RequestId(0), attempt, effects);
+            machine.drop_if_idle(Kind::Semaphore, name);
+            attempted
+        });
+        let taken = match attempted {
+            Outcome::Done(Ok(Reply::Bool(true))) => Ok(Reply::PermitsLeased(Some(holder.session))),
+            Outcome::Done(Ok(_)) | Outcome::Pending | Outcome::Awaited => {
+                Ok(Reply::PermitsLeased(None))
+            }
+            Outcome::Done(Err(error)) => Err(error),
+        };
+        if !matches!(taken, Ok(Reply::PermitsLeased(Some(_)))) {
+            self.end_sessions(index, &[holder.session], effects);
+        }
+        taken
     }
 
     /// `try_lock_leased`: a new lease that holds `name`, or none if the
@@ -56,29 +152,16 @@ impl Machine {
         secret: LeaseSecret,
         effects: &mut Vec<Effect>,
     ) -> Result<Reply, OpError> {
-        if self.sessions.len() >= SESSIONS_MAX {
-            let max = SESSIONS_MAX as u64;
-            return Err(OpError::TooManySessions { max });
-        }
-        let lease = SessionId(index);
-        let ttl_ms = lease_ms;
-        self.sessions
-            .open(lease, LEASE_CLIENT_NAME.into(), ttl_ms, self.now_ms);
-        let owner = SessionOwner {
-            secret_hash: secret.0,
-            subject: None,
-        };
-        self.owners.insert(lease, owner);
-        let holder = Owner {
-            session: lease,
-            handle: LEASE_HANDLE,
-        };
+        let holder = self.open_lease(index, lease_ms, secret)?;
+        let lease = holder.session;
         let attempt = LockOp::Lock {
             timeout_ms: Some(0),
             reentrancy_limit: 1,
         };
         let attempted = self.measuring(Kind::Lock, name, |machine| {
-            machine.lock_op(index, name, holder, RequestId(0), attempt, effects)
+            let attempted = machine.lock_op(index, name, holder, RequestId(0), attempt, effects);
+            machine.drop_if_idle(Kind::Lock, name);
+            attempted
         });
         let taken = match attempted {
             Outcome::Done(Ok(Reply::Fence(Some(fence)))) => {
@@ -99,40 +182,54 @@ impl Machine {
     /// `renew_lease`: another TTL from now, for the lease's own holder.
     fn renew_lease(
         &mut self,
+        kind: Kind,
         name: &str,
         lease: LeaseId,
         secret: LeaseSecret,
     ) -> Result<Reply, OpError> {
-        self.check_lease(name, lease, secret)?;
+        self.check_lease(kind, name, lease, secret)?;
         self.sessions.touch(lease, self.now_ms);
         Ok(Reply::Unit)
     }
 
-    /// `unlock_leased`: ends the lease, which releases the lock.
-    fn unlock_leased(
+    /// `unlock_leased`, `release_leased`: ends the lease, which releases
+    /// what it holds.
+    fn end_lease(
         &mut self,
         index: u64,
+        kind: Kind,
         name: &str,
         lease: LeaseId,
         secret: LeaseSecret,
         effects: &mut Vec<Effect>,
     ) -> Result<Reply, OpError> {
-        self.check_lease(name, lease, secret)?;
+        self.check_lease(kind, name, lease, secret)?;
         self.end_sessions(index, &[lease], effects);
         Ok(Reply::Unit)
     }
 
-    /// The lease is live, shown with its secret, and holds lock `name`;
-    /// otherwise it ran out or was ended (or is someone else's), and its
-    /// lock is no longer held.
-    fn check_lease(&self, name: &str, lease: LeaseId, secret: LeaseSecret) -> Result<(), OpError> {
+    /// The lease is live, shown with its secret, and holds `name` (of
+    /// `kind`); otherwise it ran out or was ended (or is someone else's),
+    /// and no longer holds it.
+    fn check_lease(
+        &self,
+        kind: Kind,
+        name: &str,
+        lease: LeaseId,
+        secret: LeaseSecret,
+    ) -> Result<(), OpError> {
         let lost = || OpError::LockOwnershipLost {
             name: name.to_owned(),
         };
         let owner = self.owners.get(&lease).ok_or_else(lost)?;
         let session = self.sessions.get(lease).ok_or_else(lost)?;
-        let holds = session.client_name == LEASE_CLIENT_NAME && session.locks.contains(name);
-        match owner.secret_hash == secret.0 && owner.subject.is_none() && holds {
+        let holds = match kind {
+            Kind::Lock => session.locks.contains(name),
+            Kind::Semaphore => session.semaphores.contains(name),
+            _ => false,
+        };
+        let leased = session.client_name == LEASE_CLIENT_NAME && owner.subject.is_none();
+        match owner.secret_hash == secret.0 && leased && holds {
             true => Ok(()),
             false => Err(lost()),
         }

@@ -49,6 +49,7 @@ pub use command::{
 };
 pub use destroy::Kind;
 pub use invariants::InvariantViolation;
+pub use leases::LEASE_CLIENT_NAME;
 pub use observe::{ApplyObserver, Touched, same_state};
 pub use one_shots::{NO_SESSION, OneShotKey, OpFingerprint};
 pub use sessions::Acknowledged;

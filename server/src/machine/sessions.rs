@@ -207,9 +207,15 @@ impl Sessions {
     }
 
     /// Fresh TTL for every session (a new leader took office).
+    /// A fresh TTL for every session but leases: clients could not reach
+    /// a leader during the election, while a lease's time runs whatever
+    /// its holder does.
     pub fn renew_all(&mut self, now_ms: u64) {
-        self.by_expiry.clear();
         for (id, session) in &mut self.live {
+            if session.client_name == super::leases::LEASE_CLIENT_NAME {
+                continue;
+            }
+            self.by_expiry.remove(&(session.expires_at_ms, *id));
             session.expires_at_ms = now_ms.saturating_add(session.ttl_ms);
             self.by_expiry.insert((session.expires_at_ms, *id));
         }

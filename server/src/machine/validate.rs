@@ -26,6 +26,12 @@ pub fn validate_op(op: &Op) -> Result<(), OpError> {
             op: SemaphoreOp::Acquire { permits, .. } | SemaphoreOp::Release { permits },
             ..
         } => positive("permits", *permits),
+        Op::Semaphore {
+            op: SemaphoreOp::TryAcquireLeased {
+                permits, lease_ms, ..
+            },
+            ..
+        } => positive("permits", *permits).and_then(|()| lease_length(*lease_ms)),
         Op::Latch {
             op: LatchOp::TrySetCount { count },
             ..
@@ -33,10 +39,17 @@ pub fn validate_op(op: &Op) -> Result<(), OpError> {
         Op::Lock {
             op: LockOp::TryLockLeased { lease_ms, .. },
             ..
-        } if !(LEASE_MS_MIN..=LEASE_MS_MAX).contains(lease_ms) => Err(OpError::InvalidArgument {
+        } => lease_length(*lease_ms),
+        _ => Ok(()),
+    }
+}
+
+fn lease_length(lease_ms: u64) -> Result<(), OpError> {
+    match (LEASE_MS_MIN..=LEASE_MS_MAX).contains(&lease_ms) {
+        true => Ok(()),
+        false => Err(OpError::InvalidArgument {
             reason: format!("a lease of {lease_ms} ms: from {LEASE_MS_MIN} to {LEASE_MS_MAX} ms"),
         }),
-        _ => Ok(()),
     }
 }
 

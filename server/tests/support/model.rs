@@ -163,7 +163,8 @@ impl Model {
                 CommandResponse::Done
             }
             CommandKind::RenewAllSessions => {
-                for s in &mut self.sessions {
+                // Leases run on whatever happens.
+                for s in self.sessions.iter_mut().filter(|s| !s.lease) {
                     s.expires_at_ms = self.now_ms + s.ttl_ms;
                 }
                 CommandResponse::Done
@@ -443,6 +444,32 @@ impl Model {
         answer
     }
 
+    fn lease_length(lease_ms: u64) -> Result<(), OpError> {
+        match (LEASE_MS_MIN..=LEASE_MS_MAX).contains(&lease_ms) {
+            true => Ok(()),
+            false => Err(OpError::InvalidArgument {
+                reason: format!(
+                    "a lease of {lease_ms} ms: from {LEASE_MS_MIN} to {LEASE_MS_MAX} ms"
+                ),
+            }),
+        }
+    }
+
+    /// A session for a lease at this entry.
+    fn open_lease(&mut self, lease_ms: u64, secret: LeaseSecret) -> SessionId {
+        let index = self.index;
+        let owner = SessionOwner {
+            secret_hash: secret.0,
+            subject: None,
+        };
+        self.open_session(index, lease_ms, Some(owner));
+        let lease = SessionId(index);
+        if let Some(opened) = self.session(lease) {
+            opened.lease = true;
+        }
+        lease
+    }
+
     /// A lease: a session of its own, holding the lock if it is free.
     fn try_lock_leased(
         &mut self,
@@ -450,13 +477,7 @@ impl Model {
         lease_ms: u64,
         secret: LeaseSecret,
     ) -> Result<Reply, OpError> {
-        if !(LEASE_MS_MIN..=LEASE_MS_MAX).contains(&lease_ms) {
-            return Err(OpError::InvalidArgument {
-                reason: format!(
-                    "a lease of {lease_ms} ms: from {LEASE_MS_MIN} to {LEASE_MS_MAX} ms"
-                ),
-            });
-        }
+        Self::lease_length(lease_ms)?;
         let index = self.index;
         let lease = SessionId(index);
         let lock = self.locks.entry(name.to_owned()).or_default();
@@ -466,24 +487,55 @@ impl Model {
             return Ok(Reply::Lease(None));
         }
         lock.holder = Some(((lease, HandleId(0)), 1, index));
-        let owner = SessionOwner {
-            secret_hash: secret.0,
-            subject: None,
-        };
-        self.open_session(index, lease_ms, Some(owner));
-        if let Some(opened) = self.session(lease) {
-            opened.lease = true;
-        }
+        self.open_lease(lease_ms, secret);
         Ok(Reply::Lease(Some(Lease {
             id: lease,
             fence: Fence(index),
         })))
     }
 
-    /// The lease is live, shown with its secret, and holds lock `name`.
+    /// A lease holding `permits` of semaphore `name`, if they are free.
+    fn try_acquire_leased(
+        &mut self,
+        name: &str,
+        permits: u32,
+        lease_ms: u64,
+        secret: LeaseSecret,
+    ) -> Outcome {
+        if permits == 0 {
+            return Outcome::Done(Err(OpError::InvalidArgument {
+                reason: "permits must be positive, got 0".into(),
+            }));
+        }
+        if let Err(error) = Self::lease_length(lease_ms) {
+            return Outcome::Done(Err(error));
+        }
+        let lease = self.open_lease(lease_ms, secret);
+        let attempt = Op::Semaphore {
+            name: name.to_owned(),
+            handle: HandleId(0),
+            op: SemaphoreOp::Acquire {
+                permits,
+                timeout_ms: Some(0),
+            },
+        };
+        let result = match self.mutate(lease, RequestId(0), attempt) {
+            Outcome::Done(Ok(Reply::Bool(true))) => {
+                return Outcome::Done(Ok(Reply::PermitsLeased(Some(lease))));
+            }
+            Outcome::Done(Err(error)) => Err(error),
+            _ => Ok(Reply::PermitsLeased(None)),
+        };
+        self.end_sessions(vec![lease]);
+        Outcome::Done(result)
+    }
+
+    /// The lease is live, shown with its secret, and holds lock (or
+    /// semaphore) `name`.
     fn check_lease(
         &self,
         name: &str,
+        semaphore: bool,
         lease: SessionId,
         secret: LeaseSecret,
     ) -> Result<(), OpError> {
@@ -493,8 +545,12 @@ impl Model {
         };
         let live = (self.sessions.iter())
             .any(|s| s.id == lease && s.lease && s.owner.as_ref() == Some(&owner));
-        let holds = (self.locks.get(name))
-            .is_some_and(|l| l.holder.is_some_and(|((s, _), _, _)| s == lease));
+        let holds = match semaphore {
+            false => (self.locks.get(name))
+                .is_some_and(|l| l.holder.is_some_and(|((s, _), _, _)| s == lease)),
+            true => (self.semaphores.get(name))
+                .is_some_and(|sem| sem.held.iter().any(|((s, _), _)| *s == lease)),
+        };
         match live && holds {
             true => Ok(()),
             false => Err(OpError::LockOwnershipLost {
@@ -602,6 +658,10 @@ impl Model {
             Op::Lock { handle, .. } | Op::Semaphore { handle, .. } => Some((session, *handle)),
             _ => None,
         };
+        let leases: Vec<SessionId> = (holders.iter())
+            .map(|(session, _)| *session)
+            .filter(|id| self.sessions.iter().any(|s| s.id == *id && s.lease))
+            .collect();
         for owner in holders.into_iter().filter(|owner| Some(*owner) != by) {
             self.lost.insert((owner, kind, name.clone()));
         }
@@ -614,6 +674,8 @@ impl Model {
         for w in waiting {
             self.finish(w.session, w.request, Err(destroyed(kind, &name)));
         }
+        // A lease that lost what it held ends.
+        self.end_sessions(leases);
         Outcome::Done(Ok(Reply::Unit))
     }
 
@@ -698,14 +760,14 @@ impl Model {
                         return Outcome::Done(self.try_lock_leased(&name, lease_ms, secret));
                     }
                     LockOp::RenewLease { lease, secret } => {
-                        let result = self.check_lease(&name, lease, secret);
+                        let result = self.check_lease(&name, false, lease, secret);
                         return Outcome::Done(result.map(|()| {
                             self.touch(lease);
                             Reply::Unit
                         }));
                     }
                     LockOp::UnlockLeased { lease, secret } => {
-                        let result = self.check_lease(&name, lease, secret);
+                        let result = self.check_lease(&name, false, lease, secret);
                         if result.is_ok() {
                             self.end_sessions(vec![lease]);
                         }
@@ -775,6 +837,28 @@ impl Model {
                 }
             }
             Op::Semaphore { name, handle, op } => {
+                match op {
+                    SemaphoreOp::TryAcquireLeased {
+                        permits,
+                        lease_ms,
+                        secret,
+                    } => return self.try_acquire_leased(&name, permits, lease_ms, secret),
+                    SemaphoreOp::RenewLease { lease, secret } => {
+                        let result = self.check_lease(&name, true, lease, secret);
+                        return Outcome::Done(result.map(|()| {
+                            self.touch(lease);
+                            Reply::Unit
+                        }));
+                    }
+                    SemaphoreOp::ReleaseLeased { lease, secret } => {
+                        let result = self.check_lease(&name, true, lease, secret);
+                        if result.is_ok() {
+                            self.end_sessions(vec![lease]);
+                        }
+                        return Outcome::Done(result.map(|()| Reply::Unit));
+                    }
+                    _ => {}
+                }
                 let owner = (session, handle);
                 let owns = matches!(
                     op,
@@ -876,7 +960,10 @@ impl Model {
                         done(Reply::Unit)
                     }
                     SemaphoreOp::AvailablePermits => unreachable!("reads are not mutations"),
-                    SemaphoreOp::Destroy => unreachable!("destroy is handled above"),
+                    SemaphoreOp::Destroy
+                    | SemaphoreOp::TryAcquireLeased { .. }
+                    | SemaphoreOp::RenewLease { .. }
+                    | SemaphoreOp::ReleaseLeased { .. } => unreachable!("handled above"),
                 }
             }
             Op::Latch { name, op } => {

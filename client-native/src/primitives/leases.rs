@@ -1,14 +1,14 @@
-//! Locks held under a lease instead of the client's session: for callers
-//! that live for one request (an edge worker), which can take a lock in one
-//! request and end it in another, by its [`LeaseToken`]. Needs no session:
-//! over HTTP ([`crate::ClientBuilder::session_less_over_http`]) a lease
-//! costs one request to take and one to end.
+//! Locks and permits held under a lease instead of the client's session:
+//! for callers that live for one request (an edge worker), which can take a
+//! lock in one request and end it in another, by its [`LeaseToken`]. Needs
+//! no session: over HTTP ([`crate::ClientBuilder::session_less_over_http`])
+//! a lease costs one request to take and one to end.
 
-use super::{FencedLock, millis};
+use super::{FencedLock, Semaphore, millis};
 use crate::client::unexpected;
 use crate::error::{Error, Result};
 use crate::runtime;
-use raftcp_proto::{Fence, LeaseId, LeaseSecret, LockOp, Reply};
+use raftcp_proto::{Fence, LeaseId, LeaseSecret, LockOp, Reply, SemaphoreOp};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -51,13 +51,24 @@ impl fmt::Display for LeaseToken {
 impl FromStr for LeaseToken {
     type Err = Error;
 
+    /// Never echoes the text: it may hold a secret.
     fn from_str(text: &str) -> Result<LeaseToken> {
-        let invalid = || Error::Value(format!("not a lease token: {text:?}"));
+        let invalid = || Error::Value("not a lease token (\"<id>.<64 hex digits>\")".into());
+        let digits = |part: &str, hex: bool| {
+            let allowed = |b: u8| {
+                if hex {
+                    b.is_ascii_hexdigit()
+                } else {
+                    b.is_ascii_digit()
+                }
+            };
+            !part.is_empty() && part.bytes().all(allowed)
+        };
         let (id, hex) = text.split_once('.').ok_or_else(invalid)?;
-        let id = id.parse().map_err(|_| invalid())?;
-        if hex.len() != 64 || !hex.is_ascii() {
+        if !digits(id, false) || !digits(hex, true) || hex.len() != 64 {
             return Err(invalid());
         }
+        let id = id.parse().map_err(|_| invalid())?;
         let mut secret = [0u8; 32];
         for (byte, pair) in secret.iter_mut().zip(hex.as_bytes().chunks(2)) {
             let pair = std::str::from_utf8(pair).map_err(|_| invalid())?;
@@ -114,6 +125,58 @@ impl FencedLock {
     /// once it ran out or was ended.
     pub async fn unlock_leased(&self, token: &LeaseToken) -> Result<()> {
         let op = LockOp::UnlockLeased {
+            lease: token.id,
+            secret: token.secret,
+        };
+        match self.call(op).await? {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+impl Semaphore {
+    /// Takes `permits` if they are available now, for `lease` (1 s to 1 h)
+    /// instead of for this client's session: they return to the semaphore
+    /// when the lease runs out, unless renewed
+    /// ([`Semaphore::renew_lease`]) or ended first
+    /// ([`Semaphore::release_leased`]). `None` if they are not available.
+    /// The lease is its own holder, not this handle.
+    pub async fn try_acquire_leased(
+        &self,
+        permits: u32,
+        lease: Duration,
+    ) -> Result<Option<LeaseToken>> {
+        let secret = LeaseSecret(runtime::random_secret()?);
+        let op = SemaphoreOp::TryAcquireLeased {
+            permits,
+            lease_ms: millis(lease),
+            secret,
+        };
+        match self.call(op).await? {
+            Reply::PermitsLeased(Some(id)) => Ok(Some(LeaseToken { id, secret })),
+            Reply::PermitsLeased(None) => Ok(None),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Gives the lease its full length again from now. Fails with
+    /// `LockOwnershipLost` once it ran out or was ended.
+    pub async fn renew_lease(&self, token: &LeaseToken) -> Result<()> {
+        let op = SemaphoreOp::RenewLease {
+            lease: token.id,
+            secret: token.secret,
+        };
+        match self.call(op).await? {
+            Reply::Unit => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Ends the lease, returning its permits. Fails with
+    /// `LockOwnershipLost` once it ran out or was ended.
+    pub async fn release_leased(&self, token: &LeaseToken) -> Result<()> {
+        let op = SemaphoreOp::ReleaseLeased {
             lease: token.id,
             secret: token.secret,
         };
