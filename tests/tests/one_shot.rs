@@ -267,6 +267,16 @@ async fn a_client_over_http_counts_exactly_across_a_failover_without_a_session()
     client.close().await;
 }
 
+/// A client whose session-less calls go over HTTP, as an edge worker's.
+async fn edge_client(cluster: &TestCluster) -> raftcp::Client {
+    raftcp::Client::builder()
+        .endpoints(cluster.urls())
+        .session_less_over_http(true)
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// A lock held under a lease: taken without a session, held against a
 /// session's `lock()` until the lease is ended by its token (as text, from
 /// another request), refused to a forged token, run out when nobody renews
@@ -275,12 +285,7 @@ async fn a_client_over_http_counts_exactly_across_a_failover_without_a_session()
 async fn leased_locks_are_ended_by_their_token_or_run_out() {
     let cluster = TestCluster::start("one-shot-leases");
     cluster.wait_for_leader(Duration::from_secs(30));
-    let edge = raftcp::Client::builder()
-        .endpoints(cluster.urls())
-        .session_less_over_http(true)
-        .connect()
-        .await
-        .unwrap();
+    let edge = edge_client(&cluster).await;
     let lock = edge.get_fenced_lock("edge-job");
     let first = lock
         .try_lock_leased(Duration::from_secs(30))
@@ -374,12 +379,7 @@ async fn leased_locks_are_ended_by_their_token_or_run_out() {
 async fn leased_permits_return_when_ended_or_run_out() {
     let cluster = TestCluster::start("one-shot-leased-permits");
     cluster.wait_for_leader(Duration::from_secs(30));
-    let edge = raftcp::Client::builder()
-        .endpoints(cluster.urls())
-        .session_less_over_http(true)
-        .connect()
-        .await
-        .unwrap();
+    let edge = edge_client(&cluster).await;
     let pool = edge.get_semaphore("edge-pool");
     let sessions = raftcp::Client::connect(cluster.urls()).await.unwrap();
     assert!(sessions.get_semaphore("edge-pool").init(3).await.unwrap());

@@ -30,8 +30,15 @@ pub fn seal(mut op: Op, subject: Option<&str>) -> Op {
 }
 
 fn sealed(secret: &LeaseSecret, subject: Option<&str>) -> LeaseSecret {
+    LeaseSecret(under_subject(b"raftcp lease secret\0", subject, &secret.0))
+}
+
+/// SHA-256 of `value` under `subject` (none: anonymous callers) for the
+/// use `label` names: what members replicate instead of a caller's secrets
+/// and keys, so equal values of two callers stay apart.
+pub fn under_subject(label: &[u8], subject: Option<&str>, value: &[u8]) -> [u8; 32] {
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    hash.update(b"raftcp lease secret\0");
+    hash.update(label);
     match subject {
         None => hash.update(&[0]),
         Some(subject) => {
@@ -40,10 +47,10 @@ fn sealed(secret: &LeaseSecret, subject: Option<&str>) -> LeaseSecret {
             hash.update(subject.as_bytes());
         }
     }
-    hash.update(&secret.0);
+    hash.update(value);
     let mut hashed = [0u8; 32];
     hashed.copy_from_slice(hash.finish().as_ref());
-    LeaseSecret(hashed)
+    hashed
 }
 
 #[cfg(test)]

@@ -122,19 +122,9 @@ async fn answer_one(
 /// token subject, so equal keys of two callers are two operations and no
 /// caller can read another's answers.
 fn scoped_key(subject: Option<&str>, key: IdempotencyKey) -> OneShotKey {
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    hash.update(b"raftcp one-shot key\0");
-    match subject {
-        None => hash.update(&[0]),
-        Some(subject) => {
-            hash.update(&[1]);
-            hash.update(&(subject.len() as u64).to_le_bytes());
-            hash.update(subject.as_bytes());
-        }
-    }
-    hash.update(&key.0);
+    let hashed = lease::under_subject(b"raftcp one-shot key\0", subject, &key.0);
     let mut scoped = [0u8; 16];
-    scoped.copy_from_slice(&hash.finish().as_ref()[..16]);
+    scoped.copy_from_slice(&hashed[..16]);
     OneShotKey(scoped)
 }
 
