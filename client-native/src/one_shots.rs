@@ -1,6 +1,7 @@
 //! Calls that need no session, over HTTP (`POST /v1/ops`): the path for
 //! callers that live for one request (an edge worker), which then need no
-//! socket and no session for a counter or a reference.
+//! socket and no session for a counter, a reference, a latch's count or a
+//! leased lock.
 //!
 //! Each call gets its idempotency key once; every attempt (on another
 //! member, after a failover, after a lost answer) carries the same key, so
@@ -32,6 +33,9 @@ use tokio::sync::mpsc;
 /// Requests out at once: enough to keep a member busy, few enough that a
 /// burst of calls shares requests instead of opening a connection each.
 pub(crate) const REQUESTS_IN_FLIGHT_MAX: usize = 8;
+/// Calls waiting for a request at once; more fail at once with
+/// `UNAVAILABLE` (nothing was sent) rather than queue without bound.
+pub(crate) const CALLS_WAITING_MAX: usize = 100_000;
 /// A request body holds at most this much: a member refuses bodies over
 /// `FRAME_BYTES_MAX` (a few large values fill one well before 64 calls).
 const BATCH_BYTES_MAX: usize = FRAME_BYTES_MAX - 1024;
@@ -100,6 +104,8 @@ enum Outcome {
     /// No usable answer yet: the member is down, slow, has no leader or
     /// refused for now (408, 429, 5xx). Sent again, same keys.
     Failed(String),
+    /// Every call turned late (or abandoned) before it was sent.
+    NothingSent,
 }
 
 pub(crate) struct Settings {
@@ -144,6 +150,10 @@ pub(crate) async fn run<T: Transport>(
         }
         tokio::select! {
             request = requests.recv() => match request {
+                Some(Request::Call { answer, .. }) if waiting.len() >= CALLS_WAITING_MAX => {
+                    let reason = format!("{CALLS_WAITING_MAX} session-less calls wait already");
+                    let _ = answer.send(Err(Error::Server(OpError::Unavailable { reason })));
+                }
                 Some(Request::Call { group, op, answer }) => {
                     let shot = OneShot { key: path.keys.next(), group, op };
                     let bytes = raftcp_proto::codec::encoded_size(&shot);
@@ -214,7 +224,7 @@ async fn send<T: Transport>(
     let now = now_ms();
     let batch: Vec<Pending> = batch.into_iter().filter_map(|p| p.sendable(now)).collect();
     if batch.is_empty() {
-        return (url, batch, Outcome::Answered(Vec::new()));
+        return (url, batch, Outcome::NothingSent);
     }
     let body = OneShotBatch {
         protocol_version: raftcp_proto::PROTOCOL_VERSION,
@@ -318,6 +328,7 @@ impl Path {
                 *lock(&self.failure) = Some(reason);
                 retry = batch;
             }
+            Outcome::NothingSent => {}
         }
         if !retry.is_empty() && self.url() == url {
             // The member is down or has no leader now: try the next one.
@@ -386,8 +397,10 @@ impl Keys {
 }
 
 /// A member's `/v1/ops`, from its client endpoint: `ws://host:port/…/v1/client`
-/// becomes `http://host:port/…/v1/ops`, `wss://` becomes `https://` (schemes
-/// in any case; anything else is refused, never sent in the clear).
+/// becomes `http://host:port/…/v1/ops`, `wss://` becomes `https://`
+/// (schemes in any case; `http(s)://` are taken as they are). Any other
+/// scheme is refused rather than guessed, so an endpoint meant for TLS is
+/// never sent in the clear.
 pub(crate) fn ops_url(endpoint: &str) -> Result<String, String> {
     let (scheme, rest) = endpoint.split_once("://").unwrap_or(("ws", endpoint));
     let scheme = match scheme.to_ascii_lowercase().as_str() {

@@ -2,7 +2,8 @@
 // cluster: concurrent increments each run once across a kill -9 of the
 // leader with no session opened; calls that need a session open one when
 // the runtime can, and fail at once with a ConfigError when it cannot;
-// refusals carry the same codes as over a WebSocket.
+// refusals carry the same codes as over a WebSocket; leased locks and
+// permits are taken, renewed and ended by their token, never a forged one.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { WebSocket } from "ws";
@@ -35,7 +36,11 @@ test("increments over HTTP run once each across a kill -9 of the leader, with no
     }
   };
   const run = Promise.all(Array.from({ length: WORKERS }, worker));
-  while (done < (WORKERS * INCREMENTS_PER_WORKER) / 4) await new Promise((r) => setTimeout(r, 5));
+  const deadline = Date.now() + 120_000;
+  while (done < (WORKERS * INCREMENTS_PER_WORKER) / 4) {
+    assert.ok(Date.now() < deadline, "the increments stalled");
+    await new Promise((r) => setTimeout(r, 5));
+  }
   const leader = await cluster.waitForLeader();
   cluster.kill(leader);
   const atKill = done;
@@ -122,7 +127,9 @@ test("a leased lock taken over HTTP is ended from another client by its token, n
   await second.close();
 });
 
-test("leased permits taken over HTTP come back when the lease is ended", async () => {
+test("leased permits come back when the lease is ended", async () => {
+  // The WebSocket for init() (it needs no session, but the pool's owner
+  // might well have one); the lease itself goes over HTTP.
   const client = await connect(cluster.endpoints, { transport: "http", WebSocket });
   const pool = client.getSemaphore("http-leased-pool");
   assert.equal(await pool.init(2), true);

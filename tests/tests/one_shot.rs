@@ -1,7 +1,9 @@
-//! Session-less operations over `POST /v1/ops` against a real cluster, sent
-//! as raw HTTP: exactly once per idempotency key across members and a
+//! Session-less operations over `POST /v1/ops` against a real cluster:
+//! sent as raw HTTP, exactly once per idempotency key across members and a
 //! failover, operations that need a session refused, and every malformed
-//! or oversize request refused as a whole, with nothing changed.
+//! or oversize request refused as a whole, with nothing changed; then
+//! through the Rust client (`session_less_over_http`): counts exact across
+//! a kill -9 of the leader, and leased locks and permits.
 
 #![allow(clippy::unwrap_used)]
 
@@ -242,7 +244,9 @@ async fn a_client_over_http_counts_exactly_across_a_failover_without_a_session()
             })
         })
         .collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
     while done.load(Ordering::Relaxed) < TASKS * EACH / 4 {
+        assert!(Instant::now() < deadline, "the increments stalled");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     cluster.kill(leader);
@@ -304,6 +308,9 @@ async fn leased_locks_are_ended_by_their_token_or_run_out() {
         async move { waiter.lock().await }
     });
 
+    // Another request ends it: a client of its own, with the token as text.
+    let next_request = edge_client(&cluster).await;
+    let lock_again = next_request.get_fenced_lock("edge-job");
     let token: LeaseToken = first.token.to_string().parse().unwrap();
     let (id, _) = first
         .token
@@ -320,9 +327,10 @@ async fn leased_locks_are_ended_by_their_token_or_run_out() {
     };
     assert!(lost(lock.unlock_leased(&forged).await));
     assert!(lost(lock.renew_lease(&forged).await));
-    lock.renew_lease(&token).await.unwrap();
+    lock_again.renew_lease(&token).await.unwrap();
     assert!(!waiting.is_finished(), "the lease still holds the lock");
-    lock.unlock_leased(&token).await.unwrap();
+    lock_again.unlock_leased(&token).await.unwrap();
+    next_request.close().await;
     let fence = tokio::time::timeout(Duration::from_secs(30), waiting)
         .await
         .unwrap()

@@ -29,8 +29,8 @@ pub(super) async fn post(
     set(&init, "method", &"POST".into());
     set(&init, "headers", &headers);
     set(&init, "body", &Uint8Array::from(body.as_slice()));
-    // A member answers itself; a redirect is someone else's answer, not
-    // followed (refused as an unknown status; workerd has no "error").
+    // A member answers itself; a redirect is someone else's answer: not
+    // followed, and refused below (workerd has no "error" mode).
     set(&init, "redirect", &"manual".into());
     if let Some(signal) = timeout_signal() {
         set(&init, "signal", &signal);
@@ -45,6 +45,14 @@ pub(super) async fn post(
         .ok()
         .and_then(|s| s.as_f64())
         .ok_or_else(|| format!("POST {url}: an answer without a status"))?;
+    if !(200..300).contains(&(status as u16)) && status < 400.0 {
+        // A redirect (an opaque one reads as status 0): no answer of a
+        // member, refused as an unknown status without reading it.
+        return Ok(Posted {
+            status: status as u16,
+            body: Vec::new(),
+        });
+    }
     let declared = Reflect::get(&response, &"headers".into())
         .ok()
         .and_then(|headers| {

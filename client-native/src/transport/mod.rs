@@ -37,8 +37,9 @@ pub trait Transport: Clone + MaybeSend + 'static {
     /// POSTs `body` to `url` (`http://host:port/v1/ops`) as
     /// `application/octet-stream`, with `token` as a Bearer token; the
     /// answer's status and body (at most [`POSTED_BODY_BYTES_MAX`]).
-    /// A transport that cannot post fails every session-less call with
-    /// the reason (the default, for transports written before them).
+    /// A transport that cannot post (the default, for transports written
+    /// before session-less calls) answers every post with the reason: its
+    /// session-less calls are retried and then fail with a timeout.
     fn post(
         &self,
         url: &str,

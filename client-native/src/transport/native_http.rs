@@ -104,7 +104,10 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// The answer in `received`, once all of it (by its content-length) is.
 fn parse(received: &[u8]) -> Result<Option<Posted>, String> {
-    let Some(head_end) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+    // Searched within the head's bound only: parsing after every read of
+    // a large body must not scan the body again each time.
+    let searched = &received[..received.len().min(HEAD_BYTES_MAX + 4)];
+    let Some(head_end) = searched.windows(4).position(|w| w == b"\r\n\r\n") else {
         if received.len() > HEAD_BYTES_MAX {
             return Err("the answer's head is too large".into());
         }

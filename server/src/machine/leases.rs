@@ -3,10 +3,11 @@
 //! it, with the lease's TTL and no client: it holds the lock or permits as
 //! its handle 0, runs out as sessions expire (by the leader's command time,
 //! passing what it held to the next waiter), and is renewed or ended by
-//! whoever shows its secret's hash (the gateway hashes the secret under the caller's token subject
-//! before the operation is replicated). A new leader renews every session
-//! on taking office, leases included: an election delays a lease's end,
-//! never brings it forward.
+//! whoever shows its secret's hash (the gateway hashes the secret under
+//! the caller's token subject before the operation is replicated). A new
+//! leader renews clients' sessions on taking office, not leases: a lease's
+//! time runs whatever its holder does. Leases are told apart by their
+//! session's name ([`LEASE_CLIENT_NAME`]), which clients may not take.
 
 use super::Machine;
 use super::command::{Effect, Outcome, SessionOwner};

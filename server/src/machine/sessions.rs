@@ -206,8 +206,7 @@ impl Sessions {
         Some(session)
     }
 
-    /// Fresh TTL for every session (a new leader took office).
-    /// A fresh TTL for every session but leases: clients could not reach
+    /// A new leader took office: a fresh TTL for every session but leases: clients could not reach
     /// a leader during the election, while a lease's time runs whatever
     /// its holder does.
     pub fn renew_all(&mut self, now_ms: u64) {
