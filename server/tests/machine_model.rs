@@ -75,17 +75,14 @@ enum Step {
         client: usize,
         one_shot: bool,
         name: usize,
-        /// Permits of a semaphore, or (`None`) a lock.
-        permits: Option<u32>,
-        action: LeaseAction,
-        lease_ms: u64,
-        pick: usize,
-        own_secret: bool,
+        call: LeaseCall,
     },
 }
 
 /// What a [`Step::Leased`] asks.
+#[derive(Clone, Debug)]
 struct LeaseCall {
+    /// Permits of a semaphore, or (`None`) a lock.
     permits: Option<u32>,
     action: LeaseAction,
     lease_ms: u64,
@@ -129,15 +126,18 @@ fn leased_steps() -> impl Strategy<Value = Vec<Step>> {
     )
         .prop_map(
             |((client, one_shot, name), permits, action, lease_ms, pick, own_secret)| {
-                Step::Leased {
-                    client,
-                    one_shot,
-                    name,
+                let call = LeaseCall {
                     permits,
                     action,
                     lease_ms,
                     pick,
                     own_secret,
+                };
+                Step::Leased {
+                    client,
+                    one_shot,
+                    name,
+                    call,
                 }
             },
         );
@@ -584,21 +584,8 @@ impl Run {
                 client,
                 one_shot,
                 name,
-                permits,
-                action,
-                lease_ms,
-                pick,
-                own_secret,
-            } => {
-                let lease = LeaseCall {
-                    permits,
-                    action,
-                    lease_ms,
-                    pick,
-                    own_secret,
-                };
-                self.leased(client, one_shot, name, lease)
-            }
+                call,
+            } => self.leased(client, one_shot, name, call),
             Step::LongPause { ms } => {
                 self.now_ms += ms;
                 // Sessions and waits expire on the way, as a leader would

@@ -376,6 +376,19 @@ async fn leased_locks_are_ended_by_their_token_or_run_out() {
         ),
         "{refused:?}"
     );
+    // Leases are sessions named "lease": no client may take the name.
+    let impostor = raftcp::Client::builder()
+        .endpoints(cluster.urls())
+        .client_name("lease")
+        .connect()
+        .await
+        .unwrap();
+    let refused = impostor.get_atomic_long("n").get().await;
+    assert!(
+        matches!(&refused, Err(raftcp::Error::Protocol(reason)) if reason.contains("reserved")),
+        "{refused:?}"
+    );
+    impostor.close().await;
     edge.close().await;
     sessions.close().await;
 }

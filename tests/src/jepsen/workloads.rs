@@ -361,11 +361,7 @@ async fn locking(ctx: Arc<Ctx>, process: usize, name: &'static str, mut rng: Rng
             tokio::time::sleep(ctx.session_ttl + Duration::from_secs(2)).await;
             ctx.net.heal_client(process);
         }
-        // The protected work: read-modify-write, each access fenced.
-        if let Ok(basis) = store.read(fence) {
-            ctx.think(&mut rng).await;
-            let _ = store.write(fence, basis, basis + 1);
-        }
+        fenced_update(&ctx, store, fence, &mut rng).await;
         let unlock_invoked_us = ctx.history.now_us();
         let unlocked = lock.unlock().await;
         if let Err(e) = &unlocked {
@@ -385,6 +381,15 @@ async fn locking(ctx: Arc<Ctx>, process: usize, name: &'static str, mut rng: Rng
         ctx.think(&mut rng).await;
     }
     ctx.finish(process, client).await;
+}
+
+/// The protected work of a lock holder: read-modify-write of `store`,
+/// each access fenced (a stale fence is refused, and nothing is written).
+async fn fenced_update(ctx: &Ctx, store: &FencedStore, fence: u64, rng: &mut Rng) {
+    if let Ok(basis) = store.read(fence) {
+        ctx.think(rng).await;
+        let _ = store.write(fence, basis, basis + 1);
+    }
 }
 
 /// How long a leased lock worker's lease lasts: longer than its work, short
@@ -415,10 +420,7 @@ pub async fn leased_lock_worker(ctx: Arc<Ctx>, process: usize, mut rng: Rng) {
         };
         let acquired_us = ctx.history.now_us();
         let fence = lease.fence.0;
-        if let Ok(basis) = store.read(fence) {
-            ctx.think(&mut rng).await;
-            let _ = store.write(fence, basis, basis + 1);
-        }
+        fenced_update(&ctx, store, fence, &mut rng).await;
         let unlock_invoked_us = ctx.history.now_us();
         let unlocked = lock.unlock_leased(&lease.token).await;
         let hold = LockHold {
