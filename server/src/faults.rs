@@ -23,15 +23,20 @@ pub enum PlantedBug {
     /// not renewed on taking office: a member whose clock runs ahead
     /// expires live sessions once it leads.
     WallClockExpiry,
+    /// Appended entries and votes acknowledged once handed to the kernel,
+    /// before they are fsynced: a power cut loses what the member promised
+    /// to keep.
+    AckBeforeFsync,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 5] = [
+    pub const ALL: [PlantedBug; 6] = [
         PlantedBug::NoRetryDedup,
         PlantedBug::OneShotNoDedup,
         PlantedBug::StaleReads,
         PlantedBug::FenceNotAdvanced,
         PlantedBug::WallClockExpiry,
+        PlantedBug::AckBeforeFsync,
     ];
 
     /// The value of `RAFTCP_PLANTED_BUG` that switches this bug on.
@@ -42,6 +47,7 @@ impl PlantedBug {
             PlantedBug::StaleReads => "stale-reads",
             PlantedBug::FenceNotAdvanced => "fence-not-advanced",
             PlantedBug::WallClockExpiry => "wall-clock-expiry",
+            PlantedBug::AckBeforeFsync => "ack-before-fsync",
         }
     }
 }

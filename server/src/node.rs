@@ -167,7 +167,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             })?;
     let local_addr = listener.local_addr()?;
     let known_peers = Arc::new(KnownPeers::open(&config.data_dir)?);
-    let log = LogStore::open(&config.data_dir.join("log"), config.fsync_batch_wait)?;
+    let log = LogStore::open(
+        &config.data_dir.join("log"),
+        config.fsync_batch_wait,
+        config.faults,
+    )?;
     let (applied_tx, applied_rx) = mpsc::channel(crate::limits::APPLIED_QUEUED_MAX);
     let state_dir = config.data_dir.join("state");
     let watches = Arc::new(Watches::default());

@@ -7,6 +7,7 @@
 pub mod fuzz;
 pub mod jepsen;
 pub mod one_shot;
+pub mod powerfs;
 pub mod proxy;
 pub mod raw;
 
@@ -55,6 +56,8 @@ pub struct TestCluster {
     /// The `raftcp` the members run.
     binary: PathBuf,
     children: BTreeMap<u64, Child>,
+    /// Members whose data directory is a power-cut volume.
+    volumes: BTreeMap<u64, powerfs::PowerVolume>,
     _slot: Slot,
 }
 
@@ -225,6 +228,7 @@ impl TestCluster {
             joiners: BTreeMap::new(),
             binary: server_binary(),
             children: BTreeMap::new(),
+            volumes: BTreeMap::new(),
             _slot: slot,
         }
     }
@@ -546,6 +550,39 @@ impl TestCluster {
         None
     }
 
+    /// Puts every member's data directory on a power-cut volume of its own
+    /// ([`powerfs`]); before the members first start.
+    pub fn use_power_volumes(&mut self) {
+        for id in self.addrs.keys().copied().collect::<Vec<_>>() {
+            let dir = self.data_dir(id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let volume = powerfs::PowerVolume::mount(&dir)
+                .unwrap_or_else(|e| panic!("mounting a power-cut volume on {dir:?}: {e}"));
+            self.volumes.insert(id, volume);
+        }
+    }
+
+    /// Member `id` loses power: killed, and every write it did not fsync
+    /// gone (its data directory must be a power-cut volume).
+    pub fn power_cut(&mut self, id: u64) {
+        self.kill(id);
+        self.volume(id).power_cut().unwrap();
+    }
+
+    /// Member `id`'s disk is full: writes that would grow a file fail.
+    pub fn fill_disk(&mut self, id: u64) {
+        self.volume(id).fill().unwrap();
+    }
+
+    /// Member `id`'s disk has room again.
+    pub fn free_disk(&mut self, id: u64) {
+        self.volume(id).free().unwrap();
+    }
+
+    fn volume(&mut self, id: u64) -> &mut powerfs::PowerVolume {
+        (self.volumes.get_mut(&id)).expect("the member's data directory is a power-cut volume")
+    }
+
     pub fn is_running(&self, id: u64) -> bool {
         self.children.contains_key(&id)
     }
@@ -580,6 +617,8 @@ impl Drop for TestCluster {
         for id in ids {
             self.kill(id);
         }
+        // Unmounted (their contents gone) before the directory is removed.
+        self.volumes.clear();
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         } else {

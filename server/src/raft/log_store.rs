@@ -10,6 +10,7 @@
 
 use super::codec::{Stored, StoredEntry};
 use super::{Entry, LogId, TypeConfig, Vote};
+use crate::faults::{Faults, PlantedBug};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{LogIdOptionExt, OptionalSend};
@@ -90,12 +91,14 @@ impl Debug for FlushDone {
 #[derive(Clone, Debug)]
 pub struct LogStore {
     log: Arc<RwLock<raft_log::RaftLog<WalTypes>>>,
+    /// The fault campaign's negative control: acknowledge before fsync.
+    ack_before_fsync: bool,
 }
 
 impl LogStore {
     /// Opens (creating if needed) the log in `dir`; the flush thread waits
     /// up to `batch_wait` for more appends before each fsync.
-    pub fn open(dir: &Path, batch_wait: std::time::Duration) -> io::Result<Self> {
+    pub fn open(dir: &Path, batch_wait: std::time::Duration, faults: Faults) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut config = raft_log::Config::new(dir.display());
         // A crash can leave a partly written record at the tail; it was never
@@ -115,6 +118,7 @@ impl LogStore {
         let log = raft_log::RaftLog::open(Arc::new(config))?;
         Ok(Self {
             log: Arc::new(RwLock::new(log)),
+            ack_before_fsync: faults.planted(PlantedBug::AckBeforeFsync),
         })
     }
 }
@@ -158,6 +162,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut log = self.log.write().await;
             log.save_vote(Stored(*vote))?;
+            if self.ack_before_fsync {
+                return log.flush(false, None);
+            }
             log.flush(true, Some(FlushDone::Waiter(done)))?;
         }
         // A vote must be on disk before it is granted or acted on.
@@ -191,6 +198,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map(|entry| (Stored(entry.log_id()), StoredEntry::new(entry)));
         let mut log = self.log.write().await;
         log.append(records)?;
+        if self.ack_before_fsync {
+            log.flush(false, None)?;
+            callback.io_completed(Ok(()));
+            return Ok(());
+        }
         // The writer thread batches concurrent flushes into one fdatasync and
         // runs the callback only after it.
         log.flush(true, Some(FlushDone::Raft(callback)))

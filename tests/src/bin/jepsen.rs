@@ -142,7 +142,9 @@ impl Tally {
                     }
                 } else {
                     self.bugs_caught += 1;
-                    println!("  first: {}", report.violations[0]);
+                    for violation in report.violations.iter().take(10) {
+                        println!("  found: {violation}");
+                    }
                 }
             }
         }

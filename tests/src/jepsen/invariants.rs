@@ -6,35 +6,41 @@ use super::history::{
 };
 use std::collections::HashMap;
 
+/// Violations described per check: a history that lost its state can
+/// break a pairwise check millions of times over.
+const DESCRIBED_PER_CHECK: usize = 20;
+
+/// The first [`DESCRIBED_PER_CHECK`] violations, and how many more.
+fn described(mut violations: impl Iterator<Item = String>) -> Vec<String> {
+    let mut described: Vec<String> = violations.by_ref().take(DESCRIBED_PER_CHECK).collect();
+    let more = violations.count();
+    if more > 0 {
+        described.push(format!("... and {more} more like these"));
+    }
+    described
+}
+
 /// Every acknowledged id is handed out once.
 pub fn ids_are_unique(ids: &[(usize, i64)]) -> Vec<String> {
     let mut seen: HashMap<i64, usize> = HashMap::new();
-    let mut violations = Vec::new();
-    for (process, id) in ids {
-        if let Some(first) = seen.insert(*id, *process) {
-            violations.push(format!(
-                "id {id} handed to process {first} and again to process {process}"
-            ));
-        }
-    }
-    violations
+    described(ids.iter().filter_map(move |(process, id)| {
+        let first = seen.insert(*id, *process)?;
+        Some(format!(
+            "id {id} handed to process {first} and again to process {process}"
+        ))
+    }))
 }
 
 /// Fences are unique, and a lock acquired after another was acquired (in
 /// real time) has a larger fence.
 pub fn fences_increase(holds: &[LockHold]) -> Vec<String> {
-    let mut violations = Vec::new();
-    for a in holds {
-        for b in holds {
-            if a.acquired_us < b.lock_invoked_us && a.fence >= b.fence {
-                violations.push(format!(
-                    "process {} acquired fence {} at {} us, yet process {} invoked lock at {} us and got fence {}",
-                    a.process, a.fence, a.acquired_us, b.process, b.lock_invoked_us, b.fence
-                ));
-            }
-        }
-    }
-    violations
+    let pairs = holds.iter().flat_map(|a| holds.iter().map(move |b| (a, b)));
+    let out_of_order =
+        pairs.filter(|(a, b)| a.acquired_us < b.lock_invoked_us && a.fence >= b.fence);
+    described(out_of_order.map(|(a, b)| format!(
+        "process {} acquired fence {} at {} us, yet process {} invoked lock at {} us and got fence {}",
+        a.process, a.fence, a.acquired_us, b.process, b.lock_invoked_us, b.fence
+    )))
 }
 
 /// Two holds of one lock confirmed by a successful `unlock` never overlap:
@@ -47,18 +53,16 @@ pub fn holders_do_not_overlap(holds: &[LockHold]) -> Vec<String> {
         .filter(|h| h.unlock_ok)
         .filter_map(|h| Some((h.acquired_us, h.unlock_invoked_us?, h)))
         .collect();
-    let mut violations = Vec::new();
-    for (i, (start_a, end_a, a)) in confirmed.iter().enumerate() {
-        for (start_b, end_b, b) in &confirmed[i + 1..] {
-            if a.lock == b.lock && start_a < end_b && start_b < end_a {
-                violations.push(format!(
-                    "process {} (fence {}, {start_a}..{end_a} us) and process {} (fence {}, {start_b}..{end_b} us) held the lock at once",
-                    a.process, a.fence, b.process, b.fence
-                ));
-            }
-        }
-    }
-    violations
+    let confirmed = &confirmed;
+    let pairs = (0..confirmed.len())
+        .flat_map(|i| confirmed[i + 1..].iter().map(move |b| (&confirmed[i], b)));
+    let overlapping = pairs.filter(|((start_a, end_a, a), (start_b, end_b, b))| {
+        a.lock == b.lock && start_a < end_b && start_b < end_a
+    });
+    described(overlapping.map(|((start_a, end_a, a), (start_b, end_b, b))| format!(
+        "process {} (fence {}, {start_a}..{end_a} us) and process {} (fence {}, {start_b}..{end_b} us) held the lock at once",
+        a.process, a.fence, b.process, b.fence
+    )))
 }
 
 /// Permits confirmed held (the release succeeded) never exceed `permits` at
@@ -72,14 +76,11 @@ pub fn permits_within_bounds(holds: &[PermitHold], permits: usize) -> Vec<String
         .collect();
     edges.sort();
     let mut in_use = 0i32;
-    let mut violations = Vec::new();
-    for (at, delta) in edges {
+    described(edges.into_iter().filter_map(move |(at, delta)| {
         in_use += delta;
-        if in_use > permits as i32 {
-            violations.push(format!("{in_use} permits of {permits} in use at {at} us"));
-        }
-    }
-    violations
+        (in_use > permits as i32)
+            .then(|| format!("{in_use} permits of {permits} in use at {at} us"))
+    }))
 }
 
 /// An await that saw the latch open finished after every count-down it

@@ -83,6 +83,7 @@ impl Scenario {
             PlantedBug::StaleReads => Fault::IsolateFollower,
             PlantedBug::FenceNotAdvanced => Fault::KillMember,
             PlantedBug::WallClockExpiry => Fault::ClockSkew,
+            PlantedBug::AckBeforeFsync => Fault::PowerCut,
         }
     }
 

@@ -14,6 +14,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// How soon a member whose disk filled must have exited.
+const FULL_DISK_EXIT_WITHIN: Duration = Duration::from_secs(15);
+
 /// The process number recorded for lock holds of the paused client process.
 const PAUSED_CLIENT_PROCESS: usize = 50;
 
@@ -69,6 +72,14 @@ pub enum Fault {
     /// and restart it. Not in the campaign yet: the log has no answer to
     /// it (docs/reliability.md, "Damage on disk").
     LogTail,
+    /// A member (the leader half the time) loses power: kill -9, and every
+    /// write it had not fsynced is gone (its data directory is a
+    /// power-cut volume, `crate::powerfs`); then it restarts.
+    PowerCut,
+    /// A member's disk (the leader's half the time) fills up while it
+    /// runs: it must exit non-zero, and once space is freed it restarts
+    /// and catches up.
+    DiskFull,
     /// A member (the leader half the time) is removed from the membership
     /// with `raftcp admin`, added back as a learner and promoted once it
     /// caught up; half the rounds kill -9 and restart a member meanwhile.
@@ -76,7 +87,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 12] = [
+    pub const ALL: [Fault; 14] = [
         Fault::KillMember,
         Fault::KillLeader,
         Fault::KillAll,
@@ -89,6 +100,8 @@ impl Fault {
         Fault::PauseClient,
         Fault::ClockSkew,
         Fault::Membership,
+        Fault::PowerCut,
+        Fault::DiskFull,
     ];
 
     /// Faults `raftcp-jepsen run --fault` takes that the campaign does not
@@ -110,7 +123,14 @@ impl Fault {
             Fault::ClockSkew => "clock-skew",
             Fault::LogTail => "log-tail",
             Fault::Membership => "membership",
+            Fault::PowerCut => "power-cut",
+            Fault::DiskFull => "disk-full",
         }
+    }
+
+    /// Whether the members' data directories must be power-cut volumes.
+    pub fn needs_power_volumes(self) -> bool {
+        matches!(self, Fault::PowerCut | Fault::DiskFull)
     }
 
     pub fn parse(name: &str) -> Option<Fault> {
@@ -147,6 +167,9 @@ pub struct Nemesis<'a> {
     pub lock_workers: Vec<usize>,
     /// What it did, for the run's log.
     pub log: Vec<String>,
+    /// What it saw go wrong itself (a member that did not exit on a full
+    /// disk): violations, like the checkers'.
+    pub findings: Vec<String>,
     started: Instant,
 }
 
@@ -166,6 +189,7 @@ impl<'a> Nemesis<'a> {
             env,
             lock_workers: Vec::new(),
             log: Vec::new(),
+            findings: Vec::new(),
             started: Instant::now(),
         }
     }
@@ -247,10 +271,7 @@ impl<'a> Nemesis<'a> {
                     self.restart(victim, 0);
                 }
                 Fault::LogTail => {
-                    let victim = match self.rng.below(2) {
-                        0 => self.leader_or_any(),
-                        _ => self.follower(),
-                    };
+                    let victim = self.leader_or_follower();
                     let bytes = 1 + self.rng.below(64);
                     self.note(format!(
                         "kill -9 member {victim}, cut {bytes} bytes off its log"
@@ -263,6 +284,18 @@ impl<'a> Nemesis<'a> {
                     // Time to catch up before the next round.
                     self.sleep_ms(2_000, 3_000);
                 }
+                Fault::PowerCut => {
+                    let victim = self.leader_or_follower();
+                    self.note(format!(
+                        "power cut of member {victim}: killed, its unsynced writes gone"
+                    ));
+                    self.cluster.power_cut(victim);
+                    self.sleep_ms(200, 1_500);
+                    self.note(format!("restart member {victim}"));
+                    self.restart(victim, 0);
+                    self.sleep_ms(1_000, 2_000);
+                }
+                Fault::DiskFull => self.fill_a_disk(),
                 Fault::KillAll => {
                     self.note("kill -9 every member".into());
                     for id in self.members() {
@@ -276,10 +309,7 @@ impl<'a> Nemesis<'a> {
                     self.sleep_ms(2_000, 3_000);
                 }
                 Fault::PauseMember => {
-                    let victim = match self.rng.below(2) {
-                        0 => self.leader_or_any(),
-                        _ => self.follower(),
-                    };
+                    let victim = self.leader_or_follower();
                     self.note(format!("SIGSTOP member {victim}"));
                     self.cluster.pause(victim);
                     self.sleep_ms(ttl_ms + 500, ttl_ms + 1_500);
@@ -377,12 +407,45 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// One round of [`Fault::Membership`].
-    fn change_membership(&mut self) {
-        let victim = match self.rng.below(2) {
+    /// The leader half the time, else a follower.
+    fn leader_or_follower(&mut self) -> u64 {
+        match self.rng.below(2) {
             0 => self.leader_or_any(),
             _ => self.follower(),
-        };
+        }
+    }
+
+    /// One round of [`Fault::DiskFull`].
+    fn fill_a_disk(&mut self) {
+        let victim = self.leader_or_follower();
+        self.note(format!("disk of member {victim} full"));
+        self.cluster.fill_disk(victim);
+        // Every member writes each entry the workloads make, so its next
+        // write fails within moments.
+        match self.cluster.wait_exit(victim, FULL_DISK_EXIT_WITHIN) {
+            Some(status) if !status.success() => {
+                self.note(format!("member {victim} exited: {status}"));
+            }
+            Some(status) => self.findings.push(format!(
+                "member {victim} exited with {status} on a full disk: a supervisor would not restart it"
+            )),
+            None => {
+                self.findings.push(format!(
+                    "member {victim} still running {FULL_DISK_EXIT_WITHIN:?} after its disk filled"
+                ));
+                self.cluster.kill(victim);
+            }
+        }
+        self.sleep_ms(300, 1_500);
+        self.note(format!("space freed; restart member {victim}"));
+        self.cluster.free_disk(victim);
+        self.restart(victim, 0);
+        self.sleep_ms(1_500, 2_500);
+    }
+
+    /// One round of [`Fault::Membership`].
+    fn change_membership(&mut self) {
+        let victim = self.leader_or_follower();
         let removed = self.admin(&["remove-member", &victim.to_string()]);
         self.note(format!("remove member {victim}: {removed:?}"));
         if self.rng.below(2) == 0 {

@@ -57,6 +57,9 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
     let timings = timings();
     let mut cluster = TestCluster::prepare("jepsen", timings.clone());
     cluster.set_binary(crate::faults_binary());
+    if scenario.fault.needs_power_volumes() {
+        cluster.use_power_volumes();
+    }
     let net = Arc::new(Net::start(runtime.handle(), &cluster.addrs));
     let env = MemberEnv {
         planted_bug: scenario.bug.map(|bug| bug.name()),
@@ -134,9 +137,9 @@ pub fn run(scenario: Scenario, seed: u64, length: Duration, keep_failures: bool)
     nemesis.lock_workers = lock_workers;
     nemesis.run(scenario.fault, faults_until);
     let nemesis_log = std::mem::take(&mut nemesis.log);
+    let mut violations = std::mem::take(&mut nemesis.findings);
     drop(nemesis);
 
-    let mut violations = Vec::new();
     if !leader_within(&cluster, Duration::from_secs(60)) {
         violations.push("no leader within 60 s of healing".to_owned());
     }
