@@ -349,20 +349,31 @@ impl TestCluster {
     /// members' addresses) on a fresh port; it waits to be added. Its
     /// address.
     pub fn start_joining_node(&mut self, id: u64) -> String {
-        let members = self.addrs.values().cloned().collect();
-        self.joiners.insert(id, members);
         // Another port if this one was taken meanwhile (see `start_all`).
         for _ in 0..3 {
             let addr = format!("127.0.0.1:{}", free_ports(1)[0]);
-            self.addrs.insert(id, addr.clone());
-            self.start_node(id);
-            if !self.lost_its_port(id) {
+            if self.start_joining_node_at(id, addr.clone()) {
                 return addr;
             }
-            wipe(&self.data_dir(id));
-            let _ = std::fs::remove_file(self.log_path(id));
         }
         panic!("no free port for member {id}")
+    }
+
+    /// Starts a new member `id` with `raftcp serve --join` at `addr` (the
+    /// address of a member removed before, say); false if the port was
+    /// taken.
+    pub fn start_joining_node_at(&mut self, id: u64, addr: String) -> bool {
+        let members = self.addrs.values().cloned().collect();
+        self.joiners.insert(id, members);
+        self.addrs.insert(id, addr);
+        self.start_node(id);
+        if !self.lost_its_port(id) {
+            return true;
+        }
+        wipe(&self.data_dir(id));
+        let _ = std::fs::remove_file(self.log_path(id));
+        self.addrs.remove(&id);
+        false
     }
 
     /// Stops member `id` for good and forgets it (after its removal).

@@ -11,6 +11,7 @@
 //! Entry point: `cargo run -p raftcp-tests --bin raftcp-jepsen -- campaign`
 //! (see docs/reliability.md).
 
+pub mod damage;
 pub mod history;
 pub mod invariants;
 pub mod linearizable;

@@ -14,6 +14,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// How soon a member that finds its data damaged must have said so.
+const REFUSED_START_WITHIN: Duration = Duration::from_secs(10);
+
 /// How soon a member whose disk filled must have exited.
 const FULL_DISK_EXIT_WITHIN: Duration = Duration::from_secs(15);
 
@@ -80,6 +83,11 @@ pub enum Fault {
     /// runs: it must exit non-zero, and once space is freed it restarts
     /// and catches up.
     DiskFull,
+    /// A stopped member's disk damages one of its files (a flipped bit, or
+    /// a file other than the newest WAL file cut short: `damage`); it
+    /// restarts, and must either refuse to start, and is then replaced
+    /// under a new node id through the runbook, or lose nothing.
+    DamagedDisk,
     /// A member (the leader half the time) is removed from the membership
     /// with `raftcp admin`, added back as a learner and promoted once it
     /// caught up; half the rounds kill -9 and restart a member meanwhile.
@@ -87,7 +95,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 15] = [
         Fault::KillMember,
         Fault::KillLeader,
         Fault::KillAll,
@@ -102,6 +110,7 @@ impl Fault {
         Fault::Membership,
         Fault::PowerCut,
         Fault::DiskFull,
+        Fault::DamagedDisk,
     ];
 
     /// Faults `raftcp-jepsen run --fault` takes that the campaign does not
@@ -125,6 +134,7 @@ impl Fault {
             Fault::Membership => "membership",
             Fault::PowerCut => "power-cut",
             Fault::DiskFull => "disk-full",
+            Fault::DamagedDisk => "damaged-disk",
         }
     }
 
@@ -170,6 +180,8 @@ pub struct Nemesis<'a> {
     /// What it saw go wrong itself (a member that did not exit on a full
     /// disk): violations, like the checkers'.
     pub findings: Vec<String>,
+    /// The node id the next replacement member gets.
+    next_node_id: u64,
     started: Instant,
 }
 
@@ -181,6 +193,7 @@ impl<'a> Nemesis<'a> {
         rng: Rng,
         env: MemberEnv,
     ) -> Self {
+        let next_node_id = cluster.addrs.keys().max().map_or(1, |id| id + 1);
         Nemesis {
             cluster,
             net,
@@ -190,6 +203,7 @@ impl<'a> Nemesis<'a> {
             lock_workers: Vec::new(),
             log: Vec::new(),
             findings: Vec::new(),
+            next_node_id,
             started: Instant::now(),
         }
     }
@@ -296,6 +310,7 @@ impl<'a> Nemesis<'a> {
                     self.sleep_ms(1_000, 2_000);
                 }
                 Fault::DiskFull => self.fill_a_disk(),
+                Fault::DamagedDisk => self.damage_a_disk(),
                 Fault::KillAll => {
                     self.note("kill -9 every member".into());
                     for id in self.members() {
@@ -441,6 +456,63 @@ impl<'a> Nemesis<'a> {
         self.cluster.free_disk(victim);
         self.restart(victim, 0);
         self.sleep_ms(1_500, 2_500);
+    }
+
+    /// One round of [`Fault::DamagedDisk`].
+    fn damage_a_disk(&mut self) {
+        let victim = self.leader_or_follower();
+        self.cluster.kill(victim);
+        let damage = super::damage::damage(&self.cluster.data_dir(victim), &mut self.rng);
+        self.note(format!("kill -9 member {victim}; {damage}; restart it"));
+        self.restart(victim, 0);
+        match self.cluster.wait_exit(victim, REFUSED_START_WITHIN) {
+            Some(status) => {
+                let log = self.cluster.log_text(victim);
+                let why = log.lines().rev().find(|l| !l.trim().is_empty());
+                self.note(format!(
+                    "member {victim} refused to start ({status}): {}",
+                    why.unwrap_or("nothing logged")
+                ));
+                if status.success() {
+                    self.findings.push(format!(
+                        "member {victim} refused its damaged data with a zero exit status"
+                    ));
+                }
+                self.replace(victim);
+            }
+            None => self.note(format!("member {victim} started")),
+        }
+        self.sleep_ms(1_000, 2_000);
+    }
+
+    /// Replaces member `dead` by an empty one under a new node id, as the
+    /// runbook says (docs/operations.md, "Replace a dead member"), at the
+    /// same address: the clients' links (proxies) lead there.
+    fn replace(&mut self, dead: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let id = dead.to_string();
+        let removed = loop {
+            let removed = self.admin(&["remove-member", &id]);
+            if removed.is_ok() || Instant::now() >= deadline {
+                break removed;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        self.note(format!("remove member {dead}: {removed:?}"));
+        let addr = self.cluster.addrs[&dead].clone();
+        self.cluster.forget(dead);
+        let new = self.next_node_id;
+        self.next_node_id += 1;
+        self.cluster.set_node_env(new, self.env.vars(0));
+        if !self.cluster.start_joining_node_at(new, addr.clone()) {
+            self.note(format!("{addr} was taken: member {new} cannot start there"));
+            return;
+        }
+        if !self.add_back(new) {
+            self.findings.push(format!(
+                "member {new}, replacing member {dead}, did not become a voter"
+            ));
+        }
     }
 
     /// One round of [`Fault::Membership`].
