@@ -1,8 +1,17 @@
-//! The on-disk encoding of Raft types inside raft-log records: a u32 length
-//! followed by the postcard bytes. raft-log frames and checksums each record;
-//! the length lets a decoder read exactly one value from its reader.
+//! The on-disk encoding of Raft types inside raft-log records: a checked
+//! length followed by the postcard bytes. raft-log frames and checksums
+//! each record; the length lets a decoder read exactly one value from its
+//! reader.
+//!
+//! The length carries a check of its own. raft-log drops a last record
+//! that ends early, as a crash that tore it before fsync leaves it; a bit
+//! flipped in a synced record's length made it look exactly like that
+//! (reading past the end), so the member dropped that record and all after
+//! it, acknowledged ones too. With the check, such a flip is damage, and
+//! the member refuses to start from it.
 
 use super::Entry;
+use crate::limits::ENTRY_ENCODED_BYTES_MAX;
 use serde::{Serialize, de::DeserializeOwned};
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -69,7 +78,19 @@ impl raft_log::codeq::Decode for StoredEntry {
     }
 }
 
-const LENGTH_BYTES: usize = 4;
+/// A frame's header: its length with [`CHECKED`] set, then the length's
+/// complement.
+const LENGTH_BYTES: usize = 8;
+
+/// Marks a frame whose length is followed by its check. Frames written
+/// before the check have this bit clear (no value is near 2 GiB) and are
+/// read as they are, unchecked.
+const CHECKED: u32 = 1 << 31;
+
+/// The largest value a frame holds: an entry is far smaller (the gateway
+/// cuts batches at [`ENTRY_ENCODED_BYTES_MAX`]), so a larger length is
+/// damage, and is refused before anything is allocated for it.
+const FRAME_BYTES_MAX: usize = 2 * ENTRY_ENCODED_BYTES_MAX;
 
 /// An encoding buffer a thread keeps while it is at most this large: a
 /// fresh vector per value grew (reallocated and copied) through every large
@@ -85,8 +106,12 @@ fn encode_framed<T: Serialize, W: Write>(value: &T, mut w: W) -> io::Result<usiz
         let mut buffer = std::mem::take(kept);
         buffer.clear();
         let bytes = postcard::to_extend(value, buffer).map_err(io::Error::other)?;
-        let len = u32::try_from(bytes.len()).map_err(io::Error::other)?;
-        w.write_all(&len.to_le_bytes())?;
+        let len = u32::try_from(bytes.len())
+            .ok()
+            .filter(|len| *len < CHECKED)
+            .ok_or_else(|| io::Error::other("a log value of 2 GiB or more"))?;
+        w.write_all(&(len | CHECKED).to_le_bytes())?;
+        w.write_all(&(!len).to_le_bytes())?;
         w.write_all(&bytes)?;
         let written = LENGTH_BYTES + bytes.len();
         if bytes.capacity() <= BUFFER_KEPT_BYTES {
@@ -98,12 +123,111 @@ fn encode_framed<T: Serialize, W: Write>(value: &T, mut w: W) -> io::Result<usiz
 
 /// One value and its encoded size.
 fn decode_framed<T: DeserializeOwned, R: Read>(mut r: R) -> io::Result<(T, usize)> {
-    let mut len = [0u8; LENGTH_BYTES];
-    r.read_exact(&mut len)?;
-    let len = u32::from_le_bytes(len) as usize;
-    let mut bytes = vec![0u8; len];
-    r.read_exact(&mut bytes)?;
+    let len = read_length(&mut r)?;
+    let mut bytes = Vec::with_capacity(len);
+    r.by_ref().take(len as u64).read_to_end(&mut bytes)?;
+    if bytes.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     let value =
         postcard::from_bytes(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
     Ok((value, len))
+}
+
+/// A frame's length, checked: a length that disagrees with its check, or
+/// is past [`FRAME_BYTES_MAX`], is damage (`InvalidData`), never the end
+/// of a torn record.
+fn read_length(r: &mut impl Read) -> io::Result<usize> {
+    let mut word = [0u8; 4];
+    r.read_exact(&mut word)?;
+    let word = u32::from_le_bytes(word);
+    let len = word & !CHECKED;
+    if word & CHECKED != 0 {
+        let mut check = [0u8; 4];
+        r.read_exact(&mut check)?;
+        if u32::from_le_bytes(check) != !len {
+            return Err(damaged(format!(
+                "a value's length ({len}) disagrees with its check"
+            )));
+        }
+    }
+    let len = len as usize;
+    if len > FRAME_BYTES_MAX {
+        return Err(damaged(format!(
+            "a value's length ({len}) is past {FRAME_BYTES_MAX}"
+        )));
+    }
+    Ok(len)
+}
+
+fn damaged(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(value: &str) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        encode_framed(&value, &mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_value_reads_back_and_frames_from_before_the_check_still_read() {
+        let bytes = framed("entry");
+        let (value, len) = decode_framed::<String, _>(&bytes[..]).unwrap();
+        assert_eq!((value.as_str(), len), ("entry", bytes.len() - LENGTH_BYTES));
+        let mut unchecked = (len as u32).to_le_bytes().to_vec();
+        unchecked.extend_from_slice(&bytes[LENGTH_BYTES..]);
+        assert_eq!(
+            decode_framed::<String, _>(&unchecked[..]).unwrap().0,
+            "entry"
+        );
+    }
+
+    #[test]
+    fn every_flipped_bit_of_a_length_is_damage_not_a_short_read() {
+        let bytes = framed("entry");
+        for bit in 0..LENGTH_BYTES * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            let error = decode_framed::<String, _>(&damaged[..])
+                .map(drop)
+                .unwrap_err();
+            assert_ne!(
+                error.kind(),
+                io::ErrorKind::UnexpectedEof,
+                "bit {bit}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_cut_short_is_a_short_read() {
+        let bytes = framed("entry");
+        for kept in 0..bytes.len() {
+            let error = decode_framed::<String, _>(&bytes[..kept])
+                .map(drop)
+                .unwrap_err();
+            assert_eq!(
+                error.kind(),
+                io::ErrorKind::UnexpectedEof,
+                "{kept} bytes kept"
+            );
+        }
+    }
+
+    #[test]
+    fn a_huge_length_is_refused_before_anything_is_allocated() {
+        for len in [FRAME_BYTES_MAX as u32 + 1, CHECKED - 1] {
+            let mut bytes = (len | CHECKED).to_le_bytes().to_vec();
+            bytes.extend_from_slice(&(!len).to_le_bytes());
+            let error = decode_framed::<String, _>(&bytes[..])
+                .map(drop)
+                .unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        }
+    }
 }

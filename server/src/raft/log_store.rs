@@ -100,27 +100,41 @@ impl LogStore {
     /// up to `batch_wait` for more appends before each fsync.
     pub fn open(dir: &Path, batch_wait: std::time::Duration, faults: Faults) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let mut config = raft_log::Config::new(dir.display());
-        // A crash can leave a partly written record at the tail; it was never
-        // fsynced, so never acknowledged, and is dropped on open.
-        config.wal.truncate_incomplete_record = Some(true);
-        // raft-log waits up to 1 ms by default to gather a batch before each
-        // fsync. Appends queued during the previous fsync are gathered anyway
-        // (they are already in the queue), so a short wait keeps batches
-        // large under load and saves most of a millisecond per write when
-        // idle (see `NodeConfig::fsync_batch_wait`).
-        config.wal.flush_batch_wait = Some(batch_wait);
-        // Recent entries stay in memory for followers catching up; older
-        // ones are read back from disk. raft-log's default (1 GiB, 100,000
-        // entries) let a member's RSS grow by hundreds of MiB under load.
-        config.log_cache_capacity = Some(LOG_CACHE_BYTES);
-        config.wal.chunk_max_size = Some(LOG_CHUNK_BYTES);
-        let log = raft_log::RaftLog::open(Arc::new(config))?;
+        let log = raft_log::RaftLog::open(Arc::new(config(dir, batch_wait))).map_err(|e| {
+            let reason = format!(
+                "the Raft log in {} is damaged: {e}; refusing to start from it (it may have \
+                 lost entries this member acknowledged): replace this member's data \
+                 (docs/operations.md, \"Replacing a member's disk\")",
+                dir.display()
+            );
+            io::Error::new(e.kind(), reason)
+        })?;
         Ok(Self {
             log: Arc::new(RwLock::new(log)),
             ack_before_fsync: faults.planted(PlantedBug::AckBeforeFsync),
         })
     }
+}
+
+/// raft-log's settings for the log in `dir`.
+fn config(dir: &Path, batch_wait: std::time::Duration) -> raft_log::Config {
+    let mut config = raft_log::Config::new(dir.display());
+    // A crash can leave a partly written record at the tail; it was never
+    // fsynced, so never acknowledged, and is dropped on open. (Damage to a
+    // synced record's lengths is told apart by the frame check in `codec`.)
+    config.wal.truncate_incomplete_record = Some(true);
+    // raft-log waits up to 1 ms by default to gather a batch before each
+    // fsync. Appends queued during the previous fsync are gathered anyway
+    // (they are already in the queue), so a short wait keeps batches
+    // large under load and saves most of a millisecond per write when
+    // idle (see `NodeConfig::fsync_batch_wait`).
+    config.wal.flush_batch_wait = Some(batch_wait);
+    // Recent entries stay in memory for followers catching up; older
+    // ones are read back from disk. raft-log's default (1 GiB, 100,000
+    // entries) let a member's RSS grow by hundreds of MiB under load.
+    config.log_cache_capacity = Some(LOG_CACHE_BYTES);
+    config.wal.chunk_max_size = Some(LOG_CHUNK_BYTES);
+    config
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -246,4 +260,69 @@ fn half_open(range: &impl RangeBounds<u64>) -> (u64, u64) {
         Bound::Unbounded => u64::MAX,
     };
     (start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::testing::blank_ent;
+    use std::time::Duration;
+
+    const ENTRIES: u64 = 3;
+
+    /// A log with a vote and [`ENTRIES`] entries, all synced; its WAL file.
+    fn synced_log(dir: &Path) -> std::path::PathBuf {
+        let mut log = raft_log::RaftLog::<WalTypes>::open(Arc::new(config(dir, Duration::ZERO)))
+            .expect("open");
+        let vote = Vote::new_committed(1, 1);
+        log.save_vote(Stored(vote)).unwrap();
+        let entries = (1..=ENTRIES).map(|i| {
+            let entry = blank_ent::<TypeConfig>(1, 1, i);
+            (Stored(entry.log_id()), StoredEntry::new(entry))
+        });
+        log.append(entries).unwrap();
+        let (done, flushed) = oneshot::channel();
+        log.flush(true, Some(FlushDone::Waiter(done))).unwrap();
+        flushed.blocking_recv().unwrap().unwrap();
+        drop(log);
+        let wal = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path());
+        wal.filter(|p| p.extension().is_some_and(|e| e == "wal"))
+            .max()
+            .unwrap()
+    }
+
+    /// Every bit of the records at the end of the log, flipped one at a
+    /// time after they were synced: the log refuses to open, or opens
+    /// with every entry and the vote. Never fewer entries: that would be
+    /// a damaged record taken for a torn tail and dropped.
+    #[test]
+    fn a_flipped_bit_in_synced_records_is_never_taken_for_a_torn_tail() {
+        let dir = crate::storage::atomic_file::tests::scratch_directory("log-bits");
+        let wal = synced_log(&dir);
+        let pristine = std::fs::read(&wal).unwrap();
+        let mut truncated_at = Vec::new();
+        let tail_start = pristine.len().saturating_sub(160);
+        for at in tail_start..pristine.len() {
+            for bit in 0..8 {
+                let mut damaged = pristine.clone();
+                damaged[at] ^= 1 << bit;
+                std::fs::write(&wal, &damaged).unwrap();
+                let opened =
+                    raft_log::RaftLog::<WalTypes>::open(Arc::new(config(&dir, Duration::ZERO)));
+                if let Ok(log) = opened {
+                    let state = log.log_state();
+                    let last = state.last().map(|id| id.0.index);
+                    if last != Some(ENTRIES) || state.vote().is_none() {
+                        truncated_at.push((at - tail_start, bit, last));
+                    }
+                }
+            }
+        }
+        std::fs::write(&wal, &pristine).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            truncated_at.is_empty(),
+            "taken for a torn tail: {truncated_at:?}"
+        );
+    }
 }
