@@ -27,16 +27,24 @@ pub enum PlantedBug {
     /// before they are fsynced: a power cut loses what the member promised
     /// to keep.
     AckBeforeFsync,
+    /// A snapshot whose checksum does not match is loaded anyway: a member
+    /// whose disk flipped a bit in it serves another state.
+    SnapshotUnchecked,
+    /// A member whose storage failed (a full disk) stays up instead of
+    /// exiting, so no supervisor restarts it.
+    StaysUpOnStorageFailure,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 6] = [
+    pub const ALL: [PlantedBug; 8] = [
         PlantedBug::NoRetryDedup,
         PlantedBug::OneShotNoDedup,
         PlantedBug::StaleReads,
         PlantedBug::FenceNotAdvanced,
         PlantedBug::WallClockExpiry,
         PlantedBug::AckBeforeFsync,
+        PlantedBug::SnapshotUnchecked,
+        PlantedBug::StaysUpOnStorageFailure,
     ];
 
     /// The value of `RAFTCP_PLANTED_BUG` that switches this bug on.
@@ -48,6 +56,8 @@ impl PlantedBug {
             PlantedBug::FenceNotAdvanced => "fence-not-advanced",
             PlantedBug::WallClockExpiry => "wall-clock-expiry",
             PlantedBug::AckBeforeFsync => "ack-before-fsync",
+            PlantedBug::SnapshotUnchecked => "snapshot-unchecked",
+            PlantedBug::StaysUpOnStorageFailure => "stays-up-on-storage-failure",
         }
     }
 }

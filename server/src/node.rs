@@ -5,7 +5,7 @@ use crate::admission::{self, Admission};
 use crate::auth::Authenticator;
 use crate::cluster::{Cluster, ClusterParts, Settings};
 use crate::driver::Driver;
-use crate::faults::Faults;
+use crate::faults::{Faults, PlantedBug};
 use crate::gateway::Gateway;
 use crate::origin::OriginPolicy;
 use crate::raft::log_store::LogStore;
@@ -245,7 +245,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         www: config.www.clone(),
     }));
     let (driver, mut tasks) = Driver::start(cluster.clone(), applied_rx);
-    tasks.push(tokio::spawn(exit_on_fatal(cluster.raft().clone())));
+    if !config.faults.planted(PlantedBug::StaysUpOnStorageFailure) {
+        tasks.push(tokio::spawn(exit_on_fatal(cluster.raft().clone())));
+    }
     tasks.push(tokio::spawn(crate::http::accept_loop(
         listener,
         Gateway::new(driver),

@@ -124,7 +124,7 @@ impl StateMachine {
             io::Error::new(e.kind(), reason)
         };
         let mut written = None;
-        if let Some(file) = read_snapshot(dir).map_err(refuse)? {
+        if let Some(file) = read_snapshot(dir, faults.planted).map_err(refuse)? {
             written = file.meta.last_log_id;
             let mut machine = Machine::restore(&file.machine).map_err(invalid)?;
             machine.plant(faults.planted);
@@ -237,10 +237,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<SnapshotOf>> {
-        Ok(read_snapshot(&self.snapshots.dir)?.map(|file| SnapshotOf {
-            meta: file.meta,
-            snapshot: file.machine,
-        }))
+        Ok(
+            read_snapshot(&self.snapshots.dir, self.planted)?.map(|file| SnapshotOf {
+                meta: file.meta,
+                snapshot: file.machine,
+            }),
+        )
     }
 }
 
@@ -308,16 +310,22 @@ fn write_snapshot(dir: &Path, file: &SnapshotFile) -> io::Result<()> {
     write_parts_atomically(&dir.join(SNAPSHOT_FILE), &parts)
 }
 
-/// The snapshot file in `dir`, its checksum checked. The state is the
-/// file's own buffer with the rest cut off, not a copy.
-fn read_snapshot(dir: &Path) -> io::Result<Option<SnapshotFile>> {
+/// The snapshot file in `dir`, its checksum checked (unless the fault
+/// campaign planted `SnapshotUnchecked`). The state is the file's own
+/// buffer with the rest cut off, not a copy.
+fn read_snapshot(dir: &Path, planted: Option<PlantedBug>) -> io::Result<Option<SnapshotFile>> {
     let path = dir.join(SNAPSHOT_FILE);
     let mut bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let checked = sealed::check(&bytes).map_err(|damage| damaged(&path, damage))?;
+    let checked = match sealed::check(&bytes) {
+        Err(damage) if planted == Some(PlantedBug::SnapshotUnchecked) => {
+            sealed::body_unchecked(&bytes).ok_or_else(|| damaged(&path, damage))?
+        }
+        checked => checked.map_err(|damage| damaged(&path, damage))?,
+    };
     let (meta, rest) =
         postcard::take_from_bytes::<SnapshotMeta>(checked.body()).map_err(invalid)?;
     let (length, state) = postcard::take_from_bytes::<u64>(rest).map_err(invalid)?;
@@ -365,20 +373,23 @@ mod tests {
         let written = std::fs::read(dir.join(SNAPSHOT_FILE)).unwrap();
         let whole = postcard::to_allocvec(&file).unwrap();
         assert_eq!(written, sealed::seal(&whole));
-        let read = read_snapshot(&dir).unwrap().unwrap();
+        let read = read_snapshot(&dir, None).unwrap().unwrap();
         assert_eq!(read.machine, file.machine);
         // A file cut short, or with a bit flipped in its state (which
         // would decode as another state), is refused, not read.
         std::fs::write(dir.join(SNAPSHOT_FILE), &written[..written.len() - 1]).unwrap();
-        assert!(read_snapshot(&dir).is_err());
+        assert!(read_snapshot(&dir, None).is_err());
         let mut flipped = written.clone();
         flipped[written.len() - 40] ^= 0x10;
         std::fs::write(dir.join(SNAPSHOT_FILE), &flipped).unwrap();
-        let refused = read_snapshot(&dir).err().unwrap().to_string();
+        let refused = read_snapshot(&dir, None).err().unwrap().to_string();
         assert!(refused.contains("damaged"), "{refused}");
         // A snapshot from before checksums is still read.
         std::fs::write(dir.join(SNAPSHOT_FILE), &whole).unwrap();
-        assert_eq!(read_snapshot(&dir).unwrap().unwrap().machine, file.machine);
+        assert_eq!(
+            read_snapshot(&dir, None).unwrap().unwrap().machine,
+            file.machine
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -102,6 +102,15 @@ pub fn check(bytes: &[u8]) -> Result<Checked<'_>, Damaged> {
     }
 }
 
+/// A sealed file's body whatever its checksum says: only for the fault
+/// campaign's planted bug that trusts damaged snapshots
+/// ([`crate::faults::PlantedBug::SnapshotUnchecked`]).
+pub fn body_unchecked(bytes: &[u8]) -> Option<Checked<'_>> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let body_len = rest.len().checked_sub(CHECKSUM_BYTES)?;
+    Some(Checked::Sealed(&rest[..body_len]))
+}
+
 /// Whether `bytes` start with something close to [`MAGIC`] (a damaged
 /// seal), or are a sealed file cut inside its magic.
 fn near_magic(bytes: &[u8]) -> bool {

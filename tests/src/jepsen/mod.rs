@@ -85,6 +85,8 @@ impl Scenario {
             PlantedBug::FenceNotAdvanced => Fault::KillMember,
             PlantedBug::WallClockExpiry => Fault::ClockSkew,
             PlantedBug::AckBeforeFsync => Fault::PowerCut,
+            PlantedBug::SnapshotUnchecked => Fault::DamagedDisk,
+            PlantedBug::StaysUpOnStorageFailure => Fault::DiskFull,
         }
     }
 

@@ -83,8 +83,9 @@ pub enum Fault {
     /// runs: it must exit non-zero, and once space is freed it restarts
     /// and catches up.
     DiskFull,
-    /// A stopped member's disk damages one of its files (a flipped bit, or
-    /// a file other than the newest WAL file cut short: `damage`); it
+    /// A stopped member's disk damages one of its files (a flipped bit in
+    /// the snapshot, the log or the metadata, or a file other than the
+    /// newest WAL file cut short, in turn: `damage`); it
     /// restarts, and must either refuse to start, and is then replaced
     /// under a new node id through the runbook, or lose nothing.
     DamagedDisk,
@@ -182,6 +183,8 @@ pub struct Nemesis<'a> {
     pub findings: Vec<String>,
     /// The node id the next replacement member gets.
     next_node_id: u64,
+    /// Rounds of [`Fault::DamagedDisk`] so far.
+    damage_rounds: usize,
     started: Instant,
 }
 
@@ -204,6 +207,7 @@ impl<'a> Nemesis<'a> {
             log: Vec::new(),
             findings: Vec::new(),
             next_node_id,
+            damage_rounds: 0,
             started: Instant::now(),
         }
     }
@@ -462,8 +466,10 @@ impl<'a> Nemesis<'a> {
     fn damage_a_disk(&mut self) {
         let victim = self.leader_or_follower();
         self.cluster.kill(victim);
-        let damage = super::damage::damage(&self.cluster.data_dir(victim), &mut self.rng);
-        self.note(format!("kill -9 member {victim}; {damage}; restart it"));
+        let data_dir = self.cluster.data_dir(victim);
+        let damage = super::damage::damage(&data_dir, &mut self.damage_rounds, &mut self.rng);
+        let what = &damage.description;
+        self.note(format!("kill -9 member {victim}; {what}; restart it"));
         self.restart(victim, 0);
         match self.cluster.wait_exit(victim, REFUSED_START_WITHIN) {
             Some(status) => {
@@ -480,6 +486,9 @@ impl<'a> Nemesis<'a> {
                 }
                 self.replace(victim);
             }
+            None if damage.done => self.findings.push(format!(
+                "member {victim} started on damaged data ({what}) instead of refusing it"
+            )),
             None => self.note(format!("member {victim} started")),
         }
         self.sleep_ms(1_000, 2_000);
