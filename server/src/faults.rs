@@ -23,9 +23,9 @@ pub enum PlantedBug {
     /// not renewed on taking office: a member whose clock runs ahead
     /// expires live sessions once it leads.
     WallClockExpiry,
-    /// Appended entries and votes acknowledged once handed to the kernel,
-    /// before they are fsynced: a power cut loses what the member promised
-    /// to keep.
+    /// Appended entries and votes acknowledged once queued for the log's
+    /// writer thread, before they are written or fsynced: a power cut
+    /// loses what the member promised to keep.
     AckBeforeFsync,
     /// A snapshot whose checksum does not match is loaded anyway: a member
     /// whose disk flipped a bit in it serves another state.

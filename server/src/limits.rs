@@ -144,6 +144,12 @@ const COMMAND_OVERHEAD_BYTES: usize = 64;
 pub const ENTRY_ENCODED_BYTES_MAX: usize =
     ENTRY_BYTES_MAX + POSITIONS_PER_ENTRY as usize * COMMAND_OVERHEAD_BYTES;
 
+/// Largest value in one Raft log record (an entry, a log id, a vote): an
+/// entry is at most [`ENTRY_ENCODED_BYTES_MAX`]; a longer length read back
+/// is damage, refused before anything is allocated for it
+/// (`raft::codec`).
+pub const LOG_VALUE_BYTES_MAX: usize = 2 * ENTRY_ENCODED_BYTES_MAX;
+
 /// Largest peer frame: a full AppendEntries, or a forwarded batch's answer.
 pub const PEER_FRAME_BYTES_MAX: usize = 512 * 1024 * 1024;
 
@@ -183,6 +189,9 @@ const _: () = assert!(
 );
 const _: () = assert!(FRAME_BYTES_MAX <= ENTRY_BYTES_MAX);
 const _: () = assert!(ENTRY_ENCODED_BYTES_MAX < PEER_FRAME_BYTES_MAX);
+// A log value's length has a bit of its own beside it (`raft::codec`).
+const _: () = assert!(ENTRY_ENCODED_BYTES_MAX <= LOG_VALUE_BYTES_MAX);
+const _: () = assert!(LOG_VALUE_BYTES_MAX < 1 << 31);
 const _: () =
     assert!(APPEND_ENTRIES_MAX as usize * (ENTRY_ENCODED_BYTES_MAX + 1024) < PEER_FRAME_BYTES_MAX);
 const _: () = assert!(

@@ -370,9 +370,11 @@ impl TestCluster {
         if !self.lost_its_port(id) {
             return true;
         }
+        self.kill(id);
         wipe(&self.data_dir(id));
         let _ = std::fs::remove_file(self.log_path(id));
         self.addrs.remove(&id);
+        self.joiners.remove(&id);
         false
     }
 
@@ -574,10 +576,11 @@ impl TestCluster {
     }
 
     /// Member `id` loses power: killed, and every write it did not fsync
-    /// gone (its data directory must be a power-cut volume).
-    pub fn power_cut(&mut self, id: u64) {
+    /// gone but what `seed` keeps of bytes appended since (its data
+    /// directory must be a power-cut volume).
+    pub fn power_cut(&mut self, id: u64, seed: u64) {
         self.kill(id);
-        self.volume(id).power_cut().unwrap();
+        self.volume(id).power_cut(seed).unwrap();
     }
 
     /// Member `id`'s disk is full: writes that would grow a file fail.

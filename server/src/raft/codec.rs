@@ -8,10 +8,15 @@
 //! flipped in a synced record's length made it look exactly like that
 //! (reading past the end), so the member dropped that record and all after
 //! it, acknowledged ones too. With the check, such a flip is damage, and
-//! the member refuses to start from it.
+//! the member refuses to start from it; so is a flip elsewhere in a record
+//! (raft-log's own record type, say) that makes the reader take other
+//! bytes for a length, as they almost never pass the check.
+//!
+//! Logs of earlier releases, whose lengths have no check, are refused:
+//! docs/operations.md ("Upgrading") says how to move a member on.
 
 use super::Entry;
-use crate::limits::ENTRY_ENCODED_BYTES_MAX;
+use crate::limits::LOG_VALUE_BYTES_MAX;
 use serde::{Serialize, de::DeserializeOwned};
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -82,15 +87,9 @@ impl raft_log::codeq::Decode for StoredEntry {
 /// complement.
 const LENGTH_BYTES: usize = 8;
 
-/// Marks a frame whose length is followed by its check. Frames written
-/// before the check have this bit clear (no value is near 2 GiB) and are
-/// read as they are, unchecked.
+/// Set in every length, so that bytes taken for a header by mistake must
+/// match it as well as the complement after it.
 const CHECKED: u32 = 1 << 31;
-
-/// The largest value a frame holds: an entry is far smaller (the gateway
-/// cuts batches at [`ENTRY_ENCODED_BYTES_MAX`]), so a larger length is
-/// damage, and is refused before anything is allocated for it.
-const FRAME_BYTES_MAX: usize = 2 * ENTRY_ENCODED_BYTES_MAX;
 
 /// An encoding buffer a thread keeps while it is at most this large: a
 /// fresh vector per value grew (reallocated and copied) through every large
@@ -106,10 +105,12 @@ fn encode_framed<T: Serialize, W: Write>(value: &T, mut w: W) -> io::Result<usiz
         let mut buffer = std::mem::take(kept);
         buffer.clear();
         let bytes = postcard::to_extend(value, buffer).map_err(io::Error::other)?;
+        // A value the reader would refuse is not written (the gateway
+        // keeps entries far below this).
         let len = u32::try_from(bytes.len())
             .ok()
-            .filter(|len| *len < CHECKED)
-            .ok_or_else(|| io::Error::other("a log value of 2 GiB or more"))?;
+            .filter(|len| *len as usize <= LOG_VALUE_BYTES_MAX)
+            .ok_or_else(|| io::Error::other("a log value past LOG_VALUE_BYTES_MAX"))?;
         w.write_all(&(len | CHECKED).to_le_bytes())?;
         w.write_all(&(!len).to_le_bytes())?;
         w.write_all(&bytes)?;
@@ -129,39 +130,44 @@ fn decode_framed<T: DeserializeOwned, R: Read>(mut r: R) -> io::Result<(T, usize
     if bytes.len() < len {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    let value =
-        postcard::from_bytes(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let (value, rest) = postcard::take_from_bytes(&bytes).map_err(damaged)?;
+    if !rest.is_empty() {
+        return Err(damaged(format!("{} bytes after a value", rest.len())));
+    }
     Ok((value, len))
 }
 
-/// A frame's length, checked: a length that disagrees with its check, or
-/// is past [`FRAME_BYTES_MAX`], is damage (`InvalidData`), never the end
-/// of a torn record.
+/// A frame's length, checked: a length without [`CHECKED`], one that
+/// disagrees with its complement, or one past [`LOG_VALUE_BYTES_MAX`] is
+/// damage (`InvalidData`), never the end of a torn record.
 fn read_length(r: &mut impl Read) -> io::Result<usize> {
-    let mut word = [0u8; 4];
-    r.read_exact(&mut word)?;
-    let word = u32::from_le_bytes(word);
+    let mut header = [0u8; LENGTH_BYTES];
+    r.read_exact(&mut header)?;
+    let [a, b, c, d, e, f, g, h] = header;
+    let word = u32::from_le_bytes([a, b, c, d]);
+    let check = u32::from_le_bytes([e, f, g, h]);
     let len = word & !CHECKED;
-    if word & CHECKED != 0 {
-        let mut check = [0u8; 4];
-        r.read_exact(&mut check)?;
-        if u32::from_le_bytes(check) != !len {
-            return Err(damaged(format!(
-                "a value's length ({len}) disagrees with its check"
-            )));
-        }
+    if word & CHECKED == 0 {
+        return Err(damaged(format!(
+            "a value's length ({word:#x}) has no check: damaged, or written by an earlier release"
+        )));
+    }
+    if check != !len {
+        return Err(damaged(format!(
+            "a value's length ({len}) disagrees with its check"
+        )));
     }
     let len = len as usize;
-    if len > FRAME_BYTES_MAX {
+    if len > LOG_VALUE_BYTES_MAX {
         return Err(damaged(format!(
-            "a value's length ({len}) is past {FRAME_BYTES_MAX}"
+            "a value's length ({len}) is past {LOG_VALUE_BYTES_MAX}"
         )));
     }
     Ok(len)
 }
 
-fn damaged(what: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what)
+fn damaged(what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
 #[cfg(test)]
@@ -175,16 +181,28 @@ mod tests {
     }
 
     #[test]
-    fn a_value_reads_back_and_frames_from_before_the_check_still_read() {
+    fn a_value_reads_back_and_frames_without_the_check_are_refused() {
         let bytes = framed("entry");
         let (value, len) = decode_framed::<String, _>(&bytes[..]).unwrap();
         assert_eq!((value.as_str(), len), ("entry", bytes.len() - LENGTH_BYTES));
+        // An entry's size is the same measured, written and read back.
+        let entry = openraft::testing::blank_ent::<super::super::TypeConfig>(1, 1, 1);
+        let measured = StoredEntry::new(entry.clone()).encoded_bytes();
+        let stored = StoredEntry::new(entry);
+        let mut written = Vec::new();
+        raft_log::codeq::Encode::encode(&stored, &mut written).unwrap();
+        let read: StoredEntry = raft_log::codeq::Decode::decode(&written[..]).unwrap();
+        assert_eq!(
+            (stored.encoded_bytes(), read.encoded_bytes()),
+            (measured, measured)
+        );
+        // A release before the check wrote the length alone.
         let mut unchecked = (len as u32).to_le_bytes().to_vec();
         unchecked.extend_from_slice(&bytes[LENGTH_BYTES..]);
-        assert_eq!(
-            decode_framed::<String, _>(&unchecked[..]).unwrap().0,
-            "entry"
-        );
+        let error = decode_framed::<String, _>(&unchecked[..])
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData, "{error}");
     }
 
     #[test]
@@ -220,8 +238,8 @@ mod tests {
     }
 
     #[test]
-    fn a_huge_length_is_refused_before_anything_is_allocated() {
-        for len in [FRAME_BYTES_MAX as u32 + 1, CHECKED - 1] {
+    fn a_length_past_the_largest_value_is_damage_whatever_follows() {
+        for len in [LOG_VALUE_BYTES_MAX as u32 + 1, CHECKED - 1] {
             let mut bytes = (len | CHECKED).to_le_bytes().to_vec();
             bytes.extend_from_slice(&(!len).to_le_bytes());
             let error = decode_framed::<String, _>(&bytes[..])

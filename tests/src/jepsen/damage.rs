@@ -9,6 +9,8 @@
 //! cannot tell from a cut of records it had synced (docs/reliability.md).
 
 use super::Rng;
+use raftcp_server::storage::identity::IDENTITY_FILE;
+use raftcp_server::storage::known_peers::KNOWN_PEERS_FILE;
 use std::path::{Path, PathBuf};
 
 /// The kinds of damage, taken in turn: a run of a few rounds meets each.
@@ -114,7 +116,10 @@ fn candidates(data_dir: &Path, kind: Kind) -> Vec<PathBuf> {
     let files = match kind {
         Kind::SnapshotBit => vec![snapshot],
         Kind::LogBit => wal,
-        Kind::MetadataBit => vec![data_dir.join("identity"), data_dir.join("known-peers")],
+        Kind::MetadataBit => vec![
+            data_dir.join(IDENTITY_FILE),
+            data_dir.join(KNOWN_PEERS_FILE),
+        ],
         Kind::Cut => {
             wal.pop();
             wal.push(snapshot);

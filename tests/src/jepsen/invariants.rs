@@ -10,10 +10,12 @@ use std::collections::HashMap;
 /// break a pairwise check millions of times over.
 const DESCRIBED_PER_CHECK: usize = 20;
 
-/// The first [`DESCRIBED_PER_CHECK`] violations, and how many more.
-fn described(mut violations: impl Iterator<Item = String>) -> Vec<String> {
-    let mut described: Vec<String> = violations.by_ref().take(DESCRIBED_PER_CHECK).collect();
-    let more = violations.count();
+/// The first [`DESCRIBED_PER_CHECK`] violations found, described, and how
+/// many more (counted, not described).
+fn described<T>(mut found: impl Iterator<Item = T>, describe: impl Fn(T) -> String) -> Vec<String> {
+    let first = found.by_ref().take(DESCRIBED_PER_CHECK);
+    let mut described: Vec<String> = first.map(describe).collect();
+    let more = found.count();
     if more > 0 {
         described.push(format!("... and {more} more like these"));
     }
@@ -23,12 +25,13 @@ fn described(mut violations: impl Iterator<Item = String>) -> Vec<String> {
 /// Every acknowledged id is handed out once.
 pub fn ids_are_unique(ids: &[(usize, i64)]) -> Vec<String> {
     let mut seen: HashMap<i64, usize> = HashMap::new();
-    described(ids.iter().filter_map(move |(process, id)| {
+    let again = ids.iter().filter_map(move |(process, id)| {
         let first = seen.insert(*id, *process)?;
-        Some(format!(
-            "id {id} handed to process {first} and again to process {process}"
-        ))
-    }))
+        Some((id, first, process))
+    });
+    described(again, |(id, first, process)| {
+        format!("id {id} handed to process {first} and again to process {process}")
+    })
 }
 
 /// Fences are unique, and a lock acquired after another was acquired (in
@@ -37,10 +40,12 @@ pub fn fences_increase(holds: &[LockHold]) -> Vec<String> {
     let pairs = holds.iter().flat_map(|a| holds.iter().map(move |b| (a, b)));
     let out_of_order =
         pairs.filter(|(a, b)| a.acquired_us < b.lock_invoked_us && a.fence >= b.fence);
-    described(out_of_order.map(|(a, b)| format!(
-        "process {} acquired fence {} at {} us, yet process {} invoked lock at {} us and got fence {}",
-        a.process, a.fence, a.acquired_us, b.process, b.lock_invoked_us, b.fence
-    )))
+    described(out_of_order, |(a, b)| {
+        format!(
+            "process {} acquired fence {} at {} us, yet process {} invoked lock at {} us and got fence {}",
+            a.process, a.fence, a.acquired_us, b.process, b.lock_invoked_us, b.fence
+        )
+    })
 }
 
 /// Two holds of one lock confirmed by a successful `unlock` never overlap:
@@ -59,10 +64,12 @@ pub fn holders_do_not_overlap(holds: &[LockHold]) -> Vec<String> {
     let overlapping = pairs.filter(|((start_a, end_a, a), (start_b, end_b, b))| {
         a.lock == b.lock && start_a < end_b && start_b < end_a
     });
-    described(overlapping.map(|((start_a, end_a, a), (start_b, end_b, b))| format!(
-        "process {} (fence {}, {start_a}..{end_a} us) and process {} (fence {}, {start_b}..{end_b} us) held the lock at once",
-        a.process, a.fence, b.process, b.fence
-    )))
+    described(overlapping, |((start_a, end_a, a), (start_b, end_b, b))| {
+        format!(
+            "process {} (fence {}, {start_a}..{end_a} us) and process {} (fence {}, {start_b}..{end_b} us) held the lock at once",
+            a.process, a.fence, b.process, b.fence
+        )
+    })
 }
 
 /// Permits confirmed held (the release succeeded) never exceed `permits` at
@@ -76,11 +83,13 @@ pub fn permits_within_bounds(holds: &[PermitHold], permits: usize) -> Vec<String
         .collect();
     edges.sort();
     let mut in_use = 0i32;
-    described(edges.into_iter().filter_map(move |(at, delta)| {
+    let over = edges.into_iter().filter_map(move |(at, delta)| {
         in_use += delta;
-        (in_use > permits as i32)
-            .then(|| format!("{in_use} permits of {permits} in use at {at} us"))
-    }))
+        (in_use > permits as i32).then_some((in_use, at))
+    });
+    described(over, |(in_use, at)| {
+        format!("{in_use} permits of {permits} in use at {at} us")
+    })
 }
 
 /// An await that saw the latch open finished after every count-down it

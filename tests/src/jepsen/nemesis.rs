@@ -14,6 +14,11 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// How long a damaged member's removal is tried (elections may be under
+/// way), and how often.
+const REMOVAL_WITHIN: Duration = Duration::from_secs(30);
+const REMOVAL_RETRY_EVERY: Duration = Duration::from_millis(500);
+
 /// How soon a member that finds its data damaged must have said so.
 const REFUSED_START_WITHIN: Duration = Duration::from_secs(10);
 
@@ -75,9 +80,10 @@ pub enum Fault {
     /// and restart it. Not in the campaign yet: the log has no answer to
     /// it (docs/reliability.md, "Damage on disk").
     LogTail,
-    /// A member (the leader half the time) loses power: kill -9, and every
-    /// write it had not fsynced is gone (its data directory is a
-    /// power-cut volume, `crate::powerfs`); then it restarts.
+    /// A member (the leader half the time), or every third round all of
+    /// them, lose power: kill -9, and every write not fsynced is gone (the
+    /// data directories are power-cut volumes, `crate::powerfs`); then
+    /// they restart.
     PowerCut,
     /// A member's disk (the leader's half the time) fills up while it
     /// runs: it must exit non-zero, and once space is freed it restarts
@@ -183,7 +189,7 @@ pub struct Nemesis<'a> {
     pub findings: Vec<String>,
     /// The node id the next replacement member gets.
     next_node_id: u64,
-    /// Rounds of [`Fault::DamagedDisk`] so far.
+    /// Rounds of [`Fault::DamagedDisk`] or [`Fault::PowerCut`] so far.
     damage_rounds: usize,
     started: Instant,
 }
@@ -302,17 +308,7 @@ impl<'a> Nemesis<'a> {
                     // Time to catch up before the next round.
                     self.sleep_ms(2_000, 3_000);
                 }
-                Fault::PowerCut => {
-                    let victim = self.leader_or_follower();
-                    self.note(format!(
-                        "power cut of member {victim}: killed, its unsynced writes gone"
-                    ));
-                    self.cluster.power_cut(victim);
-                    self.sleep_ms(200, 1_500);
-                    self.note(format!("restart member {victim}"));
-                    self.restart(victim, 0);
-                    self.sleep_ms(1_000, 2_000);
-                }
+                Fault::PowerCut => self.cut_power(),
                 Fault::DiskFull => self.fill_a_disk(),
                 Fault::DamagedDisk => self.damage_a_disk(),
                 Fault::KillAll => {
@@ -434,6 +430,30 @@ impl<'a> Nemesis<'a> {
         }
     }
 
+    /// One round of [`Fault::PowerCut`]: every third round, from the
+    /// second, cuts every member at once, as a site losing power does.
+    fn cut_power(&mut self) {
+        let site_wide = self.damage_rounds % 3 == 1;
+        self.damage_rounds += 1;
+        let victims = match site_wide {
+            true => self.members(),
+            false => vec![self.leader_or_follower()],
+        };
+        self.note(format!(
+            "power cut of {victims:?}: killed, their unsynced writes gone"
+        ));
+        for victim in &victims {
+            let seed = self.rng.next_u64();
+            self.cluster.power_cut(*victim, seed);
+        }
+        self.sleep_ms(200, 1_500);
+        self.note(format!("restart {victims:?}"));
+        for victim in victims {
+            self.restart(victim, 0);
+        }
+        self.sleep_ms(1_000, 2_000);
+    }
+
     /// One round of [`Fault::DiskFull`].
     fn fill_a_disk(&mut self) {
         let victim = self.leader_or_follower();
@@ -498,23 +518,32 @@ impl<'a> Nemesis<'a> {
     /// runbook says (docs/operations.md, "Replace a dead member"), at the
     /// same address: the clients' links (proxies) lead there.
     fn replace(&mut self, dead: u64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + REMOVAL_WITHIN;
         let id = dead.to_string();
         let removed = loop {
             let removed = self.admin(&["remove-member", &id]);
             if removed.is_ok() || Instant::now() >= deadline {
                 break removed;
             }
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(REMOVAL_RETRY_EVERY);
         };
         self.note(format!("remove member {dead}: {removed:?}"));
+        if removed.is_err() {
+            // Still a voter: another member down would cost the quorum.
+            self.findings.push(format!(
+                "member {dead}, refusing its damaged data, could not be removed within {REMOVAL_WITHIN:?}"
+            ));
+            return;
+        }
         let addr = self.cluster.addrs[&dead].clone();
         self.cluster.forget(dead);
         let new = self.next_node_id;
         self.next_node_id += 1;
         self.cluster.set_node_env(new, self.env.vars(0));
         if !self.cluster.start_joining_node_at(new, addr.clone()) {
-            self.note(format!("{addr} was taken: member {new} cannot start there"));
+            self.findings.push(format!(
+                "{addr} was taken: member {new}, replacing member {dead}, cannot start there"
+            ));
             return;
         }
         if !self.add_back(new) {

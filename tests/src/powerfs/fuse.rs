@@ -16,6 +16,12 @@ use std::time::{Duration, SystemTime};
 /// changes them behind its back.
 const NO_CACHE: Duration = Duration::ZERO;
 
+/// What `statfs` reports: the volume lives in memory, so its size is only
+/// shown (4 GiB free, none once it is full).
+const BLOCK_BYTES: u64 = 4096;
+const FREE_BLOCKS_SHOWN: u64 = 1 << 20;
+const NAME_BYTES_MAX: u32 = 255;
+
 /// The filesystem the kernel talks to; the volume is shared with whoever
 /// cuts its power.
 pub struct PowerFs {
@@ -52,10 +58,11 @@ fn file_attr(attr: Attr, request: &Request) -> FileAttr {
         ino: INodeNo(attr.ino),
         size: attr.size,
         blocks: attr.size.div_ceil(512),
-        atime: attr.modified,
-        mtime: attr.modified,
-        ctime: attr.modified,
-        crtime: attr.modified,
+        // A member never looks at file times.
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
         kind: file_type(attr.kind),
         perm: attr.mode,
         nlink: attr.links,
@@ -310,18 +317,24 @@ impl Filesystem for PowerFs {
     }
 
     fn statfs(&self, _: &Request, _: INodeNo, reply: ReplyStatfs) {
-        const BLOCK: u64 = 4096;
-        let used = self.volume().bytes_held().div_ceil(BLOCK);
-        let total = used + (1 << 20);
+        let volume = self.volume();
+        let used = volume.bytes_held().div_ceil(BLOCK_BYTES);
+        let free = if volume.is_full() {
+            0
+        } else {
+            FREE_BLOCKS_SHOWN
+        };
+        let (total, files) = (used + free, FREE_BLOCKS_SHOWN);
+        let block = BLOCK_BYTES as u32;
         reply.statfs(
             total,
-            total - used,
-            total - used,
-            1 << 20,
-            1 << 20,
-            4096,
-            255,
-            4096,
+            free,
+            free,
+            files,
+            files,
+            block,
+            NAME_BYTES_MAX,
+            block,
         );
     }
 }

@@ -1,17 +1,19 @@
 //! The files of a power-cut volume, in memory, with no I/O: each file's
 //! bytes as they were last written and as they were at its last fsync.
-//! A power cut puts every file back to its synced bytes.
 //!
-//! What a power cut keeps, as a journaling filesystem in its default mode
-//! roughly does and as Jepsen's lazyfs models it:
-//! - file data (writes and changes of length) only as far as the file was
+//! What a power cut keeps (Jepsen's lazyfs models it much the same way):
+//! - file data (writes and changes of length) as far as the file was
 //!   fsynced (`fsync` or `fdatasync`);
+//! - of bytes appended since, any prefix, or zeros in their place (the
+//!   kernel may have written some back, or grown the file before its
+//!   data): the caller chooses, so that torn records are met too;
 //! - names (creating, renaming and removing files and directories) always:
-//!   a file created and never synced comes back empty, not absent.
+//!   a file created and never synced comes back empty, not absent. This is
+//!   kinder than ext4, which may lose a name whose directory was not
+//!   synced.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
-use std::time::SystemTime;
 
 /// An inode number; the root directory is [`ROOT`].
 pub type Ino = u64;
@@ -49,18 +51,46 @@ pub struct Attr {
     pub size: u64,
     pub mode: u16,
     pub links: u32,
-    pub modified: SystemTime,
 }
 
 #[derive(Debug)]
 enum Body {
     Directory(BTreeMap<OsString, Ino>),
-    File {
-        /// What reads see: every write so far.
-        written: Vec<u8>,
-        /// What survives a power cut: the bytes at the last fsync.
-        synced: Vec<u8>,
-    },
+    File(FileBytes),
+}
+
+#[derive(Debug, Default)]
+struct FileBytes {
+    /// What reads see: every write so far.
+    written: Vec<u8>,
+    /// What surely survives a power cut: the bytes at the last fsync.
+    synced: Vec<u8>,
+    /// Below this offset `written` and `synced` agree, so a sync copies
+    /// only what changed since (WAL files grow by appends).
+    same_below: usize,
+}
+
+impl FileBytes {
+    fn changed_from(&mut self, offset: usize) {
+        self.same_below = self.same_below.min(offset);
+    }
+
+    fn sync(&mut self) {
+        let from = self.same_below.min(self.written.len());
+        self.synced.truncate(from);
+        self.synced.extend_from_slice(&self.written[from..]);
+        self.same_below = usize::MAX;
+    }
+}
+
+/// What a power cut keeps of the bytes appended to a file since its last
+/// sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unsynced {
+    /// The first this many of them.
+    Prefix(usize),
+    /// This many zeros in their place.
+    Zeros(usize),
 }
 
 #[derive(Debug)]
@@ -71,7 +101,6 @@ struct Node {
     links: u32,
     /// Open handles; an unlinked node lives until the last one closes.
     opens: u32,
-    modified: SystemTime,
 }
 
 #[derive(Debug)]
@@ -90,7 +119,6 @@ impl Default for Volume {
             mode: 0o755,
             links: 1,
             opens: 0,
-            modified: SystemTime::now(),
         };
         Volume {
             nodes: BTreeMap::from([(ROOT, root)]),
@@ -101,12 +129,27 @@ impl Default for Volume {
 }
 
 impl Volume {
-    /// Every file back to its bytes at its last fsync.
-    pub fn power_cut(&mut self) {
+    /// Every file back to its bytes at its last fsync, and of the bytes
+    /// appended since, what `kept` says for their count (a file changed
+    /// elsewhere since its sync keeps none of it).
+    pub fn power_cut(&mut self, mut kept: impl FnMut(usize) -> Unsynced) {
         for node in self.nodes.values_mut() {
-            if let Body::File { written, synced } = &mut node.body {
-                written.clone_from(synced);
+            let Body::File(file) = &mut node.body else {
+                continue;
+            };
+            let synced = file.synced.len();
+            let appended = file.written.len().saturating_sub(synced);
+            if file.same_below >= synced && appended > 0 {
+                match kept(appended) {
+                    Unsynced::Prefix(n) => {
+                        let end = synced + n.min(appended);
+                        file.synced.extend_from_slice(&file.written[synced..end]);
+                    }
+                    Unsynced::Zeros(n) => file.synced.resize(synced + n.min(appended), 0),
+                }
             }
+            file.written.clone_from(&file.synced);
+            file.same_below = usize::MAX;
         }
     }
 
@@ -114,10 +157,14 @@ impl Volume {
         self.full = full;
     }
 
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+
     /// Bytes held for files (written and synced copies both).
     pub fn bytes_held(&self) -> u64 {
         let held = self.nodes.values().map(|node| match &node.body {
-            Body::File { written, synced } => written.len() + synced.len(),
+            Body::File(file) => file.written.len() + file.synced.len(),
             Body::Directory(_) => 0,
         });
         held.sum::<usize>() as u64
@@ -127,7 +174,7 @@ impl Volume {
         let node = self.nodes.get(&ino).ok_or(Refusal::NotFound)?;
         let (kind, size) = match &node.body {
             Body::Directory(entries) => (Kind::Directory, entries.len() as u64),
-            Body::File { written, .. } => (Kind::File, written.len() as u64),
+            Body::File(file) => (Kind::File, file.written.len() as u64),
         };
         Ok(Attr {
             ino,
@@ -135,7 +182,6 @@ impl Volume {
             size,
             mode: node.mode,
             links: node.links,
-            modified: node.modified,
         })
     }
 
@@ -174,17 +220,13 @@ impl Volume {
         self.next_ino += 1;
         let body = match kind {
             Kind::Directory => Body::Directory(BTreeMap::new()),
-            Kind::File => Body::File {
-                written: Vec::new(),
-                synced: Vec::new(),
-            },
+            Kind::File => Body::File(FileBytes::default()),
         };
         let node = Node {
             body,
             mode,
             links: 1,
             opens: 0,
-            modified: SystemTime::now(),
         };
         self.nodes.insert(ino, node);
         self.entries_of_mut(parent)?.insert(name.to_owned(), ino);
@@ -255,7 +297,7 @@ impl Volume {
     }
 
     pub fn read(&self, ino: Ino, offset: u64, size: u32) -> Result<&[u8], Refusal> {
-        let written = self.file(ino)?.0;
+        let written = &self.file(ino)?.written;
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(written.len());
@@ -271,15 +313,16 @@ impl Volume {
             return Err(Refusal::TooLarge);
         }
         let full = self.full;
-        let (written, _) = self.file_mut(ino)?;
-        if end > written.len() {
+        let file = self.file_mut(ino)?;
+        if end > file.written.len() {
             if full {
                 return Err(Refusal::NoSpace);
             }
-            written.resize(end, 0);
+            file.changed_from(file.written.len());
+            file.written.resize(end, 0);
         }
-        written[start..end].copy_from_slice(data);
-        self.touch(ino);
+        file.changed_from(start);
+        file.written[start..end].copy_from_slice(data);
         Ok(data.len())
     }
 
@@ -290,12 +333,12 @@ impl Volume {
             return Err(Refusal::TooLarge);
         }
         let full = self.full;
-        let (written, _) = self.file_mut(ino)?;
-        if length > written.len() && full {
+        let file = self.file_mut(ino)?;
+        if length > file.written.len() && full {
             return Err(Refusal::NoSpace);
         }
-        written.resize(length, 0);
-        self.touch(ino);
+        file.changed_from(length.min(file.written.len()));
+        file.written.resize(length, 0);
         Ok(())
     }
 
@@ -308,22 +351,22 @@ impl Volume {
     /// names always do.
     pub fn sync(&mut self, ino: Ino) -> Result<(), Refusal> {
         let node = self.nodes.get_mut(&ino).ok_or(Refusal::NotFound)?;
-        if let Body::File { written, synced } = &mut node.body {
-            synced.clone_from(written);
+        if let Body::File(file) = &mut node.body {
+            file.sync();
         }
         Ok(())
     }
 
-    fn file(&self, ino: Ino) -> Result<(&Vec<u8>, &Vec<u8>), Refusal> {
+    fn file(&self, ino: Ino) -> Result<&FileBytes, Refusal> {
         match &self.nodes.get(&ino).ok_or(Refusal::NotFound)?.body {
-            Body::File { written, synced } => Ok((written, synced)),
+            Body::File(file) => Ok(file),
             Body::Directory(_) => Err(Refusal::IsADirectory),
         }
     }
 
-    fn file_mut(&mut self, ino: Ino) -> Result<(&mut Vec<u8>, &mut Vec<u8>), Refusal> {
+    fn file_mut(&mut self, ino: Ino) -> Result<&mut FileBytes, Refusal> {
         match &mut self.nodes.get_mut(&ino).ok_or(Refusal::NotFound)?.body {
-            Body::File { written, synced } => Ok((written, synced)),
+            Body::File(file) => Ok(file),
             Body::Directory(_) => Err(Refusal::IsADirectory),
         }
     }
@@ -331,22 +374,14 @@ impl Volume {
     fn entries_of(&self, dir: Ino) -> Result<&BTreeMap<OsString, Ino>, Refusal> {
         match &self.nodes.get(&dir).ok_or(Refusal::NotFound)?.body {
             Body::Directory(entries) => Ok(entries),
-            Body::File { .. } => Err(Refusal::NotADirectory),
+            Body::File(_) => Err(Refusal::NotADirectory),
         }
     }
 
     fn entries_of_mut(&mut self, dir: Ino) -> Result<&mut BTreeMap<OsString, Ino>, Refusal> {
-        let node = self.nodes.get_mut(&dir).ok_or(Refusal::NotFound)?;
-        node.modified = SystemTime::now();
-        match &mut node.body {
+        match &mut self.nodes.get_mut(&dir).ok_or(Refusal::NotFound)?.body {
             Body::Directory(entries) => Ok(entries),
-            Body::File { .. } => Err(Refusal::NotADirectory),
-        }
-    }
-
-    fn touch(&mut self, ino: Ino) {
-        if let Some(node) = self.nodes.get_mut(&ino) {
-            node.modified = SystemTime::now();
+            Body::File(_) => Err(Refusal::NotADirectory),
         }
     }
 
@@ -369,6 +404,8 @@ impl Volume {
 mod tests {
     use super::*;
 
+    const NOTHING: fn(usize) -> Unsynced = |_| Unsynced::Prefix(0);
+
     fn volume_with_file() -> (Volume, Ino) {
         let mut volume = Volume::default();
         let ino = volume
@@ -385,12 +422,47 @@ mod tests {
         volume.write(file, 6, b"+lost").unwrap();
         volume.write(file, 0, b"S").unwrap();
         assert_eq!(volume.read(file, 0, 64).unwrap(), b"Synced+lost");
-        volume.power_cut();
+        volume.power_cut(NOTHING);
         assert_eq!(volume.read(file, 0, 64).unwrap(), b"synced");
         // A cut of the length is lost the same way.
         volume.set_length(file, 2).unwrap();
-        volume.power_cut();
+        volume.power_cut(NOTHING);
         assert_eq!(volume.attr(file).unwrap().size, 6);
+    }
+
+    #[test]
+    fn a_power_cut_may_keep_part_of_what_was_appended_or_zeros_for_it() {
+        let (mut volume, file) = volume_with_file();
+        volume.write(file, 0, b"synced").unwrap();
+        volume.sync(file).unwrap();
+        volume.write(file, 6, b"+torn").unwrap();
+        volume.power_cut(|appended| Unsynced::Prefix(appended - 2));
+        assert_eq!(volume.read(file, 0, 64).unwrap(), b"synced+to");
+        volume.write(file, 9, b"rn").unwrap();
+        volume.power_cut(Unsynced::Zeros);
+        assert_eq!(volume.read(file, 0, 64).unwrap(), b"synced+to\0\0");
+        // What a power cut kept is on disk: the next cut keeps it too.
+        volume.power_cut(NOTHING);
+        assert_eq!(volume.attr(file).unwrap().size, 11);
+        // A file overwritten inside its synced bytes keeps none of its
+        // appended bytes.
+        volume.write(file, 0, b"S").unwrap();
+        volume.write(file, 11, b"more").unwrap();
+        volume.power_cut(Unsynced::Prefix);
+        assert_eq!(volume.read(file, 0, 64).unwrap(), b"synced+to\0\0");
+    }
+
+    #[test]
+    fn a_sync_after_overwrites_and_cuts_keeps_exactly_what_was_written() {
+        let (mut volume, file) = volume_with_file();
+        volume.write(file, 0, b"0123456789").unwrap();
+        volume.sync(file).unwrap();
+        volume.write(file, 3, b"abc").unwrap();
+        volume.set_length(file, 8).unwrap();
+        volume.write(file, 8, b"XY").unwrap();
+        volume.sync(file).unwrap();
+        volume.power_cut(NOTHING);
+        assert_eq!(volume.read(file, 0, 64).unwrap(), b"012abc67XY");
     }
 
     #[test]
@@ -400,7 +472,7 @@ mod tests {
         volume
             .rename(ROOT, OsStr::new("wal"), ROOT, OsStr::new("wal-2"))
             .unwrap();
-        volume.power_cut();
+        volume.power_cut(NOTHING);
         assert_eq!(volume.lookup(ROOT, OsStr::new("wal-2")), Ok(file));
         assert_eq!(
             volume.lookup(ROOT, OsStr::new("wal")),
