@@ -11,6 +11,7 @@
 use super::codec::{Stored, StoredEntry};
 use super::{Entry, LogId, TypeConfig, Vote};
 use crate::faults::{Faults, PlantedBug};
+use crate::limits::LOG_VALUE_BYTES_MAX;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{LogIdOptionExt, OptionalSend};
@@ -103,16 +104,23 @@ impl LogStore {
         let log = raft_log::RaftLog::open(Arc::new(config(dir, batch_wait))).map_err(|e| {
             let shown = dir.display();
             let reason = match e.kind() {
-                // What reading a damaged record gives; a torn last record
-                // was dropped already, without an error.
-                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => format!(
+                // Permissions, a lock held by another process, no space to
+                // cut a torn tail: the data may be whole.
+                io::ErrorKind::PermissionDenied
+                | io::ErrorKind::WouldBlock
+                | io::ErrorKind::StorageFull
+                | io::ErrorKind::NotFound
+                | io::ErrorKind::InvalidInput => {
+                    format!("cannot open the Raft log in {shown}: {e}")
+                }
+                // A damaged record, or records that do not follow each
+                // other (raft-log reports those as `Other`); a torn last
+                // record was dropped already, without an error.
+                _ => format!(
                     "the Raft log in {shown} is damaged: {e}; refusing to start from it (it \
                      may have lost entries this member acknowledged): replace this member's \
                      data (docs/operations.md, \"Replacing a member's disk\")"
                 ),
-                // Permissions, a lock held by another process, no space to
-                // cut a torn tail: the data may be whole.
-                _ => format!("cannot open the Raft log in {shown}: {e}"),
             };
             io::Error::new(e.kind(), reason)
         })?;
@@ -216,9 +224,21 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
     {
-        let records = entries
+        let records: Vec<_> = entries
             .into_iter()
-            .map(|entry| (Stored(entry.log_id()), StoredEntry::new(entry)));
+            .map(|entry| (Stored(entry.log_id()), StoredEntry::new(entry)))
+            .collect();
+        // raft-log writes a record's first bytes before its entry is
+        // encoded, so an entry the codec would refuse is refused here,
+        // before anything reaches the log.
+        if let Some((id, _)) =
+            (records.iter()).find(|(_, e)| e.encoded_bytes() > LOG_VALUE_BYTES_MAX as u64)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("entry {} is past LOG_VALUE_BYTES_MAX", id.0.index),
+            ));
+        }
         let mut log = self.log.write().await;
         log.append(records)?;
         if self.ack_before_fsync {
@@ -348,12 +368,23 @@ mod tests {
         let pristine: Vec<_> = (wal_files(&dir).into_iter())
             .map(|file| (std::fs::read(&file).unwrap(), file))
             .collect();
-        // Opening may cut or remove files: every one is put back after.
+        // Opening may cut, remove or start files: put back exactly the
+        // pristine ones, and check they open whole.
         let restore = || {
+            for extra in wal_files(&dir) {
+                if !pristine.iter().any(|(_, file)| file == &extra) {
+                    std::fs::remove_file(extra).unwrap();
+                }
+            }
             for (bytes, file) in &pristine {
                 std::fs::write(file, bytes).unwrap();
             }
         };
+        let whole = |log: &raft_log::RaftLog<WalTypes>| {
+            let state = log.log_state();
+            state.last().map(|id| id.0.index) == Some(ENTRIES) && state.vote().is_some()
+        };
+        assert!(whole(&open_tiny(&dir).unwrap()));
         let newest = pristine.last().unwrap().1.clone();
         let mut taken_for_torn = Vec::new();
         let mut newest_record_dropped = 0;
@@ -370,6 +401,10 @@ mod tests {
                     });
                     drop(opened);
                     restore();
+                    assert!(
+                        whole(&open_tiny(&dir).unwrap()),
+                        "restored after {at}/{bit}"
+                    );
                     let Some((last, voted)) = found else { continue };
                     let in_newest_type = file == &newest
                         && (last_record_at..last_record_at + RECORD_TYPE_BYTES).contains(&at);
