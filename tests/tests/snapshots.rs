@@ -11,6 +11,9 @@ use raftcp_server::limits::SNAPSHOT_CHUNK_BYTES;
 use raftcp_tests::{TestCluster, Timings};
 use std::time::{Duration, Instant};
 
+/// Entries between snapshots in the catch-up test.
+const SNAPSHOT_EVERY: u64 = 40;
+
 /// 200 KB that end in `i`.
 fn big_value(i: usize) -> String {
     format!("{}{i}", " ".repeat(200_000))
@@ -19,7 +22,7 @@ fn big_value(i: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_member_catches_up_from_a_snapshot_and_all_restart_from_theirs() {
     let timings = Timings {
-        snapshot_every: 40,
+        snapshot_every: SNAPSHOT_EVERY,
         ..Timings::default()
     };
     let mut cluster = TestCluster::start_with("snapshots", timings);
@@ -43,6 +46,13 @@ async fn a_lagging_member_catches_up_from_a_snapshot_and_all_restart_from_theirs
     for i in 0..100 {
         let big = client.get_atomic_reference::<String>(&format!("snap-big-{i}"));
         big.set(&big_value(i)).await.unwrap();
+    }
+    // More entries than a snapshot interval after them, one at a time: a
+    // snapshot is then taken with every big value in it (otherwise its
+    // size depends on where the interval fell among them).
+    let spacer = client.get_atomic_long("snap-spacer");
+    for _ in 0..2 * SNAPSHOT_EVERY {
+        spacer.increment_and_get().await.unwrap();
     }
     latch.count_down().await.unwrap();
     // A leader keeps the log a down follower still needs; a follower purges
@@ -286,7 +296,7 @@ async fn a_full_group_snapshots_installs_and_restores() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_snapshot_is_refused_at_start() {
     let timings = Timings {
-        snapshot_every: 40,
+        snapshot_every: SNAPSHOT_EVERY,
         ..Timings::default()
     };
     let mut cluster = TestCluster::start_with("damaged-snapshot", timings);
