@@ -91,9 +91,9 @@ pub enum Fault {
     DiskFull,
     /// A stopped member's disk damages one of its files (a flipped bit in
     /// the snapshot, the log or the metadata, or a file other than the
-    /// newest WAL file cut short, in turn: `damage`); it
-    /// restarts, and must either refuse to start, and is then replaced
-    /// under a new node id through the runbook, or lose nothing.
+    /// newest WAL file cut short, in turn: `damage`); restarted, it must
+    /// refuse to start (starting is a finding), and is then replaced
+    /// under a new node id through the runbook.
     DamagedDisk,
     /// A member (the leader half the time) is removed from the membership
     /// with `raftcp admin`, added back as a learner and promoted once it
