@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod engine;
 pub mod fuzz;
 pub mod jepsen;
 pub mod one_shot;

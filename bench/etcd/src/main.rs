@@ -14,12 +14,19 @@
 //! - `lock-contended`: every worker on one lock name, each with its own
 //!   lease (etcd's lock key is name + lease, so workers sharing a lease
 //!   would all "hold" the lock at once, as clientv3's Mutex warns).
+//! - `semaphore`: a counting semaphore with as many permits as workers (so
+//!   no one waits, as on raftcp's side), built the way clientv3's Mutex is:
+//!   a key under the semaphore's prefix with the connection's lease, then a
+//!   count of the keys created no later than ours (a permit is held when
+//!   that count is within the permits); release deletes the key. etcd has
+//!   no semaphore recipe; this is its lock recipe with N holders.
 //!
 //! Usage: raftcp-etcd-bench --endpoints http://127.0.0.1:2379,… --workload
 //! incr [--connections 4] [--in-flight 256] [--seconds 10]
 
 use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, LockOptions, TlsOptions, Txn, TxnOp,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, LockOptions, PutOptions,
+    TlsOptions, Txn, TxnOp,
 };
 use std::time::{Duration, Instant};
 
@@ -33,6 +40,7 @@ enum Workload {
     Get,
     Lock,
     LockContended,
+    Semaphore,
 }
 
 struct Args {
@@ -60,7 +68,11 @@ fn parse_args() -> Result<Args, String> {
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
         let value = given.next().ok_or(format!("{flag} needs a value"))?;
-        let number = || value.parse::<u64>().map_err(|_| format!("{flag}: not a number"));
+        let number = || {
+            value
+                .parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number"))
+        };
         match flag.as_str() {
             "--endpoints" => args.endpoints = value.split(',').map(str::to_owned).collect(),
             "--workload" => {
@@ -71,6 +83,7 @@ fn parse_args() -> Result<Args, String> {
                     "get" => Workload::Get,
                     "lock" => Workload::Lock,
                     "lock-contended" => Workload::LockContended,
+                    "semaphore" => Workload::Semaphore,
                     other => return Err(format!("unknown workload {other}")),
                 }
             }
@@ -127,7 +140,10 @@ async fn main() -> Result<(), String> {
     let mut leases = Vec::new();
     for client in &mut clients {
         let ttl = (args.seconds + 60) as i64;
-        let lease = client.lease_grant(ttl, None).await.map_err(|e| e.to_string())?;
+        let lease = client
+            .lease_grant(ttl, None)
+            .await
+            .map_err(|e| e.to_string())?;
         leases.push(lease.id());
     }
     let before = read_counter(&mut clients[0]).await?;
@@ -143,12 +159,17 @@ async fn main() -> Result<(), String> {
             Workload::LockContended => {
                 let ttl = (args.seconds + 60) as i64;
                 let mut client = clients[connection].clone();
-                let lease = client.lease_grant(ttl, None).await.map_err(|e| e.to_string())?;
+                let lease = client
+                    .lease_grant(ttl, None)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 lease.id()
             }
             _ => leases[connection],
         };
-        workers.push(tokio::spawn(run_worker(client, lease, args.workload, worker, start, end)));
+        let permits = args.in_flight as i64;
+        let work = run_worker(client, lease, args.workload, worker, permits, start, end);
+        workers.push(tokio::spawn(work));
     }
     let mut latencies_us = Vec::new();
     let (mut errors, mut acknowledged, mut conflicts) = (0u64, 0u64, 0u64);
@@ -185,6 +206,7 @@ async fn main() -> Result<(), String> {
         Workload::Get => "get",
         Workload::Lock => "lock",
         Workload::LockContended => "lock-contended",
+        Workload::Semaphore => "semaphore",
     };
     println!(
         "workload={name} connections={} in_flight={} ops/s={ops:.0} p50={p50:.3}ms p90={p90:.3}ms \
@@ -195,7 +217,10 @@ async fn main() -> Result<(), String> {
 }
 
 async fn read_counter(client: &mut Client) -> Result<i64, String> {
-    let response = client.get(COUNTER_KEY, None).await.map_err(|e| e.to_string())?;
+    let response = client
+        .get(COUNTER_KEY, None)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(response
         .kvs()
         .first()
@@ -216,6 +241,7 @@ async fn run_worker(
     lease: i64,
     workload: Workload,
     worker: usize,
+    permits: i64,
     start: Instant,
     end: Instant,
 ) -> WorkerOutcome {
@@ -237,7 +263,10 @@ async fn run_worker(
         let ok = match workload {
             Workload::Incr => increment(&mut client, &mut outcome.conflicts).await.is_ok(),
             Workload::Sequence => next_id(&mut client).await.is_ok(),
-            Workload::Set => client.put("bench-reference", "0123456789abcdef", None).await.is_ok(),
+            Workload::Set => client
+                .put("bench-reference", "0123456789abcdef", None)
+                .await
+                .is_ok(),
             Workload::Get => client.get(COUNTER_KEY, None).await.is_ok(),
             Workload::Lock | Workload::LockContended => {
                 let options = LockOptions::new().with_lease(lease);
@@ -245,6 +274,12 @@ async fn run_worker(
                     Ok(locked) => client.unlock(locked.key()).await.is_ok(),
                     Err(_) => false,
                 }
+            }
+            Workload::Semaphore => {
+                let holder = format!("{SEMAPHORE_PREFIX}{worker}");
+                acquire_and_release(&mut client, &holder, lease, permits)
+                    .await
+                    .is_ok()
             }
         };
         let finished = Instant::now();
@@ -270,6 +305,40 @@ async fn next_id(client: &mut Client) -> Result<i64, etcd_client::Error> {
     revision.ok_or_else(|| etcd_client::Error::InvalidArgs("a put without a header".into()))
 }
 
+const SEMAPHORE_PREFIX: &str = "bench-semaphore/";
+
+/// One permit of the semaphore taken and given back. A permit is held when
+/// at most `permits` keys under the prefix were created no later than ours
+/// (the waiting a holder beyond them would do, on a watch of the keys
+/// before it, never happens here: each worker holds at most one of as many
+/// permits as there are workers, so a count beyond them is an error).
+async fn acquire_and_release(
+    client: &mut Client,
+    holder: &str,
+    lease: i64,
+    permits: i64,
+) -> Result<(), etcd_client::Error> {
+    let put = client
+        .put(holder, "", Some(PutOptions::new().with_lease(lease)))
+        .await?;
+    let revision = put.header().map_or(0, |header| header.revision());
+    let holders_before_us = GetOptions::new()
+        .with_prefix()
+        .with_count_only()
+        .with_max_create_revision(revision);
+    let ahead = client
+        .get(SEMAPHORE_PREFIX, Some(holders_before_us))
+        .await?
+        .count();
+    client.delete(holder, None).await?;
+    if ahead > permits {
+        return Err(etcd_client::Error::InvalidArgs(format!(
+            "{ahead} holders of {permits} permits"
+        )));
+    }
+    Ok(())
+}
+
 /// Read-modify-write with optimistic concurrency, as etcd's documentation
 /// and clientv3's STM do it.
 async fn increment(client: &mut Client, conflicts: &mut u64) -> Result<i64, etcd_client::Error> {
@@ -279,13 +348,21 @@ async fn increment(client: &mut Client, conflicts: &mut u64) -> Result<i64, etcd
             .kvs()
             .first()
             .map(|kv| {
-                let value = kv.value_str().ok().and_then(|v| v.parse().ok()).unwrap_or(0i64);
+                let value = kv
+                    .value_str()
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0i64);
                 (value, kv.mod_revision())
             })
             .unwrap_or((0, 0));
         let next = value + 1;
         let txn = Txn::new()
-            .when([Compare::mod_revision(COUNTER_KEY, CompareOp::Equal, revision)])
+            .when([Compare::mod_revision(
+                COUNTER_KEY,
+                CompareOp::Equal,
+                revision,
+            )])
             .and_then([TxnOp::put(COUNTER_KEY, next.to_string(), None)]);
         if client.txn(txn).await?.succeeded() {
             return Ok(next);
