@@ -28,12 +28,15 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Default of `--fsync-batch-wait-us`. 250 µs keeps p99 at 64 requests in
-/// flight under 10 ms on a disk that throttles I/O operations (100 µs did
-/// not: more, smaller fsyncs ran out the disk's budget and stalled every
-/// member for 7–14 ms); one request at a time costs about the same either
-/// way (docs/benchmarks.md).
-pub const DEFAULT_FSYNC_BATCH_WAIT_US: u64 = 250;
+/// Default of `--fsync-batch-wait-us`: how long the log's flush thread
+/// gathers more writes before each fsync. Writes that queue while an fsync
+/// runs are gathered anyway (they are drained within this wait), so a
+/// short wait keeps the natural group commit under load and costs one
+/// request at a time almost nothing: against 250 µs, 20 µs took one
+/// request from 0.64 to 0.40–0.45 ms and raised incr at 64 in flight by a
+/// quarter with the same p99 (docs/benchmarks.md, "Fsync batching, a third
+/// look"). Disks that throttle I/O operations may want a longer wait.
+pub const DEFAULT_FSYNC_BATCH_WAIT_US: u64 = 20;
 
 /// Everything one member needs to start.
 #[derive(Clone, Debug)]

@@ -149,9 +149,11 @@ async fn main() -> Result<(), String> {
     }
     let mut latencies_us = Vec::new();
     let (mut errors, mut acknowledged, mut conflicts) = (0u64, 0u64, 0u64);
+    let mut slowest_us = 0;
     for worker in workers {
         let outcome = worker.await.map_err(|e| e.to_string())?;
         latencies_us.extend(outcome.samples_us);
+        slowest_us = slowest_us.max(outcome.slowest_us);
         errors += outcome.errors;
         acknowledged += outcome.acknowledged;
         conflicts += outcome.conflicts;
@@ -165,6 +167,12 @@ async fn main() -> Result<(), String> {
             ));
         }
     }
+    // The sessions close (and their ephemeral nodes go) when the last
+    // handle is dropped, from the client's session task: give it time to
+    // send the close before the runtime ends, or the server keeps them for
+    // the session timeout and expires them in the middle of the next run.
+    drop(clients);
+    tokio::time::sleep(Duration::from_secs(1)).await;
     latencies_us.sort_unstable();
     let ops = latencies_us.len() as f64 / measured.as_secs_f64();
     let pct = |p: f64| -> f64 {
@@ -177,10 +185,11 @@ async fn main() -> Result<(), String> {
     let [p50, p90, p99, p999] = [0.5, 0.9, 0.99, 0.999].map(pct);
     println!(
         "workload={} connections={} in_flight={} ops/s={ops:.0} p50={p50:.3}ms p90={p90:.3}ms \
-         p99={p99:.3}ms p99.9={p999:.3}ms errors={errors} conflicts={conflicts}",
+         p99={p99:.3}ms p99.9={p999:.3}ms slowest={:.3}ms errors={errors} conflicts={conflicts}",
         args.workload.name(),
         args.connections,
-        args.in_flight
+        args.in_flight,
+        slowest_us as f64 / 1000.0
     );
     Ok(())
 }
@@ -222,6 +231,10 @@ async fn read_counter(client: &Client) -> Result<(i64, i32), Error> {
 
 struct WorkerOutcome {
     samples_us: Vec<u64>,
+    /// The longest operation, in the measured window or not: a stall
+    /// across the window's edge lowers ops/s without showing in its
+    /// percentiles.
+    slowest_us: u64,
     errors: u64,
     acknowledged: u64,
     /// Writes that lost on the version and were retried.
@@ -239,6 +252,7 @@ impl Worker {
     async fn run(self, start: Instant, end: Instant) -> WorkerOutcome {
         let mut outcome = WorkerOutcome {
             samples_us: Vec::new(),
+            slowest_us: 0,
             errors: 0,
             acknowledged: 0,
             conflicts: 0,
@@ -278,12 +292,12 @@ impl Worker {
                 Workload::Semaphore => self.acquire_and_release().await,
             };
             let finished = Instant::now();
+            let took_us = u64::try_from((finished - began).as_micros()).unwrap_or(u64::MAX);
+            outcome.slowest_us = outcome.slowest_us.max(took_us);
             outcome.acknowledged += u64::from(done.is_ok());
             if began >= start && finished <= end {
                 match done {
-                    Ok(()) => outcome
-                        .samples_us
-                        .push(u64::try_from((finished - began).as_micros()).unwrap_or(u64::MAX)),
+                    Ok(()) => outcome.samples_us.push(took_us),
                     Err(_) => outcome.errors += 1,
                 }
             }
