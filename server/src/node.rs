@@ -33,7 +33,7 @@ use tokio::task::JoinHandle;
 /// runs are gathered anyway (they are drained within this wait), so a
 /// short wait keeps the natural group commit under load and costs one
 /// request at a time almost nothing: against 250 µs, 20 µs took one
-/// request from 0.64 to 0.40–0.45 ms and raised incr at 64 in flight by a
+/// request from 0.64 to 0.39–0.45 ms and raised incr at 64 in flight by a
 /// quarter with the same p99 (docs/benchmarks.md, "Fsync batching, a third
 /// look"). Disks that throttle I/O operations may want a longer wait.
 pub const DEFAULT_FSYNC_BATCH_WAIT_US: u64 = 20;

@@ -308,10 +308,10 @@ async fn next_id(client: &mut Client) -> Result<i64, etcd_client::Error> {
 const SEMAPHORE_PREFIX: &str = "bench-semaphore/";
 
 /// One permit of the semaphore taken and given back. A permit is held when
-/// at most `permits` keys under the prefix were created no later than ours
-/// (the waiting a holder beyond them would do, on a watch of the keys
-/// before it, never happens here: each worker holds at most one of as many
-/// permits as there are workers, so a count beyond them is an error).
+/// at most `permits` keys under the prefix, ours included, were created no
+/// later than ours (the waiting a holder beyond them would do, on a watch
+/// of the keys before it, never happens here: each worker holds at most one
+/// of as many permits as there are workers, so more holders is an error).
 async fn acquire_and_release(
     client: &mut Client,
     holder: &str,
@@ -321,19 +321,22 @@ async fn acquire_and_release(
     let put = client
         .put(holder, "", Some(PutOptions::new().with_lease(lease)))
         .await?;
-    let revision = put.header().map_or(0, |header| header.revision());
-    let holders_before_us = GetOptions::new()
+    let created_at = put
+        .header()
+        .map(|header| header.revision())
+        .ok_or_else(|| etcd_client::Error::InvalidArgs("a put without a header".into()))?;
+    let holders_through_us = GetOptions::new()
         .with_prefix()
         .with_count_only()
-        .with_max_create_revision(revision);
-    let ahead = client
-        .get(SEMAPHORE_PREFIX, Some(holders_before_us))
+        .with_max_create_revision(created_at);
+    let holders = client
+        .get(SEMAPHORE_PREFIX, Some(holders_through_us))
         .await?
         .count();
     client.delete(holder, None).await?;
-    if ahead > permits {
+    if holders > permits {
         return Err(etcd_client::Error::InvalidArgs(format!(
-            "{ahead} holders of {permits} permits"
+            "{holders} holders of {permits} permits"
         )));
     }
     Ok(())

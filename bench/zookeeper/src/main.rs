@@ -10,9 +10,10 @@
 //!   the number ZooKeeper appends to a sequential node (ephemeral, so the
 //!   nodes go with the session; raftcp's side runs `incr`).
 //! - `set`: a `setData` of a 16-byte value.
-//! - `get`: a linearizable read: `sync`, then `getData` on the same
-//!   session (a plain `getData` is served by whichever member the session
-//!   is on and may be stale; raftcp's and etcd's reads are linearizable).
+//! - `get`: the strongest read ZooKeeper offers: `sync`, then `getData` on
+//!   the same session (a plain `getData` is served by whichever member the
+//!   session is on and may be stale; even after a `sync` the read is not
+//!   strictly linearizable, ZOOKEEPER-1675; raftcp's and etcd's are).
 //! - `lock`, `lock-contended`: `InterProcessMutex`: an ephemeral sequential
 //!   node under the lock's node, the children listed, a watch on the
 //!   predecessor until ours is first; unlock deletes the node. `lock` has
@@ -20,7 +21,9 @@
 //! - `semaphore`: `InterProcessSemaphoreV2` with as many leases as
 //!   workers (so no one waits for a lease, as on raftcp's side): under the
 //!   recipe's own mutex, a lease node is created and the leases are
-//!   counted; the mutex is released; release deletes the lease node.
+//!   counted; the mutex is released; release deletes the lease node. Every
+//!   acquire takes that one mutex, so the row runs at the rate of a
+//!   contended lock (about six requests, four of them writes, per pair).
 //!
 //! Usage: raftcp-zookeeper-bench --endpoints 127.0.0.1:2181,… --workload
 //! incr [--connections 4] [--in-flight 256] [--seconds 10]
@@ -115,13 +118,19 @@ const PERSISTENT: CreateOptions<'static> = CreateMode::Persistent.with_acls(Acls
 const EPHEMERAL_SEQUENTIAL: CreateOptions<'static> =
     CreateMode::EphemeralSequential.with_acls(Acls::anyone_all());
 
+/// Longer than any stall seen here, so no session expires mid-run.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+const WARM_UP: Duration = Duration::from_secs(1);
+/// How long the sessions get to send their close before the process ends.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), String> {
     let args = parse_args()?;
     let mut clients = Vec::new();
     for _ in 0..args.connections {
         let client = Client::connector()
-            .with_session_timeout(Duration::from_secs(30))
+            .with_session_timeout(SESSION_TIMEOUT)
             .connect(&args.endpoints)
             .await
             .map_err(|e| format!("connecting to {}: {e}", args.endpoints))?;
@@ -131,9 +140,8 @@ async fn main() -> Result<(), String> {
         .await
         .map_err(|e| format!("preparing: {e}"))?;
     let (before, _) = read_counter(&clients[0]).await.map_err(|e| e.to_string())?;
-    let warm_up = Duration::from_secs(1);
     let measured = Duration::from_secs(args.seconds.max(1));
-    let start = Instant::now() + warm_up;
+    let start = Instant::now() + WARM_UP;
     let end = start + measured;
     let mut workers = Vec::new();
     for worker in 0..args.in_flight {
@@ -147,19 +155,13 @@ async fn main() -> Result<(), String> {
         };
         workers.push(tokio::spawn(work.run(start, end)));
     }
-    let mut latencies_us = Vec::new();
-    let (mut errors, mut acknowledged, mut conflicts) = (0u64, 0u64, 0u64);
-    let mut slowest_us = 0;
+    let mut total = WorkerOutcome::default();
     for worker in workers {
-        let outcome = worker.await.map_err(|e| e.to_string())?;
-        latencies_us.extend(outcome.samples_us);
-        slowest_us = slowest_us.max(outcome.slowest_us);
-        errors += outcome.errors;
-        acknowledged += outcome.acknowledged;
-        conflicts += outcome.conflicts;
+        total.add(worker.await.map_err(|e| e.to_string())?);
     }
     if args.workload == Workload::Incr {
         let (after, _) = read_counter(&clients[0]).await.map_err(|e| e.to_string())?;
+        let acknowledged = total.acknowledged;
         if after - before != acknowledged as i64 {
             return Err(format!(
                 "counter advanced by {} but {acknowledged} increments were acknowledged",
@@ -172,7 +174,14 @@ async fn main() -> Result<(), String> {
     // send the close before the runtime ends, or the server keeps them for
     // the session timeout and expires them in the middle of the next run.
     drop(clients);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(CLOSE_GRACE).await;
+    report(&args, total, measured);
+    Ok(())
+}
+
+/// The line `raftcp bench` prints, with the slowest operation added.
+fn report(args: &Args, mut total: WorkerOutcome, measured: Duration) {
+    let latencies_us = &mut total.samples_us;
     latencies_us.sort_unstable();
     let ops = latencies_us.len() as f64 / measured.as_secs_f64();
     let pct = |p: f64| -> f64 {
@@ -185,13 +194,14 @@ async fn main() -> Result<(), String> {
     let [p50, p90, p99, p999] = [0.5, 0.9, 0.99, 0.999].map(pct);
     println!(
         "workload={} connections={} in_flight={} ops/s={ops:.0} p50={p50:.3}ms p90={p90:.3}ms \
-         p99={p99:.3}ms p99.9={p999:.3}ms slowest={:.3}ms errors={errors} conflicts={conflicts}",
+         p99={p99:.3}ms p99.9={p999:.3}ms slowest={:.3}ms errors={} conflicts={}",
         args.workload.name(),
         args.connections,
         args.in_flight,
-        slowest_us as f64 / 1000.0
+        total.slowest_us as f64 / 1000.0,
+        total.errors,
+        total.conflicts,
     );
-    Ok(())
 }
 
 /// The nodes every workload works under, made before the clock starts.
@@ -229,6 +239,7 @@ async fn read_counter(client: &Client) -> Result<(i64, i32), Error> {
     Ok((value, stat.version))
 }
 
+#[derive(Default)]
 struct WorkerOutcome {
     samples_us: Vec<u64>,
     /// The longest operation, in the measured window or not: a stall
@@ -239,6 +250,16 @@ struct WorkerOutcome {
     acknowledged: u64,
     /// Writes that lost on the version and were retried.
     conflicts: u64,
+}
+
+impl WorkerOutcome {
+    fn add(&mut self, other: WorkerOutcome) {
+        self.samples_us.extend(other.samples_us);
+        self.slowest_us = self.slowest_us.max(other.slowest_us);
+        self.errors += other.errors;
+        self.acknowledged += other.acknowledged;
+        self.conflicts += other.conflicts;
+    }
 }
 
 struct Worker {
@@ -325,58 +346,96 @@ impl Worker {
     }
 
     /// `InterProcessMutex.acquire()`: returns the path of our node, which
-    /// unlocking deletes.
+    /// unlocking deletes. On an error after our node was made it is deleted
+    /// (Curator's `deleteOurPath`), or it would hold the lock for the rest
+    /// of the session.
     async fn lock(&self, lock: &str) -> Result<String, Error> {
         let prefix = format!("{lock}/lock-");
         let (_, sequence) = self
             .client
             .create(&prefix, &[], &EPHEMERAL_SEQUENTIAL)
             .await?;
-        let ours = format!("lock-{sequence}");
+        let ours = format!("{lock}/lock-{sequence}");
+        match self.wait_until_first(lock, &ours).await {
+            Ok(()) => Ok(ours),
+            Err(e) => {
+                let _ = self.client.delete(&ours, None).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Until `ours` is the first child of `lock`: each time, a watch on the
+    /// node just before ours. The watch is set with `getData`, as Curator
+    /// does, so a predecessor already gone leaves no watch behind.
+    async fn wait_until_first(&self, lock: &str, ours: &str) -> Result<(), Error> {
+        let name = &ours[lock.len() + 1..];
         loop {
             let mut children = self.client.list_children(lock).await?;
             // The sequence suffix orders contenders (names share the prefix).
             children.sort_unstable();
             let at = children
-                .binary_search(&ours)
+                .binary_search_by(|child| child.as_str().cmp(name))
                 .map_err(|_| Error::RuntimeInconsistent)?;
             if at == 0 {
-                return Ok(format!("{lock}/{ours}"));
+                return Ok(());
             }
             let predecessor = format!("{lock}/{}", children[at - 1]);
-            let (stat, watcher) = self.client.check_and_watch_stat(&predecessor).await?;
-            if stat.is_some() {
-                watcher.changed().await;
+            match self.client.get_and_watch_data(&predecessor).await {
+                Ok((_, _, watcher)) => drop(watcher.changed().await),
+                Err(Error::NoNode) => continue,
+                Err(e) => return Err(e),
             }
         }
     }
 
-    /// `InterProcessSemaphoreV2.acquire()` then `returnLease()`.
+    /// `InterProcessSemaphoreV2.acquire()` then `returnLease()`. The mutex
+    /// is released whatever happens once it is held, and the lease once
+    /// made.
     async fn acquire_and_release(&self) -> Result<(), Error> {
         let mutex = self.lock(SEMAPHORE_LOCK).await?;
+        let leased = self.take_lease().await;
+        let unlocked = self.client.delete(&mutex, None).await;
+        let lease = leased?;
+        let returned = self.client.delete(&lease, None).await;
+        unlocked.and(returned)
+    }
+
+    /// A lease node, then the leases counted until ours is within the
+    /// limit; on an error the lease node is deleted again.
+    async fn take_lease(&self) -> Result<String, Error> {
         let prefix = format!("{SEMAPHORE_LEASES}/lease-");
-        let created = self
+        let (_, sequence) = self
             .client
             .create(&prefix, &[], &EPHEMERAL_SEQUENTIAL)
-            .await;
-        let lease = match created {
-            Ok((_, sequence)) => format!("{SEMAPHORE_LEASES}/lease-{sequence}"),
+            .await?;
+        let lease = format!("{SEMAPHORE_LEASES}/lease-{sequence}");
+        match self.wait_for_room().await {
+            Ok(()) => Ok(lease),
             Err(e) => {
-                self.client.delete(&mutex, None).await?;
-                return Err(e);
+                let _ = self.client.delete(&lease, None).await;
+                Err(e)
             }
-        };
+        }
+    }
+
+    /// Until the leases are within the limit. Counted without a watch
+    /// first: the limit is never passed here (as many leases as workers),
+    /// and a watch left set would cost this client a request to remove it
+    /// when dropped, which Curator does not pay.
+    async fn wait_for_room(&self) -> Result<(), Error> {
         loop {
+            if self.client.list_children(SEMAPHORE_LEASES).await?.len() <= self.max_leases {
+                return Ok(());
+            }
             let (leases, watcher) = self
                 .client
                 .list_and_watch_children(SEMAPHORE_LEASES)
                 .await?;
             if leases.len() <= self.max_leases {
-                break;
+                return Ok(());
             }
             watcher.changed().await;
         }
-        self.client.delete(&mutex, None).await?;
-        self.client.delete(&lease, None).await
     }
 }

@@ -2,7 +2,7 @@
 //! machine (docs/benchmarks.md, "The engine alone").
 //!
 //! ```text
-//! raftcp-engine --raftcp target/release/raftcp [--seconds 8] [--in-flight 1,64,256] [--rounds 2]
+//! raftcp-engine --raftcp target/release/raftcp [--seconds 8] [--in-flight 1,64,256] [--rounds 1]
 //! ```
 //! For each concurrency and round it increments one counter through
 //! openraft alone (`raftcp_tests::engine`), then through a fresh `raftcp
