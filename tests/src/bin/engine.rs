@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use raftcp_tests::engine::{Engine, Measured};
+use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -71,9 +72,16 @@ fn main() -> ExitCode {
             let work = std::env::temp_dir().join(format!("raftcp-engine-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&work);
             let engine = runtime.block_on(async {
-                let engine = Engine::start(&work.join("engine")).await?;
-                let result = engine.increments(in_flight, measured).await;
-                engine.shutdown().await;
+                let engine_dir = work.join("engine");
+                let start = Engine::start(&engine_dir);
+                let engine = within("start", PHASE_SLACK, start).await?;
+                let load = engine.increments(in_flight, measured);
+                let result = within("load", measured + PHASE_SLACK, load).await;
+                let stopped = async {
+                    engine.shutdown().await;
+                    Ok(())
+                };
+                within("shutdown", PHASE_SLACK, stopped).await?;
                 result
             });
             let raftcp = raftcp_increments(&args.raftcp, &work.join("raftcp"), in_flight, measured);
@@ -100,6 +108,21 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// How long each phase of an engine run (start, load, shutdown) may take
+/// beyond its own length. One run in eight once hung without using CPU,
+/// cause unknown: a phase that overruns is an error that names it.
+const PHASE_SLACK: Duration = Duration::from_secs(60);
+
+async fn within<T>(
+    phase: &str,
+    limit: Duration,
+    work: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| format!("the engine's {phase} did not finish within {limit:?}"))?
 }
 
 /// A fresh `raftcp dev` (three members in one process, real WebSocket
