@@ -12,6 +12,7 @@ use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotRespon
 use openraft::raft::{VoteRequest, VoteResponse};
 use openraft::{BasicNode, OptionalSend};
 use raftcp_proto::{LongOp, Op, RequestId};
+use raftcp_server::clock::wall_clock_ms;
 use raftcp_server::faults::Faults;
 use raftcp_server::machine::{Command, CommandKind, CommandResponse, Outcome, SessionOwner};
 use raftcp_server::node::NodeConfig;
@@ -23,7 +24,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The members, by id, once all are made (the network is made first).
 type Members = Arc<OnceLock<BTreeMap<NodeId, Raft>>>;
@@ -43,6 +44,12 @@ pub struct Measured {
 }
 
 const IDS: [NodeId; 3] = [1, 2, 3];
+/// How long a leader may take to be elected and take office.
+const ELECTION_WAIT: Duration = Duration::from_secs(30);
+/// Longer than any run, so no writer's session expires during one.
+const SESSION_TTL_MS: u64 = 600_000;
+/// Load before the measured window, as `raftcp bench` runs it.
+const WARM_UP: Duration = Duration::from_secs(1);
 
 impl Engine {
     /// Starts three voters under `dir` with a member's default settings
@@ -91,7 +98,7 @@ impl Engine {
             .await
             .map_err(|e| e.to_string())?;
         rafts[&1]
-            .wait(Some(Duration::from_secs(30)))
+            .wait(Some(ELECTION_WAIT))
             .metrics(|m| m.current_leader.is_some(), "a leader")
             .await
             .map_err(|e| e.to_string())?;
@@ -111,7 +118,7 @@ impl Engine {
         for worker in 0..in_flight {
             let open = CommandKind::OpenOwnedSession {
                 client_name: format!("engine-{worker}"),
-                ttl_ms: 600_000,
+                ttl_ms: SESSION_TTL_MS,
                 owner: SessionOwner {
                     secret_hash: [0; 32],
                     subject: None,
@@ -122,7 +129,7 @@ impl Engine {
                 other => return Err(format!("opening a session: {other:?}")),
             }
         }
-        let start = Instant::now() + Duration::from_secs(1);
+        let start = Instant::now() + WARM_UP;
         let end = start + measured;
         let mut workers = Vec::with_capacity(in_flight);
         for session in sessions {
@@ -172,7 +179,7 @@ impl Engine {
         let id = any.current_leader().await.ok_or("no leader")?;
         let leader = self.members[&id].clone();
         leader
-            .wait(Some(Duration::from_secs(30)))
+            .wait(Some(ELECTION_WAIT))
             .metrics(
                 |m| m.state.is_leader() && m.last_applied.is_some(),
                 "in office",
@@ -191,10 +198,10 @@ impl Engine {
 
 /// Proposes one command and waits for it to be applied.
 async fn write(raft: &Raft, kind: CommandKind) -> Result<CommandResponse, String> {
-    let time_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let command = Command { time_ms, kind };
+    let command = Command {
+        time_ms: wall_clock_ms(0),
+        kind,
+    };
     let written = raft
         .client_write(command)
         .await
@@ -203,7 +210,7 @@ async fn write(raft: &Raft, kind: CommandKind) -> Result<CommandResponse, String
 }
 
 /// Throughput and percentiles from sorted latencies.
-pub fn measured_from(sorted_us: &[u64], measured: Duration) -> Measured {
+fn measured_from(sorted_us: &[u64], measured: Duration) -> Measured {
     let pct = |p: f64| {
         if sorted_us.is_empty() {
             return 0.0;

@@ -286,13 +286,10 @@ impl Worker {
             }
             let done = match self.workload {
                 Workload::Incr => self.increment(&mut outcome.conflicts).await,
-                Workload::Sequence => {
-                    let prefix = format!("{SEQUENCE}/id-");
-                    self.client
-                        .create(&prefix, &[], &EPHEMERAL_SEQUENTIAL)
-                        .await
-                        .map(drop)
-                }
+                Workload::Sequence => self
+                    .create_sequential(&format!("{SEQUENCE}/id-"))
+                    .await
+                    .map(drop),
                 Workload::Set => self
                     .client
                     .set_data(REFERENCE, b"0123456789abcdef", None)
@@ -346,23 +343,11 @@ impl Worker {
     }
 
     /// `InterProcessMutex.acquire()`: returns the path of our node, which
-    /// unlocking deletes. On an error after our node was made it is deleted
-    /// (Curator's `deleteOurPath`), or it would hold the lock for the rest
-    /// of the session.
+    /// unlocking deletes (and an error deletes at once).
     async fn lock(&self, lock: &str) -> Result<String, Error> {
-        let prefix = format!("{lock}/lock-");
-        let (_, sequence) = self
-            .client
-            .create(&prefix, &[], &EPHEMERAL_SEQUENTIAL)
-            .await?;
-        let ours = format!("{lock}/lock-{sequence}");
-        match self.wait_until_first(lock, &ours).await {
-            Ok(()) => Ok(ours),
-            Err(e) => {
-                let _ = self.client.delete(&ours, None).await;
-                Err(e)
-            }
-        }
+        let ours = self.create_sequential(&format!("{lock}/lock-")).await?;
+        let waited = self.wait_until_first(lock, &ours).await;
+        self.kept_unless_failed(ours, waited).await
     }
 
     /// Until `ours` is the first child of `lock`: each time, a watch on the
@@ -404,19 +389,36 @@ impl Worker {
     /// A lease node, then the leases counted until ours is within the
     /// limit; on an error the lease node is deleted again.
     async fn take_lease(&self) -> Result<String, Error> {
-        let prefix = format!("{SEMAPHORE_LEASES}/lease-");
+        let lease = self
+            .create_sequential(&format!("{SEMAPHORE_LEASES}/lease-"))
+            .await?;
+        let waited = self.wait_for_room().await;
+        self.kept_unless_failed(lease, waited).await
+    }
+
+    /// An ephemeral sequential node named `prefix` + its sequence number:
+    /// its path.
+    async fn create_sequential(&self, prefix: &str) -> Result<String, Error> {
         let (_, sequence) = self
             .client
-            .create(&prefix, &[], &EPHEMERAL_SEQUENTIAL)
+            .create(prefix, &[], &EPHEMERAL_SEQUENTIAL)
             .await?;
-        let lease = format!("{SEMAPHORE_LEASES}/lease-{sequence}");
-        match self.wait_for_room().await {
-            Ok(()) => Ok(lease),
-            Err(e) => {
-                let _ = self.client.delete(&lease, None).await;
-                Err(e)
-            }
+        Ok(format!("{prefix}{sequence}"))
+    }
+
+    /// `node` when `waited` succeeded; otherwise its error, once `node` is
+    /// deleted again (Curator's `deleteOurPath`: a node left behind would
+    /// hold its place for the rest of the session).
+    async fn kept_unless_failed(
+        &self,
+        node: String,
+        waited: Result<(), Error>,
+    ) -> Result<String, Error> {
+        if let Err(e) = waited {
+            let _ = self.client.delete(&node, None).await;
+            return Err(e);
         }
+        Ok(node)
     }
 
     /// Until the leases are within the limit. Counted without a watch
