@@ -9,7 +9,7 @@ mod bench_watch;
 mod status;
 
 use clap::{Parser, Subcommand};
-use raftcp_server::commands::{auth, dev, serve};
+use raftcp_server::commands::{auth, dev, serve, vote_again};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +40,10 @@ enum Command {
     Auth(auth::AuthArgs),
     /// Operate a cluster: members and their changes, sessions, objects.
     Admin(admin::AdminArgs),
+    /// Let a stopped member whose log lost a tail vote at its next start
+    /// without catching up first: only after every member lost one at
+    /// once (a power cut of the whole site).
+    VoteAgain(vote_again::VoteAgainArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -57,8 +61,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn run(cli: Cli) -> Result<(), String> {
     init_logging(cli.log.as_deref());
-    if let Command::Auth(args) = cli.command {
-        return auth::run(args);
+    match cli.command {
+        Command::Auth(args) => return auth::run(args),
+        Command::VoteAgain(args) => return vote_again::run(args),
+        _ => {}
     }
     // The load generator runs on one thread: it shares the machine with the
     // cluster it measures, and cross-thread wakeups cost it more than a
@@ -78,7 +84,9 @@ fn run(cli: Cli) -> Result<(), String> {
             Command::Status(args) => status::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Admin(args) => admin::run(args).await,
-            Command::Auth(_) => unreachable!("answered before the runtime starts"),
+            Command::Auth(_) | Command::VoteAgain(_) => {
+                unreachable!("answered before the runtime starts")
+            }
         }
     })
 }

@@ -14,6 +14,7 @@ use crate::raft::peer_frame::{PeerReply, PeerRpc};
 use crate::raft::peer_server::PeerHost;
 use crate::raft::state_machine::SharedReplica;
 use crate::raft::{NodeId, Raft, TypeConfig};
+use crate::recovery::Recovery;
 use crate::storage::known_peers::KnownPeers;
 use crate::tls::Tls;
 use crate::watch::Watches;
@@ -67,6 +68,8 @@ pub struct ClusterParts {
     pub watches: Arc<Watches>,
     /// The dashboard's files (`--www`); none: `/` says how to build them.
     pub www: Option<Arc<Assets>>,
+    /// Whether this member holds back its vote after its log lost a tail.
+    pub recovery: Recovery,
 }
 
 #[derive(Debug)]
@@ -98,6 +101,7 @@ pub struct Cluster {
     faults: Faults,
     watches: Arc<Watches>,
     www: Option<Arc<Assets>>,
+    recovery: Recovery,
     /// Held by the leader while it carries out a membership change
     /// (`crate::admin`): one at a time.
     membership_changes: tokio::sync::Mutex<()>,
@@ -123,6 +127,7 @@ impl Cluster {
             faults: parts.faults,
             watches: parts.watches,
             www: parts.www,
+            recovery: parts.recovery,
             membership_changes: tokio::sync::Mutex::default(),
         }
     }
@@ -166,6 +171,12 @@ impl Cluster {
     pub fn is_member_page(&self, origin: &str) -> bool {
         self.origins
             .is_member_page(origin, self.member_addrs().values())
+    }
+
+    /// Whether this member may vote, or recovers a log that lost a tail
+    /// (`crate::recovery`).
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     /// The dashboard's files, when the member serves them (`--www`).
@@ -316,6 +327,10 @@ impl Cluster {
 impl PeerHost for Cluster {
     fn id(&self) -> NodeId {
         self.id
+    }
+
+    fn votes(&self) -> bool {
+        !self.recovery.is_recovering()
     }
 
     fn cluster_id(&self) -> &str {

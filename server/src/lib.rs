@@ -20,6 +20,7 @@ pub mod node;
 pub mod origin;
 pub mod raft;
 pub mod random;
+pub mod recovery;
 pub mod storage;
 pub mod stream;
 pub mod sync;

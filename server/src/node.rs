@@ -13,6 +13,7 @@ use crate::raft::network::{NetworkFactory, Peers};
 use crate::raft::peer_auth::{self, ClusterSecret};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::{NodeId, Raft, raft_config};
+use crate::recovery::Recovery;
 use crate::storage::identity::{self, IdentityError};
 use crate::storage::known_peers::KnownPeers;
 use crate::tls::Tls;
@@ -170,11 +171,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
             })?;
     let local_addr = listener.local_addr()?;
     let known_peers = Arc::new(KnownPeers::open(&config.data_dir)?);
-    let log = LogStore::open(
-        &config.data_dir.join("log"),
-        config.fsync_batch_wait,
-        config.faults,
-    )?;
+    let log = LogStore::open(&config.data_dir, config.fsync_batch_wait, config.faults)?;
     let (applied_tx, applied_rx) = mpsc::channel(crate::limits::APPLIED_QUEUED_MAX);
     let state_dir = config.data_dir.join("state");
     let watches = Arc::new(Watches::default());
@@ -189,8 +186,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         config.tls.clone(),
         &config.members,
     );
-    let raft_config = raft_config(config.election_timeout_ms, config.snapshot_every)
+    let recovery = Recovery::open(&config.data_dir)?;
+    let mut raft_config = raft_config(config.election_timeout_ms, config.snapshot_every)
         .map_err(|e| StartError::Raft(e.to_string()))?;
+    // Off before the first election timeout can pass; `recovery::catch_up`
+    // turns it on.
+    raft_config.enable_elect = !recovery.is_recovering();
     let network = NetworkFactory {
         peers: peers.clone(),
     };
@@ -246,10 +247,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         faults: config.faults,
         watches,
         www: config.www.clone(),
+        recovery,
     }));
     let (driver, mut tasks) = Driver::start(cluster.clone(), applied_rx);
     if !config.faults.planted(PlantedBug::StaysUpOnStorageFailure) {
         tasks.push(tokio::spawn(exit_on_fatal(cluster.raft().clone())));
+    }
+    if cluster.recovery().is_recovering() {
+        tasks.push(tokio::spawn(crate::recovery::catch_up(cluster.clone())));
     }
     tasks.push(tokio::spawn(crate::http::accept_loop(
         listener,

@@ -61,7 +61,7 @@ impl Engine {
         for id in IDS {
             let settings = NodeConfig::new(id, dir.join(format!("node-{id}")), BTreeMap::new());
             let log = LogStore::open(
-                &settings.data_dir.join("log"),
+                &settings.data_dir,
                 settings.fsync_batch_wait,
                 Faults::default(),
             )

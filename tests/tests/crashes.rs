@@ -214,3 +214,134 @@ async fn a_paused_clients_lock_passes_on_and_it_learns_ownership_was_lost() {
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
+
+/// Whether member `id` says it holds back its vote (`/health`).
+fn recovering(cluster: &TestCluster, id: u64) -> Option<bool> {
+    cluster.health(id)?.get("recovering")?.as_bool()
+}
+
+/// Waits until member `id` answers `/health` with `recovering` as given.
+async fn wait_recovering(cluster: &TestCluster, id: u64, expected: bool, within: Duration) {
+    let deadline = Instant::now() + within;
+    while recovering(cluster, id) != Some(expected) {
+        assert!(
+            Instant::now() < deadline,
+            "member {id} did not say recovering={expected} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Asserts that none of `ids` is elected for `quiet`.
+async fn no_leader_among(cluster: &TestCluster, ids: &[u64], quiet: Duration) {
+    let until = Instant::now() + quiet;
+    while Instant::now() < until {
+        for id in ids {
+            let state = cluster
+                .health(*id)
+                .and_then(|h| h["state"].as_str().map(str::to_owned));
+            assert_ne!(state.as_deref(), Some("leader"), "member {id} was elected");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A member whose log lost its last record while it was down (torn by a
+/// power cut, or lost on the disk after it was synced: the file cannot
+/// tell) may have lost an entry it acknowledged. It comes back marked, and
+/// the mark outlives restarts: it neither votes nor stands for election,
+/// so the member that kept its log cannot be elected with its help, until
+/// it has caught up with a leader. Then it votes again and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_log_lost_a_tail_votes_only_after_catching_up() {
+    let mut cluster = TestCluster::start("log-tail");
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let counter = client.get_atomic_long("tail-counter");
+    for _ in 0..50 {
+        counter.increment_and_get().await.unwrap();
+    }
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let victim = cluster.follower();
+    let other = (1..=3).find(|id| *id != leader && *id != victim).unwrap();
+
+    cluster.kill(victim);
+    cluster.cut_log_tail(victim, 3);
+    cluster.kill(leader);
+    cluster.start_node(victim);
+    wait_recovering(&cluster, victim, true, Duration::from_secs(30)).await;
+    no_leader_among(&cluster, &[victim, other], Duration::from_secs(6)).await;
+    assert!(cluster.log_text(victim).contains("may have lost entries"));
+    // Restarted, it is still held back: the mark is on disk.
+    cluster.kill(victim);
+    cluster.start_node(victim);
+    wait_recovering(&cluster, victim, true, Duration::from_secs(30)).await;
+    no_leader_among(&cluster, &[victim, other], Duration::from_secs(4)).await;
+
+    // A member that kept its log returns: a leader is elected, the
+    // recovering member catches up and votes again, and nothing is lost.
+    cluster.start_node(leader);
+    cluster.wait_for_leader(Duration::from_secs(60));
+    wait_recovering(&cluster, victim, false, Duration::from_secs(60)).await;
+    assert!(cluster.log_text(victim).contains("votes again"));
+    assert_eq!(counter.get().await.unwrap(), 50);
+    assert_eq!(counter.increment_and_get().await.unwrap(), 51);
+    assert_eq!(cluster.gauge(victim, "raftcp_recovering"), Some(0));
+    // Caught up once, it stays so: the mark was cleared from disk.
+    cluster.kill(victim);
+    cluster.start_node(victim);
+    wait_recovering(&cluster, victim, false, Duration::from_secs(30)).await;
+    client.close().await;
+}
+
+/// A power cut of the whole site can tear every member's last record; then
+/// no member may vote and no leader is elected, until the operator, who
+/// knows what happened, runs `raftcp vote-again` on each stopped member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_every_member_lost_a_tail_the_operator_lets_them_vote_again() {
+    let mut cluster = TestCluster::start("site-power-cut");
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let counter = client.get_atomic_long("site-counter");
+    for _ in 0..20 {
+        counter.increment_and_get().await.unwrap();
+    }
+    client.close().await;
+    for id in 1..=3 {
+        cluster.kill(id);
+        cluster.cut_log_tail(id, 3);
+        cluster.start_node(id);
+    }
+    for id in 1..=3 {
+        wait_recovering(&cluster, id, true, Duration::from_secs(30)).await;
+    }
+    no_leader_among(&cluster, &[1, 2, 3], Duration::from_secs(6)).await;
+
+    let running = Command::new(raftcp_tests::server_binary())
+        .args(["vote-again", "--data-dir"])
+        .arg(cluster.data_dir(1))
+        .output()
+        .unwrap();
+    assert!(!running.status.success(), "it refuses a running member");
+    for id in 1..=3 {
+        cluster.kill(id);
+        let cleared = Command::new(raftcp_tests::server_binary())
+            .args(["vote-again", "--data-dir"])
+            .arg(cluster.data_dir(id))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&cleared.stdout);
+        assert!(cleared.status.success(), "{said}");
+        assert!(said.contains("votes again"), "{said}");
+        cluster.start_node(id);
+    }
+    cluster.wait_for_leader(Duration::from_secs(60));
+    let client = Client::connect(cluster.urls()).await.unwrap();
+    let counter = client.get_atomic_long("site-counter");
+    // Each member lost its last record; it may have held the last write.
+    let kept = counter.get().await.unwrap();
+    assert!((19..=20).contains(&kept), "{kept}");
+    assert_eq!(counter.increment_and_get().await.unwrap(), kept + 1);
+    for id in 1..=3 {
+        assert_eq!(recovering(&cluster, id), Some(false));
+    }
+    client.close().await;
+}

@@ -1,11 +1,12 @@
-//! The commands that run a member or make its keys: `raftcp serve`,
-//! `raftcp dev` and `raftcp auth`. The `raftcp` binary (the `raftcp-cli`
+//! The commands that run a member, make its keys or override its recovery:
+//! `raftcp serve`, `raftcp dev`, `raftcp auth` and `raftcp vote-again`. The `raftcp` binary (the `raftcp-cli`
 //! crate) parses the command line and calls them; its client-side commands
 //! (`status`, `admin`, `bench`) live there, so this crate needs no client.
 
 pub mod auth;
 pub mod dev;
 pub mod serve;
+pub mod vote_again;
 
 use crate::www::Assets;
 use std::path::Path;

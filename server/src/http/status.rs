@@ -20,11 +20,13 @@ pub(super) fn health(cluster: &Cluster) -> (&'static str, String) {
     let state_bytes = cluster.replica().state_bytes();
     let max_state_bytes = cluster.settings().max_state_bytes;
     let quota_alarm = state_bytes >= max_state_bytes;
+    // Serving, but not voting (`crate::recovery`): the reason is in its log.
+    let recovering = cluster.recovery().is_recovering();
     let json = format!(
         "{{\"node\":{},\"state\":\"{state}\",\"leader\":{},\"term\":{},\"last_log_index\":{},\
          \"commit_index\":{},\"applied_index\":{},\"cut_off\":{cut_off},\
          \"state_bytes\":{state_bytes},\"max_state_bytes\":{max_state_bytes},\
-         \"quota_alarm\":{quota_alarm}}}\n",
+         \"quota_alarm\":{quota_alarm},\"recovering\":{recovering}}}\n",
         cluster.id(),
         leader.map_or("null".to_owned(), |l| l.to_string()),
         m.current_term,
@@ -48,7 +50,7 @@ pub(super) fn metrics(cluster: &Cluster) -> String {
         (replica.machine.stats(), replica.snapshots_installed)
     };
     let mut out = String::new();
-    let gauges: [(&str, u64); 14] = [
+    let gauges: [(&str, u64); 15] = [
         ("raftcp_node_id", cluster.id()),
         ("raftcp_raft_term", m.current_term),
         (
@@ -70,6 +72,10 @@ pub(super) fn metrics(cluster: &Cluster) -> String {
         ("raftcp_watchers", cluster.watches().watchers() as u64),
         ("raftcp_snapshots_installed", snapshots_installed),
         ("raftcp_cut_off", u64::from(cluster.is_cut_off())),
+        (
+            "raftcp_recovering",
+            u64::from(cluster.recovery().is_recovering()),
+        ),
         ("raftcp_state_bytes", cluster.replica().state_bytes()),
         ("raftcp_state_bytes_max", cluster.settings().max_state_bytes),
     ];

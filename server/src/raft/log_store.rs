@@ -9,9 +9,11 @@
 //!   so they are never reordered on disk.
 
 use super::codec::{Stored, StoredEntry};
+use super::vote_file;
 use super::{Entry, LogId, TypeConfig, Vote};
 use crate::faults::{Faults, PlantedBug};
 use crate::limits::LOG_VALUE_BYTES_MAX;
+use crate::storage::recovery_mark;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{LogIdOptionExt, OptionalSend};
@@ -19,8 +21,9 @@ use raft_log::api::raft_log_writer::RaftLogWriter;
 use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{RwLock, oneshot};
 
 /// Bytes of recent log entries kept in memory, counted encoded: decoded
@@ -92,52 +95,114 @@ impl Debug for FlushDone {
 #[derive(Clone, Debug)]
 pub struct LogStore {
     log: Arc<RwLock<raft_log::RaftLog<WalTypes>>>,
+    /// The vote's own file (`super::vote_file`), written before the log's
+    /// copy.
+    vote_path: PathBuf,
     /// The fault campaign's negative control: acknowledge before fsync.
     ack_before_fsync: bool,
 }
 
+/// The log's directory inside a member's data directory.
+pub const LOG_DIR: &str = "log";
+
 impl LogStore {
-    /// Opens (creating if needed) the log in `dir`; the flush thread waits
-    /// up to `batch_wait` for more appends before each fsync.
-    pub fn open(dir: &Path, batch_wait: std::time::Duration, faults: Faults) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let log = raft_log::RaftLog::open(Arc::new(config(dir, batch_wait))).map_err(|e| {
-            let shown = dir.display();
-            let reason = match e.kind() {
-                // Permissions, a lock held by another process, no space to
-                // cut a torn tail: the data may be whole.
-                io::ErrorKind::PermissionDenied
-                | io::ErrorKind::WouldBlock
-                | io::ErrorKind::StorageFull
-                | io::ErrorKind::NotFound
-                | io::ErrorKind::InvalidInput => {
-                    format!("cannot open the Raft log in {shown}: {e}")
-                }
-                // A damaged record, or records that do not follow each
-                // other (raft-log reports those as `Other`); a torn last
-                // record was dropped already, without an error.
-                _ => format!(
-                    "the Raft log in {shown} is damaged: {e}; refusing to start from it (it \
-                     may have lost entries this member acknowledged): replace this member's \
-                     data (docs/operations.md, \"Replacing a member's disk\")"
-                ),
-            };
-            io::Error::new(e.kind(), reason)
-        })?;
+    /// Opens (creating if needed) the log in `data_dir`; the flush thread
+    /// waits up to `batch_wait` for more appends before each fsync. A log
+    /// that lost a tail (see [`open_wal`]) marks `data_dir` as recovering
+    /// (`crate::storage::recovery_mark`) before anything is cut.
+    pub fn open(data_dir: &Path, batch_wait: Duration, faults: Faults) -> io::Result<Self> {
+        let log = open_wal(data_dir, batch_wait)?;
         Ok(Self {
             log: Arc::new(RwLock::new(log)),
+            vote_path: vote_file::path(data_dir),
             ack_before_fsync: faults.planted(PlantedBug::AckBeforeFsync),
         })
     }
 }
 
+/// Opens the WAL of `data_dir`, telling a log that may have lost entries it
+/// acknowledged from a whole one. Two shapes of loss are seen here:
+/// - the newest file ends inside a record. A power cut leaves that of a
+///   record that was never synced, so never acknowledged; a disk that lost
+///   the end of the file after it was synced leaves the same, and the file
+///   cannot tell them apart. raft-log cuts the record off; the mark is
+///   written first.
+/// - the newest file is full, so a newer one was started after it, and
+///   that one is gone or held less than its first record (raft-log removes
+///   such a file as an interrupted start): records in it may be lost.
+///
+/// Either marks the member as recovering, which costs it its vote until it
+/// has caught up with a leader (`crate::recovery`), never committed data.
+fn open_wal(data_dir: &Path, batch_wait: Duration) -> io::Result<raft_log::RaftLog<WalTypes>> {
+    let dir = data_dir.join(LOG_DIR);
+    std::fs::create_dir_all(&dir)?;
+    let whole = config(&dir, batch_wait, TornTail::Refuse);
+    let log = match raft_log::RaftLog::open(Arc::new(whole)) {
+        Ok(log) => log,
+        Err(e) if cannot_open(&e) => return Err(refusal(&dir, e)),
+        Err(e) => {
+            let reason = format!("the newest file of its Raft log ended inside a record ({e})");
+            recovery_mark::set(data_dir, reason)?;
+            let cut = config(&dir, batch_wait, TornTail::Cut);
+            raft_log::RaftLog::open(Arc::new(cut)).map_err(|e| refusal(&dir, e))?
+        }
+    };
+    let newest = log.stat().open_chunk;
+    let limits = config(&dir, batch_wait, TornTail::Cut).wal;
+    let full = newest.size >= limits.chunk_max_size() as u64
+        || newest.records_count >= limits.chunk_max_records() as u64;
+    if full {
+        let reason = format!(
+            "its newest Raft log file ({} bytes) is full, and the file after it is missing",
+            newest.size
+        );
+        recovery_mark::set(data_dir, reason)?;
+    }
+    Ok(log)
+}
+
+/// Errors opening a WAL that say nothing about its data: permissions, a
+/// lock held by another process, no space, a missing directory.
+fn cannot_open(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::PermissionDenied
+            | io::ErrorKind::WouldBlock
+            | io::ErrorKind::StorageFull
+            | io::ErrorKind::NotFound
+            | io::ErrorKind::InvalidInput
+    )
+}
+
+/// The error a member starts with when its WAL in `dir` does not open.
+fn refusal(dir: &Path, e: io::Error) -> io::Error {
+    let shown = dir.display();
+    let reason = match cannot_open(&e) {
+        true => format!("cannot open the Raft log in {shown}: {e}"),
+        // A damaged record, or records that do not follow each other
+        // (raft-log reports those as `Other`).
+        false => format!(
+            "the Raft log in {shown} is damaged: {e}; refusing to start from it (it may have \
+             lost entries this member acknowledged): replace this member's data \
+             (docs/operations.md, \"Replacing a member's disk\")"
+        ),
+    };
+    io::Error::new(e.kind(), reason)
+}
+
+/// What opening a WAL does with a newest file that ends inside a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TornTail {
+    /// Fail, so the member can mark itself before anything is cut.
+    Refuse,
+    /// Cut the record off.
+    Cut,
+}
+
 /// raft-log's settings for the log in `dir`.
-fn config(dir: &Path, batch_wait: std::time::Duration) -> raft_log::Config {
+fn config(dir: &Path, batch_wait: Duration, torn_tail: TornTail) -> raft_log::Config {
     let mut config = raft_log::Config::new(dir.display());
-    // A crash can leave a partly written record at the tail; it was never
-    // fsynced, so never acknowledged, and is dropped on open. (Damage to a
-    // synced record's lengths is told apart by the frame check in `codec`.)
-    config.wal.truncate_incomplete_record = Some(true);
+    config.wal.truncate_incomplete_record = Some(torn_tail == TornTail::Cut);
     // raft-log waits up to 1 ms by default to gather a batch before each
     // fsync. Appends queued during the previous fsync are gathered anyway
     // (they are already in the queue), so a short wait keeps batches
@@ -165,6 +230,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        // The file is written first, so it holds the newest vote; a data
+        // directory from before it existed has only the log's copy.
+        if let Some(vote) = vote_file::read(&self.vote_path)? {
+            return Ok(Some(vote));
+        }
         let log = self.log.read().await;
         Ok(log.log_state().vote().map(|vote| vote.0))
     }
@@ -190,6 +260,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let (done, flushed) = oneshot::channel();
         {
             let mut log = self.log.write().await;
+            if !self.ack_before_fsync {
+                // Under the log's lock, so two votes reach the file and the
+                // log in the same order; three fsyncs, off the runtime.
+                let (path, vote) = (self.vote_path.clone(), *vote);
+                tokio::task::spawn_blocking(move || vote_file::write(&path, &vote))
+                    .await
+                    .map_err(io::Error::other)??;
+            }
             log.save_vote(Stored(*vote))?;
             if self.ack_before_fsync {
                 return log.flush(false, None);
@@ -295,7 +373,6 @@ fn half_open(range: &impl RangeBounds<u64>) -> (u64, u64) {
 mod tests {
     use super::*;
     use openraft::testing::blank_ent;
-    use std::time::Duration;
 
     /// WAL files this small make every few records a new file, each
     /// opening with a checkpoint that holds the vote.
@@ -307,7 +384,7 @@ mod tests {
     const ENTRIES: u64 = 11;
 
     fn open_tiny(dir: &Path) -> io::Result<raft_log::RaftLog<WalTypes>> {
-        let mut config = config(dir, Duration::ZERO);
+        let mut config = config(dir, Duration::ZERO, TornTail::Cut);
         config.wal.chunk_max_size = Some(TINY_CHUNK_BYTES);
         raft_log::RaftLog::open(Arc::new(config))
     }

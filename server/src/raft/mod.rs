@@ -10,6 +10,7 @@ pub mod peer_frame;
 pub mod peer_server;
 pub mod snapshot_transfer;
 pub mod state_machine;
+pub mod vote_file;
 
 use crate::machine::{Command, CommandResponse};
 use std::fmt;
@@ -67,6 +68,11 @@ pub fn raft_config(
         enable_leader_restore: Some(false),
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every.max(1)),
         max_in_snapshot_log_to_keep: (snapshot_every / 20).min(1_000),
+        // A follower whose log lost a tail it had acknowledged
+        // (`crate::recovery`) is sent its entries again from where its log
+        // now ends; without this, openraft's leader refuses it for good,
+        // and a group that needs it has no leader.
+        allow_log_reversion: Some(true),
         // Bounded so a full AppendEntries fits a peer frame (crate::limits).
         max_payload_entries: crate::limits::APPEND_ENTRIES_MAX,
         ..Default::default()

@@ -30,6 +30,9 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 /// member than this.
 pub trait PeerHost: Send + Sync + 'static {
     fn id(&self) -> NodeId;
+    /// Whether this member may grant votes now (not while it recovers a
+    /// log that lost a tail: `crate::recovery`).
+    fn votes(&self) -> bool;
     fn cluster_id(&self) -> &str;
     fn raft(&self) -> &Raft;
     fn peers(&self) -> &Peers;
@@ -223,6 +226,11 @@ async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) 
                 .await
                 .map_err(|e| e.to_string()),
         ),
+        PeerRpc::Vote(_) | PeerRpc::PreVote(_) if !host.votes() => {
+            let refusal =
+                "this member is catching up after its log lost a tail; it votes again then";
+            PeerReply::Vote(Err(refusal.into()))
+        }
         PeerRpc::Vote(request) => {
             PeerReply::Vote(raft.vote(request).await.map_err(|e| e.to_string()))
         }

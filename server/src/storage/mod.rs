@@ -7,6 +7,7 @@
 pub mod atomic_file;
 pub mod identity;
 pub mod known_peers;
+pub mod recovery_mark;
 pub mod sealed;
 
 use std::path::Path;

@@ -10,6 +10,8 @@
 //! when they next write them, or at once (the small files).
 
 use ring::digest::{Context, SHA256, SHA256_OUTPUT_LEN};
+use std::io;
+use std::path::Path;
 
 /// Starts every sealed file: "raftcp", then the layout's version.
 const MAGIC: &[u8; 8] = b"raftcp\xff\x01";
@@ -99,6 +101,25 @@ pub fn check(bytes: &[u8]) -> Result<Checked<'_>, Damaged> {
     match context.finish().as_ref() == checksum {
         true => Ok(Checked::Sealed(body)),
         false => Err(Damaged::Mismatch(bytes.len())),
+    }
+}
+
+/// The body of the sealed file at `path`, for files that were sealed from
+/// their first release (so bytes without a seal are damage too); `None`
+/// when there is no file. Damage is an `InvalidData` error naming the file.
+pub fn read_file(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let damaged = |reason: String| {
+        let reason = format!("{}: {reason}", path.display());
+        io::Error::new(io::ErrorKind::InvalidData, reason)
+    };
+    match check(&bytes).map_err(|damage| damaged(damage.to_string()))? {
+        Checked::Sealed(body) => Ok(Some(body.to_vec())),
+        Checked::Legacy(_) => Err(damaged("it does not start with the seal".into())),
     }
 }
 

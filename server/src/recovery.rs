@@ -1,0 +1,142 @@
+//! A member whose Raft log lost a tail (`raft::log_store::open_wal`) may
+//! have lost entries it acknowledged: a record torn by a power cut was never
+//! synced, but one lost on the disk after it was synced may have counted
+//! toward a commit, and the files cannot tell which. Voting with such a log
+//! could elect a leader that lacks a committed entry.
+//!
+//! So, in the spirit of protocol-aware recovery (Alagappan et al., FAST
+//! 2018), the member is marked recovering (durably: the mark outlives
+//! restarts) and neither votes nor stands for election until it has caught
+//! up with a leader: once it has applied everything a leader had committed
+//! when asked after the restart, its log holds every committed entry it
+//! ever acknowledged, and it votes again. Its vote cannot have been lost
+//! with the tail: it lives in a file of its own (`raft::vote_file`). Until
+//! then it serves clients as any follower does. If the others cannot elect
+//! a leader without it (one of two left), the group waits for a member that
+//! kept its log rather than risk a committed write.
+//!
+//! A power cut of the whole site can tear the newest record of every
+//! member, leaving no member that may vote. Only the operator knows that
+//! this is what happened: `raftcp vote-again` clears a stopped member's
+//! mark (docs/operations.md, "A member that lost a tail").
+
+use crate::cluster::Cluster;
+use crate::storage::recovery_mark::{self, RecoveryMark};
+use crate::sync::lock;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often a recovering member looks for a leader to catch up with.
+const CATCH_UP_POLL: Duration = Duration::from_millis(200);
+
+/// How long one attempt waits to apply up to the leader's commit index.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether this member holds back its vote, and why.
+#[derive(Debug)]
+pub struct Recovery {
+    data_dir: PathBuf,
+    mark: Mutex<Option<RecoveryMark>>,
+}
+
+impl Recovery {
+    /// The state of the member with `data_dir`, as its mark on disk says.
+    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            data_dir: data_dir.to_owned(),
+            mark: Mutex::new(recovery_mark::read(data_dir)?),
+        })
+    }
+
+    /// Why this member neither votes nor stands for election; `None` once
+    /// it may.
+    pub fn mark(&self) -> Option<RecoveryMark> {
+        lock(&self.mark).clone()
+    }
+
+    pub fn is_recovering(&self) -> bool {
+        lock(&self.mark).is_some()
+    }
+
+    /// Clears the mark, on disk first: a crash in between recovers again.
+    fn finish(&self) -> std::io::Result<()> {
+        recovery_mark::clear(&self.data_dir)?;
+        *lock(&self.mark) = None;
+        Ok(())
+    }
+}
+
+/// Keeps a recovering `cluster` from voting and from standing for election
+/// until it has caught up with a leader, then lets it. (It starts with
+/// elections off: `node::start`.)
+pub async fn catch_up(cluster: Arc<Cluster>) {
+    let id = cluster.id();
+    let Some(mark) = cluster.recovery().mark() else {
+        return;
+    };
+    tracing::error!(
+        "node {id} may have lost entries it acknowledged: {}; it does not vote or stand for \
+         election until it has caught up with a leader. If every member lost the end of its \
+         log at once (a power cut of the whole site), no leader can be elected: stop each \
+         such member and run `raftcp vote-again --data-dir <its data directory>` \
+         (docs/operations.md)",
+        mark.reason
+    );
+    loop {
+        tokio::time::sleep(CATCH_UP_POLL).await;
+        let metrics = cluster.raft_metrics();
+        let voters: Vec<_> = metrics.membership_config.membership().voter_ids().collect();
+        if voters == [id] {
+            tracing::error!("node {id} is its group's only voter: it goes on with the log it has");
+            break;
+        }
+        // Nobody else leads yet: nothing to catch up with.
+        if metrics.current_leader.is_none_or(|leader| leader == id) {
+            continue;
+        }
+        // The leader's commit index, confirmed by a quorum after this
+        // member restarted: every entry committed before the loss is at or
+        // below it.
+        let Ok(committed) = cluster.read_index().await else {
+            continue;
+        };
+        let applied = cluster
+            .raft()
+            .wait(Some(CATCH_UP_WAIT))
+            .applied_index_at_least(Some(committed), "catching up after a lost tail")
+            .await;
+        if applied.is_ok() {
+            break;
+        }
+    }
+    while let Err(e) = cluster.recovery().finish() {
+        tracing::error!("node {id} cannot clear its recovery mark: {e}; it tries again");
+        tokio::time::sleep(CATCH_UP_POLL).await;
+    }
+    cluster.raft().runtime_config().elect(true);
+    // A warning, as the error before it: operators watch for both.
+    tracing::warn!("node {id} has caught up with the leader: it votes again");
+}
+
+/// `raftcp vote-again`: lets the stopped member with `data_dir` vote at its
+/// next start without catching up first. Opening its log takes the log's
+/// lock (so the member must be stopped) and marks a tail found only now.
+pub fn vote_again(data_dir: &Path) -> Result<Option<RecoveryMark>, String> {
+    let shown = data_dir.display();
+    if !data_dir.join(crate::raft::log_store::LOG_DIR).is_dir() {
+        return Err(format!(
+            "{shown} holds no Raft log: is it a member's data directory?"
+        ));
+    }
+    let log = crate::raft::log_store::LogStore::open(
+        data_dir,
+        Duration::ZERO,
+        crate::faults::Faults::default(),
+    )
+    .map_err(|e| format!("cannot open the log in {shown} (is the member stopped?): {e}"))?;
+    let mark = recovery_mark::read(data_dir).map_err(|e| e.to_string())?;
+    recovery_mark::clear(data_dir).map_err(|e| format!("cannot clear the mark: {e}"))?;
+    drop(log);
+    Ok(mark)
+}
