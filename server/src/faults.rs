@@ -33,10 +33,14 @@ pub enum PlantedBug {
     /// A member whose storage failed (a full disk) stays up instead of
     /// exiting, so no supervisor restarts it.
     StaysUpOnStorageFailure,
+    /// A member whose Raft log lost a tail ignores its recovery mark: it
+    /// votes and stands for election at once, with a log that may lack
+    /// entries it acknowledged.
+    VotesDespiteLostTail,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 8] = [
+    pub const ALL: [PlantedBug; 9] = [
         PlantedBug::NoRetryDedup,
         PlantedBug::OneShotNoDedup,
         PlantedBug::StaleReads,
@@ -45,6 +49,7 @@ impl PlantedBug {
         PlantedBug::AckBeforeFsync,
         PlantedBug::SnapshotUnchecked,
         PlantedBug::StaysUpOnStorageFailure,
+        PlantedBug::VotesDespiteLostTail,
     ];
 
     /// The value of `RAFTCP_PLANTED_BUG` that switches this bug on.
@@ -58,6 +63,7 @@ impl PlantedBug {
             PlantedBug::AckBeforeFsync => "ack-before-fsync",
             PlantedBug::SnapshotUnchecked => "snapshot-unchecked",
             PlantedBug::StaysUpOnStorageFailure => "stays-up-on-storage-failure",
+            PlantedBug::VotesDespiteLostTail => "votes-despite-lost-tail",
         }
     }
 }

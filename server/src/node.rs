@@ -186,7 +186,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         config.tls.clone(),
         &config.members,
     );
-    let recovery = Recovery::open(&config.data_dir)?;
+    let recovery = Recovery::open(&config.data_dir, config.faults)?;
     let mut raft_config = raft_config(config.election_timeout_ms, config.snapshot_every)
         .map_err(|e| StartError::Raft(e.to_string()))?;
     // Off before the first election timeout can pass; `recovery::catch_up`

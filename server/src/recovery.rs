@@ -21,6 +21,7 @@
 //! mark (docs/operations.md, "A member that lost a tail").
 
 use crate::cluster::Cluster;
+use crate::faults::{Faults, PlantedBug};
 use crate::storage::recovery_mark::{self, RecoveryMark};
 use crate::sync::lock;
 use std::path::{Path, PathBuf};
@@ -42,10 +43,14 @@ pub struct Recovery {
 
 impl Recovery {
     /// The state of the member with `data_dir`, as its mark on disk says.
-    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+    pub fn open(data_dir: &Path, faults: Faults) -> std::io::Result<Self> {
+        let mut mark = recovery_mark::read(data_dir)?;
+        if faults.planted(PlantedBug::VotesDespiteLostTail) {
+            mark = None;
+        }
         Ok(Self {
             data_dir: data_dir.to_owned(),
-            mark: Mutex::new(recovery_mark::read(data_dir)?),
+            mark: Mutex::new(mark),
         })
     }
 
@@ -129,12 +134,9 @@ pub fn vote_again(data_dir: &Path) -> Result<Option<RecoveryMark>, String> {
             "{shown} holds no Raft log: is it a member's data directory?"
         ));
     }
-    let log = crate::raft::log_store::LogStore::open(
-        data_dir,
-        Duration::ZERO,
-        crate::faults::Faults::default(),
-    )
-    .map_err(|e| format!("cannot open the log in {shown} (is the member stopped?): {e}"))?;
+    let log =
+        crate::raft::log_store::LogStore::open(data_dir, Duration::ZERO, Faults::default())
+            .map_err(|e| format!("cannot open the log in {shown} (is the member stopped?): {e}"))?;
     let mark = recovery_mark::read(data_dir).map_err(|e| e.to_string())?;
     recovery_mark::clear(data_dir).map_err(|e| format!("cannot clear the mark: {e}"))?;
     drop(log);

@@ -82,12 +82,10 @@ fn main() -> ExitCode {
         }
         _ => {
             let faults: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-            let experimental: Vec<&str> = Fault::EXPERIMENTAL.iter().map(|f| f.name()).collect();
             let bugs: Vec<&str> = PlantedBug::ALL.iter().map(|b| b.name()).collect();
             println!(
-                "usage: raftcp-jepsen campaign [--seed N]\n       raftcp-jepsen soak --secs N [--seed N]\n       raftcp-jepsen run --fault F [--bug B] [--seed N] [--length-secs N]\nfaults: {} (not in the campaign yet: {})\nbugs: {}",
+                "usage: raftcp-jepsen campaign [--seed N]\n       raftcp-jepsen soak --secs N [--seed N]\n       raftcp-jepsen run --fault F [--bug B] [--seed N] [--length-secs N]\nfaults: {}\nbugs: {}",
                 faults.join(", "),
-                experimental.join(", "),
                 bugs.join(", ")
             );
             return ExitCode::from(2);

@@ -87,6 +87,7 @@ impl Scenario {
             PlantedBug::AckBeforeFsync => Fault::PowerCut,
             PlantedBug::SnapshotUnchecked => Fault::DamagedDisk,
             PlantedBug::StaysUpOnStorageFailure => Fault::DiskFull,
+            PlantedBug::VotesDespiteLostTail => Fault::LogTail,
         }
     }
 

@@ -77,8 +77,10 @@ pub enum Fault {
     ClockSkew,
     /// kill -9 a member (the leader half the time), cut a few bytes off
     /// the end of its Raft log, as a power cut or a damaged length would,
-    /// and restart it. Not in the campaign yet: the log has no answer to
-    /// it (docs/reliability.md, "Damage on disk").
+    /// and restart it. Every other round (the first) the cut is of a follower that
+    /// holds entries a third member lacks (that one was cut off for a
+    /// while), and the leader is down meanwhile: a cut member that voted
+    /// at once would elect a leader without entries it acknowledged.
     LogTail,
     /// A member (the leader half the time), or every third round all of
     /// them, lose power: kill -9, and every write not fsynced is gone (the
@@ -102,7 +104,7 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 16] = [
         Fault::KillMember,
         Fault::KillLeader,
         Fault::KillAll,
@@ -118,11 +120,8 @@ impl Fault {
         Fault::PowerCut,
         Fault::DiskFull,
         Fault::DamagedDisk,
+        Fault::LogTail,
     ];
-
-    /// Faults `raftcp-jepsen run --fault` takes that the campaign does not
-    /// run yet.
-    pub const EXPERIMENTAL: [Fault; 1] = [Fault::LogTail];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -151,10 +150,7 @@ impl Fault {
     }
 
     pub fn parse(name: &str) -> Option<Fault> {
-        Fault::ALL
-            .into_iter()
-            .chain(Fault::EXPERIMENTAL)
-            .find(|f| f.name() == name)
+        Fault::ALL.into_iter().find(|f| f.name() == name)
     }
 }
 
@@ -294,20 +290,7 @@ impl<'a> Nemesis<'a> {
                     self.note(format!("restart member {victim}"));
                     self.restart(victim, 0);
                 }
-                Fault::LogTail => {
-                    let victim = self.leader_or_follower();
-                    let bytes = 1 + self.rng.below(64);
-                    self.note(format!(
-                        "kill -9 member {victim}, cut {bytes} bytes off its log"
-                    ));
-                    self.cluster.kill(victim);
-                    self.cluster.cut_log_tail(victim, bytes);
-                    self.sleep_ms(200, 1_500);
-                    self.note(format!("restart member {victim}"));
-                    self.restart(victim, 0);
-                    // Time to catch up before the next round.
-                    self.sleep_ms(2_000, 3_000);
-                }
+                Fault::LogTail => self.cut_a_log_tail(),
                 Fault::PowerCut => self.cut_power(),
                 Fault::DiskFull => self.fill_a_disk(),
                 Fault::DamagedDisk => self.damage_a_disk(),
@@ -452,6 +435,59 @@ impl<'a> Nemesis<'a> {
             self.restart(victim, 0);
         }
         self.sleep_ms(1_000, 2_000);
+    }
+
+    /// One round of [`Fault::LogTail`].
+    fn cut_a_log_tail(&mut self) {
+        // The dangerous shape first, then every other round.
+        self.damage_rounds += 1;
+        if self.damage_rounds % 2 == 1 {
+            return self.cut_a_tail_only_it_had();
+        }
+        let victim = self.leader_or_follower();
+        let bytes = 1 + self.rng.below(64);
+        self.note(format!(
+            "kill -9 member {victim}, cut {bytes} bytes off its log"
+        ));
+        self.cluster.kill(victim);
+        self.cluster.cut_log_tail(victim, bytes);
+        self.sleep_ms(200, 1_500);
+        self.note(format!("restart member {victim}"));
+        self.restart(victim, 0);
+        // Time to catch up before the next round.
+        self.sleep_ms(2_000, 3_000);
+    }
+
+    /// The dangerous shape of [`Fault::LogTail`]: a third member falls
+    /// behind (cut off), a follower that kept up loses the end of its log,
+    /// and the leader, the only other holder of those entries, is down
+    /// while the two others could elect a leader between them.
+    fn cut_a_tail_only_it_had(&mut self) {
+        let leader = self.leader_or_any();
+        let victim = self.follower();
+        let Some(behind) = (self.members().into_iter()).find(|m| *m != leader && *m != victim)
+        else {
+            return;
+        };
+        self.note(format!("partition [{behind}] from [{leader}, {victim}]"));
+        self.net.partition(&[behind], &[leader, victim]);
+        self.sleep_ms(1_000, 2_000);
+        let bytes = 1 + self.rng.below(4_096);
+        self.note(format!(
+            "kill -9 members {victim} and {leader}, cut {bytes} bytes off {victim}'s log, heal"
+        ));
+        self.cluster.kill(victim);
+        self.cluster.kill(leader);
+        self.cluster.cut_log_tail(victim, bytes);
+        self.net.heal_members();
+        self.note(format!("restart member {victim}"));
+        self.restart(victim, 0);
+        // Long enough for the two to elect a leader, were the cut member
+        // to vote.
+        self.sleep_ms(3_000, 4_000);
+        self.note(format!("restart member {leader}"));
+        self.restart(leader, 0);
+        self.sleep_ms(2_000, 3_000);
     }
 
     /// One round of [`Fault::DiskFull`].
