@@ -13,7 +13,7 @@ use crate::raft::network::{PeerLink, Peers};
 use crate::raft::peer_frame::{PeerReply, PeerRpc};
 use crate::raft::peer_server::PeerHost;
 use crate::raft::state_machine::SharedReplica;
-use crate::raft::{NodeId, Raft, TypeConfig};
+use crate::raft::{LogId, NodeId, Raft, TypeConfig};
 use crate::recovery::Recovery;
 use crate::storage::known_peers::KnownPeers;
 use crate::tls::Tls;
@@ -329,8 +329,9 @@ impl PeerHost for Cluster {
         self.id
     }
 
-    fn votes(&self) -> bool {
+    async fn may_vote_for(&self, candidate_last: Option<LogId>) -> bool {
         !self.recovery.is_recovering()
+            || crate::recovery::meets_every_voters_log(self, candidate_last).await
     }
 
     fn cluster_id(&self) -> &str {

@@ -6,33 +6,43 @@
 //!
 //! So, in the spirit of protocol-aware recovery (Alagappan et al., FAST
 //! 2018), the member is marked recovering (durably: the mark outlives
-//! restarts) and neither votes nor stands for election until it has caught
-//! up with a leader: once it has applied everything a leader had committed
-//! when asked after the restart, its log holds every committed entry it
-//! ever acknowledged, and it votes again. Its vote cannot have been lost
-//! with the tail: it lives in a file of its own (`raft::vote_file`). Until
-//! then it serves clients as any follower does. If the others cannot elect
-//! a leader without it (one of two left), the group waits for a member that
-//! kept its log rather than risk a committed write.
+//! restarts) until it has caught up with a leader: once it has applied
+//! everything a leader had committed when asked after the restart, its log
+//! holds every committed entry it ever acknowledged. Its vote cannot have
+//! been lost with the tail: it lives in a file of its own
+//! (`raft::vote_file`). Meanwhile it serves clients as any follower does,
+//! and it votes for a candidate, or stands itself, only with a log at
+//! least as up to date as every voter's, all of them answering
+//! ([`meets_every_voters_log`]). Every committed entry it may have lost is
+//! held by some member whose log is intact (at most a minority can lose
+//! what they synced), so such a log holds it too.
 //!
-//! A power cut of the whole site can tear the newest record of every
-//! member, leaving no member that may vote. Only the operator knows that
-//! this is what happened: `raftcp vote-again` clears a stopped member's
-//! mark (docs/operations.md, "A member that lost a tail").
+//! That lets a group whose members all lost a tail at once (a power cut of
+//! the whole site tears the record each was writing) elect a leader by
+//! itself. It waits, rather than risk a committed write, while a voter
+//! does not answer: if that voter is gone for good, only the operator
+//! knows that the others may go on; `raftcp vote-again` clears a stopped
+//! member's mark (docs/operations.md, "A member that lost a tail").
 
 use crate::cluster::Cluster;
 use crate::faults::{Faults, PlantedBug};
+use crate::raft::LogId;
+use crate::raft::peer_frame::{PeerReply, PeerRpc};
 use crate::storage::recovery_mark::{self, RecoveryMark};
 use crate::sync::lock;
+use openraft::async_runtime::WatchReceiver;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often a recovering member looks for a leader to catch up with.
 const CATCH_UP_POLL: Duration = Duration::from_millis(200);
 
 /// How long one attempt waits to apply up to the leader's commit index.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a voter has to tell its last log id to a recovering member.
+const LAST_LOG_ID_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Whether this member holds back its vote, and why.
 #[derive(Debug)]
@@ -72,22 +82,24 @@ impl Recovery {
     }
 }
 
-/// Keeps a recovering `cluster` from voting and from standing for election
-/// until it has caught up with a leader, then lets it. (It starts with
-/// elections off: `node::start`.)
+/// Holds a recovering `cluster` to [`meets_every_voters_log`] until it has
+/// caught up with a leader (or was elected under that rule), then lets it
+/// vote and stand as any member. (It starts with elections off:
+/// `node::start`; it stands only through this task.)
 pub async fn catch_up(cluster: Arc<Cluster>) {
     let id = cluster.id();
     let Some(mark) = cluster.recovery().mark() else {
         return;
     };
     tracing::error!(
-        "node {id} may have lost entries it acknowledged: {}; it does not vote or stand for \
-         election until it has caught up with a leader. If every member lost the end of its \
-         log at once (a power cut of the whole site), no leader can be elected: stop each \
-         such member and run `raftcp vote-again --data-dir <its data directory>` \
+        "node {id} may have lost entries it acknowledged: {}; until it has caught up with a leader \
+         it votes only for a log at least as up to date as every voter's, all of them \
+         answering. If a voter is gone for good and no leader can be elected without this \
+         member, stop it and run `raftcp vote-again --data-dir <its data directory>` \
          (docs/operations.md)",
         mark.reason
     );
+    let mut leaderless_since = Instant::now();
     loop {
         tokio::time::sleep(CATCH_UP_POLL).await;
         let metrics = cluster.raft_metrics();
@@ -96,9 +108,23 @@ pub async fn catch_up(cluster: Arc<Cluster>) {
             tracing::error!("node {id} is its group's only voter: it goes on with the log it has");
             break;
         }
-        // Nobody else leads yet: nothing to catch up with.
-        if metrics.current_leader.is_none_or(|leader| leader == id) {
-            continue;
+        match metrics.current_leader {
+            // Elected with a log at least as up to date as every voter's.
+            Some(leader) if leader == id => break,
+            Some(_) => leaderless_since = Instant::now(),
+            None => {
+                // No one stands whose log this member may vote for; it
+                // stands itself if its own log meets the bar.
+                if leaderless_since.elapsed() >= cluster.settings().cut_off_after {
+                    leaderless_since = Instant::now();
+                    let last = cluster.raft().data_metrics().borrow_watched().last_log;
+                    if meets_every_voters_log(&cluster, last).await {
+                        tracing::warn!("node {id} stands for election: no one else could");
+                        let _ = cluster.raft().trigger().elect(true).await;
+                    }
+                }
+                continue;
+            }
         }
         // The leader's commit index, confirmed by a quorum after this
         // member restarted: every entry committed before the loss is at or
@@ -122,6 +148,30 @@ pub async fn catch_up(cluster: Arc<Cluster>) {
     cluster.raft().runtime_config().elect(true);
     // A warning, as the error before it: operators watch for both.
     tracing::warn!("node {id} has caught up with the leader: it votes again");
+}
+
+/// Whether a log ending at `last` is at least as up to date as every
+/// voter's log (this member's included), each voter answering in time.
+pub async fn meets_every_voters_log(cluster: &Cluster, last: Option<LogId>) -> bool {
+    let metrics = cluster.raft_metrics();
+    for voter in metrics.membership_config.membership().voter_ids() {
+        let theirs = match voter == cluster.id() {
+            true => cluster.raft().data_metrics().borrow_watched().last_log,
+            false => {
+                let Some(link) = cluster.link_to(voter) else {
+                    return false;
+                };
+                match link.call(PeerRpc::LastLogId, LAST_LOG_ID_TIMEOUT).await {
+                    Ok(PeerReply::LastLogId(theirs)) => theirs,
+                    _ => return false,
+                }
+            }
+        };
+        if last < theirs {
+            return false;
+        }
+    }
+    true
 }
 
 /// `raftcp vote-again`: lets the stopped member with `data_dir` vote at its

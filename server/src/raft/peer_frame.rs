@@ -3,9 +3,9 @@
 //! sends requests; the accepting node answers each request by id, in any
 //! order, so many RPCs share one connection. Variant order is wire format.
 
-use super::TypeConfig;
 use super::peer_auth::{Nonce, Proof};
 use super::snapshot_transfer::SnapshotChunk;
+use super::{LogId, TypeConfig};
 use crate::machine::{CommandKind, CommandResponse};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
 use openraft::raft::{VoteRequest, VoteResponse};
@@ -78,6 +78,9 @@ pub enum PeerRpc {
     /// began is at or below it (for a follower's local linearizable
     /// read: a watch's first state).
     ReadIndex,
+    /// This member's last log id: what a member recovering from a lost log
+    /// tail measures a candidate against (`crate::recovery`).
+    LastLogId,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -91,6 +94,7 @@ pub enum PeerReply {
     Read(Result<Result<Reply, OpError>, ForwardError>),
     Admin(Result<Result<AdminReply, OpError>, ForwardError>),
     ReadIndex(Result<u64, ForwardError>),
+    LastLogId(Option<LogId>),
 }
 
 /// Why a forwarded command or read was not handled.

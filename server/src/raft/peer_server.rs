@@ -9,7 +9,7 @@ use super::network::{
 use super::peer_auth::{self, Exchange, Nonce, Role::Acceptor, Role::Dialer};
 use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
 use super::snapshot_transfer::{Assembly, Received};
-use super::{NodeId, Raft};
+use super::{LogId, NodeId, Raft};
 use crate::limits::{
     PEER_FRAME_BYTES_MAX, PEER_HELLO_TIMEOUT, PEER_OUTBOX_FRAMES_MAX, PEER_REQUESTS_MAX,
 };
@@ -17,6 +17,7 @@ use crate::storage::known_peers::KnownPeers;
 use crate::sync::lock;
 use crate::ws::{self, Socket};
 use futures_util::{SinkExt, StreamExt};
+use openraft::async_runtime::WatchReceiver;
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -30,9 +31,10 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 /// member than this.
 pub trait PeerHost: Send + Sync + 'static {
     fn id(&self) -> NodeId;
-    /// Whether this member may grant votes now (not while it recovers a
-    /// log that lost a tail: `crate::recovery`).
-    fn votes(&self) -> bool;
+    /// Whether this member may grant a vote to a candidate whose log ends
+    /// at `candidate_last` (while it recovers a log that lost a tail, only
+    /// to one at least as up to date as every voter's: `crate::recovery`).
+    fn may_vote_for(&self, candidate_last: Option<LogId>) -> impl Future<Output = bool> + Send;
     fn cluster_id(&self) -> &str;
     fn raft(&self) -> &Raft;
     fn peers(&self) -> &Peers;
@@ -218,6 +220,10 @@ async fn send(outbox: &mpsc::Sender<Message>, frame: &PeerFrame) -> Result<(), (
     outbox.send(Message::binary(bytes)).await.map_err(|_| ())
 }
 
+/// The refusal of a member that holds back its vote (`crate::recovery`).
+const VOTE_HELD_BACK: &str = "this member's log lost a tail: until it has caught up, it votes \
+                              only for a log at least as up to date as every voter's";
+
 async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> PeerReply {
     let raft = host.raft();
     match rpc {
@@ -226,17 +232,15 @@ async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) 
                 .await
                 .map_err(|e| e.to_string()),
         ),
-        PeerRpc::Vote(_) | PeerRpc::PreVote(_) if !host.votes() => {
-            let refusal =
-                "this member is catching up after its log lost a tail; it votes again then";
-            PeerReply::Vote(Err(refusal.into()))
-        }
-        PeerRpc::Vote(request) => {
-            PeerReply::Vote(raft.vote(request).await.map_err(|e| e.to_string()))
-        }
-        PeerRpc::PreVote(request) => {
-            PeerReply::Vote(raft.pre_vote(request).await.map_err(|e| e.to_string()))
-        }
+        PeerRpc::Vote(request) => match host.may_vote_for(request.last_log_id).await {
+            true => PeerReply::Vote(raft.vote(request).await.map_err(|e| e.to_string())),
+            false => PeerReply::Vote(Err(VOTE_HELD_BACK.into())),
+        },
+        PeerRpc::PreVote(request) => match host.may_vote_for(request.last_log_id).await {
+            true => PeerReply::Vote(raft.pre_vote(request).await.map_err(|e| e.to_string())),
+            false => PeerReply::Vote(Err(VOTE_HELD_BACK.into())),
+        },
+        PeerRpc::LastLogId => PeerReply::LastLogId(raft.data_metrics().borrow_watched().last_log),
         PeerRpc::Snapshot(chunk) => {
             let received = lock(assembly).receive(chunk);
             let Some(Received { vote, meta, data }) = (match received {
