@@ -5,8 +5,9 @@
 //! start; it is then replaced through the runbook.
 //!
 //! Cutting the newest WAL file is not among them: it is the torn tail a
-//! power cut leaves (the experimental `log-tail` fault), which a member
-//! cannot tell from a cut of records it had synced (docs/reliability.md).
+//! power cut leaves, which a member cannot tell from a cut of records it
+//! had synced, so it goes on, recovering (the `log-tail` fault;
+//! docs/reliability.md).
 
 use super::Rng;
 use raftcp_server::storage::identity::IDENTITY_FILE;
