@@ -10,7 +10,7 @@ use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::origin::OriginPolicy;
 use crate::raft::network::{PeerLink, Peers};
-use crate::raft::peer_frame::{PeerReply, PeerRpc};
+use crate::raft::peer_frame::{LogEnd, PeerReply, PeerRpc};
 use crate::raft::peer_server::PeerHost;
 use crate::raft::state_machine::SharedReplica;
 use crate::raft::{LogId, NodeId, Raft, TypeConfig};
@@ -179,6 +179,16 @@ impl Cluster {
         &self.recovery
     }
 
+    /// Where this member's log ends, and the voters it holds.
+    pub fn log_end(&self) -> LogEnd {
+        LogEnd {
+            last_log_id: self.raft.data_metrics().borrow_watched().last_log,
+            voters: (self.raft_metrics().membership_config.membership())
+                .voter_ids()
+                .collect(),
+        }
+    }
+
     /// The dashboard's files, when the member serves them (`--www`).
     pub fn www(&self) -> Option<&Assets> {
         self.www.as_deref()
@@ -330,8 +340,12 @@ impl PeerHost for Cluster {
     }
 
     async fn may_vote_for(&self, candidate_last: Option<LogId>) -> bool {
-        !self.recovery.is_recovering()
+        !self.recovery.holds_back_vote()
             || crate::recovery::meets_every_voters_log(self, candidate_last).await
+    }
+
+    fn log_end(&self) -> LogEnd {
+        Cluster::log_end(self)
     }
 
     fn cluster_id(&self) -> &str {

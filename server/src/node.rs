@@ -186,12 +186,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, StartError> {
         config.tls.clone(),
         &config.members,
     );
-    let recovery = Recovery::open(&config.data_dir, config.faults)?;
+    let recovery = Recovery::open(&config.data_dir, log.clone(), config.faults)?;
     let mut raft_config = raft_config(config.election_timeout_ms, config.snapshot_every)
         .map_err(|e| StartError::Raft(e.to_string()))?;
     // Off before the first election timeout can pass; `recovery::catch_up`
     // turns it on.
-    raft_config.enable_elect = !recovery.is_recovering();
+    raft_config.enable_elect = !recovery.holds_back_vote();
     let network = NetworkFactory {
         peers: peers.clone(),
     };

@@ -20,7 +20,7 @@ use raftcp_proto::{
     HandleId, LatchOp, LockOp, LongOp, Op, OpError, Reply, RequestId, SemaphoreOp, SessionId,
 };
 use raftcp_server::machine::{Command, CommandKind, CommandResponse, Machine, POSITIONS_PER_ENTRY};
-use raftcp_server::raft::peer_frame::{ForwardError, PeerFrame, PeerReply, PeerRpc};
+use raftcp_server::raft::peer_frame::{ForwardError, LogEnd, PeerFrame, PeerReply, PeerRpc};
 use raftcp_server::raft::snapshot_transfer::SnapshotChunk;
 use raftcp_server::raft::{Entry, LogId, SnapshotMeta, StoredMembership, TypeConfig, Vote};
 use serde::Serialize;
@@ -207,6 +207,9 @@ fn requests() -> Vec<(&'static str, Vec<u8>)> {
             }),
         ),
         ("peer.admin", request(PeerRpc::Admin(AdminOp::Members))),
+        ("peer.read_index", request(PeerRpc::ReadIndex)),
+        ("peer.log_end", request(PeerRpc::LogEnd)),
+        ("peer.leader_log_end", request(PeerRpc::LeaderLogEnd)),
     ]
 }
 
@@ -258,6 +261,21 @@ fn replies() -> Vec<(&'static str, Vec<u8>)> {
             "peer.reply.refused_vote",
             response(PeerReply::Vote(Err("e".into()))),
         ),
+        (
+            "peer.reply.read_index",
+            response(PeerReply::ReadIndex(Ok(7))),
+        ),
+        (
+            "peer.reply.log_end",
+            response(PeerReply::LogEnd(LogEnd {
+                last_log_id: Some(at(2, 1, 5)),
+                voters: BTreeSet::from([1, 2, 3]),
+            })),
+        ),
+        (
+            "peer.reply.leader_log_end",
+            response(PeerReply::LeaderLogEnd(Ok(Some(at(2, 1, 5))))),
+        ),
     ]
 }
 
@@ -305,6 +323,9 @@ const GOLDEN: &[(&str, &str)] = &[
     ("peer.propose", "03090404"),
     ("peer.read", "0309050500016e00"),
     ("peer.admin", "03090600"),
+    ("peer.read_index", "030907"),
+    ("peer.log_end", "030908"),
+    ("peer.leader_log_end", "030909"),
     ("peer.reply.append_entries", "0409000000"),
     ("peer.reply.vote", "040901000201010101020105"),
     ("peer.reply.snapshot", "0409020001020101"),
@@ -314,6 +335,9 @@ const GOLDEN: &[(&str, &str)] = &[
     ("peer.reply.not_leader", "04090301000102"),
     ("peer.reply.unavailable", "04090401010175"),
     ("peer.reply.refused_vote", "040901010165"),
+    ("peer.reply.read_index", "0409060007"),
+    ("peer.reply.log_end", "0409070102010503010203"),
+    ("peer.reply.leader_log_end", "0409080001020105"),
     ("stored.vote", "020101"),
     ("stored.log_id", "020105"),
     ("stored.entry.blank", "02010300"),

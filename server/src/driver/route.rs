@@ -10,9 +10,9 @@ pub use crate::raft::peer_frame::ForwardError;
 use crate::cluster::Cluster;
 use crate::faults::PlantedBug;
 use crate::machine::{Command, CommandKind, CommandResponse};
-use crate::raft::NodeId;
 use crate::raft::network::LinkError;
 use crate::raft::peer_frame::{PeerReply, PeerRpc};
+use crate::raft::{LogId, NodeId};
 use openraft::ReadPolicy;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
@@ -52,6 +52,21 @@ impl Cluster {
             PeerReply::ReadIndex(result) => result,
             other => Err(unexpected(other)),
         }
+    }
+
+    /// Where the leader's log ends, asked after it confirmed with a quorum
+    /// that it leads: every entry anyone acknowledged to a leader so far
+    /// and that can still commit is at or below it.
+    pub async fn leader_log_end(&self) -> Result<Option<LogId>, ForwardError> {
+        match self.on_leader(PeerRpc::LeaderLogEnd).await? {
+            PeerReply::LeaderLogEnd(result) => result,
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn leader_log_end_here(&self) -> Result<Option<LogId>, ForwardError> {
+        self.read_index_here().await?;
+        Ok(self.raft().data_metrics().borrow_watched().last_log)
     }
 
     /// Confirms leadership with a quorum and returns the read index.
@@ -109,6 +124,7 @@ impl Cluster {
             PeerRpc::Read { session, op } => PeerReply::Read(self.read_here(session, &op).await),
             PeerRpc::Admin(op) => PeerReply::Admin(self.admin_here(op).await),
             PeerRpc::ReadIndex => PeerReply::ReadIndex(self.read_index_here().await),
+            PeerRpc::LeaderLogEnd => PeerReply::LeaderLogEnd(self.leader_log_end_here().await),
             other => PeerReply::Proposed(Err(ForwardError::Unavailable(format!(
                 "{other:?} is not a client request"
             )))),
@@ -238,7 +254,8 @@ fn refused_here(reply: PeerReply) -> Result<PeerReply, ForwardError> {
         PeerReply::Proposed(Err(e))
         | PeerReply::Read(Err(e))
         | PeerReply::Admin(Err(e))
-        | PeerReply::ReadIndex(Err(e)) => Err(e),
+        | PeerReply::ReadIndex(Err(e))
+        | PeerReply::LeaderLogEnd(Err(e)) => Err(e),
         reply => Ok(reply),
     }
 }

@@ -10,10 +10,10 @@
 
 use super::codec::{Stored, StoredEntry};
 use super::vote_file;
+use super::wal_open::open_wal;
 use super::{Entry, LogId, TypeConfig, Vote};
 use crate::faults::{Faults, PlantedBug};
 use crate::limits::LOG_VALUE_BYTES_MAX;
-use crate::storage::recovery_mark;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{LogIdOptionExt, OptionalSend};
@@ -25,20 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{RwLock, oneshot};
-
-/// Bytes of recent log entries kept in memory, counted encoded: decoded
-/// they take several times as much. raft-log keeps the open WAL file's
-/// entries besides (up to [`LOG_CHUNK_BYTES`]). 64 MiB let each member grow
-/// by hundreds of MiB under load, and faulting in that fresh memory (the
-/// kernel zeroes every new page) took a tenth of the members' CPU
-/// (docs/benchmarks.md); followers further behind read from disk.
-const LOG_CACHE_BYTES: usize = 8 * 1024 * 1024;
-
-/// Bytes per WAL file before a new one starts. raft-log can only evict
-/// cached entries, and delete purged entries from disk, a whole closed file
-/// at a time; with its default (1 GiB) the file under load never closed, so
-/// every entry stayed in memory and on disk.
-const LOG_CHUNK_BYTES: usize = 16 * 1024 * 1024;
 
 /// raft-log's view of our types.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -112,109 +98,25 @@ impl LogStore {
     /// (`crate::storage::recovery_mark`) before anything is cut.
     pub fn open(data_dir: &Path, batch_wait: Duration, faults: Faults) -> io::Result<Self> {
         let log = open_wal(data_dir, batch_wait)?;
+        let vote_path = vote_file::path(data_dir);
+        // A directory from before the vote had a file of its own: the file
+        // starts as the log's copy, which a later cut of the log cannot take.
+        if let (None, Some(vote)) = (vote_file::read(&vote_path)?, log.log_state().vote()) {
+            vote_file::write(&vote_path, &vote.0)?;
+        }
         Ok(Self {
             log: Arc::new(RwLock::new(log)),
-            vote_path: vote_file::path(data_dir),
+            vote_path,
             ack_before_fsync: faults.planted(PlantedBug::AckBeforeFsync),
         })
     }
-}
 
-/// Opens the WAL of `data_dir`, telling a log that may have lost entries it
-/// acknowledged from a whole one. Two shapes of loss are seen here:
-/// - the newest file ends inside a record. A power cut leaves that of a
-///   record that was never synced, so never acknowledged; a disk that lost
-///   the end of the file after it was synced leaves the same, and the file
-///   cannot tell them apart. raft-log cuts the record off; the mark is
-///   written first.
-/// - the newest file is full, so a newer one was started after it, and
-///   that one is gone or held less than its first record (raft-log removes
-///   such a file as an interrupted start): records in it may be lost.
-///
-/// Either marks the member as recovering, which costs it its vote until it
-/// has caught up with a leader (`crate::recovery`), never committed data.
-fn open_wal(data_dir: &Path, batch_wait: Duration) -> io::Result<raft_log::RaftLog<WalTypes>> {
-    let dir = data_dir.join(LOG_DIR);
-    std::fs::create_dir_all(&dir)?;
-    let whole = config(&dir, batch_wait, TornTail::Refuse);
-    let log = match raft_log::RaftLog::open(Arc::new(whole)) {
-        Ok(log) => log,
-        Err(e) if cannot_open(&e) => return Err(refusal(&dir, e)),
-        Err(e) => {
-            let reason = format!("the newest file of its Raft log ended inside a record ({e})");
-            recovery_mark::set(data_dir, reason)?;
-            let cut = config(&dir, batch_wait, TornTail::Cut);
-            raft_log::RaftLog::open(Arc::new(cut)).map_err(|e| refusal(&dir, e))?
-        }
-    };
-    let newest = log.stat().open_chunk;
-    let limits = config(&dir, batch_wait, TornTail::Cut).wal;
-    let full = newest.size >= limits.chunk_max_size() as u64
-        || newest.records_count >= limits.chunk_max_records() as u64;
-    if full {
-        let reason = format!(
-            "its newest Raft log file ({} bytes) is full, and the file after it is missing",
-            newest.size
-        );
-        recovery_mark::set(data_dir, reason)?;
+    /// Returns once everything handed to the log is on disk.
+    pub async fn sync(&self) -> io::Result<()> {
+        let (done, flushed) = oneshot::channel();
+        (self.log.write().await).flush(true, Some(FlushDone::Waiter(done)))?;
+        flushed.await.map_err(io::Error::other)?
     }
-    Ok(log)
-}
-
-/// Errors opening a WAL that say nothing about its data: permissions, a
-/// lock held by another process, no space, a missing directory.
-fn cannot_open(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::PermissionDenied
-            | io::ErrorKind::WouldBlock
-            | io::ErrorKind::StorageFull
-            | io::ErrorKind::NotFound
-            | io::ErrorKind::InvalidInput
-    )
-}
-
-/// The error a member starts with when its WAL in `dir` does not open.
-fn refusal(dir: &Path, e: io::Error) -> io::Error {
-    let shown = dir.display();
-    let reason = match cannot_open(&e) {
-        true => format!("cannot open the Raft log in {shown}: {e}"),
-        // A damaged record, or records that do not follow each other
-        // (raft-log reports those as `Other`).
-        false => format!(
-            "the Raft log in {shown} is damaged: {e}; refusing to start from it (it may have \
-             lost entries this member acknowledged): replace this member's data \
-             (docs/operations.md, \"Replacing a member's disk\")"
-        ),
-    };
-    io::Error::new(e.kind(), reason)
-}
-
-/// What opening a WAL does with a newest file that ends inside a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum TornTail {
-    /// Fail, so the member can mark itself before anything is cut.
-    Refuse,
-    /// Cut the record off.
-    Cut,
-}
-
-/// raft-log's settings for the log in `dir`.
-fn config(dir: &Path, batch_wait: Duration, torn_tail: TornTail) -> raft_log::Config {
-    let mut config = raft_log::Config::new(dir.display());
-    config.wal.truncate_incomplete_record = Some(torn_tail == TornTail::Cut);
-    // raft-log waits up to 1 ms by default to gather a batch before each
-    // fsync. Appends queued during the previous fsync are gathered anyway
-    // (they are already in the queue), so a short wait keeps batches
-    // large under load and saves most of a millisecond per write when
-    // idle (see `NodeConfig::fsync_batch_wait`).
-    config.wal.flush_batch_wait = Some(batch_wait);
-    // Recent entries stay in memory for followers catching up; older
-    // ones are read back from disk. raft-log's default (1 GiB, 100,000
-    // entries) let a member's RSS grow by hundreds of MiB under load.
-    config.log_cache_capacity = Some(LOG_CACHE_BYTES);
-    config.wal.chunk_max_size = Some(LOG_CHUNK_BYTES);
-    config
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -230,13 +132,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
-        // The file is written first, so it holds the newest vote; a data
-        // directory from before it existed has only the log's copy.
-        if let Some(vote) = vote_file::read(&self.vote_path)? {
-            return Ok(Some(vote));
-        }
-        let log = self.log.read().await;
-        Ok(log.log_state().vote().map(|vote| vote.0))
+        let file = vote_file::read(&self.vote_path)?;
+        let log = (self.log.read().await)
+            .log_state()
+            .vote()
+            .map(|vote| vote.0);
+        // Votes only grow, and the file is written first, so it holds the
+        // later one, unless an earlier release (or the planted bug
+        // ack-before-fsync) wrote the log's alone.
+        Ok(match (file, log) {
+            (Some(file), Some(log)) if log > file => Some(log),
+            (Some(file), _) => Some(file),
+            (None, log) => log,
+        })
     }
 }
 
@@ -372,6 +280,7 @@ fn half_open(range: &impl RangeBounds<u64>) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raft::wal_open::{TornTail, config};
     use openraft::testing::blank_ent;
 
     /// WAL files this small make every few records a new file, each

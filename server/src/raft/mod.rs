@@ -11,6 +11,7 @@ pub mod peer_server;
 pub mod snapshot_transfer;
 pub mod state_machine;
 pub mod vote_file;
+pub mod wal_open;
 
 use crate::machine::{Command, CommandResponse};
 use std::fmt;

@@ -5,12 +5,13 @@
 
 use super::peer_auth::{Nonce, Proof};
 use super::snapshot_transfer::SnapshotChunk;
-use super::{LogId, TypeConfig};
+use super::{LogId, NodeId, TypeConfig};
 use crate::machine::{CommandKind, CommandResponse};
 use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse};
 use openraft::raft::{VoteRequest, VoteResponse};
 use raftcp_proto::{AdminOp, AdminReply, Op, OpError, Reply, SessionId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum PeerFrame {
@@ -78,9 +79,13 @@ pub enum PeerRpc {
     /// began is at or below it (for a follower's local linearizable
     /// read: a watch's first state).
     ReadIndex,
-    /// This member's last log id: what a member recovering from a lost log
-    /// tail measures a candidate against (`crate::recovery`).
-    LastLogId,
+    /// Where this member's log ends, and its voters: what a member
+    /// recovering from a lost log tail measures a candidate against
+    /// (`crate::recovery`).
+    LogEnd,
+    /// Where the leader's log ends, once it has confirmed with a quorum
+    /// that it still leads: what a recovering member catches up to.
+    LeaderLogEnd,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,7 +99,16 @@ pub enum PeerReply {
     Read(Result<Result<Reply, OpError>, ForwardError>),
     Admin(Result<Result<AdminReply, OpError>, ForwardError>),
     ReadIndex(Result<u64, ForwardError>),
-    LastLogId(Option<LogId>),
+    LogEnd(LogEnd),
+    LeaderLogEnd(Result<Option<LogId>, ForwardError>),
+}
+
+/// A member's answer to [`PeerRpc::LogEnd`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogEnd {
+    pub last_log_id: Option<LogId>,
+    /// The voters of the membership its log holds.
+    pub voters: BTreeSet<NodeId>,
 }
 
 /// Why a forwarded command or read was not handled.

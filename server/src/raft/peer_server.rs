@@ -7,7 +7,7 @@ use super::network::{
     FrameError, PeerLink, Peers, check_incarnation, decode_peer_frame, write_frames,
 };
 use super::peer_auth::{self, Exchange, Nonce, Role::Acceptor, Role::Dialer};
-use super::peer_frame::{PeerFrame, PeerReply, PeerRpc};
+use super::peer_frame::{LogEnd, PeerFrame, PeerReply, PeerRpc};
 use super::snapshot_transfer::{Assembly, Received};
 use super::{LogId, NodeId, Raft};
 use crate::limits::{
@@ -18,6 +18,7 @@ use crate::sync::lock;
 use crate::ws::{self, Socket};
 use futures_util::{SinkExt, StreamExt};
 use openraft::async_runtime::WatchReceiver;
+use openraft::raft::VoteResponse;
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -35,6 +36,8 @@ pub trait PeerHost: Send + Sync + 'static {
     /// at `candidate_last` (while it recovers a log that lost a tail, only
     /// to one at least as up to date as every voter's: `crate::recovery`).
     fn may_vote_for(&self, candidate_last: Option<LogId>) -> impl Future<Output = bool> + Send;
+    /// Where this member's log ends, and its voters.
+    fn log_end(&self) -> LogEnd;
     fn cluster_id(&self) -> &str;
     fn raft(&self) -> &Raft;
     fn peers(&self) -> &Peers;
@@ -220,9 +223,13 @@ async fn send(outbox: &mpsc::Sender<Message>, frame: &PeerFrame) -> Result<(), (
     outbox.send(Message::binary(bytes)).await.map_err(|_| ())
 }
 
-/// The refusal of a member that holds back its vote (`crate::recovery`).
-const VOTE_HELD_BACK: &str = "this member's log lost a tail: until it has caught up, it votes \
-                              only for a log at least as up to date as every voter's";
+/// A vote this member holds back (`crate::recovery`): not granted, with
+/// its own vote and log end, as openraft answers a vote it refuses.
+fn vote_held_back(raft: &Raft) -> PeerReply {
+    let vote = raft.metrics().borrow_watched().vote;
+    let last_log_id = raft.data_metrics().borrow_watched().last_log;
+    PeerReply::Vote(Ok(VoteResponse::new(vote, last_log_id, false)))
+}
 
 async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> PeerReply {
     let raft = host.raft();
@@ -234,13 +241,13 @@ async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) 
         ),
         PeerRpc::Vote(request) => match host.may_vote_for(request.last_log_id).await {
             true => PeerReply::Vote(raft.vote(request).await.map_err(|e| e.to_string())),
-            false => PeerReply::Vote(Err(VOTE_HELD_BACK.into())),
+            false => vote_held_back(raft),
         },
         PeerRpc::PreVote(request) => match host.may_vote_for(request.last_log_id).await {
             true => PeerReply::Vote(raft.pre_vote(request).await.map_err(|e| e.to_string())),
-            false => PeerReply::Vote(Err(VOTE_HELD_BACK.into())),
+            false => vote_held_back(raft),
         },
-        PeerRpc::LastLogId => PeerReply::LastLogId(raft.data_metrics().borrow_watched().last_log),
+        PeerRpc::LogEnd => PeerReply::LogEnd(host.log_end()),
         PeerRpc::Snapshot(chunk) => {
             let received = lock(assembly).receive(chunk);
             let Some(Received { vote, meta, data }) = (match received {
@@ -259,6 +266,7 @@ async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) 
         request @ (PeerRpc::Propose(_)
         | PeerRpc::Read { .. }
         | PeerRpc::Admin(_)
-        | PeerRpc::ReadIndex) => host.answer_forwarded(request).await,
+        | PeerRpc::ReadIndex
+        | PeerRpc::LeaderLogEnd) => host.answer_forwarded(request).await,
     }
 }

@@ -57,6 +57,11 @@ impl KnownPeers {
         })
     }
 
+    /// Whether this node ever met another.
+    pub fn knows_any(&self) -> bool {
+        !crate::sync::lock(&self.known).is_empty()
+    }
+
     /// Checks `incarnation` for `node`, remembering it (durably) on first
     /// contact.
     pub fn check(&self, node: u64, incarnation: u64) -> io::Result<Verdict> {

@@ -45,12 +45,9 @@ fn damaged(error: &dyn std::fmt::Display) -> RecoveryMark {
     }
 }
 
-/// Marks `data_dir` as recovering because of `reason`; on disk when this
-/// returns. An earlier mark is kept: the first loss is the one to report.
-pub fn set(data_dir: &Path, reason: String) -> io::Result<()> {
-    if read(data_dir)?.is_some() {
-        return Ok(());
-    }
+/// Marks `data_dir` as recovering because of `reason`, replacing any
+/// earlier mark; on disk when this returns.
+pub fn write(data_dir: &Path, reason: String) -> io::Result<()> {
     let mark = RecoveryMark {
         reason,
         since_ms: crate::clock::wall_clock_ms(0),
@@ -76,17 +73,17 @@ mod tests {
     use crate::storage::atomic_file::tests::scratch_directory;
 
     #[test]
-    fn a_mark_stays_until_cleared_keeps_its_first_reason_and_marks_when_damaged() {
+    fn a_mark_stays_until_cleared_and_marks_when_damaged() {
         let dir = scratch_directory("recovery-mark");
         assert_eq!(read(&dir).unwrap(), None);
-        set(&dir, "first".into()).unwrap();
-        set(&dir, "second".into()).unwrap();
-        assert_eq!(read(&dir).unwrap().unwrap().reason, "first");
+        write(&dir, "first".into()).unwrap();
+        write(&dir, "second".into()).unwrap();
+        assert_eq!(read(&dir).unwrap().unwrap().reason, "second");
         clear(&dir).unwrap();
         assert_eq!(read(&dir).unwrap(), None);
         clear(&dir).unwrap();
 
-        set(&dir, "torn".into()).unwrap();
+        write(&dir, "torn".into()).unwrap();
         let mut bytes = std::fs::read(path(&dir)).unwrap();
         bytes[10] ^= 0x40;
         std::fs::write(path(&dir), &bytes).unwrap();
