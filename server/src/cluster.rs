@@ -348,6 +348,10 @@ impl PeerHost for Cluster {
         Cluster::log_end(self)
     }
 
+    fn note_append_from(&self, leader: NodeId) {
+        self.recovery.note_append_from(leader);
+    }
+
     fn cluster_id(&self) -> &str {
         &self.cluster_id
     }

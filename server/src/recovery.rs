@@ -53,9 +53,10 @@ const CATCH_UP_POLL: Duration = Duration::from_millis(200);
 /// How long one attempt waits to apply up to the leader's log end.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(5);
 
-/// How long a voter has to say where its log ends. Asked in parallel
-/// while a candidate waits for the vote (an election timeout at least).
-const LOG_END_TIMEOUT: Duration = Duration::from_millis(300);
+/// The share of the election timeout a voter has to say where its log
+/// ends (dial included): voters are asked in parallel while a candidate
+/// waits for the vote, which it does for an election timeout.
+const LOG_END_SHARE_OF_ELECTION_TIMEOUT: u32 = 3;
 
 /// Voters a recovering member asks before it gives up: far more than any
 /// membership holds, so the bound only stops a loop that would not end.
@@ -70,6 +71,10 @@ pub struct Recovery {
     log: LogStore,
     /// The planted bug `votes-despite-lost-tail`: marked, voting anyway.
     ignores_mark: bool,
+    /// The last leader that sent this member entries, and when. A
+    /// follower keeps naming the leader of its stored vote after a restart
+    /// even when that member no longer leads, so only its entries tell.
+    last_append: Mutex<Option<(NodeId, Instant)>>,
 }
 
 impl Recovery {
@@ -81,7 +86,18 @@ impl Recovery {
             mark: Mutex::new(recovery_mark::read(data_dir)?),
             log,
             ignores_mark: faults.planted(PlantedBug::VotesDespiteLostTail),
+            last_append: Mutex::new(None),
         })
+    }
+
+    /// Notes entries (or a heartbeat) sent by `leader`.
+    pub fn note_append_from(&self, leader: NodeId) {
+        *lock(&self.last_append) = Some((leader, Instant::now()));
+    }
+
+    /// Whether `leader` sent this member entries within `within`.
+    fn heard_leader(&self, leader: NodeId, within: Duration) -> bool {
+        lock(&self.last_append).is_some_and(|(from, at)| from == leader && at.elapsed() <= within)
     }
 
     /// Why this member is recovering; `None` once it is not.
@@ -168,8 +184,8 @@ pub async fn catch_up(cluster: Arc<Cluster>) {
         mark.reason
     );
     let mut leader_seen = Instant::now();
-    // Where the leader's log ended when asked, per leader.
-    let mut target: Option<(NodeId, Option<u64>)> = None;
+    // Where the leader's log ended when asked, per leader and term.
+    let mut target: Option<((NodeId, u64), Option<u64>)> = None;
     loop {
         tokio::time::sleep(CATCH_UP_POLL).await;
         let view = view_of(&cluster, leader_seen);
@@ -187,9 +203,10 @@ pub async fn catch_up(cluster: Arc<Cluster>) {
                 }
             }
             Next::CatchUpWith(leader) => {
-                if target.is_none_or(|(asked, _)| asked != leader) {
+                let office = (leader, cluster.raft_metrics().current_term);
+                if target.is_none_or(|(asked, _)| asked != office) {
                     match cluster.leader_log_end().await {
-                        Ok(end) => target = Some((leader, end.map(|id| id.index))),
+                        Ok(end) => target = Some((office, end.map(|id| id.index))),
                         Err(_) => continue,
                     }
                 }
@@ -221,7 +238,7 @@ fn view_of(cluster: &Cluster, leader_seen: Instant) -> View {
     let metrics = cluster.raft_metrics();
     let heard = |leader: NodeId| {
         leader == cluster.id()
-            || (cluster.peers()).heard_within(leader, cluster.settings().cut_off_after)
+            || (cluster.recovery()).heard_leader(leader, cluster.settings().cut_off_after)
     };
     View {
         me: cluster.id(),
@@ -273,8 +290,11 @@ pub async fn meets_every_voters_log(cluster: &Cluster, last: Option<LogId>) -> b
 
 async fn log_end_of(cluster: &Cluster, voter: NodeId) -> Option<LogEnd> {
     let link = cluster.link_to(voter)?;
-    match link.call(PeerRpc::LogEnd, LOG_END_TIMEOUT).await {
-        Ok(PeerReply::LogEnd(end)) => Some(end),
+    // `cut_off_after` is three election timeouts.
+    let timeout = cluster.settings().cut_off_after / (3 * LOG_END_SHARE_OF_ELECTION_TIMEOUT);
+    let call = link.call(PeerRpc::LogEnd, timeout);
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(PeerReply::LogEnd(end))) => Some(end),
         _ => None,
     }
 }

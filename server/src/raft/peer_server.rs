@@ -19,6 +19,7 @@ use crate::ws::{self, Socket};
 use futures_util::{SinkExt, StreamExt};
 use openraft::async_runtime::WatchReceiver;
 use openraft::raft::VoteResponse;
+use openraft::vote::RaftLeaderId;
 use std::future::Future;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -38,6 +39,8 @@ pub trait PeerHost: Send + Sync + 'static {
     fn may_vote_for(&self, candidate_last: Option<LogId>) -> impl Future<Output = bool> + Send;
     /// Where this member's log ends, and its voters.
     fn log_end(&self) -> LogEnd;
+    /// Notes that `leader` sent entries (or a heartbeat).
+    fn note_append_from(&self, leader: NodeId);
     fn cluster_id(&self) -> &str;
     fn raft(&self) -> &Raft;
     fn peers(&self) -> &Peers;
@@ -234,11 +237,16 @@ fn vote_held_back(raft: &Raft) -> PeerReply {
 async fn handle(host: &impl PeerHost, rpc: PeerRpc, assembly: &Mutex<Assembly>) -> PeerReply {
     let raft = host.raft();
     match rpc {
-        PeerRpc::AppendEntries(request) => PeerReply::AppendEntries(
-            raft.append_entries(request)
-                .await
-                .map_err(|e| e.to_string()),
-        ),
+        PeerRpc::AppendEntries(request) => {
+            if request.vote.is_committed() {
+                host.note_append_from(*request.vote.leader_id().node_id());
+            }
+            PeerReply::AppendEntries(
+                raft.append_entries(request)
+                    .await
+                    .map_err(|e| e.to_string()),
+            )
+        }
         PeerRpc::Vote(request) => match host.may_vote_for(request.last_log_id).await {
             true => PeerReply::Vote(raft.vote(request).await.map_err(|e| e.to_string())),
             false => vote_held_back(raft),

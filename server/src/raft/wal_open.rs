@@ -50,18 +50,21 @@ pub(super) fn open_wal(
 ) -> io::Result<raft_log::RaftLog<WalTypes>> {
     let dir = data_dir.join(LOG_DIR);
     std::fs::create_dir_all(&dir)?;
+    let before = wal_sizes(&dir)?;
     let marked_before = recovery_mark::read(data_dir)?.is_some();
     if !marked_before {
         recovery_mark::write(data_dir, OPENING.into())?;
     }
-    let before = wal_sizes(&dir)?;
     let opened = open_cutting_a_torn_tail(&dir, batch_wait);
     let after = wal_sizes(&dir)?;
     let (log, torn) = match opened {
         Ok(opened) => opened,
         Err(e) => {
-            // Nothing was cut or removed: no doubt to keep.
-            if !marked_before && after == before {
+            // Held by another process (raft-log locks before it touches
+            // anything), or nothing was cut or removed: no doubt to keep.
+            let untouched = e.kind() == io::ErrorKind::WouldBlock
+                || lost_files(&before, &after, None).is_empty();
+            if !marked_before && untouched {
                 recovery_mark::clear(data_dir)?;
             }
             return Err(e);
@@ -133,7 +136,7 @@ fn lost_files(
     for (file, &size) in before {
         let name = file.to_string_lossy();
         match after.get(file) {
-            None if size > 0 => losses.push(format!(
+            None => losses.push(format!(
                 "its newest Raft log file {name} ({size} bytes) was removed: its first record \
                  was never completed{why}"
             )),

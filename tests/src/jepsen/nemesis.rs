@@ -75,12 +75,14 @@ pub enum Fault {
     /// Followers restart with clocks far ahead (further each round), then
     /// the leader is killed so one of them leads.
     ClockSkew,
-    /// kill -9 a member (the leader half the time), cut a few bytes off
-    /// the end of its Raft log, as a power cut or a damaged length would,
-    /// and restart it. Every other round (the first) the cut is of a follower that
-    /// holds entries a third member lacks (that one was cut off for a
-    /// while), and the leader is down meanwhile: a cut member that voted
-    /// at once would elect a leader without entries it acknowledged.
+    /// A member's Raft log loses its end while it is down. The first
+    /// round and every other one: a third member falls behind (cut off),
+    /// a follower that kept up and the leader are killed, 512–4,095 bytes
+    /// are cut off the follower's log and it restarts while the leader is
+    /// down (a cut member that voted at once would elect a leader without
+    /// entries it acknowledged). The others: kill -9 a member (the leader
+    /// half the time), cut 1–12 bytes (inside its last record, so it must
+    /// say it recovers) and restart it.
     LogTail,
     /// A member (the leader half the time), or every third round all of
     /// them, lose power: kill -9, and every write not fsynced is gone (the
@@ -102,6 +104,11 @@ pub enum Fault {
     /// caught up; half the rounds kill -9 and restart a member meanwhile.
     Membership,
 }
+
+/// Bytes a cut of a WAL file can take and still end inside its last
+/// record: every raft-log record is longer (a 4-byte type and an 8-byte
+/// checksum around a payload that is never empty).
+const INSIDE_A_RECORD_BYTES: u64 = 12;
 
 impl Fault {
     pub const ALL: [Fault; 16] = [
@@ -448,7 +455,9 @@ impl<'a> Nemesis<'a> {
             return self.cut_a_tail_only_it_had();
         }
         let victim = self.leader_or_follower();
-        let bytes = 1 + self.rng.below(64);
+        // Inside the last record for sure (every record is longer): the
+        // member must see it.
+        let bytes = 1 + self.rng.below(INSIDE_A_RECORD_BYTES);
         self.note(format!(
             "kill -9 member {victim}, cut {bytes} bytes off its log"
         ));
@@ -457,6 +466,12 @@ impl<'a> Nemesis<'a> {
         self.sleep_ms(200, 1_500);
         self.note(format!("restart member {victim}"));
         self.restart(victim, 0);
+        if !self.comes_back_recovering(victim) {
+            self.findings.push(format!(
+                "member {victim} lost the end of its last record ({bytes} bytes) and did not \
+                 say it was recovering"
+            ));
+        }
         // Time to catch up before the next round.
         self.sleep_ms(2_000, 3_000);
     }
@@ -475,7 +490,8 @@ impl<'a> Nemesis<'a> {
         self.note(format!("partition [{behind}] from [{leader}, {victim}]"));
         self.net.partition(&[behind], &[leader, victim]);
         self.sleep_ms(1_000, 2_000);
-        let bytes = 1 + self.rng.below(4_096);
+        // Several records, so that entries the third member lacks go.
+        let bytes = 512 + self.rng.below(3_584);
         self.note(format!(
             "kill -9 members {victim} and {leader}, cut {bytes} bytes off {victim}'s log, heal"
         ));
@@ -502,7 +518,8 @@ impl<'a> Nemesis<'a> {
         self.sleep_ms(2_000, 3_000);
     }
 
-    /// Whether member `id`, restarted, says it recovers a lost tail.
+    /// Whether member `id`, restarted, says it recovers a lost tail (it
+    /// answers `/health` within 15 s, or this says no).
     fn comes_back_recovering(&self, id: u64) -> bool {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
