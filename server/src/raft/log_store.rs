@@ -278,7 +278,7 @@ fn half_open(range: &impl RangeBounds<u64>) -> (u64, u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::raft::wal_open::{TornTail, config};
     use openraft::testing::blank_ent;
@@ -307,6 +307,17 @@ mod tests {
         wal
     }
 
+    /// Appends a blank entry at `index` (term 1) and waits until it is
+    /// synced.
+    pub(in crate::raft) fn append_blank_synced(log: &mut raft_log::RaftLog<WalTypes>, index: u64) {
+        let entry = blank_ent::<TypeConfig>(1, 1, index);
+        log.append([(Stored(entry.log_id()), StoredEntry::new(entry))])
+            .unwrap();
+        let (done, flushed) = oneshot::channel();
+        log.flush(true, Some(FlushDone::Waiter(done))).unwrap();
+        flushed.blocking_recv().unwrap().unwrap();
+    }
+
     /// A log over several WAL files with a vote and [`ENTRIES`] entries,
     /// all synced; where in the newest file its last record starts.
     fn synced_log(dir: &Path) -> usize {
@@ -317,12 +328,7 @@ mod tests {
             let before = wal_files(dir)
                 .last()
                 .map(|p| (p.clone(), p.metadata().unwrap().len()));
-            let entry = blank_ent::<TypeConfig>(1, 1, index);
-            log.append([(Stored(entry.log_id()), StoredEntry::new(entry))])
-                .unwrap();
-            let (done, flushed) = oneshot::channel();
-            log.flush(true, Some(FlushDone::Waiter(done))).unwrap();
-            flushed.blocking_recv().unwrap().unwrap();
+            append_blank_synced(&mut log, index);
             last_record_at = match before {
                 Some((file, length)) if Some(&file) == wal_files(dir).last() => length as usize,
                 // A new file: its checkpoint comes first.

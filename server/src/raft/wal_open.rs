@@ -25,6 +25,10 @@ const LOG_CACHE_BYTES: usize = 8 * 1024 * 1024;
 /// every entry stayed in memory and on disk.
 const LOG_CHUNK_BYTES: usize = 16 * 1024 * 1024;
 
+/// Records per WAL file before a new one starts: raft-log's default,
+/// named so that the check for a missing newer file reads it.
+const LOG_CHUNK_RECORDS: usize = 1024 * 1024;
+
 /// The mark's reason while the log is opened: what a crash then leaves.
 const OPENING: &str = "the member stopped while its Raft log was being opened";
 
@@ -72,11 +76,8 @@ pub(super) fn open_wal(
     };
     let mut losses = lost_files(&before, &after, torn.as_ref());
     let newest = log.stat().open_chunk;
-    let full = newest.size >= LOG_CHUNK_BYTES as u64
-        || newest.records_count
-            >= config(&dir, batch_wait, TornTail::Cut)
-                .wal
-                .chunk_max_records() as u64;
+    let full =
+        newest.size >= LOG_CHUNK_BYTES as u64 || newest.records_count >= LOG_CHUNK_RECORDS as u64;
     if full {
         losses.push(format!(
             "its newest Raft log file ({} bytes) is full, and the file after it is missing",
@@ -203,32 +204,22 @@ pub(super) fn config(dir: &Path, batch_wait: Duration, torn_tail: TornTail) -> r
     // entries) let a member's RSS grow by hundreds of MiB under load.
     config.log_cache_capacity = Some(LOG_CACHE_BYTES);
     config.wal.chunk_max_size = Some(LOG_CHUNK_BYTES);
+    config.wal.chunk_max_records = Some(LOG_CHUNK_RECORDS);
     config
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raft::TypeConfig;
-    use crate::raft::codec::{Stored, StoredEntry};
-    use crate::raft::log_store::FlushDone;
+    use crate::raft::log_store::tests::append_blank_synced;
     use crate::storage::atomic_file::tests::scratch_directory;
-    use openraft::entry::RaftEntry;
-    use openraft::testing::blank_ent;
-    use raft_log::api::raft_log_writer::RaftLogWriter;
-    use tokio::sync::oneshot;
 
     /// Appends entries `from..=to` to the log of `data_dir`, synced.
     fn append_synced(data_dir: &Path, from: u64, to: u64) {
         let mut log = open_wal(data_dir, Duration::ZERO).expect("open");
         for index in from..=to {
-            let entry = blank_ent::<TypeConfig>(1, 1, index);
-            log.append([(Stored(entry.log_id()), StoredEntry::new(entry))])
-                .unwrap();
+            append_blank_synced(&mut log, index);
         }
-        let (done, flushed) = oneshot::channel();
-        log.flush(true, Some(FlushDone::Waiter(done))).unwrap();
-        flushed.blocking_recv().unwrap().unwrap();
     }
 
     fn newest_wal(data_dir: &Path) -> std::path::PathBuf {
